@@ -1,0 +1,327 @@
+import { LRUCache } from 'lru-cache';
+import type { Clock, Millis } from '../clock.js';
+import { channels } from '../events.js';
+import { Generations, type Ticket } from './generations.js';
+import { pathTags, prefixTag } from './prefixes.js';
+import { SingleFlight, waitBounded } from './single-flight.js';
+import { TagIndex } from './tags.js';
+import type {
+  Body,
+  Bytes,
+  CacheKey,
+  CoalescedEvent,
+  Entry,
+  EntryInput,
+  FillOptions,
+  FillOutcome,
+  InvalidationTarget,
+  RefusedEvent,
+  RemovalEvent,
+  RemovalReason,
+  SetResult,
+  Tag,
+} from './types.js';
+
+export interface StoreOptions {
+  /** Hard ceiling for the bytes of all entries together. */
+  maxBytes: Bytes;
+  /** Entries larger than this are refused; the caller streams them through. */
+  maxEntryBytes: Bytes;
+  clock: Clock;
+}
+
+/** Bytes an entry costs beyond its key, tags, metadata and body: the objects holding it. */
+const ENTRY_OVERHEAD: Bytes = 200;
+/** Bytes a tag costs in the index beyond its characters. */
+const TAG_OVERHEAD: Bytes = 64;
+/** Generation namespace for `keys` invalidations; users' tags cannot start with a NUL. */
+const KEY_TAG = '\u0000key:';
+
+/** What a finished flight hands each of its callers. */
+interface Shared {
+  entry: Entry | null;
+  stored: boolean;
+  reason: SetResult | 'unshareable';
+  /** False when an invalidation since the fill began covers the entry: nobody else may use it. */
+  current: boolean;
+}
+
+const LRU_REASON: Record<LRUCache.DisposeReason, RemovalReason> = {
+  evict: 'size',
+  expire: 'ttl',
+  set: 'replaced',
+  delete: 'invalidation',
+  fetch: 'invalidation',
+};
+
+/**
+ * The in-memory store shared by every listener: lru-cache sized in bytes, entries that expire at
+ * the end of their stale window, a tag index, the fill-race guard and single-flight fills.
+ */
+export class Store {
+  readonly maxBytes: Bytes;
+  readonly maxEntryBytes: Bytes;
+  readonly #clock: Clock;
+  readonly #lru: LRUCache<CacheKey, Entry>;
+  readonly #tags = new TagIndex();
+  readonly #generations = new Generations();
+  readonly #flights = new SingleFlight<Shared>();
+  #sweeper: NodeJS.Timeout | undefined;
+  /** The reason reported for lru-cache's `delete`, which serves invalidation and expiry alike. */
+  #deleteReason: RemovalReason = 'invalidation';
+
+  constructor(options: StoreOptions) {
+    this.maxBytes = options.maxBytes;
+    this.maxEntryBytes = Math.min(options.maxEntryBytes, options.maxBytes);
+    this.#clock = options.clock;
+    this.#lru = new LRUCache<CacheKey, Entry>({
+      maxSize: this.maxBytes,
+      maxEntrySize: this.maxEntryBytes,
+      sizeCalculation: (entry) => entry.bytes,
+      ttlAutopurge: false,
+      // The clock is read on every check: a cached "now" would lag behind a manual clock.
+      ttlResolution: 0,
+      perf: this.#clock,
+      dispose: (entry, key, reason) =>
+        this.#onDispose(entry, key, reason === 'delete' ? this.#deleteReason : LRU_REASON[reason]),
+    });
+  }
+
+  /** The entry for `key` while it is fresh or within its stale window; see `isFresh`. */
+  get<M = unknown>(key: CacheKey): Entry<M> | undefined {
+    const entry = this.#lru.get(key) as Entry<M> | undefined;
+    // lru-cache keeps an entry through the very millisecond its TTL ends; ours ends before it.
+    if (entry === undefined || this.#clock.now() < entry.staleUntil) return entry;
+    this.#remove(key, 'ttl');
+    return undefined;
+  }
+
+  isFresh(entry: Entry): boolean {
+    return this.#clock.now() < entry.freshUntil;
+  }
+
+  /** Stores `input` under `key` unconditionally (no fill-race guard). */
+  set<M>(key: CacheKey, input: EntryInput<M>): SetResult {
+    return this.#put(this.#build(key, input, []));
+  }
+
+  /**
+   * Runs `loader` once for all concurrent callers of `key` and stores what it returns, unless an
+   * invalidation of one of the result's tags (or of the key, or `all`) happened after the fill
+   * began. Every caller gets the result or the loader's error; errors are never stored.
+   *
+   * `tags` are known before loading (route tags, `table:` tags); the loader may add more.
+   * The loader returns null when its result must not be shared (private, not storable): the
+   * other callers then get a null entry and go upstream themselves.
+   */
+  async fill<M>(
+    key: CacheKey,
+    tags: readonly Tag[],
+    loader: () => Promise<EntryInput<M> | null>,
+    options: FillOptions = {},
+  ): Promise<FillOutcome<M>> {
+    const started = this.#clock.now();
+    const inFlight = this.#flights.get(key);
+    if (inFlight === undefined) {
+      const flight = this.#flights.start(key, () => this.#lead(key, tags, loader));
+      const shared = await waitBounded(flight.promise, options.timeoutMs, options.signal);
+      return outcome<M>(shared, true);
+    }
+    if (options.maxWaiters !== undefined && inFlight.waiters >= options.maxWaiters) {
+      return { leader: false, entry: null, stored: false, reason: 'busy' };
+    }
+    inFlight.waiters++;
+    if (channels.coalesced.hasSubscribers) {
+      channels.coalesced.publish({ store: this, key, context: options.context } satisfies CoalescedEvent);
+    }
+    let shared: Shared;
+    try {
+      shared = await waitBounded(inFlight.promise, options.timeoutMs, options.signal);
+    } finally {
+      inFlight.waiters--;
+    }
+    if (shared.current) return outcome<M>(shared, false);
+    // The result predates an invalidation that covers it: fetch anew, within what time is left.
+    const timeoutMs = remaining(options.timeoutMs, this.#clock.now() - started);
+    return this.fill(key, tags, loader, { ...options, timeoutMs });
+  }
+
+  /**
+   * Removes what the target names and returns how many entries left. Generations are bumped
+   * first, so fills already in flight for those tags will not be stored. Cost follows the
+   * entries removed (plus the entries under a prefix's directory), not the cache size.
+   */
+  invalidate(target: InvalidationTarget): number {
+    if (target.all) {
+      this.#generations.bumpAll();
+      const count = this.#lru.size;
+      this.#lru.clear();
+      return count;
+    }
+    const tags = target.tags ?? [];
+    const keys = target.keys ?? [];
+    const prefixes = target.prefixes ?? [];
+    const prefixTags = prefixes.map(prefixTag).filter((t): t is Tag => t !== undefined);
+    this.#generations.bump([...tags, ...prefixTags, ...keys.map((k) => KEY_TAG + k)]);
+
+    let removed = 0;
+    for (const tag of tags) {
+      for (const key of this.#tags.keysOf(tag)) if (this.#lru.delete(key)) removed++;
+    }
+    for (const key of keys) if (this.#lru.delete(key)) removed++;
+    for (const prefix of prefixes) removed += this.#removePrefix(prefix);
+    return removed;
+  }
+
+  /** Removes one entry (reason `invalidation`); true if it was there. */
+  delete(key: CacheKey): boolean {
+    this.#generations.bump([KEY_TAG + key]);
+    return this.#lru.delete(key);
+  }
+
+  /** Drops every entry past its stale window; returns how many. */
+  purgeStale(): number {
+    const before = this.#lru.size;
+    this.#lru.purgeStale();
+    return before - this.#lru.size;
+  }
+
+  /** Purges expired entries every `intervalMs` so they stop holding memory. */
+  startSweeper(intervalMs: Millis): void {
+    this.stopSweeper();
+    this.#sweeper = setInterval(() => this.purgeStale(), intervalMs);
+    this.#sweeper.unref();
+  }
+
+  stopSweeper(): void {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
+  }
+
+  get size(): number {
+    return this.#lru.size;
+  }
+
+  get bytes(): Bytes {
+    return this.#lru.calculatedSize;
+  }
+
+  /** Fills in flight (for tests and diagnostics). */
+  get inFlight(): number {
+    return this.#flights.size;
+  }
+
+  /** The tag index, read-only (for tests and diagnostics). */
+  indexedTags(): IterableIterator<[Tag, ReadonlySet<CacheKey>]> {
+    return this.#tags.entries();
+  }
+
+  /** True while the store holds an entry for `key`, even one past its window not yet purged. */
+  has(key: CacheKey): boolean {
+    return this.#lru.peek(key, { allowStale: true }) !== undefined;
+  }
+
+  async #lead<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>): Promise<Shared> {
+    const ticket = this.#generations.begin();
+    try {
+      const input = await loader();
+      if (input === null) return { entry: null, stored: false, reason: 'unshareable', current: true };
+      const entry = this.#build(key, input, tags);
+      const current = this.#isCurrent(ticket, entry);
+      const reason = current ? this.#put(entry) : 'invalidated';
+      return { entry, stored: reason === 'stored', reason, current };
+    } finally {
+      this.#generations.end(ticket);
+    }
+  }
+
+  #isCurrent(ticket: Ticket, entry: Entry): boolean {
+    return this.#generations.unchangedSince(ticket, entry.tags) && this.#generations.unchangedSince(ticket, [KEY_TAG + entry.key]);
+  }
+
+  #build<M>(key: CacheKey, input: EntryInput<M>, declared: readonly Tag[]): Entry<M> {
+    const now = this.#clock.now();
+    const tags = uniqueTags(declared, input.tags, input.path);
+    const freshUntil = now + Math.max(0, input.ttlMs);
+    return {
+      key,
+      body: input.body,
+      meta: input.meta,
+      tags,
+      path: input.path,
+      storedAt: now,
+      freshUntil,
+      staleUntil: freshUntil + Math.max(0, input.staleMs ?? 0),
+      bytes: entryBytes(key, tags, input.metaBytes ?? 0, input.body, input.path),
+    };
+  }
+
+  #put(entry: Entry): SetResult {
+    const lifeMs = Math.ceil(entry.staleUntil - entry.storedAt);
+    const refusal = entry.bytes > this.maxEntryBytes ? 'too-large' : lifeMs <= 0 ? 'expired' : undefined;
+    if (refusal !== undefined) {
+      // A newer answer exists that we do not keep: the older one must not be served instead.
+      this.#remove(entry.key, 'replaced');
+      if (refusal === 'too-large' && channels.refused.hasSubscribers) {
+        channels.refused.publish({ store: this, key: entry.key, bytes: entry.bytes } satisfies RefusedEvent);
+      }
+      return refusal;
+    }
+    this.#lru.set(entry.key, entry, { ttl: lifeMs, start: entry.storedAt });
+    // Tags are added after set(): replacing an entry first disposes the old one's tags.
+    this.#tags.add(entry.key, entry.tags);
+    return 'stored';
+  }
+
+  #remove(key: CacheKey, reason: RemovalReason): boolean {
+    this.#deleteReason = reason;
+    try {
+      return this.#lru.delete(key);
+    } finally {
+      this.#deleteReason = 'invalidation';
+    }
+  }
+
+  #removePrefix(prefix: string): number {
+    const tag = prefixTag(prefix);
+    if (tag === undefined) return 0;
+    let removed = 0;
+    for (const key of this.#tags.keysOf(tag)) {
+      const entry = this.#lru.peek(key, { allowStale: true });
+      if (entry?.path?.startsWith(prefix) && this.#lru.delete(key)) removed++;
+    }
+    return removed;
+  }
+
+  #onDispose(entry: Entry, key: CacheKey, reason: RemovalReason): void {
+    this.#tags.remove(key, entry.tags);
+    if (channels.remove.hasSubscribers) {
+      channels.remove.publish({ store: this, key, reason, bytes: entry.bytes } satisfies RemovalEvent);
+    }
+  }
+}
+
+function outcome<M>(shared: Shared, leader: boolean): FillOutcome<M> {
+  if (shared.entry === null) return { leader, entry: null, stored: false, reason: 'unshareable' };
+  return { leader, entry: shared.entry as Entry<M>, stored: shared.stored, reason: shared.reason as SetResult };
+}
+
+function remaining(timeoutMs: Millis | undefined, elapsed: Millis): Millis | undefined {
+  return timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - elapsed);
+}
+
+function uniqueTags(declared: readonly Tag[], added: readonly Tag[] | undefined, path: string | undefined): Tag[] {
+  const all = new Set<Tag>(declared);
+  if (added !== undefined) for (const tag of added) all.add(tag);
+  if (path !== undefined) for (const tag of pathTags(path)) all.add(tag);
+  return [...all];
+}
+
+function entryBytes(key: CacheKey, tags: readonly Tag[], metaBytes: Bytes, body: Body, path: string | undefined): Bytes {
+  let bytes = ENTRY_OVERHEAD + Buffer.byteLength(key) + metaBytes;
+  if (path !== undefined) bytes += Buffer.byteLength(path);
+  for (const tag of tags) bytes += TAG_OVERHEAD + Buffer.byteLength(tag);
+  if (Buffer.isBuffer(body)) return bytes + body.length;
+  for (const frame of body as readonly Buffer[]) bytes += frame.length;
+  return bytes;
+}
