@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { ConfigError, type ConfigProblem, SidecacheError } from '../errors.js';
+import { interpolate } from './env.js';
+import { type Config, configSchema, crossCheck } from './schema.js';
+
+/**
+ * Text to frozen config: `${ENV}` interpolation → YAML → schema (unknown keys are problems,
+ * defaults fill the rest) → cross-key rules → deep freeze. Every problem is collected first and
+ * thrown once, so an operator can fix the file in one pass.
+ */
+export function parseConfig(text: string, source = 'config', env: NodeJS.ProcessEnv = process.env): Config {
+  const { text: expanded, problems } = interpolate(text, env);
+  const doc = parseDocument(expanded, { uniqueKeys: true, prettyErrors: true });
+  for (const err of doc.errors) {
+    const line = err.linePos?.[0]?.line;
+    problems.push({ path: '', message: `${line === undefined ? '' : `line ${line}: `}YAML: ${err.message.split('\n')[0]}` });
+  }
+  if (doc.errors.length > 0) throw new ConfigError(source, problems);
+  const raw: unknown = doc.toJS() ?? {};
+  const config = configSchema.check(raw, '', problems);
+  if (config !== undefined) problems.push(...crossCheck(config));
+  if (config === undefined || problems.length > 0) throw new ConfigError(source, problems);
+  return deepFreeze(config);
+}
+
+export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new SidecacheError('SC_ERR_CONFIG_READ', `cannot read configuration ${file}: ${reason}`, { cause: err });
+  }
+  return parseConfig(text, file, env);
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export type { ConfigProblem };

@@ -1,0 +1,155 @@
+import type { ConfigProblem } from '../errors.js';
+import {
+  arrayOf,
+  boolean,
+  byType,
+  duration,
+  type Infer,
+  object,
+  optional,
+  pattern,
+  refine,
+  required,
+  section,
+  size,
+  string,
+  withDefault,
+} from './spec.js';
+
+/** `host:port`, `[v6]:port`, or `:port` (every interface). Port 0 asks the OS for a free one. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+const LISTEN = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/;
+
+export function parseListen(text: string): ListenAddress | undefined {
+  const match = LISTEN.exec(text);
+  if (match === null) return undefined;
+  const port = Number(match[3]);
+  if (port > 65_535) return undefined;
+  const host = match[1] ?? match[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function url(protocols: readonly string[], example: string) {
+  return refine(string, `a URL like "${example}"`, (v) => {
+    try {
+      return protocols.includes(new URL(v).protocol) ? undefined : `scheme must be ${protocols.join(' or ')}`;
+    } catch {
+      // new URL throws on anything unparsable; the message below says what was expected.
+      return '';
+    }
+  });
+}
+
+const listen = refine(string, 'an address like "127.0.0.1:8080"', (v) => (parseListen(v) ? undefined : ''));
+const name = pattern(/^[A-Za-z0-9_.-]{1,64}$/, 'a name of letters, digits, "_", "." or "-"');
+const tag = pattern(/^\S+$/, 'a tag without spaces');
+const tableName = pattern(/^\S+$/, 'a table name');
+const pathGlob = pattern(/^\//, 'a path glob starting with "/"');
+const channel = pattern(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'a channel name (letters, digits, "_")');
+
+const httpRule = object({
+  /** Path glob: `*` matches within a segment, `**` across segments. */
+  path: required(pathGlob),
+  /** Freshness for responses that are otherwise storable, overriding the upstream's. */
+  ttl: optional(duration),
+  /** Tags added to every entry of the route. */
+  tags: optional(arrayOf(tag)),
+  /** `cache: false` passes the route through untouched. */
+  cache: withDefault(boolean, true),
+});
+
+const httpListener = object({
+  name: required(name),
+  listen: required(listen),
+  upstream: required(url(['http:', 'https:'], 'http://127.0.0.1:3000')),
+  defaultTtl: withDefault(duration, 0),
+  staleWhileRevalidate: withDefault(duration, 0),
+  staleIfError: withDefault(duration, 0),
+  tagHeader: withDefault(pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), 'Surrogate-Key'),
+  rules: withDefault(arrayOf(httpRule), []),
+});
+
+const postgresRule = object({
+  tables: required(arrayOf(tableName, { minItems: 1 })),
+  ttl: optional(duration),
+  cache: withDefault(boolean, true),
+});
+
+const postgresListener = object({
+  name: required(name),
+  listen: required(listen),
+  upstream: required(url(['postgres:', 'postgresql:'], 'postgres://127.0.0.1:5432')),
+  defaultTtl: withDefault(duration, 60_000),
+  rules: withDefault(arrayOf(postgresRule), []),
+});
+
+const bus = byType({
+  postgres: object({
+    url: required(url(['postgres:', 'postgresql:'], 'postgres://127.0.0.1:5432/app')),
+    channel: withDefault(channel, 'sidecache'),
+  }),
+  redis: object({
+    url: required(url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379')),
+    channel: withDefault(pattern(/^\S+$/, 'a channel name without spaces'), 'sidecache'),
+  }),
+});
+
+/** The whole configuration file. Every section is optional; absent keys take these defaults. */
+export const configSchema = object({
+  cache: section(
+    object({
+      /** Hard ceiling for all entries: keys, tags, metadata and bodies. */
+      maxBytes: withDefault(size, 256 * 1024 ** 2),
+      /** Larger responses stream through and are not stored. */
+      maxEntryBytes: withDefault(size, 8 * 1024 ** 2),
+    }),
+  ),
+  admin: section(
+    object({
+      listen: withDefault(listen, '127.0.0.1:9090'),
+      /** When set, POST and DELETE routes require `Authorization: Bearer <token>`. */
+      token: withDefault(string, ''),
+    }),
+  ),
+  http: withDefault(arrayOf(httpListener), []),
+  postgres: withDefault(arrayOf(postgresListener), []),
+  invalidation: withDefault(arrayOf(bus), []),
+  /** How long a stop waits for work in flight before closing connections. */
+  shutdownGrace: withDefault(duration, 10_000),
+});
+
+export type Config = Infer<typeof configSchema>;
+export type CacheConfig = Config['cache'];
+export type AdminConfig = Config['admin'];
+export type HttpListenerConfig = Config['http'][number];
+export type PostgresListenerConfig = Config['postgres'][number];
+export type BusConfig = Config['invalidation'][number];
+
+/** Rules that span keys: they run once every key on its own is valid. */
+export function crossCheck(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (config.cache.maxEntryBytes > config.cache.maxBytes) {
+    problems.push({ path: 'cache.maxEntryBytes', message: 'expected at most cache.maxBytes' });
+  }
+  const names = new Map<string, string>();
+  const addresses = new Map<string, string>([[config.admin.listen, 'admin.listen']]);
+  const listeners = [
+    ...config.http.map((l, i) => ({ l, at: `http[${i}]` })),
+    ...config.postgres.map((l, i) => ({ l, at: `postgres[${i}]` })),
+  ];
+  for (const { l, at } of listeners) {
+    const seen = names.get(l.name);
+    if (seen !== undefined) problems.push({ path: `${at}.name`, message: `expected a unique name, "${l.name}" is also ${seen}.name` });
+    names.set(l.name, at);
+    const taken = addresses.get(l.listen);
+    if (taken !== undefined && parseListen(l.listen)?.port !== 0) {
+      problems.push({ path: `${at}.listen`, message: `expected a free address, ${l.listen} is also ${taken}` });
+    }
+    addresses.set(l.listen, `${at}.listen`);
+  }
+  return problems;
+}
