@@ -1,0 +1,36 @@
+import type { Store } from '../cache/store.js';
+import type { Metrics } from '../metrics/registry.js';
+
+export interface ListenerSummary {
+  protocol: string;
+  hit: number;
+  miss: number;
+  stale: number;
+  bypass: number;
+  error: number;
+  /** Answers from memory (hit and stale) over answers that could have been (all but bypass and error). */
+  hitRatio: number | null;
+}
+
+export interface CacheSummary {
+  entries: number;
+  bytes: number;
+  maxBytes: number;
+  listeners: Record<string, ListenerSummary>;
+}
+
+/** The `GET /cache` document, read from the store and the request counter. */
+export async function summarizeCache(store: Store, metrics: Metrics): Promise<CacheSummary> {
+  const listeners: Record<string, ListenerSummary> = {};
+  for (const { labels, value } of (await metrics.requests.get()).values) {
+    const name = String(labels.listener);
+    const summary = (listeners[name] ??= { protocol: String(labels.protocol), hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null });
+    const result = String(labels.result) as keyof ListenerSummary;
+    if (result in summary && typeof summary[result] === 'number') (summary[result] as number) += value;
+  }
+  for (const summary of Object.values(listeners)) {
+    const answered = summary.hit + summary.stale + summary.miss;
+    summary.hitRatio = answered === 0 ? null : (summary.hit + summary.stale) / answered;
+  }
+  return { entries: store.size, bytes: store.bytes, maxBytes: store.maxBytes, listeners };
+}

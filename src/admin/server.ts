@@ -1,0 +1,112 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { Store } from '../cache/store.js';
+import type { AdminConfig } from '../config/schema.js';
+import { isSidecacheError } from '../errors.js';
+import type { Dispatcher } from '../invalidation/dispatch.js';
+import { parseInvalidation } from '../invalidation/message.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
+import { hasBearer } from './auth.js';
+import { summarizeCache } from './cache-summary.js';
+import type { Readiness } from './readiness.js';
+
+/** Invalidation bodies are small; anything larger is a mistake or an attack. */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface AdminDeps {
+  config: AdminConfig;
+  store: Store;
+  registry: Registry;
+  metrics: Metrics;
+  dispatcher: Dispatcher;
+  readiness: Readiness;
+  log: Logger;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+interface Route {
+  method: 'GET' | 'POST';
+  handler: Handler;
+}
+
+/** /metrics /healthz /readyz /invalidate /cache (DESIGN.md "Admin HTTP contract"). */
+export function createAdminServer(deps: AdminDeps): http.Server {
+  const routes = new Map<string, Route>([
+    ['/metrics', { method: 'GET', handler: (_req, res) => metrics(deps, res) }],
+    ['/healthz', { method: 'GET', handler: (_req, res) => json(res, 200, { status: 'ok' }) }],
+    ['/readyz', { method: 'GET', handler: (_req, res) => readyz(deps, res) }],
+    ['/cache', { method: 'GET', handler: async (_req, res) => json(res, 200, await summarizeCache(deps.store, deps.metrics)) }],
+    ['/invalidate', { method: 'POST', handler: (req, res) => invalidate(deps, req, res) }],
+  ]);
+  return http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const route = routes.get(path);
+    if (route === undefined) return json(res, 404, { error: `no route ${path}` });
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    if (method !== route.method) {
+      res.setHeader('Allow', route.method === 'GET' ? 'GET, HEAD' : route.method);
+      return json(res, 405, { error: `${req.method} is not allowed on ${path}` });
+    }
+    if (route.method === 'POST' && deps.config.token !== '' && !hasBearer(req.headers.authorization, deps.config.token)) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="sidecache"');
+      return json(res, 401, { error: 'this route requires Authorization: Bearer <admin.token>' });
+    }
+    Promise.resolve(route.handler(req, res)).catch((err: unknown) => {
+      deps.log.error('admin request failed', { path, err });
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  });
+}
+
+async function metrics(deps: AdminDeps, res: ServerResponse): Promise<void> {
+  const text = await deps.registry.metrics();
+  res.writeHead(200, { 'Content-Type': deps.registry.contentType });
+  res.end(text);
+}
+
+function readyz(deps: AdminDeps, res: ServerResponse): void {
+  const reasons = deps.readiness.reasons();
+  if (reasons.length === 0) json(res, 200, { ready: true });
+  else json(res, 503, { ready: false, reasons });
+}
+
+async function invalidate(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readBody(req, MAX_BODY_BYTES);
+  if (body === undefined) return json(res, 413, { error: `the message is larger than ${MAX_BODY_BYTES} bytes` });
+  let target;
+  try {
+    target = parseInvalidation(body);
+  } catch (err) {
+    if (!isSidecacheError(err)) throw err;
+    deps.metrics.invalidationErrors.inc({ source: 'admin' });
+    return json(res, 400, { error: err.message });
+  }
+  const invalidated = deps.dispatcher.apply(target, 'admin');
+  json(res, 200, { invalidated });
+}
+
+/** The body as text, or undefined once it passes `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(undefined);
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}

@@ -1,0 +1,29 @@
+import type { Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { parseListen } from './config/schema.js';
+import { SidecacheError } from './errors.js';
+
+/** Binds `server` to a configured `host:port`; a failure names the address and the reason. */
+export function listen(server: Server, address: string, what: string): Promise<AddressInfo> {
+  const parsed = parseListen(address);
+  if (parsed === undefined) return Promise.reject(new SidecacheError('SC_ERR_LISTEN', `${what}: cannot parse address ${address}`));
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new SidecacheError('SC_ERR_LISTEN', `${what} cannot listen on ${address}: ${err.code ?? err.message}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(parsed.port, parsed.host, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** `host:port` of a bound socket, with IPv6 hosts in brackets. */
+export function formatAddress(info: AddressInfo): string {
+  return info.family === 'IPv6' ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

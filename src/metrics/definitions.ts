@@ -1,0 +1,90 @@
+/**
+ * Every metric sidecache exports, in one table. The names are a contract (DESIGN.md); labels may
+ * grow. The README's metrics table lists each one (test/unit/docs.test.ts keeps them in step).
+ */
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export const METRICS = {
+  requests: {
+    type: 'counter',
+    name: 'sidecache_requests_total',
+    help: 'Requests answered, by protocol, listener and result (hit, miss, stale, bypass, error).',
+    labelNames: ['protocol', 'listener', 'result'],
+  },
+  requestDuration: {
+    type: 'histogram',
+    name: 'sidecache_request_duration_seconds',
+    help: 'Time from request to the end of the answer, by protocol, listener and result.',
+    labelNames: ['protocol', 'listener', 'result'],
+    buckets: LATENCY_BUCKETS,
+  },
+  upstreamDuration: {
+    type: 'histogram',
+    name: 'sidecache_upstream_duration_seconds',
+    help: 'Time spent waiting on the upstream, by protocol and listener.',
+    labelNames: ['protocol', 'listener'],
+    buckets: LATENCY_BUCKETS,
+  },
+  entries: {
+    type: 'gauge',
+    name: 'sidecache_cache_entries',
+    help: 'Entries held by the store.',
+    labelNames: [],
+  },
+  bytes: {
+    type: 'gauge',
+    name: 'sidecache_cache_bytes',
+    help: 'Bytes held by the store (keys, tags, metadata and bodies).',
+    labelNames: [],
+  },
+  maxBytes: {
+    type: 'gauge',
+    name: 'sidecache_cache_max_bytes',
+    help: 'The store ceiling, cache.maxBytes.',
+    labelNames: [],
+  },
+  evictions: {
+    type: 'counter',
+    name: 'sidecache_evictions_total',
+    help: 'Entries removed from the store, by reason (size, ttl, invalidation).',
+    labelNames: ['reason'],
+  },
+  refused: {
+    type: 'counter',
+    name: 'sidecache_cache_refused_total',
+    help: 'Entries not stored because they were larger than cache.maxEntryBytes.',
+    labelNames: [],
+  },
+  invalidations: {
+    type: 'counter',
+    name: 'sidecache_invalidations_total',
+    help: 'Invalidation messages applied, by source (admin or a bus name).',
+    labelNames: ['source'],
+  },
+  invalidatedEntries: {
+    type: 'counter',
+    name: 'sidecache_invalidated_entries_total',
+    help: 'Entries removed by invalidation messages, by source.',
+    labelNames: ['source'],
+  },
+  invalidationErrors: {
+    type: 'counter',
+    name: 'sidecache_invalidation_errors_total',
+    help: 'Invalidation messages refused as malformed, by source.',
+    labelNames: ['source'],
+  },
+  busConnected: {
+    type: 'gauge',
+    name: 'sidecache_bus_connected',
+    help: 'Whether an invalidation bus is subscribed (1) or not (0).',
+    labelNames: ['bus'],
+  },
+  coalesced: {
+    type: 'counter',
+    name: 'sidecache_coalesced_total',
+    help: 'Requests that joined a fill already in flight instead of going upstream.',
+    labelNames: ['protocol', 'listener'],
+  },
+} as const;
+
+export type MetricKey = keyof typeof METRICS;

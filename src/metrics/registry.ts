@@ -1,0 +1,32 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Store } from '../cache/store.js';
+import { type MetricKey, METRICS } from './definitions.js';
+
+type Def = (typeof METRICS)[keyof typeof METRICS];
+type MetricOf<D extends Def> = D['type'] extends 'counter' ? Counter<string> : D['type'] extends 'gauge' ? Gauge<string> : Histogram<string>;
+export type Metrics = { readonly [K in keyof typeof METRICS]: MetricOf<(typeof METRICS)[K]> };
+
+/**
+ * A fresh registry per server instance (never prom-client's global one), holding every metric of
+ * `definitions.ts` plus the `process_*` and `nodejs_*` defaults. Store gauges read the store
+ * when scraped, so nothing is counted twice.
+ */
+export function createMetrics(store: Store): { registry: Registry; metrics: Metrics } {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const readers: Partial<Record<MetricKey, () => number>> = {
+    entries: () => store.size,
+    bytes: () => store.bytes,
+    maxBytes: () => store.maxBytes,
+  };
+  const made: Record<string, Counter<string> | Gauge<string> | Histogram<string>> = {};
+  for (const [key, def] of Object.entries(METRICS) as [MetricKey, Def][]) {
+    const options = { name: def.name, help: def.help, labelNames: [...def.labelNames], registers: [registry] };
+    const read = readers[key];
+    if (def.type === 'counter') made[key] = new Counter(options);
+    else if (def.type === 'histogram') made[key] = new Histogram({ ...options, buckets: [...def.buckets] });
+    else if (read === undefined) made[key] = new Gauge(options);
+    else made[key] = new Gauge({ ...options, collect() { this.set(read()); } });
+  }
+  return { registry, metrics: made as unknown as Metrics };
+}

@@ -1,0 +1,128 @@
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { Readiness } from './admin/readiness.js';
+import { createAdminServer } from './admin/server.js';
+import { Store } from './cache/store.js';
+import { type Clock, realClock } from './clock.js';
+import type { Config } from './config/schema.js';
+import { parseListen } from './config/schema.js';
+import { SidecacheError } from './errors.js';
+import { Dispatcher } from './invalidation/dispatch.js';
+import { formatAddress, isLoopback, listen } from './listen.js';
+import { Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics/registry.js';
+import { subscribeMetrics } from './metrics/subscribe.js';
+
+/** How often entries past their stale window are swept out of memory. */
+const SWEEP_INTERVAL_MS = 5000;
+
+export interface ServerOptions {
+  clock?: Clock;
+  log?: Logger;
+}
+
+export interface StopResult {
+  /** True when work was still in flight at the deadline and its connections were closed. */
+  forced: boolean;
+}
+
+/**
+ * Everything one configuration describes, built once from a frozen config. `start()` binds in
+ * order (admin first, so probes answer while the rest comes up); `stop()` goes in reverse.
+ */
+export class SidecacheServer {
+  readonly config: Config;
+  readonly store: Store;
+  readonly registry: Registry;
+  readonly metrics: Metrics;
+  readonly dispatcher: Dispatcher;
+  readonly readiness = new Readiness();
+  readonly #log: Logger;
+  readonly #admin: http.Server;
+  readonly #unsubscribe: () => void;
+  #adminAddress: AddressInfo | undefined;
+
+  constructor(config: Config, options: ServerOptions = {}) {
+    refuseUnbuiltSections(config);
+    this.config = config;
+    this.#log = options.log ?? new Logger();
+    this.store = new Store({ ...config.cache, clock: options.clock ?? realClock });
+    ({ registry: this.registry, metrics: this.metrics } = createMetrics(this.store));
+    this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
+    this.dispatcher = new Dispatcher(this.store, this.#log.child({ component: 'invalidation' }));
+    this.#admin = createAdminServer({
+      config: config.admin,
+      store: this.store,
+      registry: this.registry,
+      metrics: this.metrics,
+      dispatcher: this.dispatcher,
+      readiness: this.readiness,
+      log: this.#log.child({ component: 'admin' }),
+    });
+  }
+
+  async start(): Promise<void> {
+    const { admin } = this.config;
+    this.#adminAddress = await listen(this.#admin, admin.listen, 'admin');
+    this.#log.info('admin listening', { address: formatAddress(this.#adminAddress), token: admin.token !== '' });
+    if (admin.token === '' && !isLoopback(parseListen(admin.listen)?.host ?? '')) {
+      this.#log.warnOnce('SC_WARN_ADMIN_OPEN', `admin listens on ${admin.listen} without a token: anyone who reaches it can invalidate the cache`);
+    }
+    this.store.startSweeper(SWEEP_INTERVAL_MS);
+    this.readiness.setPhase(undefined);
+    this.#log.info('ready', { maxBytes: this.store.maxBytes });
+  }
+
+  /** Stops accepting, lets work in flight finish until `graceMs`, then closes what is left. */
+  async stop(graceMs: number = this.config.shutdownGrace): Promise<StopResult> {
+    this.readiness.setPhase('stopping');
+    this.store.stopSweeper();
+    const forced = await closeGracefully(this.#admin, graceMs);
+    this.#unsubscribe();
+    this.#log.info('stopped', { forced });
+    return { forced };
+  }
+
+  /** The admin server's bound address (after `start`). */
+  get adminAddress(): AddressInfo {
+    if (this.#adminAddress === undefined) throw new Error('the admin server is not listening');
+    return this.#adminAddress;
+  }
+
+  get adminUrl(): string {
+    const { address, port, family } = this.adminAddress;
+    return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+  }
+}
+
+/**
+ * The HTTP and PostgreSQL listeners and the buses are accepted by the schema but not built yet:
+ * starting without them would look like a working cache that never caches.
+ */
+function refuseUnbuiltSections(config: Config): void {
+  const unbuilt = [
+    ...config.http.map((l, i) => `http[${i}] (${l.name})`),
+    ...config.postgres.map((l, i) => `postgres[${i}] (${l.name})`),
+    ...config.invalidation.map((b, i) => `invalidation[${i}] (${b.type})`),
+  ];
+  if (unbuilt.length > 0) {
+    throw new SidecacheError('SC_ERR_NOT_IMPLEMENTED', `this version of sidecache cannot start ${unbuilt.join(', ')} yet; remove these sections or upgrade`);
+  }
+}
+
+function closeGracefully(server: http.Server, graceMs: number): Promise<boolean> {
+  if (!server.listening) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let forced = false;
+    const timer = setTimeout(() => {
+      forced = true;
+      server.closeAllConnections();
+    }, graceMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve(forced);
+    });
+    server.closeIdleConnections();
+  });
+}
