@@ -1,0 +1,106 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.js';
+import { parseConfig } from '../../src/config/load.js';
+import { channels } from '../../src/events.js';
+import { Logger } from '../../src/log.js';
+import { SidecacheServer } from '../../src/server.js';
+
+const servers: SidecacheServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.stop(100);
+});
+
+async function startServer(yaml = 'admin: { listen: "127.0.0.1:0" }\n'): Promise<SidecacheServer> {
+  const server = new SidecacheServer(parseConfig(yaml, 'test.yaml', {}), { clock: new ManualClock(), log: new Logger({ level: 'silent' }) });
+  servers.push(server);
+  await server.start();
+  return server;
+}
+
+describe('admin server', () => {
+  it('answers /healthz and /readyz, and /readyz turns 503 while stopping', async () => {
+    const server = await startServer();
+    expect((await fetch(`${server.adminUrl}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${server.adminUrl}/readyz`);
+    expect([ready.status, await ready.json()]).toEqual([200, { ready: true }]);
+    server.readiness.add('bus redis', () => 'disconnected');
+    const down = await fetch(`${server.adminUrl}/readyz`);
+    expect([down.status, await down.json()]).toEqual([503, { ready: false, reasons: ['bus redis: disconnected'] }]);
+  });
+
+  it('serves Prometheus text with every DESIGN metric name and process metrics', async () => {
+    const server = await startServer();
+    const res = await fetch(`${server.adminUrl}/metrics`);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const text = await res.text();
+    for (const name of [
+      'sidecache_requests_total',
+      'sidecache_request_duration_seconds',
+      'sidecache_upstream_duration_seconds',
+      'sidecache_cache_entries',
+      'sidecache_cache_bytes',
+      'sidecache_evictions_total',
+      'sidecache_invalidations_total',
+      'sidecache_bus_connected',
+      'sidecache_coalesced_total',
+      'process_cpu_seconds_total',
+    ]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+  });
+
+  it('applies POST /invalidate, answers the count, and the metrics follow', async () => {
+    const server = await startServer();
+    server.store.set('a', { body: Buffer.from('x'), ttlMs: 1000, tags: ['table:accounts'] });
+    server.store.set('b', { body: Buffer.from('x'), ttlMs: 1000, tags: ['user:1'], path: '/users/1' });
+    server.store.set('c', { body: Buffer.from('x'), ttlMs: 1000, tags: ['other'] });
+    const post = (body: string) => fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body });
+    expect(await (await post('{"tables":["public.Accounts"],"prefixes":["/users/"]}')).json()).toEqual({ invalidated: 2 });
+    expect(await (await post('other')).json()).toEqual({ invalidated: 0 });
+    expect(server.store.size).toBe(1);
+    const metrics = await (await fetch(`${server.adminUrl}/metrics`)).text();
+    expect(metrics).toContain('sidecache_invalidations_total{source="admin"} 2');
+    expect(metrics).toContain('sidecache_evictions_total{reason="invalidation"} 2');
+    expect(metrics).toContain('sidecache_cache_entries 1');
+  });
+
+  it('refuses malformed messages with 400 and a reason', async () => {
+    const server = await startServer();
+    const post = (body: string) => fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body });
+    const bad = await post('{"tags": [');
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error).toContain('malformed JSON');
+    const typo = await post('{"tag": ["x"]}');
+    expect([typo.status, (await typo.json()).error]).toEqual([400, expect.stringContaining('unknown field "tag"')]);
+    expect((await fetch(`${server.adminUrl}/invalidate`)).status).toBe(405);
+    expect((await fetch(`${server.adminUrl}/nope`)).status).toBe(404);
+  });
+
+  it('requires the bearer token on POST when admin.token is set', async () => {
+    const server = await startServer('admin: { listen: "127.0.0.1:0", token: s3cret }\n');
+    const url = `${server.adminUrl}/invalidate`;
+    const none = await fetch(url, { method: 'POST', body: '{"all":true}' });
+    expect([none.status, none.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="sidecache"']);
+    expect((await fetch(url, { method: 'POST', body: '{"all":true}', headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await fetch(url, { method: 'POST', body: '{"all":true}', headers: { Authorization: 'Bearer s3cret' } })).status).toBe(200);
+    expect((await fetch(`${server.adminUrl}/healthz`)).status).toBe(200);
+  });
+
+  it('summarizes the cache per listener at GET /cache', async () => {
+    const server = await startServer();
+    server.store.set('a', { body: Buffer.alloc(100), ttlMs: 1000 });
+    for (const result of ['hit', 'hit', 'hit', 'miss', 'bypass'] as const) {
+      channels.request.publish({ store: server.store, protocol: 'http', listener: 'api', result, durationSeconds: 0.001 });
+    }
+    const summary = await (await fetch(`${server.adminUrl}/cache`)).json();
+    expect(summary).toMatchObject({ entries: 1, maxBytes: 256 * 1024 ** 2, listeners: { api: { protocol: 'http', hit: 3, miss: 1, bypass: 1, hitRatio: 0.75 } } });
+    expect(summary.bytes).toBeGreaterThan(100);
+  });
+
+  it('refuses to start listeners this version does not build, and fails clearly on a taken port', async () => {
+    expect(() => new SidecacheServer(parseConfig('http: [{ name: a, listen: ":0", upstream: "http://x" }]', 't', {}))).toThrow(/SC_ERR_NOT_IMPLEMENTED|cannot start http\[0\]/);
+    const first = await startServer();
+    const taken = new SidecacheServer(parseConfig(`admin: { listen: "127.0.0.1:${first.adminAddress.port}" }`, 't', {}), { log: new Logger({ level: 'silent' }) });
+    await expect(taken.start()).rejects.toMatchObject({ code: 'SC_ERR_LISTEN' });
+  });
+});

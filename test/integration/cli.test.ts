@@ -1,0 +1,69 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const cli = new URL('../../dist/cli.js', import.meta.url).pathname;
+const root = new URL('../..', import.meta.url).pathname;
+
+function run(...args: string[]) {
+  return spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, SIDECACHE_LOG_LEVEL: 'info' } });
+}
+
+describe('sidecache CLI (built)', () => {
+  it('check prints ok for the documented example, and every problem with exit 1 for a bad file', () => {
+    expect(run('check', '-c', 'config/sidecache.yaml')).toMatchObject({ status: 0, stdout: 'ok\n' });
+    const dir = mkdtempSync(join(tmpdir(), 'sidecache-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'cache:\n  maxBytes: lots\n  colour: blue\nshutdownGrace: abc\n');
+    const result = run('check', '-c', bad);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('cache.maxBytes');
+    expect(result.stderr).toContain('cache.colour: unknown key');
+    expect(result.stderr).toContain('shutdownGrace: expected a duration');
+  });
+
+  it('prints help and version, and refuses unknown commands with exit 2', () => {
+    expect(run('--help').stdout).toContain('sidecache start');
+    expect(run('--version').stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(run('frobnicate').status).toBe(2);
+    expect(run('invalidate').status).toBe(2);
+  });
+
+  it('start serves the admin API, invalidate reaches it with the token, and SIGTERM exits 0 within the grace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sidecache-'));
+    const file = join(dir, 'sidecache.yaml');
+    writeFileSync(file, 'shutdownGrace: 2s\nadmin:\n  listen: 127.0.0.1:0\n  token: ${TOKEN}\n');
+    const child = spawn(process.execPath, [cli, 'start', '-c', file], { env: { ...process.env, TOKEN: 'tok', SIDECACHE_LOG_LEVEL: 'info' } });
+    let stderr = '';
+    const address = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        const match = /"msg":"admin listening","address":"([^"]+)"/.exec(stderr);
+        if (match) resolve(match[1]!);
+      });
+      child.once('exit', () => reject(new Error(`exited early: ${stderr}`)));
+    });
+    for (const line of stderr.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+    expect(stderr).not.toContain('tok"');
+    const admin = `http://${address}`;
+    expect((await fetch(`${admin}/readyz`)).status).toBe(200);
+    const denied = spawnSync(process.execPath, [cli, 'invalidate', '--admin', admin, '--tag', 'x'], { encoding: 'utf8', env: { ...process.env, SIDECACHE_ADMIN_TOKEN: '' } });
+    expect(denied.status).toBe(1);
+    expect(denied.stderr).toContain('401');
+    const ok = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
+      const c = spawn(process.execPath, [cli, 'invalidate', '--admin', admin, '--token', 'tok', '--tag', 'x', '--table', 'accounts', '--prefix', '/u/']);
+      let stdout = '';
+      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      c.on('exit', (status) => resolve({ status, stdout }));
+    });
+    expect(ok).toEqual({ status: 0, stdout: 'invalidated 0\n' });
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(stderr).toContain('"msg":"stopping"');
+  });
+});
