@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
-import { isSidecacheError } from './errors.js';
+import { isSidecacheError, SidecacheError } from './errors.js';
 import { isLogLevel, Logger } from './log.js';
 import { SidecacheServer } from './server.js';
 
@@ -105,8 +105,8 @@ async function invalidate(args: string[]): Promise<number> {
   return 0;
 }
 
-function usage(message: string): Error {
-  return Object.assign(new Error(message), { code: 'SC_ERR_USAGE' });
+function usage(message: string): SidecacheError {
+  return new SidecacheError('SC_ERR_USAGE', message);
 }
 
 const commands: Record<string, (args: string[]) => Promise<number>> = { start, check, invalidate };
@@ -129,12 +129,12 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const code = (err as { code?: string }).code;
-    if (isSidecacheError(err)) console.error(`sidecache: ${err.message}`);
-    else if (code === 'SC_ERR_USAGE' || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+    const code = String((err as { code?: unknown }).code);
+    if (code === 'SC_ERR_USAGE' || code.startsWith('ERR_PARSE_ARGS')) {
       console.error(`sidecache: ${(err as Error).message}\nRun "sidecache --help" for usage.`);
       process.exit(2);
-    } else console.error(`sidecache: ${(err as Error).stack ?? String(err)}`);
+    }
+    console.error(`sidecache: ${isSidecacheError(err) ? err.message : ((err as Error).stack ?? String(err))}`);
     process.exit(1);
   },
 );

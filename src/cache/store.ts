@@ -91,6 +91,7 @@ export class Store {
   get<M = unknown>(key: CacheKey): Entry<M> | undefined {
     const entry = this.#lru.get(key) as Entry<M> | undefined;
     // lru-cache keeps an entry through the very millisecond its TTL ends; ours ends before it.
+    // TODO(perf): this second clock read costs a hit ~40% against a bare lru-cache get (bench/store).
     if (entry === undefined || this.#clock.now() < entry.staleUntil) return entry;
     this.#remove(key, 'ttl');
     return undefined;

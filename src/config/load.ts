@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { ConfigError, type ConfigProblem, SidecacheError } from '../errors.js';
+import { ConfigError, SidecacheError } from '../errors.js';
 import { interpolate } from './env.js';
 import { type Config, configSchema, crossCheck } from './schema.js';
 
@@ -42,5 +42,3 @@ export function deepFreeze<T>(value: T): T {
   }
   return value;
 }
-
-export type { ConfigProblem };
