@@ -41,10 +41,6 @@ export class Logger {
     return (Object.keys(LEVELS) as LogLevel[]).find((l) => LEVELS[l] === this.#threshold) ?? 'info';
   }
 
-  isEnabled(level: LogLevel): boolean {
-    return LEVELS[level] >= this.#threshold;
-  }
-
   debug(msg: string, fields?: Fields): void {
     this.#write('debug', msg, fields);
   }

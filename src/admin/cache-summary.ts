@@ -1,4 +1,5 @@
 import type { Store } from '../cache/store.js';
+import type { RequestResult } from '../events.js';
 import type { Metrics } from '../metrics/registry.js';
 
 export interface ListenerSummary {
@@ -19,14 +20,20 @@ export interface CacheSummary {
   listeners: Record<string, ListenerSummary>;
 }
 
+const RESULTS = new Set<string>(['hit', 'miss', 'stale', 'bypass', 'error'] satisfies RequestResult[]);
+
+function isResult(value: string): value is RequestResult {
+  return RESULTS.has(value);
+}
+
 /** The `GET /cache` document, read from the store and the request counter. */
 export async function summarizeCache(store: Store, metrics: Metrics): Promise<CacheSummary> {
   const listeners: Record<string, ListenerSummary> = {};
   for (const { labels, value } of (await metrics.requests.get()).values) {
     const name = String(labels.listener);
     const summary = (listeners[name] ??= { protocol: String(labels.protocol), hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null });
-    const result = String(labels.result) as keyof ListenerSummary;
-    if (result in summary && typeof summary[result] === 'number') (summary[result] as number) += value;
+    const result = String(labels.result);
+    if (isResult(result)) summary[result] += value;
   }
   for (const summary of Object.values(listeners)) {
     const answered = summary.hit + summary.stale + summary.miss;

@@ -62,9 +62,11 @@ const httpRule = object({
   cache: withDefault(boolean, true),
 });
 
+/** Keys every listener has, whatever its protocol. */
+const listenerIdentity = { name: required(name), listen: required(listen) };
+
 const httpListener = object({
-  name: required(name),
-  listen: required(listen),
+  ...listenerIdentity,
   upstream: required(url(['http:', 'https:'], 'http://127.0.0.1:3000')),
   defaultTtl: withDefault(duration, 0),
   staleWhileRevalidate: withDefault(duration, 0),
@@ -80,8 +82,7 @@ const postgresRule = object({
 });
 
 const postgresListener = object({
-  name: required(name),
-  listen: required(listen),
+  ...listenerIdentity,
   upstream: required(url(['postgres:', 'postgresql:'], 'postgres://127.0.0.1:5432')),
   defaultTtl: withDefault(duration, 60_000),
   rules: withDefault(arrayOf(postgresRule), []),

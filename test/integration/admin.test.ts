@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -102,5 +103,30 @@ describe('admin server', () => {
     const first = await startServer();
     const taken = new SidecacheServer(parseConfig(`admin: { listen: "127.0.0.1:${first.adminAddress.port}" }`, 't', {}), { log: new Logger({ level: 'silent' }) });
     await expect(taken.start()).rejects.toMatchObject({ code: 'SC_ERR_LISTEN' });
+  });
+
+  it('stops at once when connections are idle, and closes work still in flight at the grace deadline', async () => {
+    const idle = await startServer();
+    const agent = await fetch(`${idle.adminUrl}/healthz`, { keepalive: true });
+    await agent.text();
+    const t0 = Date.now();
+    expect(await idle.stop(5000)).toEqual({ forced: false });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    servers.splice(servers.indexOf(idle), 1);
+
+    const busy = await startServer();
+    const socket = net.connect(busy.adminAddress.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // Half a request: the server holds it as work in flight.
+    socket.write('POST /invalidate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"tags":');
+    await new Promise((r) => setTimeout(r, 50));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const t1 = Date.now();
+    expect(await busy.stop(200)).toEqual({ forced: true });
+    const waited = Date.now() - t1;
+    expect(waited).toBeGreaterThanOrEqual(150);
+    expect(waited).toBeLessThan(2000);
+    await closed;
+    servers.splice(servers.indexOf(busy), 1);
   });
 });
