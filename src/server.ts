@@ -13,6 +13,7 @@ import { formatAddress, isLoopback, listen } from './listen.js';
 import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { subscribeMetrics } from './metrics/subscribe.js';
+import { HttpListener } from './upstreams/http/listener.js';
 
 /** How often entries past their stale window are swept out of memory. */
 const SWEEP_INTERVAL_MS = 5000;
@@ -40,6 +41,7 @@ export class SidecacheServer {
   readonly readiness = new Readiness();
   readonly #log: Logger;
   readonly #admin: http.Server;
+  readonly httpListeners: readonly HttpListener[];
   readonly #unsubscribe: () => void;
   #adminAddress: AddressInfo | undefined;
 
@@ -47,7 +49,8 @@ export class SidecacheServer {
     refuseUnbuiltSections(config);
     this.config = config;
     this.#log = options.log ?? new Logger();
-    this.store = new Store({ ...config.cache, clock: options.clock ?? realClock });
+    const clock = options.clock ?? realClock;
+    this.store = new Store({ ...config.cache, clock });
     ({ registry: this.registry, metrics: this.metrics } = createMetrics(this.store));
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
     this.dispatcher = new Dispatcher(this.store, this.#log.child({ component: 'invalidation' }));
@@ -60,6 +63,20 @@ export class SidecacheServer {
       readiness: this.readiness,
       log: this.#log.child({ component: 'admin' }),
     });
+    this.httpListeners = config.http.map(
+      (listener) =>
+        new HttpListener({
+          config: listener,
+          store: this.store,
+          clock,
+          log: this.#log.child({ listener: listener.name }),
+          adminToken: config.admin.token,
+          invalidate: (target, source) => this.dispatcher.apply(target, source),
+        }),
+    );
+    for (const listener of this.httpListeners) {
+      this.readiness.add(`http ${listener.name}`, () => (listener.listening ? undefined : 'not listening'));
+    }
   }
 
   async start(): Promise<void> {
@@ -69,6 +86,7 @@ export class SidecacheServer {
     if (admin.token === '' && !isLoopback(parseListen(admin.listen)?.host ?? '')) {
       this.#log.warnOnce('SC_WARN_ADMIN_OPEN', `admin listens on ${admin.listen} without a token: anyone who reaches it can invalidate the cache`);
     }
+    for (const listener of this.httpListeners) await listener.start();
     this.store.startSweeper(SWEEP_INTERVAL_MS);
     this.readiness.setPhase(undefined);
     this.#log.info('ready', { maxBytes: this.store.maxBytes });
@@ -78,7 +96,8 @@ export class SidecacheServer {
   async stop(graceMs: number = this.config.shutdownGrace): Promise<StopResult> {
     this.readiness.setPhase('stopping');
     this.store.stopSweeper();
-    const forced = await closeGracefully(this.#admin, graceMs);
+    const listeners = await Promise.all(this.httpListeners.map((l) => l.stop(graceMs)));
+    const forced = (await closeGracefully(this.#admin, graceMs)) || listeners.includes(true);
     this.#unsubscribe();
     this.#log.info('stopped', { forced });
     return { forced };
@@ -97,12 +116,11 @@ export class SidecacheServer {
 }
 
 /**
- * The HTTP and PostgreSQL listeners and the buses are accepted by the schema but not built yet:
- * starting without them would look like a working cache that never caches.
+ * The PostgreSQL listeners and the buses are accepted by the schema but not built yet: starting
+ * without them would look like a working cache that never caches.
  */
 function refuseUnbuiltSections(config: Config): void {
   const unbuilt = [
-    ...config.http.map((l, i) => `http[${i}] (${l.name})`),
     ...config.postgres.map((l, i) => `postgres[${i}] (${l.name})`),
     ...config.invalidation.map((b, i) => `invalidation[${i}] (${b.type})`),
   ];

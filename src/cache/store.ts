@@ -143,6 +143,20 @@ export class Store {
   }
 
   /**
+   * Runs `loader` for this caller alone (no coalescing) and stores its result under the same
+   * fill-race guard as `fill`. For requests that must not wait on others, such as a key known to
+   * answer unshareable responses.
+   */
+  async fillAlone<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>): Promise<FillOutcome<M>> {
+    return outcome<M>(await this.#lead(key, tags, loader), true);
+  }
+
+  /** How many callers wait on the fill of `key`, or -1 when none is in flight. */
+  waitersOf(key: CacheKey): number {
+    return this.#flights.get(key)?.waiters ?? -1;
+  }
+
+  /**
    * Removes what the target names and returns how many entries left. Generations are bumped
    * first, so fills already in flight for those tags will not be stored. Cost follows the
    * entries removed (plus the entries under a prefix's directory), not the cache size.
@@ -229,7 +243,8 @@ export class Store {
     return this.#generations.unchangedSince(ticket, entry.tags) && this.#generations.unchangedSince(ticket, [KEY_TAG + entry.key]);
   }
 
-  #build<M>(key: CacheKey, input: EntryInput<M>, declared: readonly Tag[]): Entry<M> {
+  #build<M>(fillKey: CacheKey, input: EntryInput<M>, declared: readonly Tag[]): Entry<M> {
+    const key = input.key ?? fillKey;
     const now = this.#clock.now();
     const tags = uniqueTags(declared, input.tags, input.path);
     const freshUntil = now + Math.max(0, input.ttlMs);

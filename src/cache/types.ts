@@ -21,6 +21,11 @@ export type Body = Buffer | readonly Buffer[];
 
 /** What a caller hands the store to keep. */
 export interface EntryInput<M = unknown> {
+  /**
+   * Store under this key instead of the fill's: an HTTP response whose `Vary` was learned only
+   * when it arrived belongs under its variant's key.
+   */
+  key?: CacheKey;
   body: Body;
   /** Protocol metadata, such as prepared HTTP headers. */
   meta?: M;

@@ -4,8 +4,10 @@ import {
   boolean,
   byType,
   duration,
+  integer,
   type Infer,
   object,
+  oneOf,
   optional,
   pattern,
   refine,
@@ -60,6 +62,10 @@ const httpRule = object({
   tags: optional(arrayOf(tag)),
   /** `cache: false` passes the route through untouched. */
   cache: withDefault(boolean, true),
+  /** Store responses that set cookies (the stored copy has its `Set-Cookie` removed). */
+  cacheSetCookie: withDefault(boolean, false),
+  /** Ignore clients' `Cache-Control`/`Pragma`, so they cannot force a trip to the upstream. */
+  ignoreRequestCacheControl: withDefault(boolean, false),
 });
 
 /** Keys every listener has, whatever its protocol. */
@@ -72,6 +78,19 @@ const httpListener = object({
   staleWhileRevalidate: withDefault(duration, 0),
   staleIfError: withDefault(duration, 0),
   tagHeader: withDefault(pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), 'Surrogate-Key'),
+  /** Keep the tag header in responses to clients (it is removed by default). */
+  exposeTags: withDefault(boolean, false),
+  /** Keep-alive connections to the upstream at most. */
+  connections: withDefault(integer(1, 10_000), 128),
+  connectTimeout: withDefault(duration, 5_000),
+  /** Time for the upstream to send the response headers. */
+  headersTimeout: withDefault(duration, 30_000),
+  /** Longest pause between two chunks of a response body. */
+  bodyTimeout: withDefault(duration, 30_000),
+  /** `append` to the client's X-Forwarded-For, `replace` it, or `off` (no Via or X-Forwarded-*). */
+  forwardedHeaders: withDefault(oneOf(['append', 'replace', 'off'] as const), 'append'),
+  /** PEM file of a CA to trust for an `https://` upstream, in addition to the system's. */
+  ca: optional(string),
   rules: withDefault(arrayOf(httpRule), []),
 });
 

@@ -89,6 +89,13 @@ export const boolean: Spec<boolean> = fromParser<boolean>('true or false', (v) =
 export const duration: Spec<number> = fromParser('a duration like "30s"', parseDuration, formatDuration);
 export const size: Spec<number> = fromParser('a size like "64MiB"', parseSize, formatSize);
 
+/** A whole number within `min`..`max`. */
+export function integer(min: number, max: number): Spec<number> {
+  return fromParser<number>(`a whole number from ${min} to ${max}`, (v) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? { ok: true, value: v } : { ok: false },
+  );
+}
+
 export function pattern(regex: RegExp, expected: string): Spec<string> {
   return refine(string, expected, (v) => (regex.test(v) ? undefined : ''));
 }

@@ -1,0 +1,51 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Store } from '../../cache/store.js';
+import type { InvalidationTarget } from '../../cache/types.js';
+import type { Clock, Millis } from '../../clock.js';
+import type { HttpListenerConfig } from '../../config/schema.js';
+import type { RequestResult } from '../../events.js';
+import type { Logger } from '../../log.js';
+import type { ForwardReason } from './cache-status.js';
+import type { Upstream } from './forward.js';
+import type { ListenerDefaults, PolicyClass } from './policy.js';
+import type { HttpRoute } from './rules.js';
+
+/** What the parts of one HTTP listener share. Built once per listener. */
+export interface ListenerContext {
+  readonly name: string;
+  readonly config: HttpListenerConfig;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly upstream: Upstream;
+  readonly Policy: PolicyClass;
+  readonly defaults: ListenerDefaults;
+  /** Lower-case name of the tag header. */
+  readonly tagHeader: string;
+  /** Applies an invalidation through the one dispatch path; returns the entries removed. */
+  invalidate(target: InvalidationTarget): number;
+  /** Publishes the request event (metrics subscribe to it). */
+  report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;
+  /** Remembers that `key` answers unshareable responses, so its requests stop waiting on each other. */
+  markHitForMiss(key: string): void;
+  /** Remembers the Vary names of a URL's stored responses (empty: no Vary). */
+  learnVary(base: string, names: readonly string[]): void;
+}
+
+/** One GET or HEAD on its way through the cache. */
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly route: HttpRoute;
+  /** Path and query as sent. */
+  readonly url: string;
+  /** Key of the URL, before variants. */
+  readonly base: string;
+  /** Key looked up (the variant key when the URL's Vary is known). */
+  readonly key: string;
+  /** Request fields as the cache policy sees them (without Cache-Control when the route ignores it). */
+  readonly policyHeaders: IncomingHttpHeaders;
+  readonly started: Millis;
+  /** Why the request goes upstream, for Cache-Status. */
+  fwd: ForwardReason;
+}

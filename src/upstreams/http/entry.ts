@@ -1,0 +1,84 @@
+import type CachePolicy from 'http-cache-semantics';
+import type { ServerResponse } from 'node:http';
+import type { Millis } from '../../clock.js';
+import type { Entry } from '../../cache/types.js';
+import { headerBytes } from './headers.js';
+
+/** What an HTTP entry keeps beside its body: everything a hit needs, prepared at store time. */
+export interface HttpMeta {
+  status: number;
+  /** Field list of a full answer, ending in the `age` and `cache-status` slots a hit fills in. */
+  headers: string[];
+  /** Field list of a 304 answer (RFC 9110 §15.4.5), with the same two slots at the end. */
+  notModified: string[];
+  /** Age in seconds when stored (RFC 9111 §4.2.3). */
+  ageBase: number;
+  etag: string | undefined;
+  lastModified: string | undefined;
+  /** Until when a stale copy is served at once while one refresh runs. */
+  swrUntil: Millis;
+  /** Until when a stale copy is served if the upstream fails. */
+  sieUntil: Millis;
+  /** May answer a request that carries Authorization (RFC 9111 §3.5). */
+  authorizedReuse: boolean;
+  /** Lower-case names from the response's Vary. */
+  vary: readonly string[];
+  /** The policy of the stored exchange, for conditional revalidation (RFC 9111 §4.3). */
+  policy: CachePolicy;
+}
+
+export type HttpEntry = Entry<HttpMeta>;
+
+/** Fields a 304 carries from the stored response (RFC 9110 §15.4.5). */
+const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'via']);
+
+/**
+ * Prepares the field lists for hits: the client-facing fields without Content-Length (set from
+ * the stored body) plus two trailing slots.
+ */
+export function prepareHeaders(fields: readonly string[], bodyLength: number): { headers: string[]; notModified: string[]; bytes: number } {
+  const headers: string[] = [];
+  const notModified: string[] = [];
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (name === 'content-length') continue;
+    headers.push(name, fields[i + 1]!);
+    if (NOT_MODIFIED_FIELDS.has(name)) notModified.push(name, fields[i + 1]!);
+  }
+  headers.push('content-length', String(bodyLength), 'age', '', 'cache-status', '');
+  notModified.push('age', '', 'cache-status', '');
+  return { headers, notModified, bytes: headerBytes(headers) + headerBytes(notModified) };
+}
+
+/** The entry's current age in whole seconds. */
+export function ageOf(entry: HttpEntry, now: Millis): number {
+  return Math.floor(entry.meta!.ageBase + (now - entry.storedAt) / 1000);
+}
+
+/** Remaining freshness in whole seconds; negative once stale (RFC 9211 §2.5). */
+export function ttlOf(entry: HttpEntry, now: Millis): number {
+  return Math.floor((entry.freshUntil - now) / 1000);
+}
+
+/**
+ * Writes a stored response: the prepared fields with Age and Cache-Status filled in, and the body
+ * in one `end()`. The field list is shared by every hit; writeHead serializes it before returning.
+ */
+export function writeStored(res: ServerResponse, entry: HttpEntry, age: number, cacheStatus: string, withBody: boolean): void {
+  const meta = entry.meta!;
+  const fields = meta.headers;
+  const n = fields.length;
+  fields[n - 3] = String(age);
+  fields[n - 1] = cacheStatus;
+  res.writeHead(meta.status, fields);
+  res.end(withBody ? (entry.body as Buffer) : undefined);
+}
+
+export function writeNotModified(res: ServerResponse, entry: HttpEntry, age: number, cacheStatus: string): void {
+  const fields = entry.meta!.notModified;
+  const n = fields.length;
+  fields[n - 3] = String(age);
+  fields[n - 1] = cacheStatus;
+  res.writeHead(304, fields);
+  res.end();
+}

@@ -1,0 +1,123 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/** How a listener sets Via and X-Forwarded-* (config `forwardedHeaders`). */
+export type ForwardedMode = 'append' | 'replace' | 'off';
+
+/** Our Via entry (RFC 9110 §7.6.3): protocol version and a pseudonym for this hop. */
+export const VIA = '1.1 sidecache';
+
+/**
+ * Hop-by-hop fields, which a proxy must not forward (RFC 9110 §7.6.1), plus the older
+ * Keep-Alive/Proxy-Connection, and Proxy-Authorization, which is meant for this hop alone
+ * (RFC 9110 §11.7.2).
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Conditional and range fields: a fill asks for the whole representation, whatever the client asked. */
+const CONDITIONAL = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']);
+
+/** Names a `Connection` header lists, which are hop-by-hop for this message too. */
+function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const names = (Array.isArray(value) ? value.join(',') : value).toLowerCase().split(',');
+  return new Set(names.map((n) => n.trim()).filter((n) => n !== ''));
+}
+
+export interface ForwardOptions {
+  /** `host[:port]` of the upstream, sent as Host. */
+  upstreamHost: string;
+  mode: ForwardedMode;
+  /** Leave out conditional and range fields (a fill for the store). */
+  unconditional: boolean;
+}
+
+/** The request fields to send upstream, as a flat `[name, value, …]` list in the client's order. */
+export function forwardRequestHeaders(req: IncomingMessage, options: ForwardOptions): string[] {
+  const listed = connectionListed(req.headers.connection);
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  let via: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower) || lower === 'host') continue;
+    if (options.unconditional && CONDITIONAL.has(lower)) continue;
+    if (options.mode !== 'off' && lower === 'via') {
+      via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`;
+      continue;
+    }
+    if (options.mode !== 'off' && lower.startsWith('x-forwarded-')) {
+      if (options.mode === 'append' && lower === 'x-forwarded-for') {
+        forwardedFor = forwardedFor === undefined ? raw[i + 1] : `${forwardedFor}, ${raw[i + 1]}`;
+      }
+      if (options.mode === 'append' && (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host')) out.push(name, raw[i + 1]!);
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  out.push('host', options.upstreamHost);
+  if (options.mode === 'off') return out;
+  const client = req.socket.remoteAddress ?? 'unknown';
+  out.push('via', via === undefined ? VIA : `${via}, ${VIA}`);
+  out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
+  if (options.mode === 'replace' || req.headers['x-forwarded-proto'] === undefined) out.push('x-forwarded-proto', 'http');
+  if (options.mode === 'replace' || req.headers['x-forwarded-host'] === undefined) out.push('x-forwarded-host', req.headers.host ?? '');
+  return out;
+}
+
+export interface ResponseHeaderOptions {
+  /** Lower-case tag header name, removed unless `exposeTags`. */
+  tagHeader: string;
+  exposeTags: boolean;
+  mode: ForwardedMode;
+  /** Remove Set-Cookie (the stored copy of a `cacheSetCookie` route). */
+  dropSetCookie: boolean;
+}
+
+/**
+ * The upstream's response fields for a client, as a flat list: hop-by-hop fields, Age (the cache
+ * sets its own, RFC 9111 §5.1) and the tag header removed, Via added.
+ */
+export function clientResponseHeaders(headers: IncomingHttpHeaders, options: ResponseHeaderOptions): string[] {
+  const listed = connectionListed(headers.connection);
+  const out: string[] = [];
+  let via: string | undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name) || name === 'age') continue;
+    if (name === options.tagHeader && !options.exposeTags) continue;
+    if (name === 'set-cookie' && options.dropSetCookie) continue;
+    if (name === 'via' && options.mode !== 'off') {
+      via = Array.isArray(value) ? value.join(', ') : value;
+      continue;
+    }
+    if (Array.isArray(value)) for (const v of value) out.push(name, v);
+    else out.push(name, value);
+  }
+  if (options.mode !== 'off') out.push('via', via === undefined ? VIA : `${via}, ${VIA}`);
+  return out;
+}
+
+/** Space-separated tags of the tag header (several fields are joined). */
+export function readTags(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const text = Array.isArray(value) ? value.join(' ') : value;
+  return text.split(/[\s,]+/).filter((t) => t !== '');
+}
+
+/** Bytes a flat header list takes, for the store's accounting. */
+export function headerBytes(flat: readonly string[]): number {
+  let bytes = 0;
+  for (const part of flat) bytes += part.length + 4;
+  return bytes;
+}

@@ -1,0 +1,33 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * Store keys of HTTP entries. The base key names the listener, the method family and the URL
+ * exactly as sent (path and query); a variant key adds the values of the request fields the
+ * response's `Vary` nominated (RFC 9111 §4.1). NUL separates parts: it cannot occur in a URL or
+ * a field value.
+ */
+export function baseKey(listener: string, url: string): string {
+  return `http\u0000${listener}\u0000${url}`;
+}
+
+/** The variant key for `names` (lower-case field names, in the stored response's order). */
+export function variantKey(base: string, names: readonly string[], headers: IncomingHttpHeaders): string {
+  let key = base;
+  for (const name of names) {
+    const value = headers[name];
+    key += `\u0000${name}=${normalizeField(value)}`;
+  }
+  return key;
+}
+
+/** RFC 9111 §4.1: values are compared after combining fields and normalizing whitespace. */
+function normalizeField(value: string | string[] | undefined): string {
+  if (value === undefined) return '';
+  const text = Array.isArray(value) ? value.join(', ') : value;
+  return text.trim().replace(/\s*,\s*/g, ', ').replace(/\s+/g, ' ');
+}
+
+/** The tag every variant of one URL carries, so PURGE and unsafe methods reach them all. */
+export function urlTag(listener: string, path: string): string {
+  return `\u0000url:${listener}\u0000${path}`;
+}

@@ -1,0 +1,186 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import { hasBearer } from '../../admin/auth.js';
+import type { Store } from '../../cache/store.js';
+import type { InvalidationTarget } from '../../cache/types.js';
+import type { Clock, Millis } from '../../clock.js';
+import type { HttpListenerConfig } from '../../config/schema.js';
+import { channels, type RequestEvent, type RequestResult } from '../../events.js';
+import { formatAddress, isLoopback, listen } from '../../listen.js';
+import type { Logger } from '../../log.js';
+import { formatCacheStatus } from './cache-status.js';
+import { Upstream, type UpstreamFailure } from './forward.js';
+import { urlTag } from './key.js';
+import { Passthrough } from './passthrough.js';
+import { clockedPolicy } from './policy.js';
+import { readThrough, type ReadThroughContext } from './read-through.js';
+import { RouteTable } from './rules.js';
+import { forwardMethod } from './unsafe.js';
+
+/** How long a key that answered an unshareable response skips coalescing (Varnish "hit-for-miss"). */
+const HIT_FOR_MISS_MS: Millis = 10_000;
+/** URLs whose Vary names are remembered; a forgotten one costs one miss. */
+const VARY_MEMORY = 100_000;
+
+export interface HttpListenerDeps {
+  config: HttpListenerConfig;
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  /** The admin token; PURGE requires it as Bearer when set (loopback clients otherwise). */
+  adminToken: string;
+  /** The one invalidation path (DESIGN.md); `source` names the listener in metrics. */
+  invalidate(target: InvalidationTarget, source: string): number;
+}
+
+/** One `http[]` entry: a node:http server in front of one upstream, caching as a shared cache. */
+export class HttpListener {
+  readonly name: string;
+  readonly #config: HttpListenerConfig;
+  readonly #server: http.Server;
+  readonly #upstream: Upstream;
+  readonly #passthrough: Passthrough;
+  readonly #routes: RouteTable;
+  readonly #ctx: ReadThroughContext;
+  readonly #adminToken: string;
+  readonly #log: Logger;
+  #address: AddressInfo | undefined;
+
+  constructor(deps: HttpListenerDeps) {
+    const { config, store, clock } = deps;
+    this.name = config.name;
+    this.#config = config;
+    this.#adminToken = deps.adminToken;
+    this.#log = deps.log;
+    this.#upstream = new Upstream(config);
+    this.#routes = new RouteTable(config.rules);
+    const onUpstreamError = (failure: UpstreamFailure): void => {
+      this.#log.debug('pass-through failed', { detail: failure.detail, message: failure.message });
+    };
+    this.#passthrough = new Passthrough(config, onUpstreamError);
+    const vary = new LRUCache<string, readonly string[]>({ max: VARY_MEMORY });
+    const hitForMiss = new LRUCache<string, true>({ max: VARY_MEMORY, ttl: HIT_FOR_MISS_MS, ttlAutopurge: false, perf: clock });
+    const source = `http:${config.name}`;
+    this.#ctx = {
+      name: config.name,
+      config,
+      store,
+      clock,
+      log: deps.log,
+      upstream: this.#upstream,
+      Policy: clockedPolicy(clock),
+      defaults: { defaultTtlMs: config.defaultTtl, staleWhileRevalidateMs: config.staleWhileRevalidate, staleIfErrorMs: config.staleIfError },
+      tagHeader: config.tagHeader.toLowerCase(),
+      invalidate: (target) => deps.invalidate(target, source),
+      report: (result, started, upstreamMs) => this.#report(result, started, upstreamMs),
+      markHitForMiss: (key) => hitForMiss.set(key, true),
+      learnVary: (base, names) => (names.length === 0 ? vary.delete(base) : vary.set(base, names)),
+      varyOf: (base) => vary.get(base),
+      isHitForMiss: (key) => hitForMiss.get(key) !== undefined,
+    };
+    this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#passthrough.upgrade(req, socket, head));
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
+  }
+
+  async start(): Promise<AddressInfo> {
+    this.#address = await listen(this.#server, this.#config.listen, `http listener ${this.name}`);
+    this.#log.info('http listener ready', { address: formatAddress(this.#address), upstream: this.#upstream.origin });
+    return this.#address;
+  }
+
+  /** Stops accepting; requests in flight finish until `graceMs`, then their connections close. */
+  async stop(graceMs: Millis): Promise<boolean> {
+    let forced = false;
+    if (this.#server.listening) {
+      forced = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#server.closeAllConnections();
+          resolve(true);
+        }, graceMs);
+        this.#server.close(() => {
+          clearTimeout(timer);
+          resolve(false);
+        });
+        this.#server.closeIdleConnections();
+      });
+    }
+    this.#passthrough.close();
+    await this.#upstream.destroy();
+    return forced;
+  }
+
+  get listening(): boolean {
+    return this.#server.listening;
+  }
+
+  get address(): AddressInfo {
+    if (this.#address === undefined) throw new Error(`http listener ${this.name} is not listening`);
+    return this.#address;
+  }
+
+  /** `http://host:port` of the bound listener. */
+  get url(): string {
+    const { address, port, family } = this.address;
+    return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = this.#ctx.clock.now();
+    const method = req.method ?? 'GET';
+    const url = req.url ?? '/';
+    if (method === 'PURGE') return this.#purge(req, res, url);
+    const route = this.#routes.match(pathOf(url));
+    if (!route.cache) {
+      res.once('finish', () => this.#report('bypass', started));
+      return this.#passthrough.web(req, res);
+    }
+    if ((method === 'GET' || method === 'HEAD') && req.headers.range === undefined) {
+      return readThrough(this.#ctx, req, res, route, url, started);
+    }
+    void forwardMethod(this.#ctx, req, res, started);
+  }
+
+  /** `PURGE <url>` removes every stored variant of that URL (Varnish, Squid). */
+  #purge(req: IncomingMessage, res: ServerResponse, url: string): void {
+    req.resume();
+    const allowed = this.#adminToken === '' ? isLoopback(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '') : hasBearer(req.headers.authorization, this.#adminToken);
+    const [status, body] = allowed
+      ? [200, { purged: this.#ctx.invalidate({ tags: [urlTag(this.name, url)] }) }]
+      : [this.#adminToken === '' ? 403 : 401, { error: this.#adminToken === '' ? 'PURGE is allowed from loopback only' : 'PURGE requires Authorization: Bearer <admin.token>' }];
+    const text = JSON.stringify(body) + '\n';
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-status': formatCacheStatus({ fwd: 'method' }) });
+    res.end(text);
+  }
+
+  /** Malformed or oversized requests get Node's standard 4xx, and only their connection closes. */
+  #clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const reason = http.STATUS_CODES[status];
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+
+  #report(result: RequestResult, started: Millis, upstreamMs?: Millis): void {
+    if (!channels.request.hasSubscribers) return;
+    const event: RequestEvent = {
+      store: this.#ctx.store,
+      protocol: 'http',
+      listener: this.name,
+      result,
+      durationSeconds: (this.#ctx.clock.now() - started) / 1000,
+      ...(upstreamMs !== undefined && { upstreamSeconds: upstreamMs / 1000 }),
+    };
+    channels.request.publish(event);
+  }
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}

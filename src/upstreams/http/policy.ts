@@ -1,0 +1,217 @@
+/**
+ * What may be stored, for how long, and what a stored response may answer. Storability and
+ * freshness come from http-cache-semantics as a shared cache (RFC 9111,
+ * https://www.rfc-editor.org/rfc/rfc9111); the operator's route rules and listener defaults are
+ * layered on top here, as small named predicates.
+ */
+import CachePolicy from 'http-cache-semantics';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Clock, Millis } from '../../clock.js';
+import type { HttpRoute } from './rules.js';
+
+type Directives = Record<string, string | true | undefined>;
+
+/** How long an entry whose freshness ran out is kept for a conditional revalidation. */
+export const REVALIDATION_KEEP_MS: Millis = 60_000;
+
+/** A CachePolicy whose notion of "now" is the listener's clock (the library reads Date.now). */
+export type PolicyClass = typeof CachePolicy;
+
+export function clockedPolicy(clock: Clock): PolicyClass {
+  return class ClockedPolicy extends CachePolicy {
+    now(): number {
+      return clock.now();
+    }
+  };
+}
+
+export interface ListenerDefaults {
+  defaultTtlMs: Millis;
+  staleWhileRevalidateMs: Millis;
+  staleIfErrorMs: Millis;
+}
+
+/** The lifetimes of an entry about to be stored, all relative to the moment it is stored. */
+export interface Lifetimes {
+  freshMs: Millis;
+  /** Serve stale at once and refresh in the background while within this long after freshness. */
+  swrMs: Millis;
+  /** Serve stale when the upstream fails while within this long after freshness. */
+  sieMs: Millis;
+  /** How long after freshness the entry is kept at all (stale serving, revalidation). */
+  keepMs: Millis;
+  /** Age of the response when it arrived, in seconds (RFC 9111 §4.2.3). */
+  ageSeconds: number;
+  /** May answer requests that carry Authorization (RFC 9111 §3.5). */
+  authorizedReuse: boolean;
+}
+
+export type StorageDecision = { store: true; policy: CachePolicy; lifetimes: Lifetimes } | { store: false; detail: string };
+
+export interface StorageInput {
+  Policy: PolicyClass;
+  method: string;
+  url: string;
+  requestHeaders: IncomingHttpHeaders;
+  status: number;
+  responseHeaders: IncomingHttpHeaders;
+  route: HttpRoute;
+  defaults: ListenerDefaults;
+}
+
+/** Decides whether a response is stored, and for how long. Reasons are Cache-Status `detail` tokens. */
+export function decideStorage(input: StorageInput): StorageDecision {
+  const { route, responseHeaders } = input;
+  if (hasSetCookie(responseHeaders) && !route.cacheSetCookie) return { store: false, detail: 'set-cookie' };
+  if (hasVaryStar(responseHeaders)) return { store: false, detail: 'vary-star' };
+  const policy = new input.Policy(
+    { method: input.method, url: input.url, headers: input.requestHeaders },
+    { status: input.status, headers: withoutSetCookie(responseHeaders) },
+    { shared: true },
+  );
+  const { rescc, reqcc } = policy.toObject() as unknown as { rescc: Directives; reqcc: Directives };
+  if (!policy.storable()) return { store: false, detail: notStorableDetail(input, rescc, reqcc) };
+  const lifetimes = computeLifetimes(policy, rescc, input);
+  if (lifetimes.freshMs + lifetimes.keepMs <= 0) return { store: false, detail: 'no-freshness' };
+  return { store: true, policy, lifetimes };
+}
+
+function computeLifetimes(policy: CachePolicy, rescc: Directives, input: StorageInput): Lifetimes {
+  const { route, defaults, responseHeaders } = input;
+  const ageSeconds = policy.age();
+  const stated = Math.max(0, policy.maxAge() - ageSeconds) * 1000;
+  const freshMs = route.ttlMs ?? (statesFreshness(rescc, responseHeaders) || defaults.defaultTtlMs === 0 ? stated : defaults.defaultTtlMs);
+  const noStale = forbidsStale(rescc);
+  const swrMs = noStale ? 0 : seconds(rescc['stale-while-revalidate']) ?? defaults.staleWhileRevalidateMs;
+  const sieMs = noStale ? 0 : seconds(rescc['stale-if-error']) ?? defaults.staleIfErrorMs;
+  const keepMs = Math.max(swrMs, sieMs, hasValidator(responseHeaders) ? REVALIDATION_KEEP_MS : 0);
+  return { freshMs: Math.round(freshMs), swrMs, sieMs, keepMs, ageSeconds, authorizedReuse: allowsAuthorizedReuse(rescc) };
+}
+
+/** RFC 9111 §4.2.1: explicit freshness (no-cache counts: it states "zero"). */
+function statesFreshness(rescc: Directives, headers: IncomingHttpHeaders): boolean {
+  return rescc['s-maxage'] !== undefined || rescc['max-age'] !== undefined || rescc['no-cache'] !== undefined || headers.expires !== undefined;
+}
+
+/** RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.4: a stale copy may not be served without revalidation. */
+function forbidsStale(rescc: Directives): boolean {
+  return rescc['must-revalidate'] !== undefined || rescc['proxy-revalidate'] !== undefined || rescc['no-cache'] !== undefined;
+}
+
+/** RFC 9111 §3.5: a shared cache may reuse a response to an authorized request only if it says so. */
+function allowsAuthorizedReuse(rescc: Directives): boolean {
+  return rescc.public !== undefined || rescc['s-maxage'] !== undefined || rescc['must-revalidate'] !== undefined;
+}
+
+function notStorableDetail(input: StorageInput, rescc: Directives, reqcc: Directives): string {
+  if (reqcc['no-store'] !== undefined) return 'request-no-store';
+  if (rescc['no-store'] !== undefined) return 'no-store';
+  if (rescc.private !== undefined) return 'private';
+  if (input.requestHeaders.authorization !== undefined && !allowsAuthorizedReuse(rescc)) return 'authorization';
+  return `status-${input.status}`;
+}
+
+function hasSetCookie(headers: IncomingHttpHeaders): boolean {
+  return headers['set-cookie'] !== undefined && headers['set-cookie'].length > 0;
+}
+
+function hasVaryStar(headers: IncomingHttpHeaders): boolean {
+  return varyNames(headers.vary).includes('*');
+}
+
+export function hasValidator(headers: IncomingHttpHeaders): boolean {
+  return headers.etag !== undefined || headers['last-modified'] !== undefined;
+}
+
+function withoutSetCookie(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  if (headers['set-cookie'] === undefined) return headers;
+  const copy = { ...headers };
+  delete copy['set-cookie'];
+  return copy;
+}
+
+function seconds(value: string | true | undefined): Millis | undefined {
+  if (typeof value !== 'string') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
+}
+
+/** The field names of a Vary header, lower-cased, in order. */
+export function varyNames(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const text = Array.isArray(value) ? value.join(',') : value;
+  return text
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter((n) => n !== '');
+}
+
+/**
+ * Request directives (RFC 9111 §5.2.1). The library evaluates them against its own idea of
+ * freshness, which does not know route `ttl` overrides, so they are read here against ours.
+ */
+export interface RequestDirectives {
+  noCache: boolean;
+  noStore: boolean;
+  maxAgeSeconds: number | undefined;
+  minFreshSeconds: number | undefined;
+  /** `true` for a bare max-stale (any staleness), or the seconds allowed. */
+  maxStale: number | true | undefined;
+}
+
+const NO_DIRECTIVES: RequestDirectives = { noCache: false, noStore: false, maxAgeSeconds: undefined, minFreshSeconds: undefined, maxStale: undefined };
+
+export function readRequestDirectives(headers: IncomingHttpHeaders): RequestDirectives {
+  const cc = headers['cache-control'];
+  // RFC 9111 §5.4: Pragma: no-cache counts only when Cache-Control is absent.
+  if (cc === undefined) return headers.pragma !== undefined && /no-cache/i.test(headers.pragma) ? { ...NO_DIRECTIVES, noCache: true } : NO_DIRECTIVES;
+  const directives: Record<string, string | true> = {};
+  for (const part of cc.split(',')) {
+    const [name, value] = part.split('=', 2);
+    const key = name!.trim().toLowerCase();
+    if (key !== '') directives[key] = value === undefined ? true : value.trim().replace(/^"|"$/g, '');
+  }
+  const num = (v: string | true | undefined): number | undefined => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
+  return {
+    noCache: directives['no-cache'] !== undefined,
+    noStore: directives['no-store'] !== undefined,
+    maxAgeSeconds: num(directives['max-age']),
+    minFreshSeconds: num(directives['min-fresh']),
+    maxStale: directives['max-stale'] === true ? true : num(directives['max-stale']),
+  };
+}
+
+/**
+ * Whether the client's directives let a stored response answer, given its age and remaining
+ * freshness in seconds (negative when stale). RFC 9111 §5.2.1.1, .2, .3, .4.
+ */
+export function requestAllowsStored(d: RequestDirectives, ageSeconds: number, freshSeconds: number): boolean {
+  if (d.noCache) return false;
+  if (d.maxAgeSeconds !== undefined && ageSeconds > d.maxAgeSeconds) return false;
+  if (d.minFreshSeconds !== undefined && freshSeconds < d.minFreshSeconds) return false;
+  if (freshSeconds > 0) return true;
+  return d.maxStale === true || (d.maxStale !== undefined && -freshSeconds <= d.maxStale);
+}
+
+/**
+ * RFC 9110 §13.1.2 and §13.1.3: whether a client's conditional GET/HEAD is satisfied by the stored
+ * validators, so it gets 304. If-None-Match uses the weak comparison and takes precedence.
+ */
+export function isNotModified(request: IncomingHttpHeaders, etag: string | undefined, lastModified: string | undefined): boolean {
+  const inm = request['if-none-match'];
+  if (inm !== undefined) {
+    if (etag === undefined) return false;
+    if (inm.trim() === '*') return true;
+    const opaque = weak(etag);
+    return inm.split(',').some((tag) => weak(tag.trim()) === opaque);
+  }
+  const ims = request['if-modified-since'];
+  if (ims === undefined || lastModified === undefined) return false;
+  const since = Date.parse(ims);
+  const modified = Date.parse(lastModified);
+  return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
+}
+
+function weak(tag: string): string {
+  return tag.startsWith('W/') ? tag.slice(2) : tag;
+}

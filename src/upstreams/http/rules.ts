@@ -1,0 +1,74 @@
+import type { Millis } from '../../clock.js';
+import type { HttpListenerConfig } from '../../config/schema.js';
+
+/** A route rule ready for matching: the glob compiled once, the listener's defaults folded in. */
+export interface HttpRoute {
+  readonly glob: string;
+  readonly cache: boolean;
+  /** Freshness that overrides the upstream's, when set. */
+  readonly ttlMs: Millis | undefined;
+  readonly tags: readonly string[];
+  readonly cacheSetCookie: boolean;
+  readonly ignoreRequestCacheControl: boolean;
+}
+
+interface CompiledRule {
+  readonly test: RegExp;
+  readonly route: HttpRoute;
+}
+
+/** The route of paths no rule matches. */
+const DEFAULT_ROUTE: HttpRoute = {
+  glob: '**',
+  cache: true,
+  ttlMs: undefined,
+  tags: [],
+  cacheSetCookie: false,
+  ignoreRequestCacheControl: false,
+};
+
+/** `*` matches within one path segment, `**` across segments; everything else is literal. */
+export function compileGlob(glob: string): RegExp {
+  let source = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      source += '.*';
+      i++;
+    } else if (c === '*') source += '[^/]*';
+    else source += c.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${source}$`);
+}
+
+/** First match wins (DESIGN.md); results are remembered per path, as most APIs repeat paths. */
+export class RouteTable {
+  readonly #rules: readonly CompiledRule[];
+  readonly #memo = new Map<string, HttpRoute>();
+
+  constructor(rules: HttpListenerConfig['rules']) {
+    this.#rules = rules.map((r) => ({
+      test: compileGlob(r.path),
+      route: {
+        glob: r.path,
+        cache: r.cache,
+        ttlMs: r.ttl,
+        tags: r.tags ?? [],
+        cacheSetCookie: r.cacheSetCookie,
+        ignoreRequestCacheControl: r.ignoreRequestCacheControl,
+      },
+    }));
+  }
+
+  match(path: string): HttpRoute {
+    const known = this.#memo.get(path);
+    if (known !== undefined) return known;
+    const route = this.#rules.find((r) => r.test.test(path))?.route ?? DEFAULT_ROUTE;
+    // Paths with ids are unbounded; the memo only saves work, so it is simply reset when large.
+    if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
+    this.#memo.set(path, route);
+    return route;
+  }
+}
+
+const MEMO_LIMIT = 10_000;

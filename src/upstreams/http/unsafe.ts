@@ -1,0 +1,81 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { formatCacheStatus } from './cache-status.js';
+import { writeGatewayError } from './gateway-error.js';
+import type { ListenerContext } from './context.js';
+import { classifyUpstreamError } from './forward.js';
+import { clientResponseHeaders, forwardRequestHeaders } from './headers.js';
+import { urlTag } from './key.js';
+import { errorText } from './read-through.js';
+
+/** RFC 9110 §9.2.1: methods that may change the target's state. */
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * A request the cache does not answer (any method but GET and HEAD): forwarded with its body
+ * streaming, the answer streamed back. After a non-error answer to an unsafe method, the stored
+ * responses of the target URI and of same-origin Location / Content-Location are invalidated
+ * before the client sees the answer (RFC 9111 §4.4).
+ */
+export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, started: number): Promise<void> {
+  const method = req.method ?? 'GET';
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  const upstreamStart = ctx.clock.now();
+  try {
+    const response = await ctx.upstream.request({
+      method,
+      url: req.url ?? '/',
+      headers: forwardRequestHeaders(req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: false }),
+      body: hasBody(req) ? req : null,
+      signal: controller.signal,
+    });
+    if (UNSAFE.has(method) && response.statusCode >= 200 && response.statusCode < 400) invalidateTargets(ctx, req, response.headers);
+    const fields = clientResponseHeaders(response.headers, { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders, dropSetCookie: false });
+    fields.push('cache-status', formatCacheStatus({ fwd: 'method' }));
+    res.writeHead(response.statusCode, fields);
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+    }
+    res.end();
+    ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
+  } catch (err) {
+    ctx.log.debug('upstream request failed', { method, err: errorText(err) });
+    ctx.report('error', started);
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const failure = classifyUpstreamError(err);
+    writeGatewayError(res, failure, 'method');
+  }
+}
+
+/** Node marks bodiless requests: no Content-Length and no Transfer-Encoding. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+}
+
+function invalidateTargets(ctx: ListenerContext, req: IncomingMessage, headers: Record<string, string | string[] | undefined>): void {
+  const urls = new Set([req.url ?? '/']);
+  for (const name of ['location', 'content-location']) {
+    const value = headers[name];
+    const url = typeof value === 'string' ? sameOriginPath(value, req.headers.host, ctx.upstream.origin) : undefined;
+    if (url !== undefined) urls.add(url);
+  }
+  ctx.invalidate({ tags: [...urls].map((u) => urlTag(ctx.name, u)) });
+}
+
+/** The path and query of a same-origin reference (relative, or absolute to us or the upstream). */
+function sameOriginPath(reference: string, host: string | undefined, upstreamOrigin: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(reference, `http://${host ?? 'localhost'}`);
+  } catch {
+    // An unparsable Location names nothing we store.
+    return undefined;
+  }
+  if (url.host !== host && url.origin !== upstreamOrigin) return undefined;
+  return url.pathname + url.search;
+}
