@@ -11,6 +11,7 @@ export interface SeenRequest {
 
 /** A node:http origin written for a test: it counts its calls per path and records each request. */
 export interface Origin {
+  readonly server: http.Server;
   readonly url: string;
   readonly port: number;
   readonly seen: SeenRequest[];
@@ -39,6 +40,7 @@ export async function startOrigin(handler: OriginHandler): Promise<Origin> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
+    server,
     url: `http://127.0.0.1:${port}`,
     port,
     seen,

@@ -89,7 +89,7 @@ async function receive(
     const fields = clientResponseHeaders(response.headers, { ...headerOptions, dropSetCookie: false });
     const upstreamAge = single(response.headers.age);
     if (upstreamAge !== undefined) fields.push('age', upstreamAge);
-    const ttlSeconds = decision.store ? Math.floor(decision.lifetimes.freshMs / 1000) : undefined;
+    const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
     fields.push('cache-status', formatCacheStatus({ fwd: ex.fwd, stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) }));
     client.writeHead(response.statusCode, fields);
   }
@@ -148,7 +148,7 @@ function refreshed(
     const { headers } = input.meta!;
     const answer = [...headers];
     answer[answer.length - 3] = String(Math.floor(input.meta!.ageBase));
-    answer[answer.length - 1] = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, stored: true, ttlSeconds: Math.floor(input.ttlMs / 1000) });
+    answer[answer.length - 1] = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, stored: true, ttlSeconds: Math.round(input.ttlMs / 1000) });
     client.writeHead(meta.status, answer);
     client.end(ex.req.method === 'HEAD' ? undefined : body);
     ctx.report('stale', ex.started, upstreamMs);

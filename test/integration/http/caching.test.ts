@@ -1,23 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { SidecacheServer } from '../../../src/server.js';
+import { describe, expect, it } from 'vitest';
 import { request } from '../../helpers/client.js';
-import { type Origin, type OriginHandler, startOrigin } from '../../helpers/origin.js';
-import { httpListenerYaml, startSidecache } from '../../helpers/sidecache.js';
+import { counting, sleep, useHttpSetup } from '../../helpers/http-setup.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-async function setup(handler: OriginHandler, extra = ''): Promise<{ origin: Origin; server: SidecacheServer; base: string }> {
-  const origin = await startOrigin(handler);
-  cleanup.push(() => origin.close());
-  const server = await startSidecache(httpListenerYaml(origin.url, extra));
-  cleanup.push(() => server.stop(100));
-  return { origin, server, base: server.httpListeners[0]!.url };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const setup = useHttpSetup();
 
 describe('http read-through: storing and answering', () => {
   it('answers a MISS, then a HIT from memory; Age grows', async () => {
@@ -174,10 +159,7 @@ describe('http read-through: storing and answering', () => {
 
   it('answers HEAD from a stored GET, and honours request Cache-Control unless the route ignores it', async () => {
     const { origin, base } = await setup(
-      (_req, res, n) => {
-        res.writeHead(200, { 'cache-control': 'max-age=60' });
-        res.end(`call ${n}`);
-      },
+      counting(),
       '    rules:\n      - { path: "/firm", ignoreRequestCacheControl: true }\n',
     );
     await fetch(`${base}/h`);

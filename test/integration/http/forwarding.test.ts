@@ -1,0 +1,143 @@
+import http from 'node:http';
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { request } from '../../helpers/client.js';
+import { counting, sleep, useHttpSetup } from '../../helpers/http-setup.js';
+import { sample, startSidecache, httpListenerYaml } from '../../helpers/sidecache.js';
+
+const setup = useHttpSetup();
+
+describe('http listener: pass-through, streaming and errors', () => {
+  it('passes WebSocket upgrades through (echo)', async () => {
+    const { origin, base } = await setup((_req, res) => res.end('plain'));
+    const wss = new WebSocketServer({ server: origin.server });
+    wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`echo ${String(data)}`)));
+    const client = new WebSocket(`${base.replace('http', 'ws')}/socket`);
+    await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
+    const reply = new Promise<string>((resolve) => client.once('message', (data) => resolve(String(data))));
+    client.send('hello');
+    expect(await reply).toBe('echo hello');
+    client.close();
+    wss.close();
+  });
+
+  it('routes with cache: false pass through untouched, every time', async () => {
+    const { origin, base } = await setup(
+      counting(),
+      '    rules:\n      - { path: "/health", cache: false }\n',
+    );
+    const first = await fetch(`${base}/health`);
+    expect(first.headers.get('cache-status')).toBe('sidecache; fwd=bypass');
+    expect(await first.text()).toBe('call 1');
+    expect(await (await fetch(`${base}/health`)).text()).toBe('call 2');
+    expect(origin.calls('/health')).toBe(2);
+  });
+
+  it('streams a body larger than maxEntryBytes as it arrives and does not store it', async () => {
+    let finish: () => void = () => {};
+    const { origin, base } = await setup(
+      (req, res) => {
+        const big = Buffer.alloc(256 * 1024, 'a');
+        const sized = req.url === '/sized';
+        res.writeHead(200, { 'cache-control': 'max-age=60', ...(sized && { 'content-length': String(big.length * 2) }) });
+        res.write(big);
+        finish = () => res.end(big);
+      },
+      '',
+      'cache: { maxEntryBytes: 64KiB }\n',
+    );
+    for (const path of ['/sized', '/chunked']) {
+      const received = await new Promise<{ early: number; total: number; status: string }>((resolve, reject) => {
+        http.get(`${base}${path}`, (res) => {
+          let total = 0;
+          let early = 0;
+          res.on('data', (chunk: Buffer) => {
+            total += chunk.length;
+            if (early === 0 && total >= 256 * 1024) {
+              early = total;
+              finish();
+            }
+          });
+          res.on('end', () => resolve({ early, total, status: String(res.headers['cache-status']) }));
+        }).on('error', reject);
+      });
+      // The first half reached the client before the origin sent the second.
+      expect(received.early).toBeGreaterThanOrEqual(256 * 1024);
+      expect(received.total).toBe(512 * 1024);
+      if (path === '/sized') expect(received.status).toBe('sidecache; fwd=uri-miss; detail=too-large');
+    }
+    const again = fetch(`${base}/chunked`);
+    await sleep(50);
+    finish();
+    expect((await (await again).arrayBuffer()).byteLength).toBe(512 * 1024);
+    expect(origin.calls('/chunked')).toBe(2);
+  });
+
+  it('answers 502 when the upstream refuses and 504 when it does not answer in time, and keeps serving', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const refused = await startSidecache(httpListenerYaml(`http://127.0.0.1:${port}`));
+    try {
+      const res = await fetch(`${refused.httpListeners[0]!.url}/x`);
+      expect(res.status).toBe(502);
+      expect(res.headers.get('cache-status')).toBe('sidecache; fwd=uri-miss; detail=UPSTREAM-CONNECT');
+      expect(await res.text()).toMatch(/cannot connect to the upstream \(ECONNREFUSED\)/);
+      const post = await fetch(`${refused.httpListeners[0]!.url}/x`, { method: 'POST', body: 'x' });
+      expect([post.status, post.headers.get('cache-status')]).toEqual([502, 'sidecache; fwd=method; detail=UPSTREAM-CONNECT']);
+    } finally {
+      await refused.stop(100);
+    }
+    const { base } = await setup((req, res) => {
+      if (req.url === '/ok') res.end('fine');
+    }, '    headersTimeout: 300ms\n');
+    const slow = await fetch(`${base}/hang`);
+    expect(slow.status).toBe(504);
+    expect(slow.headers.get('cache-status')).toBe('sidecache; fwd=uri-miss; detail=UPSTREAM-TIMEOUT');
+    expect(await (await fetch(`${base}/ok`)).text()).toBe('fine');
+  });
+
+  it('answers malformed and oversized requests with the standard 4xx, on that connection only', async () => {
+    const { base } = await setup((_req, res) => res.end('ok'));
+    const { port } = new URL(base);
+    const raw = (text: string) =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(text));
+        let out = '';
+        socket.on('data', (d) => (out += d.toString('latin1')));
+        socket.on('close', () => resolve(out));
+        socket.on('error', () => resolve(out));
+      });
+    expect(await raw('NOT HTTP AT ALL\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 Bad Request/);
+    expect(await raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
+    expect((await request(`${base}/still`)).body).toBe('ok');
+  });
+
+  it('counts what the test did in the metrics', async () => {
+    const { server, base } = await setup(
+      (req, res) => {
+        if (req.url === '/boom') return req.socket.destroy();
+        res.writeHead(200, { 'cache-control': 'max-age=60' });
+        res.end('x');
+      },
+      '    rules:\n      - { path: "/pass", cache: false }\n',
+    );
+    await fetch(`${base}/a`);
+    await fetch(`${base}/a`);
+    await fetch(`${base}/a`);
+    await fetch(`${base}/b`);
+    await fetch(`${base}/pass`);
+    await fetch(`${base}/a`, { method: 'POST', body: 'x' });
+    await fetch(`${base}/boom`);
+    await sleep(20);
+    const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
+    const count = (result: string) => sample(text, 'sidecache_requests_total', { protocol: 'http', listener: 'api', result });
+    expect({ hit: count('hit'), miss: count('miss'), bypass: count('bypass'), error: count('error') }).toEqual({ hit: 2, miss: 2, bypass: 2, error: 1 });
+    expect(sample(text, 'sidecache_request_duration_seconds_count', { protocol: 'http', listener: 'api', result: 'hit' })).toBe(2);
+    expect(sample(text, 'sidecache_upstream_duration_seconds_count', { protocol: 'http', listener: 'api' })).toBe(3);
+    expect(sample(text, 'sidecache_invalidations_total', { source: 'http:api' })).toBe(1);
+    expect(sample(text, 'sidecache_cache_entries')).toBe(1);
+  });
+});
