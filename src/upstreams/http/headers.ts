@@ -8,11 +8,13 @@ export const VIA = '1.1 sidecache';
 
 /**
  * Hop-by-hop fields, which a proxy must not forward (RFC 9110 §7.6.1), plus the older
- * Keep-Alive/Proxy-Connection, and Proxy-Authorization, which is meant for this hop alone
- * (RFC 9110 §11.7.2).
+ * Keep-Alive/Proxy-Connection, Proxy-Authorization, which is meant for this hop alone
+ * (RFC 9110 §11.7.2), and Expect: node:http already answered `100-continue` to the client
+ * (RFC 9110 §10.1.1), and undici refuses the field.
  */
 const HOP_BY_HOP = new Set([
   'connection',
+  'expect',
   'keep-alive',
   'proxy-connection',
   'proxy-authorization',

@@ -137,10 +137,10 @@ export class HttpListener {
       res.once('finish', () => this.#report('bypass', started));
       return this.#passthrough.web(req, res);
     }
-    if ((method === 'GET' || method === 'HEAD') && req.headers.range === undefined) {
-      return readThrough(this.#ctx, req, res, route, url, started);
-    }
-    void forwardMethod(this.#ctx, req, res, started);
+    if (method !== 'GET' && method !== 'HEAD') return void forwardMethod(this.#ctx, req, res, started, 'method');
+    // Partial content is not stored; a Range request goes upstream as it is.
+    if (req.headers.range !== undefined) return void forwardMethod(this.#ctx, req, res, started, 'request');
+    readThrough(this.#ctx, req, res, route, url, started);
   }
 
   /** `PURGE <url>` removes every stored variant of that URL (Varnish, Squid). */

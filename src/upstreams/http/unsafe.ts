@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { formatCacheStatus } from './cache-status.js';
+import { type ForwardReason, formatCacheStatus } from './cache-status.js';
 import { writeGatewayError } from './gateway-error.js';
 import type { ListenerContext } from './context.js';
 import { classifyUpstreamError } from './forward.js';
@@ -11,12 +11,12 @@ import { errorText } from './read-through.js';
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
- * A request the cache does not answer (any method but GET and HEAD): forwarded with its body
+ * A request the cache does not answer (any method but GET and HEAD, or a Range request): forwarded with its body
  * streaming, the answer streamed back. After a non-error answer to an unsafe method, the stored
  * responses of the target URI and of same-origin Location / Content-Location are invalidated
  * before the client sees the answer (RFC 9111 §4.4).
  */
-export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, started: number): Promise<void> {
+export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, started: number, fwd: ForwardReason): Promise<void> {
   const method = req.method ?? 'GET';
   const controller = new AbortController();
   res.once('close', () => {
@@ -33,7 +33,7 @@ export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, 
     });
     if (UNSAFE.has(method) && response.statusCode >= 200 && response.statusCode < 400) invalidateTargets(ctx, req, response.headers);
     const fields = clientResponseHeaders(response.headers, { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders, dropSetCookie: false });
-    fields.push('cache-status', formatCacheStatus({ fwd: 'method' }));
+    fields.push('cache-status', formatCacheStatus({ fwd }));
     res.writeHead(response.statusCode, fields);
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
@@ -48,7 +48,7 @@ export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, 
       return;
     }
     const failure = classifyUpstreamError(err);
-    writeGatewayError(res, failure, 'method');
+    writeGatewayError(res, failure, fwd);
   }
 }
 

@@ -141,3 +141,44 @@ describe('http listener: pass-through, streaming and errors', () => {
     expect(sample(text, 'sidecache_cache_entries')).toBe(1);
   });
 });
+
+describe('http listener: request bodies and departing clients', () => {
+  it('forwards a POST sent with Expect: 100-continue, body intact', async () => {
+    const { origin, base } = await setup((_req, res, _n, body) => res.end(`got ${body.length}`));
+    const body = 'x'.repeat(200_000);
+    const res = await request(`${base}/upload`, { method: 'POST', headers: { expect: '100-continue', 'content-length': String(body.length) }, body });
+    expect([res.status, res.body]).toEqual([200, 'got 200000']);
+    expect(origin.seen[0]!.headers.expect).toBeUndefined();
+  });
+
+  it('forwards a Range request as it is and stores nothing', async () => {
+    const { origin, base } = await setup((req, res) => {
+      res.writeHead(req.headers.range ? 206 : 200, { 'cache-control': 'max-age=60' });
+      res.end('part');
+    });
+    const res = await request(`${base}/r`, { headers: { range: 'bytes=0-3' } });
+    expect([res.status, res.headers['cache-status']]).toEqual([206, 'sidecache; fwd=request']);
+    await request(`${base}/r`, { headers: { range: 'bytes=0-3' } });
+    expect(origin.calls('/r')).toBe(2);
+  });
+
+  it('a leader whose client leaves keeps the upstream request while another request waits on it', async () => {
+    let finish: () => void = () => {};
+    const { origin, base } = await setup((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      res.write('first half ');
+      finish = () => res.end('second half');
+    });
+    const controller = new AbortController();
+    const leader = await fetch(`${base}/shared`, { signal: controller.signal });
+    const waiter = fetch(`${base}/shared`).then((r) => r.text());
+    await sleep(50);
+    controller.abort();
+    await sleep(50);
+    finish();
+    expect(await waiter).toBe('first half second half');
+    expect(leader.status).toBe(200);
+    expect(origin.calls('/shared')).toBe(1);
+    expect((await fetch(`${base}/shared`)).headers.get('cache-status')).toMatch(/hit/);
+  });
+});
