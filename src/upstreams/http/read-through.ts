@@ -46,8 +46,10 @@ export function readThrough(ctx: ReadThroughContext, req: IncomingMessage, res: 
     }
     fwd = !reusable || now < entry.freshUntil ? 'request' : 'stale';
   }
-  const alone = req.headers.authorization !== undefined || ctx.isHitForMiss(key);
-  if (alone && entry === undefined && ctx.isHitForMiss(key)) fwd = 'miss';
+  const hitForMiss = ctx.isHitForMiss(key);
+  if (hitForMiss && entry === undefined) fwd = 'miss';
+  // Requests with credentials neither wait on others nor make others wait on them.
+  const alone = hitForMiss || req.headers.authorization !== undefined;
   const ex: Exchange = { req, res, route, url, base, key, policyHeaders: policyHeaders(req.headers, route), started, fwd };
   void fetchThrough(ctx, ex, fwd === 'stale' ? entry : undefined, alone);
 }
@@ -106,7 +108,8 @@ function serveStaleAndRefresh(
   answer(ctx, req, res, entry, now, status, 'stale', started);
   if (ctx.store.waitersOf(entry.key) !== -1) return;
   const ex: Exchange = { req, res, route, url, base, key: entry.key, policyHeaders: policyHeaders(req.headers, route), started, fwd: 'stale' };
-  ctx.store.fill(entry.key, [], () => fetchForStore(ctx, ex, undefined, entry)).catch((err: unknown) => {
+  const context = { protocol: 'http', listener: ctx.name };
+  ctx.store.fill(entry.key, [], () => fetchForStore(ctx, ex, undefined, entry), { context }).catch((err: unknown) => {
     ctx.log.debug('background refresh failed', { err: errorText(err) });
   });
 }
