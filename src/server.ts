@@ -14,6 +14,7 @@ import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { subscribeMetrics } from './metrics/subscribe.js';
 import { HttpListener } from './upstreams/http/listener.js';
+import { PostgresListener } from './upstreams/postgres/listener.js';
 
 /** How often entries past their stale window are swept out of memory. */
 const SWEEP_INTERVAL_MS = 5000;
@@ -42,6 +43,7 @@ export class SidecacheServer {
   readonly #log: Logger;
   readonly #admin: http.Server;
   readonly httpListeners: readonly HttpListener[];
+  readonly postgresListeners: readonly PostgresListener[];
   readonly #unsubscribe: () => void;
   #adminAddress: AddressInfo | undefined;
 
@@ -62,6 +64,7 @@ export class SidecacheServer {
       dispatcher: this.dispatcher,
       readiness: this.readiness,
       log: this.#log.child({ component: 'admin' }),
+      explain: (name, sql, database, user) => this.postgresListeners.find((l) => l.name === name)?.explain(sql, database, user),
     });
     this.httpListeners = config.http.map(
       (listener) =>
@@ -74,8 +77,19 @@ export class SidecacheServer {
           invalidate: (target, source) => this.dispatcher.apply(target, source),
         }),
     );
-    for (const listener of this.httpListeners) {
-      this.readiness.add(`http ${listener.name}`, () => (listener.listening ? undefined : 'not listening'));
+    this.postgresListeners = config.postgres.map(
+      (listener) =>
+        new PostgresListener({
+          config: listener,
+          store: this.store,
+          clock,
+          log: this.#log.child({ listener: listener.name }),
+          invalidate: (target, source) => this.dispatcher.apply(target, source),
+        }),
+    );
+    for (const listener of [...this.httpListeners, ...this.postgresListeners]) {
+      const kind = listener instanceof HttpListener ? 'http' : 'postgres';
+      this.readiness.add(`${kind} ${listener.name}`, () => (listener.listening ? undefined : 'not listening'));
     }
   }
 
@@ -87,6 +101,7 @@ export class SidecacheServer {
       this.#log.warnOnce('SC_WARN_ADMIN_OPEN', `admin listens on ${admin.listen} without a token: anyone who reaches it can invalidate the cache`);
     }
     for (const listener of this.httpListeners) await listener.start();
+    for (const listener of this.postgresListeners) await listener.start();
     this.store.startSweeper(SWEEP_INTERVAL_MS);
     this.readiness.setPhase(undefined);
     this.#log.info('ready', { maxBytes: this.store.maxBytes });
@@ -96,7 +111,7 @@ export class SidecacheServer {
   async stop(graceMs: number = this.config.shutdownGrace): Promise<StopResult> {
     this.readiness.setPhase('stopping');
     this.store.stopSweeper();
-    const listeners = await Promise.all(this.httpListeners.map((l) => l.stop(graceMs)));
+    const listeners = await Promise.all([...this.httpListeners, ...this.postgresListeners].map((l) => l.stop(graceMs)));
     const forced = (await closeGracefully(this.#admin, graceMs)) || listeners.includes(true);
     this.#unsubscribe();
     this.#log.info('stopped', { forced });
@@ -116,12 +131,11 @@ export class SidecacheServer {
 }
 
 /**
- * The PostgreSQL listeners and the buses are accepted by the schema but not built yet: starting
- * without them would look like a working cache that never caches.
+ * The buses are accepted by the schema but not built yet: starting without them would look like
+ * a cache that is invalidated when it is not.
  */
 function refuseUnbuiltSections(config: Config): void {
   const unbuilt = [
-    ...config.postgres.map((l, i) => `postgres[${i}] (${l.name})`),
     ...config.invalidation.map((b, i) => `invalidation[${i}] (${b.type})`),
   ];
   if (unbuilt.length > 0) {

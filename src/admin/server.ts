@@ -22,6 +22,8 @@ export interface AdminDeps {
   dispatcher: Dispatcher;
   readiness: Readiness;
   log: Logger;
+  /** Whether a Postgres listener would cache `sql`; undefined when there is no such listener. */
+  explain(listener: string, sql: string, database: string | undefined, user: string | undefined): Promise<unknown> | undefined;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -38,6 +40,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     ['/readyz', { method: 'GET', handler: (_req, res) => readyz(deps, res) }],
     ['/cache', { method: 'GET', handler: async (_req, res) => json(res, 200, await summarizeCache(deps.store, deps.metrics)) }],
     ['/invalidate', { method: 'POST', handler: (req, res) => invalidate(deps, req, res) }],
+    ['/cache/explain', { method: 'GET', handler: (req, res) => explain(deps, req, res) }],
   ]);
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -85,6 +88,17 @@ async function invalidate(deps: AdminDeps, req: IncomingMessage, res: ServerResp
   }
   const invalidated = deps.dispatcher.apply(target, 'admin');
   json(res, 200, { invalidated });
+}
+
+/** `GET /cache/explain?listener=NAME&sql=...[&database=D&user=U]`. */
+async function explain(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const query = new URL(req.url ?? '/', 'http://admin').searchParams;
+  const listener = query.get('listener') ?? '';
+  const sql = query.get('sql');
+  if (sql === null) return json(res, 400, { error: 'the sql parameter is required' });
+  const answer = deps.explain(listener, sql, query.get('database') ?? undefined, query.get('user') ?? undefined);
+  if (answer === undefined) return json(res, 404, { error: `no postgres listener named "${listener}"` });
+  json(res, 200, { listener, sql, ...(await answer as object) });
 }
 
 /** The body as text, or undefined once it passes `limit` bytes. */

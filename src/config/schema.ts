@@ -104,6 +104,11 @@ const postgresListener = object({
   ...listenerIdentity,
   upstream: required(url(['postgres:', 'postgresql:'], 'postgres://127.0.0.1:5432')),
   defaultTtl: withDefault(duration, 60_000),
+  /** Where sidecache asks the catalog (views, partitions, functions); defaults to `upstream`. */
+  catalogUrl: optional(url(['postgres:', 'postgresql:'], 'postgres://sidecache@127.0.0.1:5432')),
+  /** User functions to treat as IMMUTABLE without asking the catalog. */
+  functions: optional(arrayOf(pattern(/^[A-Za-z_][A-Za-z0-9_$.]*$/, 'a function name'))),
+  connectTimeout: withDefault(duration, 5_000),
   rules: withDefault(arrayOf(postgresRule), []),
 });
 

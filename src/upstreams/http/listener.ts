@@ -7,9 +7,9 @@ import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
 import type { Clock, Millis } from '../../clock.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
-import { channels, type RequestEvent, type RequestResult } from '../../events.js';
 import { formatAddress, isLoopback, listen } from '../../listen.js';
 import type { Logger } from '../../log.js';
+import { requestReporter } from '../report.js';
 import { formatCacheStatus } from './cache-status.js';
 import { Upstream, type UpstreamFailure } from './forward.js';
 import { urlTag } from './key.js';
@@ -74,7 +74,7 @@ export class HttpListener {
       defaults: { defaultTtlMs: config.defaultTtl, staleWhileRevalidateMs: config.staleWhileRevalidate, staleIfErrorMs: config.staleIfError },
       tagHeader: config.tagHeader.toLowerCase(),
       invalidate: (target) => deps.invalidate(target, source),
-      report: (result, started, upstreamMs) => this.#report(result, started, upstreamMs),
+      report: requestReporter(store, 'http', config.name, clock),
       markHitForMiss: (key) => hitForMiss.set(key, true),
       learnVary: (base, names) => (names.length === 0 ? vary.delete(base) : vary.set(base, names)),
       varyOf: (base) => vary.get(base),
@@ -134,7 +134,7 @@ export class HttpListener {
     if (method === 'PURGE') return this.#purge(req, res, url);
     const route = this.#routes.match(pathOf(url));
     if (!route.cache) {
-      res.once('finish', () => this.#report('bypass', started));
+      res.once('finish', () => this.#ctx.report('bypass', started));
       return this.#passthrough.web(req, res);
     }
     if (method !== 'GET' && method !== 'HEAD') return void forwardMethod(this.#ctx, req, res, started, 'method');
@@ -166,18 +166,6 @@ export class HttpListener {
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
 
-  #report(result: RequestResult, started: Millis, upstreamMs?: Millis): void {
-    if (!channels.request.hasSubscribers) return;
-    const event: RequestEvent = {
-      store: this.#ctx.store,
-      protocol: 'http',
-      listener: this.name,
-      result,
-      durationSeconds: (this.#ctx.clock.now() - started) / 1000,
-      ...(upstreamMs !== undefined && { upstreamSeconds: upstreamMs / 1000 }),
-    };
-    channels.request.publish(event);
-  }
 }
 
 function pathOf(url: string): string {

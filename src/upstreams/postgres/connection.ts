@@ -1,0 +1,615 @@
+/**
+ * One client connection and its own upstream connection. Frames pass through byte for byte; a
+ * cacheable statement (a simple Query, or an extended Parse/Bind/Describe/Execute/Sync batch) is
+ * answered from the store when it may be, and its response captured for the store when not.
+ * Responses leave in the order their requests came, whatever mix of hits and misses a pipeline
+ * holds: every request that reaches the upstream owns a slot that ends at its ReadyForQuery, and
+ * stored answers wait behind the slots before them.
+ * (https://www.postgresql.org/docs/current/protocol-flow.html)
+ */
+import type net from 'node:net';
+import type { EntryInput } from '../../cache/types.js';
+import type { RequestResult } from '../../events.js';
+import { Capture } from './capture.js';
+import { Backend, Frontend, StartupCode } from './codes.js';
+import { databaseTag, type PgContext } from './context.js';
+import { type Frame, FrameSplitter, FramingError } from './framing.js';
+import { decodeBind, decodeExecute, decodeParameterStatus, decodeParse, decodeQuery, decodeStartup, decodeTarget, encodeError, REFUSE_ENCRYPTION } from './messages.js';
+import type { CachePlan } from './planner.js';
+import { Session } from './session.js';
+import { connectUpstream } from './upstream-socket.js';
+
+const MAX_WAITERS = 1000;
+const DESCRIBE_STATEMENT = 0x53;
+const DESCRIBE_PORTAL = 0x50;
+const PROTOCOL_3_0 = 196608;
+const PROTOCOL_3_2 = 196610;
+
+/** A request that went upstream: it ends at its ReadyForQuery. */
+interface UpstreamSlot {
+  kind: 'up';
+  /** SQL texts executed, whose effects (writes, SET, …) apply when the slot ends. */
+  executed: string[];
+  /** May change the transaction status or session: no cache use until it ends. */
+  uncertain: boolean;
+  /** ParseCompletes of Parses sidecache sent on its own, which the client must not see. */
+  swallowParse: number;
+  capture: Capture | undefined;
+  onEnd: ((stored: Buffer | undefined) => void) | undefined;
+  started: number;
+  result: RequestResult | undefined;
+}
+
+/** A stored answer waiting for the slots before it. */
+interface CachedSlot {
+  kind: 'cached';
+  bytes: Buffer;
+}
+
+/** An extended-protocol batch up to its Sync, held back while it may still be a cache hit. */
+interface Batch {
+  frames: Frame[];
+  /** P, S (describe statement), B, D (describe portal), E, in the order seen. */
+  shape: string;
+  parse: { name: string; sql: string; bytes: Buffer } | undefined;
+  sql: string | undefined;
+  /** Parameter formats, values and result formats: the Bind's tail. */
+  bindTail: string;
+  /** Set once the batch goes upstream. */
+  slot: UpstreamSlot | undefined;
+}
+
+/** What a cacheable request needs, whichever way it is answered. */
+interface Cacheable {
+  key: string;
+  plan: CachePlan;
+  sql: string;
+  started: number;
+  forward(slot: UpstreamSlot): void;
+  onHit(): void;
+}
+
+export class PgConnection {
+  readonly #ctx: PgContext;
+  readonly #client: net.Socket;
+  readonly #clientFrames = new FrameSplitter({ typed: false });
+  readonly #upstreamFrames = new FrameSplitter({ typed: true });
+  #upstream: net.Socket | undefined;
+  #phase: 'startup' | 'connecting' | 'auth' | 'ready' | 'closed' = 'startup';
+  #session: Session | undefined;
+  readonly #inbox: Frame[] = [];
+  #blocked = false;
+  readonly #slots: (UpstreamSlot | CachedSlot)[] = [];
+  #batch: Batch | undefined;
+  #txWrites = new Set<string>();
+  #txAll = false;
+  #closed = false;
+  readonly #onClose: () => void;
+
+  constructor(ctx: PgContext, client: net.Socket, onClose: () => void) {
+    this.#ctx = ctx;
+    this.#client = client;
+    this.#onClose = onClose;
+    client.setNoDelay(true);
+    client.on('data', (chunk: Buffer) => this.#onClientData(chunk));
+    client.on('error', (err) => this.#ctx.log.debug('client socket error', { err: err.message }));
+    client.on('close', () => this.#close());
+  }
+
+  /** Ends the connection now (stop deadline). */
+  destroy(): void {
+    this.#client.destroy();
+    this.#upstream?.destroy();
+  }
+
+  #onClientData(chunk: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = this.#clientFrames.push(chunk);
+      while (this.#phase === 'startup' && frames.length > 0) {
+        this.#startup(frames[0]!);
+        frames = this.#clientFrames.push(Buffer.alloc(0));
+      }
+    } catch (err) {
+      if (!(err instanceof FramingError)) throw err;
+      return this.#fail('08P01', `invalid frontend message: ${err.message}`);
+    }
+    if (frames.length === 0) return;
+    if (this.#phase !== 'ready') {
+      if (this.#phase === 'auth') for (const f of frames) this.#upstream!.write(f.bytes);
+      else this.#inbox.push(...frames);
+      return;
+    }
+    this.#inbox.push(...frames);
+    this.#pump();
+  }
+
+  /** Untyped messages: SSLRequest / GSSENCRequest (answered N), CancelRequest, StartupMessage. */
+  #startup(frame: Frame): void {
+    const bytes = frame.bytes;
+    const code = bytes.length >= 8 ? bytes.readInt32BE(4) : 0;
+    if (code === StartupCode.SslRequest || code === StartupCode.GssEncRequest) {
+      this.#client.write(REFUSE_ENCRYPTION);
+      return;
+    }
+    if (code === StartupCode.CancelRequest) {
+      this.#phase = 'closed';
+      void this.#cancel(bytes);
+      return;
+    }
+    if (code !== PROTOCOL_3_0 && code !== PROTOCOL_3_2) return this.#fail('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
+    const { params } = decodeStartup(bytes);
+    this.#session = new Session(this.#ctx.name, params);
+    this.#clientFrames.setTyped();
+    this.#phase = 'connecting';
+    void this.#connect(bytes);
+  }
+
+  /** The BackendKeyData the client holds is the upstream's own: the request goes there as it is. */
+  async #cancel(bytes: Buffer): Promise<void> {
+    try {
+      const socket = await connectUpstream({ ...this.#ctx.target, sslmode: 'disable' });
+      socket.end(bytes);
+    } catch (err) {
+      this.#ctx.log.debug('cancel request failed', { err: (err as Error).message });
+    }
+    this.#client.end();
+  }
+
+  async #connect(startup: Buffer): Promise<void> {
+    const { target } = this.#ctx;
+    let upstream: net.Socket;
+    try {
+      upstream = await connectUpstream(target);
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      return this.#fail('08006', `sidecache cannot connect to the upstream PostgreSQL at ${target.host}:${target.port}: ${reason}`);
+    }
+    if (this.#phase === 'closed') return void upstream.destroy();
+    this.#upstream = upstream;
+    upstream.on('data', (chunk: Buffer) => this.#onUpstreamData(chunk));
+    upstream.on('error', (err) => this.#ctx.log.debug('upstream socket error', { err: err.message }));
+    upstream.on('close', () => this.#onUpstreamClose());
+    this.#phase = 'auth';
+    upstream.write(startup);
+    for (const f of this.#inbox.splice(0)) upstream.write(f.bytes);
+  }
+
+  #onUpstreamData(chunk: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = this.#upstreamFrames.push(chunk);
+    } catch (err) {
+      this.#ctx.log.warn('upstream sent an invalid message; closing the connection', { err: (err as Error).message });
+      return this.#fail('08P01', 'the upstream server sent an invalid message');
+    }
+    this.#client.cork();
+    for (const frame of frames) {
+      if (this.#phase === 'ready') this.#fromUpstream(frame);
+      else this.#duringAuth(frame);
+    }
+    this.#client.uncork();
+  }
+
+  /** Authentication passes through verbatim; its end is the first ReadyForQuery. */
+  #duringAuth(frame: Frame): void {
+    this.#client.write(frame.bytes);
+    if (frame.code === Backend.ParameterStatus) this.#session!.serverParameter(...decodeParameterStatus(frame.bytes));
+    if (frame.code === Backend.ReadyForQuery) {
+      this.#session!.txStatus = frame.bytes[5]!;
+      this.#phase = 'ready';
+      this.#pump();
+    }
+  }
+
+  #fromUpstream(frame: Frame): void {
+    if (frame.code === Backend.ParameterStatus) this.#session!.serverParameter(...decodeParameterStatus(frame.bytes));
+    const head = this.#slots[0];
+    // Nothing outstanding: an asynchronous message (notification, notice, parameter, fatal error).
+    if (head === undefined || head.kind !== 'up') return void this.#client.write(frame.bytes);
+    if (frame.code === Backend.ParseComplete && head.swallowParse > 0) {
+      head.swallowParse--;
+      return;
+    }
+    head.capture?.add(frame);
+    this.#client.write(frame.bytes);
+    if (frame.code === Backend.ReadyForQuery) this.#endSlot(head, frame.bytes[5]!);
+  }
+
+  #endSlot(slot: UpstreamSlot, status: number): void {
+    this.#slots.shift();
+    const session = this.#session!;
+    session.txStatus = status;
+    this.#applyEffects(slot.executed, session.idle);
+    slot.onEnd?.(slot.capture?.result(status));
+    if (slot.result !== undefined) this.#ctx.report(slot.result, slot.started, this.#ctx.clock.now() - slot.started);
+    while (this.#slots[0]?.kind === 'cached') this.#client.write((this.#slots.shift() as CachedSlot).bytes);
+  }
+
+  /** Writes, DDL and session changes of statements that just completed (DESIGN.md "Writes in transactions"). */
+  #applyEffects(executed: readonly string[], idle: boolean): void {
+    const session = this.#session!;
+    const { planner } = this.#ctx;
+    for (const sql of executed) {
+      const c = planner.classify(sql);
+      if (c.cacheable && c.session === 'none') continue;
+      if (c.writes.length > 0) {
+        const names = c.writes.map((w) => w.name);
+        this.#invalidateTables(names);
+        for (const n of names) this.#txWrites.add(n);
+      }
+      if (c.invalidatesAll || (c.writes.length > 0 && c.reason === 'DDL')) planner.forgetPlans(session.database);
+      if (c.invalidatesAll) {
+        this.#ctx.invalidate({ tags: [databaseTag(session.database)] });
+        this.#txAll = true;
+      }
+      if (c.session === 'set') session.noteSet(sql);
+      else if (c.session === 'reset') session.reset();
+      else if (c.session === 'taint') session.tainted = true;
+    }
+    if (!idle) return;
+    // The transaction ended: what it wrote is invalidated again, as readers may have filled in between.
+    if (this.#txWrites.size > 0) this.#invalidateTables([...this.#txWrites]);
+    if (this.#txAll) this.#ctx.invalidate({ tags: [databaseTag(session.database)] });
+    this.#txWrites.clear();
+    this.#txAll = false;
+  }
+
+  #invalidateTables(names: string[]): void {
+    const { planner } = this.#ctx;
+    const session = this.#session!;
+    const tags = names.map((n) => `table:${n.toLowerCase()}`);
+    this.#ctx.invalidate({ tags });
+    // Views over, and partitions of, what was written: the catalog knows them.
+    void planner.writeTags(session.database, session.user, names).then((expanded) => {
+      const more = expanded.filter((t) => !tags.includes(t));
+      if (more.length > 0) this.#ctx.invalidate({ tags: more });
+    });
+  }
+
+  /** Handles queued client frames in order; stops while a request waits on another session's fill. */
+  #pump(): void {
+    if (this.#blocked || this.#phase !== 'ready') return;
+    const upstream = this.#upstream!;
+    upstream.cork();
+    this.#client.cork();
+    while (this.#inbox.length > 0 && !this.#blocked && this.#phase === 'ready') {
+      const wait = this.#handle(this.#inbox.shift()!);
+      if (wait !== undefined) {
+        this.#blocked = true;
+        void wait.finally(() => {
+          this.#blocked = false;
+          this.#pump();
+        });
+      }
+    }
+    upstream.uncork();
+    this.#client.uncork();
+  }
+
+  #handle(frame: Frame): Promise<void> | undefined {
+    switch (frame.code) {
+      case Frontend.Query:
+        this.#releaseBatch();
+        return this.#query(frame);
+      case Frontend.Parse:
+      case Frontend.Bind:
+      case Frontend.Describe:
+      case Frontend.Execute:
+      case Frontend.Close:
+      case Frontend.Flush:
+        this.#extended(frame);
+        return undefined;
+      case Frontend.Sync:
+        return this.#sync(frame);
+      case Frontend.FunctionCall:
+        this.#releaseBatch();
+        this.#forwardSlot([frame.bytes], [], true);
+        return undefined;
+      default:
+        // CopyData/CopyDone/CopyFail, Terminate and anything unknown pass through as they are.
+        this.#releaseBatch();
+        this.#upstream!.write(frame.bytes);
+        return undefined;
+    }
+  }
+
+  #cacheUsable(): boolean {
+    const session = this.#session!;
+    if (!session.idle || session.tainted) return false;
+    for (const slot of this.#slots) if (slot.kind === 'up' && slot.uncertain) return false;
+    return true;
+  }
+
+  #query(frame: Frame): Promise<void> | undefined {
+    const sql = decodeQuery(frame.bytes);
+    const started = this.#ctx.clock.now();
+    const cacheable = this.#ctx.planner.classify(sql).cacheable;
+    const session = this.#session!;
+    const request = (plan: CachePlan): Cacheable => ({
+      key: `${session.fingerprint}Q\u0000${sql}`,
+      plan,
+      sql,
+      started,
+      forward: () => this.#upstream!.write(frame.bytes),
+      onHit: () => undefined,
+    });
+    const pass = (): void => this.#forwardSlot([frame.bytes], [sql], !cacheable, cacheable ? 'miss' : 'bypass');
+    if (!cacheable || !this.#cacheUsable()) {
+      pass();
+      return undefined;
+    }
+    return this.#withPlan(sql, request, pass);
+  }
+
+  /**
+   * Uses the statement's cache plan, waiting for it the first time a SQL text is seen (one catalog
+   * question; later requests of the session wait behind it, so order holds).
+   */
+  #withPlan(sql: string, request: (plan: CachePlan) => Cacheable, pass: () => void): Promise<void> | undefined {
+    const { planner } = this.#ctx;
+    const session = this.#session!;
+    const use = (plan: CachePlan): Promise<void> | undefined => {
+      if (plan.cacheable && this.#cacheUsable()) return this.#cached(request(plan));
+      pass();
+      return undefined;
+    };
+    const plan = planner.peek(session.database, session.user, sql);
+    if (plan !== undefined) return use(plan);
+    return planner.plan(session.database, session.user, sql).then(use);
+  }
+
+  /** Answers from the store, or leads the fill, or waits on another session's fill of the same key. */
+  #cached(request: Cacheable): Promise<void> | undefined {
+    const { store } = this.#ctx;
+    const entry = store.get(request.key);
+    if (entry !== undefined) {
+      request.onHit();
+      this.#emit(entry.body as Buffer);
+      this.#ctx.report('hit', request.started);
+      return undefined;
+    }
+    let ranLoader = false;
+    const loader = (): Promise<EntryInput | null> => {
+      ranLoader = true;
+      return new Promise((resolve) => {
+        const slot = this.#newSlot([request.sql], false, 'miss', new Capture(store.maxEntryBytes));
+        slot.onEnd = (bytes) => resolve(bytes === undefined ? null : this.#entryInput(bytes, request.plan));
+        request.forward(slot);
+      });
+    };
+    const session = this.#session!;
+    const tags = [...request.plan.tags, databaseTag(session.database)];
+    const context = { protocol: 'postgres', listener: this.#ctx.name };
+    if (store.waitersOf(request.key) === -1) {
+      store.fill(request.key, tags, loader, { context }).catch(() => undefined);
+      return undefined;
+    }
+    return store
+      .fill(request.key, tags, loader, { context, maxWaiters: MAX_WAITERS, timeoutMs: this.#ctx.config.connectTimeout + 30_000 })
+      .then(
+        (outcome) => {
+          if (outcome.leader || ranLoader) return;
+          if (outcome.entry !== null) {
+            request.onHit();
+            this.#emit(outcome.entry.body as Buffer);
+            this.#ctx.report('miss', request.started);
+            return;
+          }
+          this.#forwardSlot(null, [request.sql], false, 'miss', request.forward);
+        },
+        () => {
+          // The fill failed or took too long: this session asks for itself.
+          if (!ranLoader) this.#forwardSlot(null, [request.sql], false, 'miss', request.forward);
+        },
+      );
+  }
+
+  #entryInput(bytes: Buffer, plan: CachePlan): EntryInput {
+    return { body: bytes, tags: plan.tags, ttlMs: plan.ttlMs };
+  }
+
+  #emit(bytes: Buffer): void {
+    if (this.#slots.length === 0) this.#client.write(bytes);
+    else this.#slots.push({ kind: 'cached', bytes });
+  }
+
+  #newSlot(executed: string[], uncertain: boolean, result?: RequestResult, capture?: Capture): UpstreamSlot {
+    const slot: UpstreamSlot = { kind: 'up', executed, uncertain, swallowParse: 0, capture, onEnd: undefined, started: this.#ctx.clock.now(), result };
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /** Sends `frames` (or calls `send`) upstream as one request with a slot of its own. */
+  #forwardSlot(frames: Buffer[] | null, executed: string[], uncertain: boolean, result?: RequestResult, send?: (slot: UpstreamSlot) => void): void {
+    const slot = this.#newSlot(executed, uncertain, result);
+    if (send !== undefined) send(slot);
+    else for (const f of frames ?? []) this.#upstream!.write(f);
+  }
+
+  /** Extended-protocol frames before Sync: held while the batch may be a hit, else forwarded. */
+  #extended(frame: Frame): void {
+    const batch = (this.#batch ??= { frames: [], shape: '', parse: undefined, sql: undefined, bindTail: '', slot: undefined });
+    if (batch.slot === undefined && this.#extendShape(batch, frame)) {
+      batch.frames.push(frame);
+      return;
+    }
+    if (batch.slot === undefined) this.#releaseBatch();
+    this.#forwardExtended(frame, batch.slot!);
+  }
+
+  /** Whether the batch is still Parse? DescribeS? Bind DescribeP? Execute with unnamed portal and no row limit. */
+  #extendShape(batch: Batch, frame: Frame): boolean {
+    const { shape } = batch;
+    switch (frame.code) {
+      case Frontend.Parse: {
+        if (shape !== '') return false;
+        batch.parse = { ...decodeParse(frame.bytes), bytes: frame.bytes };
+        batch.shape = 'P';
+        return true;
+      }
+      case Frontend.Describe: {
+        const { kind, name } = decodeTarget(frame.bytes);
+        if (kind === DESCRIBE_STATEMENT && (shape === 'P' || shape === '') && this.#statementSql(batch, name) !== undefined) {
+          batch.shape += 'S';
+          return true;
+        }
+        if (kind === DESCRIBE_PORTAL && name === '' && shape.endsWith('B')) {
+          batch.shape += 'D';
+          return true;
+        }
+        return false;
+      }
+      case Frontend.Bind: {
+        if (!['', 'P', 'PS', 'S'].includes(shape)) return false;
+        const bind = decodeBind(frame.bytes);
+        const sql = this.#statementSql(batch, bind.statement);
+        if (bind.portal !== '' || sql === undefined) return false;
+        batch.sql = sql;
+        batch.bindTail = frame.bytes.toString('latin1', bind.restAt);
+        batch.shape += 'B';
+        return true;
+      }
+      case Frontend.Execute: {
+        const { portal, maxRows } = decodeExecute(frame.bytes);
+        if (portal !== '' || maxRows !== 0 || !(shape.endsWith('B') || shape.endsWith('D'))) return false;
+        batch.shape += 'E';
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  #statementSql(batch: Batch, name: string): string | undefined {
+    if (batch.parse !== undefined && batch.parse.name === name) return batch.parse.sql;
+    return this.#session!.statements.get(name)?.sql;
+  }
+
+  /** Sends a held batch upstream: it is not (or no longer) a candidate for the cache. */
+  #releaseBatch(): void {
+    const batch = this.#batch;
+    if (batch === undefined || batch.slot !== undefined) return;
+    batch.slot = this.#newSlot([], false);
+    for (const f of batch.frames) this.#forwardExtended(f, batch.slot);
+    batch.frames = [];
+  }
+
+  /** Forwards one extended frame, keeping the statements the upstream knows in step with the client's. */
+  #forwardExtended(frame: Frame, slot: UpstreamSlot): void {
+    const session = this.#session!;
+    switch (frame.code) {
+      case Frontend.Parse: {
+        const { name, sql } = decodeParse(frame.bytes);
+        session.statements.set(name, { sql, parse: frame.bytes, upstream: true });
+        break;
+      }
+      case Frontend.Bind: {
+        const { portal, statement } = decodeBind(frame.bytes);
+        this.#materialize(statement, slot);
+        const sql = session.statements.get(statement)?.sql;
+        if (sql !== undefined) session.portals.set(portal, sql);
+        else session.portals.delete(portal);
+        break;
+      }
+      case Frontend.Describe:
+      case Frontend.Close: {
+        const { kind, name } = decodeTarget(frame.bytes);
+        if (kind === DESCRIBE_STATEMENT) this.#materialize(name, slot);
+        if (frame.code === Frontend.Close) {
+          if (kind === DESCRIBE_STATEMENT) session.statements.delete(name);
+          else session.portals.delete(name);
+        }
+        break;
+      }
+      case Frontend.Execute: {
+        const sql = session.portals.get(decodeExecute(frame.bytes).portal);
+        if (sql === undefined) slot.uncertain = true;
+        else {
+          slot.executed.push(sql);
+          if (!this.#ctx.planner.classify(sql).cacheable) slot.uncertain = true;
+          slot.result ??= 'bypass';
+        }
+        break;
+      }
+    }
+    this.#upstream!.write(frame.bytes);
+  }
+
+  /** A statement answered from the cache was never parsed upstream: parse it now, unseen by the client. */
+  #materialize(name: string, slot: UpstreamSlot): void {
+    const statement = this.#session!.statements.get(name);
+    if (statement === undefined || statement.upstream) return;
+    this.#upstream!.write(statement.parse);
+    statement.upstream = true;
+    slot.swallowParse++;
+  }
+
+  #sync(frame: Frame): Promise<void> | undefined {
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (batch === undefined) {
+      this.#forwardSlot([frame.bytes], [], false);
+      return undefined;
+    }
+    if (batch.slot !== undefined) {
+      this.#upstream!.write(frame.bytes);
+      return undefined;
+    }
+    const session = this.#session!;
+    const sql = batch.sql;
+    const pass = (): void => {
+      batch.slot = this.#newSlot([], false, batch.shape.endsWith('E') ? 'miss' : undefined);
+      for (const f of batch.frames) this.#forwardExtended(f, batch.slot);
+      this.#upstream!.write(frame.bytes);
+    };
+    if (!batch.shape.endsWith('E') || sql === undefined || !this.#ctx.planner.classify(sql).cacheable || !this.#cacheUsable()) {
+      pass();
+      return undefined;
+    }
+    const started = this.#ctx.clock.now();
+    return this.#withPlan(
+      sql,
+      (plan) => ({
+        key: `${session.fingerprint}${batch.shape}\u0000${sql}\u0000${batch.bindTail}`,
+        plan,
+        sql,
+        started,
+        forward: (slot) => {
+          slot.executed = [];
+          for (const f of batch.frames) this.#forwardExtended(f, slot);
+          this.#upstream!.write(frame.bytes);
+        },
+        onHit: () => {
+          const parse = batch.parse;
+          if (parse !== undefined) session.statements.set(parse.name, { sql: parse.sql, parse: parse.bytes, upstream: false });
+        },
+      }),
+      pass,
+    );
+  }
+
+  #onUpstreamClose(): void {
+    if (this.#closed) return;
+    // The server ended the session (pg_terminate_backend, idle timeout): the client sees the same close.
+    this.#client.end();
+    this.#close();
+  }
+
+  /** Sends an ErrorResponse made here and closes (class 08 errors are FATAL for the connection). */
+  #fail(sqlstate: string, message: string): void {
+    if (this.#closed) return;
+    this.#client.end(encodeError('FATAL', sqlstate, message));
+    this.#upstream?.destroy();
+    this.#close();
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#phase = 'closed';
+    this.#upstream?.destroy();
+    for (const slot of this.#slots.splice(0)) if (slot.kind === 'up') slot.onEnd?.(undefined);
+    this.#onClose();
+  }
+}

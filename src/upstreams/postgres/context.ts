@@ -1,0 +1,27 @@
+import type { Store } from '../../cache/store.js';
+import type { InvalidationTarget } from '../../cache/types.js';
+import type { Clock, Millis } from '../../clock.js';
+import type { PostgresListenerConfig } from '../../config/schema.js';
+import type { RequestResult } from '../../events.js';
+import type { Logger } from '../../log.js';
+import type { Planner } from './planner.js';
+import type { UpstreamTarget } from './upstream-socket.js';
+
+/** What every connection of one Postgres listener shares. */
+export interface PgContext {
+  readonly name: string;
+  readonly config: PostgresListenerConfig;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly planner: Planner;
+  readonly target: UpstreamTarget;
+  /** Applies an invalidation through the one dispatch path. */
+  invalidate(target: InvalidationTarget): void;
+  report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;
+}
+
+/** The tag every entry of one database carries, for statements that may change anything in it. */
+export function databaseTag(database: string): string {
+  return `\u0000pgdb:${database}`;
+}

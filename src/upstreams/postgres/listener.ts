@@ -1,0 +1,121 @@
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Store } from '../../cache/store.js';
+import type { InvalidationTarget } from '../../cache/types.js';
+import type { Clock, Millis } from '../../clock.js';
+import type { PostgresListenerConfig } from '../../config/schema.js';
+import { formatAddress, listen } from '../../listen.js';
+import type { Logger } from '../../log.js';
+import { requestReporter } from '../report.js';
+import { Catalog } from './catalog.js';
+import { loadParser } from './classify.js';
+import { PgConnection } from './connection.js';
+import type { PgContext } from './context.js';
+import { type CachePlan, Planner } from './planner.js';
+import { parseUpstream } from './upstream-socket.js';
+
+export interface PostgresListenerDeps {
+  config: PostgresListenerConfig;
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  invalidate(target: InvalidationTarget, source: string): number;
+}
+
+/** What `/cache/explain` answers for one statement. */
+export interface Explanation {
+  cacheable: boolean;
+  reason: string | undefined;
+  tags: string[];
+  ttlMs: Millis;
+}
+
+/** One `postgres[]` entry: a wire-protocol listener in front of one PostgreSQL server. */
+export class PostgresListener {
+  readonly name: string;
+  readonly #config: PostgresListenerConfig;
+  readonly #server: net.Server;
+  readonly #ctx: PgContext;
+  readonly #catalog: Catalog;
+  readonly #connections = new Set<PgConnection>();
+  readonly #log: Logger;
+  readonly #upstreamUrl: URL;
+  #address: AddressInfo | undefined;
+
+  constructor(deps: PostgresListenerDeps) {
+    const { config } = deps;
+    this.name = config.name;
+    this.#config = config;
+    this.#log = deps.log;
+    this.#upstreamUrl = new URL(config.upstream);
+    const catalogUrl = new URL(config.catalogUrl ?? config.upstream);
+    this.#catalog = new Catalog(
+      (database, user) => ({
+        host: catalogUrl.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(catalogUrl.port || 5432),
+        user: decodeURIComponent(catalogUrl.username) || user,
+        password: decodeURIComponent(catalogUrl.password) || undefined,
+        database,
+        application_name: 'sidecache catalog',
+        connectionTimeoutMillis: config.connectTimeout,
+        statement_timeout: 5_000,
+      }),
+      deps.log,
+    );
+    const source = `postgres:${config.name}`;
+    this.#ctx = {
+      name: config.name,
+      config,
+      store: deps.store,
+      clock: deps.clock,
+      log: deps.log,
+      planner: new Planner(config, this.#catalog),
+      target: parseUpstream(config.upstream, config.connectTimeout),
+      invalidate: (target) => void deps.invalidate(target, source),
+      report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
+    };
+    this.#server = net.createServer((socket) => {
+      const connection = new PgConnection(this.#ctx, socket, () => this.#connections.delete(connection));
+      this.#connections.add(connection);
+    });
+  }
+
+  async start(): Promise<AddressInfo> {
+    await loadParser();
+    this.#address = await listen(this.#server, this.#config.listen, `postgres listener ${this.name}`);
+    this.#log.info('postgres listener ready', { address: formatAddress(this.#address), upstream: `${this.#ctx.target.host}:${this.#ctx.target.port}` });
+    return this.#address;
+  }
+
+  /** Stops accepting; sessions may finish until `graceMs`, then they are closed. */
+  async stop(graceMs: Millis): Promise<boolean> {
+    let forced = false;
+    if (this.#server.listening) {
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      const deadline = new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref());
+      forced = await Promise.race([closed.then(() => false), deadline]);
+      if (forced) for (const c of this.#connections) c.destroy();
+      await closed;
+    }
+    await this.#catalog.close();
+    return forced;
+  }
+
+  get listening(): boolean {
+    return this.#server.listening;
+  }
+
+  get address(): AddressInfo {
+    if (this.#address === undefined) throw new Error(`postgres listener ${this.name} is not listening`);
+    return this.#address;
+  }
+
+  /** Whether `sql` would be cached for `database` (default: the upstream URL's), and why not. */
+  async explain(sql: string, database?: string, user?: string): Promise<Explanation> {
+    const db = database ?? (this.#upstreamUrl.pathname.slice(1) || 'postgres');
+    const who = user ?? (decodeURIComponent(this.#upstreamUrl.username) || 'postgres');
+    const plan: CachePlan = await this.#ctx.planner.plan(db, who, sql);
+    return { cacheable: plan.cacheable, reason: plan.reason, tags: plan.tags, ttlMs: plan.ttlMs };
+  }
+
+}

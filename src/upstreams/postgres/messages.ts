@@ -1,0 +1,119 @@
+/**
+ * Decoding of the few fields sidecache needs, and encoding of the few messages it makes itself
+ * (https://www.postgresql.org/docs/current/protocol-message-formats.html). Readers take a whole
+ * frame (header included) and never touch sockets.
+ */
+import { Backend } from './codes.js';
+
+/** Offset of a message's body in a typed frame. */
+const BODY = 5;
+
+function cstring(bytes: Buffer, at: number): [value: string, next: number] {
+  const end = bytes.indexOf(0, at);
+  if (end === -1) throw new RangeError('unterminated string');
+  return [bytes.toString('utf8', at, end), end + 1];
+}
+
+/** StartupMessage: protocol version, then name/value pairs. */
+export function decodeStartup(bytes: Buffer): { version: number; params: Map<string, string> } {
+  const version = bytes.readInt32BE(4);
+  const params = new Map<string, string>();
+  let at = 8;
+  while (at < bytes.length - 1) {
+    const [name, next] = cstring(bytes, at);
+    if (name === '') break;
+    const [value, after] = cstring(bytes, next);
+    params.set(name, value);
+    at = after;
+  }
+  return { version, params };
+}
+
+export function decodeQuery(bytes: Buffer): string {
+  return cstring(bytes, BODY)[0];
+}
+
+export interface ParseMessage {
+  name: string;
+  sql: string;
+}
+
+export function decodeParse(bytes: Buffer): ParseMessage {
+  const [name, next] = cstring(bytes, BODY);
+  const [sql] = cstring(bytes, next);
+  return { name, sql };
+}
+
+export interface BindMessage {
+  portal: string;
+  statement: string;
+  /** Offset where parameter formats, values and result formats begin: the part a cache key needs. */
+  restAt: number;
+}
+
+export function decodeBind(bytes: Buffer): BindMessage {
+  const [portal, next] = cstring(bytes, BODY);
+  const [statement, restAt] = cstring(bytes, next);
+  return { portal, statement, restAt };
+}
+
+/** Describe and Close: 'S' (statement) or 'P' (portal), and a name. */
+export function decodeTarget(bytes: Buffer): { kind: number; name: string } {
+  return { kind: bytes[BODY]!, name: cstring(bytes, BODY + 1)[0] };
+}
+
+export function decodeExecute(bytes: Buffer): { portal: string; maxRows: number } {
+  const [portal, next] = cstring(bytes, BODY);
+  return { portal, maxRows: bytes.readInt32BE(next) };
+}
+
+/** ReadyForQuery's transaction status: I (idle), T (in a block) or E (failed block). */
+export function decodeReadyStatus(bytes: Buffer): number {
+  return bytes[BODY]!;
+}
+
+export function decodeParameterStatus(bytes: Buffer): [name: string, value: string] {
+  const [name, next] = cstring(bytes, BODY);
+  return [name, cstring(bytes, next)[0]];
+}
+
+/** ErrorResponse / NoticeResponse fields by their one-letter codes (S, C, M, …). */
+export function decodeFields(bytes: Buffer): Map<string, string> {
+  const fields = new Map<string, string>();
+  let at = BODY;
+  while (at < bytes.length && bytes[at] !== 0) {
+    const code = String.fromCharCode(bytes[at]!);
+    const [value, next] = cstring(bytes, at + 1);
+    fields.set(code, value);
+    at = next;
+  }
+  return fields;
+}
+
+export function decodeCommandTag(bytes: Buffer): string {
+  return cstring(bytes, BODY)[0];
+}
+
+/** `ReadyForQuery('I')`, the end of every stored response. */
+export const READY_IDLE = Buffer.from([Backend.ReadyForQuery, 0, 0, 0, 5, 0x49]);
+
+/** A typed message from its code and body. */
+export function encode(code: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + body.length);
+  out[0] = code;
+  out.writeInt32BE(body.length + 4, 1);
+  body.copy(out, 5);
+  return out;
+}
+
+/** An ErrorResponse made by sidecache itself (severity, SQLSTATE, message). */
+export function encodeError(severity: 'ERROR' | 'FATAL', sqlstate: string, message: string): Buffer {
+  const parts = [`S${severity}`, `V${severity}`, `C${sqlstate}`, `M${message}`].map((f) => Buffer.from(`${f}\0`, 'utf8'));
+  return encode(Backend.ErrorResponse, Buffer.concat([...parts, Buffer.from([0])]));
+}
+
+/** The 'N' a server answers SSLRequest / GSSENCRequest with when it does not offer encryption. */
+export const REFUSE_ENCRYPTION = Buffer.from('N');
+
+/** SSLRequest, sent to an upstream that may offer TLS. */
+export const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);

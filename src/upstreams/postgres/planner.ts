@@ -1,0 +1,130 @@
+/**
+ * Per SQL text, once: the parser's classification (memoized forever, it is pure) and the cache
+ * plan that adds the catalog's answers and the listener's rules (memoized a short while, as the
+ * schema can change under it). A hit never parses: it only reads these memos.
+ */
+import { LRUCache } from 'lru-cache';
+import type { Millis } from '../../clock.js';
+import type { PostgresListenerConfig } from '../../config/schema.js';
+import { tableTag } from '../../invalidation/message.js';
+import type { Catalog } from './catalog.js';
+import { type Classification, classify } from './classify.js';
+
+export interface CachePlan {
+  cacheable: boolean;
+  reason: string | undefined;
+  /** `table:<name>` for every relation read, views and partitions resolved. */
+  tags: string[];
+  ttlMs: Millis;
+}
+
+/** How long a plan is trusted before the catalog is asked again (tables may become views, …). */
+const PLAN_TTL_MS: Millis = 60_000;
+const MEMO_SIZE = 10_000;
+
+export class Planner {
+  readonly #classes = new LRUCache<string, Classification>({ max: MEMO_SIZE });
+  readonly #plans: LRUCache<string, CachePlan>;
+  readonly #pending = new Map<string, Promise<CachePlan>>();
+  readonly #catalog: Catalog | undefined;
+  readonly #config: PostgresListenerConfig;
+  readonly #allowed: ReadonlySet<string>;
+
+  constructor(config: PostgresListenerConfig, catalog: Catalog | undefined) {
+    this.#config = config;
+    this.#catalog = catalog;
+    this.#allowed = new Set((config.functions ?? []).map((f) => f.toLowerCase()));
+    this.#plans = new LRUCache<string, CachePlan>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
+  }
+
+  classify(sql: string): Classification {
+    let c = this.#classes.get(sql);
+    if (c === undefined) {
+      c = classify(sql);
+      this.#classes.set(sql, c);
+    }
+    return c;
+  }
+
+  /** The plan if it is known; otherwise undefined, and it is worked out in the background. */
+  peek(database: string, user: string, sql: string): CachePlan | undefined {
+    const key = `${database}\u0000${sql}`;
+    const plan = this.#plans.get(key);
+    if (plan !== undefined) return plan;
+    const c = this.classify(sql);
+    // Without relations or unknown functions there is nothing to ask: decide at once.
+    if (!c.cacheable || (c.reads.length === 0 && c.functions.every((f) => this.#allowed.has(f.toLowerCase())))) {
+      const now = this.#decide(c, []);
+      this.#plans.set(key, now);
+      return now;
+    }
+    void this.plan(database, user, sql);
+    return undefined;
+  }
+
+  /** Works out the plan (asking the catalog when needed). Never rejects. */
+  plan(database: string, user: string, sql: string): Promise<CachePlan> {
+    const key = `${database}\u0000${sql}`;
+    const known = this.#plans.get(key);
+    if (known !== undefined) return Promise.resolve(known);
+    let pending = this.#pending.get(key);
+    if (pending === undefined) {
+      pending = this.#resolve(database, user, this.classify(sql)).then((plan) => {
+        this.#plans.set(key, plan);
+        this.#pending.delete(key);
+        return plan;
+      });
+      this.#pending.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** After DDL the catalog's answers may have changed: plans of that database are worked out again. */
+  forgetPlans(database: string): void {
+    const prefix = `${database}\u0000`;
+    for (const key of this.#plans.keys()) if (key.startsWith(prefix)) this.#plans.delete(key);
+  }
+
+  /** Tags a write to `names` must invalidate: the names, and what the catalog expands them to. */
+  async writeTags(database: string, user: string, names: readonly string[]): Promise<string[]> {
+    const tags = new Set(names.map(tableTag));
+    if (this.#catalog !== undefined && names.length > 0) {
+      try {
+        const facts = await this.#catalog.relations(database, user, names.map((name) => ({ schema: undefined, name })));
+        for (const n of facts.names) tags.add(tableTag(n));
+      } catch {
+        // Without the catalog the written names themselves are still invalidated.
+      }
+    }
+    return [...tags];
+  }
+
+  async #resolve(database: string, user: string, c: Classification): Promise<CachePlan> {
+    const no = (reason: string): CachePlan => ({ cacheable: false, reason, tags: [], ttlMs: 0 });
+    if (!c.cacheable) return no(c.reason ?? 'not cacheable');
+    const unknownFunctions = c.functions.filter((f) => !this.#allowed.has(f.toLowerCase()));
+    const needsCatalog = c.reads.length > 0 || unknownFunctions.length > 0;
+    if (needsCatalog && this.#catalog === undefined) return no('the catalog is off: relations and functions cannot be checked');
+    let names: string[] = [];
+    if (needsCatalog) {
+      try {
+        const volatile = await this.#catalog!.volatileFunctions(database, user, unknownFunctions);
+        if (volatile.length > 0) return no(`calls ${volatile.join(', ')}, which is not IMMUTABLE`);
+        const facts = await this.#catalog!.relations(database, user, c.reads);
+        if (facts.problem !== undefined) return no(facts.problem);
+        names = facts.names;
+      } catch (err) {
+        return no(`the catalog could not be asked (${(err as Error).message})`);
+      }
+    }
+    return this.#decide(c, names);
+  }
+
+  /** Applies the listener's rules (first match by table) to a statement that may be cached. */
+  #decide(c: Classification, names: string[]): CachePlan {
+    if (!c.cacheable) return { cacheable: false, reason: c.reason ?? 'not cacheable', tags: [], ttlMs: 0 };
+    const rule = this.#config.rules.find((r) => r.tables.some((t) => names.includes(t.toLowerCase())));
+    if (rule !== undefined && !rule.cache) return { cacheable: false, reason: `rule for ${rule.tables.join(', ')} says cache: false`, tags: [], ttlMs: 0 };
+    return { cacheable: true, reason: undefined, tags: names.map(tableTag), ttlMs: rule?.ttl ?? this.#config.defaultTtl };
+  }
+}

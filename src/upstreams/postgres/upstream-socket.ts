@@ -1,0 +1,105 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { SSL_REQUEST } from './messages.js';
+
+/** libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
+export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+
+export interface UpstreamTarget {
+  host: string;
+  port: number;
+  sslmode: SslMode;
+  /** PEM of `sslrootcert`, for verify-ca / verify-full. */
+  ca: string | undefined;
+  connectTimeoutMs: number;
+}
+
+/** Reads host, port and TLS settings from a `postgres://` URL. */
+export function parseUpstream(url: string, connectTimeoutMs: number): UpstreamTarget {
+  const parsed = new URL(url);
+  const sslmode = (parsed.searchParams.get('sslmode') ?? 'prefer') as SslMode;
+  const rootcert = parsed.searchParams.get('sslrootcert');
+  return {
+    host: parsed.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
+    port: Number(parsed.port || 5432),
+    sslmode,
+    ca: rootcert === null ? undefined : readFileSync(rootcert, 'utf8'),
+    connectTimeoutMs,
+  };
+}
+
+/**
+ * Opens a connection to the upstream server, negotiating TLS per sslmode: `prefer`/`allow` use
+ * TLS when the server offers it, `require` insists, `verify-ca` / `verify-full` also check the
+ * certificate (and, for verify-full, the host name). TCP_NODELAY is set: drivers make many small
+ * round trips (DESIGN.md "Postgres session facts").
+ */
+export async function connectUpstream(target: UpstreamTarget): Promise<net.Socket | tls.TLSSocket> {
+  const socket = await openTcp(target);
+  if (target.sslmode === 'disable') return socket;
+  socket.write(SSL_REQUEST);
+  const answer = await readOneByte(socket);
+  if (answer !== 'S') {
+    if (target.sslmode === 'prefer' || target.sslmode === 'allow') return socket;
+    socket.destroy();
+    throw Object.assign(new Error(`the server does not offer TLS (sslmode=${target.sslmode})`), { code: 'SSL_REFUSED' });
+  }
+  const verify = target.sslmode === 'verify-ca' || target.sslmode === 'verify-full';
+  const secure = tls.connect({
+    socket,
+    servername: net.isIP(target.host) ? undefined : target.host,
+    rejectUnauthorized: verify,
+    ...(target.ca !== undefined && { ca: target.ca }),
+    ...(target.sslmode !== 'verify-full' && { checkServerIdentity: () => undefined }),
+  });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', resolve);
+    secure.once('error', reject);
+  });
+  secure.setNoDelay(true);
+  return secure;
+}
+
+function openTcp(target: UpstreamTarget): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy(Object.assign(new Error(`no connection within ${target.connectTimeoutMs}ms`), { code: 'ETIMEDOUT' }));
+    }, target.connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      resolve(socket);
+    });
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    socket.once('error', onError);
+  });
+}
+
+function readOneByte(socket: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const onReadable = (): void => {
+      const byte = socket.read(1) as Buffer | null;
+      if (byte === null) return;
+      cleanup();
+      resolve(byte.toString('latin1'));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onEnd = (): void => onError(new Error('the server closed the connection during TLS negotiation'));
+    const cleanup = (): void => {
+      socket.off('readable', onReadable);
+      socket.off('error', onError);
+      socket.off('end', onEnd);
+    };
+    socket.on('readable', onReadable);
+    socket.once('error', onError);
+    socket.once('end', onEnd);
+  });
+}

@@ -1,0 +1,52 @@
+import net from 'node:net';
+import pg from 'pg';
+import { startSidecache } from './sidecache.js';
+import type { SidecacheServer } from '../../src/server.js';
+
+/** The real PostgreSQL the tests use (DESIGN.md: PGHOST/PGPORT, default 127.0.0.1:5432). */
+export const PG = {
+  host: process.env.PGHOST ?? '127.0.0.1',
+  port: Number(process.env.PGPORT ?? 5432),
+  user: process.env.PGUSER ?? 'postgres',
+  database: process.env.PGDATABASE ?? 'test',
+};
+
+/** Whether PostgreSQL answers; tests skip loudly (with this reason) when it does not. */
+export async function pgUnreachable(): Promise<string | undefined> {
+  const client = new pg.Client({ ...PG, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.end();
+    return undefined;
+  } catch (err) {
+    const reason = `SKIPPED: PostgreSQL at ${PG.host}:${PG.port} is unreachable (${(err as Error).message})`;
+    console.warn(reason);
+    return reason;
+  }
+}
+
+let counter = 0;
+/** A table or role name no other test uses. */
+export function unique(prefix: string): string {
+  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+}
+
+/** A sidecache with one postgres listener `main` in front of PG; `extra` is YAML for more listener keys. */
+export async function startPgSidecache(extra = ''): Promise<{ server: SidecacheServer; port: number }> {
+  const server = await startSidecache(`postgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable"\n${extra}`);
+  return { server, port: server.postgresListeners[0]!.address.port };
+}
+
+export async function connect(port: number | undefined, options: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
+  const client = new pg.Client({ ...PG, ...(port !== undefined && { host: '127.0.0.1', port }), ...options });
+  await client.connect();
+  return client;
+}
+
+/** A raw socket speaking the wire protocol, for byte-level tests. */
+export function rawSocket(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
