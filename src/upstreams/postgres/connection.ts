@@ -111,8 +111,7 @@ export class PgConnection {
         frames = this.#clientFrames.push(Buffer.alloc(0));
       }
     } catch (err) {
-      if (!(err instanceof FramingError)) throw err;
-      return this.#fail('08P01', `invalid frontend message: ${err.message}`);
+      return this.#malformed(err);
     }
     if (frames.length === 0) return;
     if (this.#phase !== 'ready') {
@@ -184,11 +183,18 @@ export class PgConnection {
       return this.#fail('08P01', 'the upstream server sent an invalid message');
     }
     this.#client.cork();
-    for (const frame of frames) {
-      if (this.#phase === 'ready') this.#fromUpstream(frame);
-      else this.#duringAuth(frame);
+    try {
+      for (const frame of frames) {
+        if (this.#phase === 'ready') this.#fromUpstream(frame);
+        else this.#duringAuth(frame);
+      }
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      this.#ctx.log.warn('upstream sent a malformed message; closing the connection', { err: err.message });
+      this.#fail('08P01', 'the upstream server sent a malformed message');
+    } finally {
+      this.#client.uncork();
     }
-    this.#client.uncork();
   }
 
   /** Authentication passes through verbatim; its end is the first ReadyForQuery. */
@@ -274,7 +280,13 @@ export class PgConnection {
     upstream.cork();
     this.#client.cork();
     while (this.#inbox.length > 0 && !this.#blocked && this.#phase === 'ready') {
-      const wait = this.#handle(this.#inbox.shift()!);
+      let wait: Promise<void> | undefined;
+      try {
+        wait = this.#handle(this.#inbox.shift()!);
+      } catch (err) {
+        this.#malformed(err);
+        break;
+      }
       if (wait !== undefined) {
         this.#blocked = true;
         void wait.finally(() => {
@@ -594,6 +606,13 @@ export class PgConnection {
     // The server ended the session (pg_terminate_backend, idle timeout): the client sees the same close.
     this.#client.end();
     this.#close();
+  }
+
+  /** A frame too short for its fields, or with a length no message can have: this connection alone ends. */
+  #malformed(err: unknown): void {
+    if (!(err instanceof FramingError || err instanceof RangeError)) throw err;
+    this.#ctx.log.debug('malformed frontend message', { err: err.message });
+    this.#fail('08P01', `invalid frontend message: ${err.message}`);
   }
 
   /** Sends an ErrorResponse made here and closes (class 08 errors are FATAL for the connection). */

@@ -1,0 +1,185 @@
+import { execFile } from 'node:child_process';
+import type net from 'node:net';
+import { promisify } from 'node:util';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SidecacheServer } from '../../../src/server.js';
+import { bind, describePortal, execute, fields, firstColumn, parse, query, readMessages, startup, sync, terminate } from '../../helpers/pg-bytes.js';
+import { connect, PG, pgUnreachable, rawSocket, startPgSidecache, unique } from '../../helpers/pg.js';
+import { startSidecache } from '../../helpers/sidecache.js';
+
+const run = promisify(execFile);
+const unreachable = await pgUnreachable();
+
+/** Sends bytes and collects what comes back until `done` says so. */
+function exchange(socket: net.Socket, bytes: Buffer, done: (all: Buffer) => boolean): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let all = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      all = Buffer.concat([all, chunk]);
+      if (done(all)) {
+        socket.off('data', onData);
+        resolve(all);
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.once('close', () => resolve(all));
+    socket.write(bytes);
+  });
+}
+
+const readyCount = (data: Buffer) => readMessages(data).filter((m) => m.code === 'Z').length;
+
+async function rawSession(port: number): Promise<net.Socket> {
+  const socket = await rawSocket(port);
+  await exchange(socket, startup({ user: PG.user, database: PG.database }), (d) => readyCount(d) === 1);
+  return socket;
+}
+
+describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => {
+  let server: SidecacheServer;
+  let port: number;
+  let direct: pg.Client;
+  const table = unique('proto');
+
+  beforeAll(async () => {
+    ({ server, port } = await startPgSidecache());
+    direct = await connect(undefined);
+    await direct.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
+    await direct.query(`INSERT INTO ${table} SELECT g, 'v' || g FROM generate_series(1, 20) g`);
+  });
+  afterAll(async () => {
+    await direct.query(`DROP TABLE IF EXISTS ${table}`);
+    await direct.end();
+    await server.stop(100);
+  });
+
+  it('keeps pipelined batches in order when hits and misses mix, and skips to Sync after an error', async () => {
+    const socket = await rawSession(port);
+    const sql = `SELECT v FROM ${table} WHERE id = $1`;
+    const batch = (id: string) => Buffer.concat([parse('', sql), bind('', [id]), describePortal(), execute(), sync()]);
+    // Warm ids 1 and 3 so they hit.
+    await exchange(socket, Buffer.concat([batch('1'), batch('3')]), (d) => readyCount(d) === 2);
+    await exchange(socket, Buffer.concat([batch('1'), batch('3')]), (d) => readyCount(d) === 2);
+    const broken = Buffer.concat([parse('', 'SELECT 1/0'), bind('', []), execute(), sync()]);
+    const pipeline = Buffer.concat([batch('1'), batch('2'), broken, batch('3'), batch('4'), query(`SELECT v FROM ${table} WHERE id = 5`)]);
+    const answer = await exchange(socket, pipeline, (d) => readyCount(d) === 6);
+    const messages = readMessages(answer);
+    const rows = messages.filter((m) => m.code === 'D').map((m) => firstColumn(m.body));
+    expect(rows).toEqual(['v1', 'v2', 'v3', 'v4', 'v5']);
+    const errors = messages.filter((m) => m.code === 'E').map((m) => fields(m.body).C);
+    expect(errors).toEqual(['22012']);
+    // The error sits between v2 and v3, where the server put it.
+    const order = messages.filter((m) => m.code === 'D' || m.code === 'E').map((m) => (m.code === 'E' ? 'error' : firstColumn(m.body)));
+    expect(order).toEqual(['v1', 'v2', 'error', 'v3', 'v4', 'v5']);
+    socket.end(terminate());
+  });
+
+  it('answers a malformed frame with 08P01 and closes that connection only', async () => {
+    const socket = await rawSession(port);
+    const bad = Buffer.from([0x51, 0, 0, 0, 2]);
+    const answer = await exchange(socket, bad, () => false);
+    const error = readMessages(answer).find((m) => m.code === 'E');
+    expect(fields(error!.body)).toMatchObject({ S: 'FATAL', C: '08P01' });
+    const other = await connect(port);
+    expect((await other.query('SELECT 42 AS n')).rows).toEqual([{ n: 42 }]);
+    await other.end();
+  });
+
+  it('answers SSLRequest with N, then accepts the startup', async () => {
+    const socket = await rawSocket(port);
+    const ssl = await exchange(socket, Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]), (d) => d.length >= 1);
+    expect(ssl.toString()).toBe('N');
+    const ready = await exchange(socket, startup({ user: PG.user, database: PG.database }), (d) => readyCount(d) === 1);
+    expect(readyCount(ready)).toBe(1);
+    socket.end(terminate());
+  });
+
+  it('relays CancelRequest to the upstream: a pg_sleep is cancelled', async () => {
+    const client = await connect(port);
+    const sleeping = client.query('SELECT pg_sleep(10)');
+    await new Promise((r) => setTimeout(r, 200));
+    const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+    const cancel = Buffer.alloc(16);
+    cancel.writeInt32BE(16, 0);
+    cancel.writeInt32BE(80877102, 4);
+    cancel.writeInt32BE(processID, 8);
+    cancel.writeInt32BE(secretKey, 12);
+    const socket = await rawSocket(port);
+    socket.end(cancel);
+    await expect(sleeping).rejects.toMatchObject({ code: '57014' });
+    await client.end();
+  });
+
+  it('passes LISTEN/NOTIFY through, and a terminated backend closes the client as PostgreSQL would', async () => {
+    const client = await connect(port);
+    const channel = unique('chan');
+    const got = new Promise<string>((resolve) => client.on('notification', (n) => resolve(n.payload ?? '')));
+    await client.query(`LISTEN ${channel}`);
+    await direct.query(`NOTIFY ${channel}, 'hello'`);
+    expect(await got).toBe('hello');
+    const pid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+    const ended = new Promise<Error>((resolve) => client.on('error', resolve));
+    await direct.query('SELECT pg_terminate_backend($1)', [pid]);
+    expect((await ended).message).toMatch(/terminat/);
+  });
+
+  it('answers 08006 when the upstream is unreachable, and keeps serving', async () => {
+    const down = await startSidecache('postgres:\n  - { name: down, listen: "127.0.0.1:0", upstream: "postgres://127.0.0.1:1?sslmode=disable" }\n');
+    try {
+      const socket = await rawSocket(down.postgresListeners[0]!.address.port);
+      const answer = await exchange(socket, startup({ user: 'x', database: 'y' }), () => false);
+      const error = readMessages(answer).find((m) => m.code === 'E');
+      expect(fields(error!.body)).toMatchObject({ S: 'FATAL', C: '08006' });
+      expect(fields(error!.body).M).toMatch(/cannot connect to the upstream PostgreSQL at 127\.0\.0\.1:1: ECONNREFUSED/);
+    } finally {
+      await down.stop(100);
+    }
+  });
+
+  it('survives random frames: each bad connection closes, the process keeps serving', async () => {
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    for (let i = 0; i < 60; i++) {
+      const socket = i % 2 === 0 ? await rawSession(port) : await rawSocket(port);
+      const codes = 'PBDESQHCdcfFXp?z\0';
+      const frames: Buffer[] = [];
+      for (let j = 0; j < 1 + Math.floor(random() * 6); j++) {
+        const body = Buffer.from(Array.from({ length: Math.floor(random() * 40) }, () => Math.floor(random() * 256)));
+        const head = Buffer.alloc(5);
+        head[0] = codes.charCodeAt(Math.floor(random() * codes.length));
+        head.writeInt32BE(random() < 0.1 ? Math.floor(random() * 2 ** 31) : body.length + 4, 1);
+        frames.push(head, body);
+      }
+      socket.on('error', () => undefined);
+      socket.write(Buffer.concat(frames));
+      await new Promise((r) => setTimeout(r, 10));
+      socket.destroy();
+    }
+    const client = await connect(port);
+    expect((await client.query(`SELECT v FROM ${table} WHERE id = 1`)).rows).toEqual([{ v: 'v1' }]);
+    await client.end();
+  });
+
+  it('runs psql -c and pgbench (simple, extended, prepared) without errors', async () => {
+    const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: PG.user, PGDATABASE: PG.database, PGSSLMODE: 'disable' };
+    const psql = await run('psql', ['-X', '-A', '-t', '-c', `SELECT v FROM ${table} WHERE id = 2`, '-c', `SELECT v FROM ${table} WHERE id = 2`], { env }).catch((e) => e);
+    if ((psql as { code?: string }).code === 'ENOENT') return console.warn('SKIPPED: psql and pgbench are not installed');
+    expect((psql as { stdout: string }).stdout).toBe('v2\nv2\n');
+    const script = `\\set id random(1, 20)\nSELECT v FROM ${table} WHERE id = :id;\n`;
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'pgbench-')), 'point.sql');
+    writeFileSync(file, script);
+    for (const mode of ['simple', 'extended', 'prepared']) {
+      const { stdout } = await run('pgbench', ['-n', '-M', mode, '-c', '4', '-t', '200', '-f', file], { env });
+      expect(stdout).toMatch(/number of failed transactions: 0/);
+      expect(stdout).toMatch(/number of transactions actually processed: 800\/800/);
+    }
+  });
+});
