@@ -1,0 +1,56 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { classify, loadParser } from '../../../../src/upstreams/postgres/classify.js';
+
+beforeAll(() => loadParser());
+
+describe('classify (libpg-query)', () => {
+  it('accepts single read-only SELECTs: WITH of selects, VALUES, TABLE', () => {
+    for (const sql of ['SELECT * FROM a WHERE id = $1', 'WITH x AS (SELECT 1) SELECT * FROM x JOIN b ON true', 'VALUES (1), (2)', 'TABLE a', 'SELECT lower(name) FROM s.users']) {
+      expect(classify(sql)).toMatchObject({ cacheable: true });
+    }
+    expect(classify('WITH x AS (SELECT 1) SELECT * FROM x JOIN b ON true').reads).toEqual([{ schema: undefined, name: 'b' }]);
+    expect(classify('SELECT lower(name) FROM s.users').reads).toEqual([{ schema: 's', name: 'users' }]);
+  });
+
+  it('refuses what may differ from run to run, with the reason', () => {
+    const reasons: Record<string, string> = {
+      'SELECT * FROM t FOR UPDATE': 'has a locking clause',
+      'SELECT * INTO x FROM t': 'is SELECT INTO',
+      'SELECT current_timestamp': 'reads the current time',
+      "SELECT 'now'::timestamptz": 'reads the current time',
+      'SELECT * FROM t TABLESAMPLE SYSTEM (10)': 'uses TABLESAMPLE',
+      'SELECT 1; SELECT 2': 'several statements',
+      'SELECT * FROM pg_catalog.pg_class': 'reads the system catalog (pg_catalog.pg_class)',
+      'SHOW search_path': 'VariableShowStmt is not a SELECT',
+      'EXPLAIN SELECT 1': 'ExplainStmt is not a SELECT',
+      'SELEC 1': 'does not parse',
+    };
+    for (const [sql, reason] of Object.entries(reasons)) expect([sql, classify(sql).reason]).toEqual([sql, reason]);
+  });
+
+  it('lists functions that are not known immutable built-ins, for the catalog to check', () => {
+    expect(classify('SELECT abs(x), lower(y), count(*) FROM t').functions).toEqual([]);
+    expect(classify('SELECT now(), random(), my.fn(1) FROM t').functions).toEqual(['now', 'random', 'my.fn']);
+  });
+
+  it('names what writes touch, and what they do to the session', () => {
+    expect(classify('INSERT INTO s.a VALUES (1)').writes).toEqual([{ schema: 's', name: 'a' }]);
+    expect(classify('UPDATE a SET x = 1').writes).toEqual([{ schema: undefined, name: 'a' }]);
+    expect(classify('WITH d AS (DELETE FROM a RETURNING *) SELECT * FROM d')).toMatchObject({ cacheable: false, reason: 'data-modifying WITH' });
+    expect(classify('TRUNCATE a, b').writes.map((w) => w.name)).toEqual(['a', 'b']);
+    expect(classify('COPY a FROM STDIN').writes.map((w) => w.name)).toEqual(['a']);
+    expect(classify('COPY a TO STDOUT').writes).toEqual([]);
+    expect(classify('ALTER TABLE a ADD COLUMN c int').writes.map((w) => w.name)).toEqual(['a']);
+    expect(classify('DROP TABLE a, s.b').writes.map((w) => w.name)).toEqual(['a', 'b']);
+    for (const sql of ['GRANT SELECT ON a TO r', 'ALTER ROLE r SET search_path = x', 'CREATE POLICY p ON a USING (true)', 'CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$', 'DO $$ BEGIN END $$']) {
+      expect([sql, classify(sql).invalidatesAll]).toEqual([sql, true]);
+    }
+    expect(classify('SET search_path TO x').session).toBe('set');
+    expect(classify('SET ROLE r').session).toBe('set');
+    expect(classify('RESET ALL').session).toBe('reset');
+    expect(classify('DISCARD ALL').session).toBe('reset');
+    expect(classify("SELECT set_config('a.b', '1', false)").session).toBe('taint');
+    expect(classify('CREATE TEMP TABLE t (a int)').session).toBe('taint');
+    expect(classify('BEGIN').transaction).toBe(true);
+  });
+});
