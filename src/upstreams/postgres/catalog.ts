@@ -42,7 +42,13 @@ SELECT c.relname, c.relkind, c.relpersistence, n.nspname,
           WHERE r.ev_class = c.oid AND p.provolatile <> 'i') AS volatile_view
 FROM reach JOIN pg_class c ON c.oid = reach.oid JOIN pg_namespace n ON n.oid = c.relnamespace`;
 
-const FUNCTIONS = `SELECT proname, bool_and(provolatile = 'i') AS immutable FROM pg_proc WHERE proname = ANY($1::text[]) GROUP BY proname`;
+/** Per call (name, argument count): are all overloads it could resolve to IMMUTABLE? */
+const FUNCTIONS = `
+SELECT f.i, count(p.oid) > 0 AND bool_and(p.provolatile = 'i') AS immutable
+FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS f(name, n, i)
+LEFT JOIN pg_proc p ON p.proname = f.name
+  AND (p.provariadic <> 0 OR f.n BETWEEN p.pronargs - p.pronargdefaults AND p.pronargs)
+GROUP BY f.i`;
 
 interface Row {
   relname: string;
@@ -77,13 +83,19 @@ export class Catalog {
     return { names: [...new Set(rows.map((r) => r.relname))], problem: rows.map(relationProblem).find((p) => p !== undefined) };
   }
 
-  /** The subset of `names` that are not IMMUTABLE in every overload (unknown ones included). */
-  async volatileFunctions(database: string, user: string, names: readonly string[]): Promise<string[]> {
-    if (names.length === 0) return [];
-    const bare = names.map((n) => n.split('.').at(-1)!);
-    const { rows } = await this.#query<{ proname: string; immutable: boolean }>(database, user, FUNCTIONS, [bare]);
-    const immutable = new Set(rows.filter((r) => r.immutable).map((r) => r.proname));
-    return names.filter((_n, i) => !immutable.has(bare[i]!));
+  /**
+   * The calls (`[schema.]name/n`) that may resolve to a function that is not IMMUTABLE, unknown
+   * ones included. Overloads are matched by name and argument count, not types: stricter, never staler.
+   */
+  async volatileFunctions(database: string, user: string, calls: readonly string[]): Promise<string[]> {
+    if (calls.length === 0) return [];
+    const parsed = calls.map((c) => {
+      const [qualified, n] = c.split('/');
+      return { name: qualified!.split('.').at(-1)!, n: Number(n) };
+    });
+    const { rows } = await this.#query<{ i: string; immutable: boolean }>(database, user, FUNCTIONS, [parsed.map((p) => p.name), parsed.map((p) => p.n)]);
+    const immutable = new Set(rows.filter((r) => r.immutable).map((r) => Number(r.i) - 1));
+    return calls.filter((_c, i) => !immutable.has(i));
   }
 
   async close(): Promise<void> {

@@ -21,7 +21,7 @@ export interface Classification {
   /** Why not, when not (also shown by /cache/explain). */
   reason: string | undefined;
   reads: RelationRef[];
-  /** Functions that are not known immutable built-ins: the catalog (or allow list) must vouch for them. */
+  /** Calls (`[schema.]name/argument count`) not known to be immutable built-ins: the catalog (or allow list) must vouch for them. */
   functions: string[];
   /** Relations the statement writes or alters. */
   writes: RelationRef[];
@@ -162,8 +162,9 @@ function walk(node: unknown, facts: Facts): void {
         const names = ((v.funcname as Node[]) ?? []).map((n) => (n.String as Node | undefined)?.sval as string);
         const name = names.at(-1) ?? '';
         const schema = names.length > 1 ? names[0] : undefined;
+        const call = `${name}/${(v.args as unknown[] | undefined)?.length ?? 0}`;
         if (name === 'set_config') facts.setConfig = true;
-        if (!(BUILTIN_IMMUTABLE.has(name) && (schema === undefined || schema === 'pg_catalog'))) facts.functions.push(names.join('.'));
+        if (!(BUILTIN_IMMUTABLE.has(call) && (schema === undefined || schema === 'pg_catalog'))) facts.functions.push(`${names.join('.')}/${call.split('/')[1]}`);
         break;
       }
       case 'SQLValueFunction':

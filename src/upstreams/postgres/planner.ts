@@ -26,6 +26,7 @@ export class Planner {
   readonly #classes = new LRUCache<string, Classification>({ max: MEMO_SIZE });
   readonly #plans: LRUCache<string, CachePlan>;
   readonly #pending = new Map<string, Promise<CachePlan>>();
+  readonly #facts = new LRUCache<string, Promise<{ names: string[]; problem: string | undefined }>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
   readonly #catalog: Catalog | undefined;
   readonly #config: PostgresListenerConfig;
   readonly #allowed: ReadonlySet<string>;
@@ -53,7 +54,7 @@ export class Planner {
     if (plan !== undefined) return plan;
     const c = this.classify(sql);
     // Without relations or unknown functions there is nothing to ask: decide at once.
-    if (!c.cacheable || (c.reads.length === 0 && c.functions.every((f) => this.#allowed.has(f.toLowerCase())))) {
+    if (!c.cacheable || (c.reads.length === 0 && c.functions.every((f) => this.#isAllowed(f)))) {
       const now = this.#decide(c, []);
       this.#plans.set(key, now);
       return now;
@@ -83,6 +84,7 @@ export class Planner {
   forgetPlans(database: string): void {
     const prefix = `${database}\u0000`;
     for (const key of this.#plans.keys()) if (key.startsWith(prefix)) this.#plans.delete(key);
+    for (const key of this.#facts.keys()) if (key.startsWith(prefix)) this.#facts.delete(key);
   }
 
   /** Tags a write to `names` must invalidate: the names, and what the catalog expands them to. */
@@ -102,22 +104,46 @@ export class Planner {
   async #resolve(database: string, user: string, c: Classification): Promise<CachePlan> {
     const no = (reason: string): CachePlan => ({ cacheable: false, reason, tags: [], ttlMs: 0 });
     if (!c.cacheable) return no(c.reason ?? 'not cacheable');
-    const unknownFunctions = c.functions.filter((f) => !this.#allowed.has(f.toLowerCase()));
+    const unknownFunctions = c.functions.filter((f) => !this.#isAllowed(f));
     const needsCatalog = c.reads.length > 0 || unknownFunctions.length > 0;
     if (needsCatalog && this.#catalog === undefined) return no('the catalog is off: relations and functions cannot be checked');
     let names: string[] = [];
     if (needsCatalog) {
-      try {
-        const volatile = await this.#catalog!.volatileFunctions(database, user, unknownFunctions);
-        if (volatile.length > 0) return no(`calls ${volatile.join(', ')}, which is not IMMUTABLE`);
-        const facts = await this.#catalog!.relations(database, user, c.reads);
-        if (facts.problem !== undefined) return no(facts.problem);
-        names = facts.names;
-      } catch (err) {
-        return no(`the catalog could not be asked (${(err as Error).message})`);
-      }
+      const facts = await this.#catalogFacts(database, user, c, unknownFunctions);
+      if (facts.problem !== undefined) return no(facts.problem);
+      names = facts.names;
     }
     return this.#decide(c, names);
+  }
+
+  /**
+   * The catalog's answer for a set of relations and calls, shared by every SQL text that names the
+   * same ones (statements that differ only in constants ask once).
+   */
+  #catalogFacts(database: string, user: string, c: Classification, calls: string[]): Promise<{ names: string[]; problem: string | undefined }> {
+    const reads = c.reads.map((r) => `${r.schema ?? ''}.${r.name}`).sort();
+    const key = `${database}\u0000${reads.join(',')}\u0000${[...calls].sort().join(',')}`;
+    let facts = this.#facts.get(key);
+    if (facts === undefined) {
+      facts = (async () => {
+        try {
+          const volatile = await this.#catalog!.volatileFunctions(database, user, calls);
+          if (volatile.length > 0) return { names: [], problem: `calls ${volatile.map((v) => v.split('/')[0]).join(', ')}, which is not IMMUTABLE` };
+          return await this.#catalog!.relations(database, user, c.reads);
+        } catch (err) {
+          this.#facts.delete(key);
+          return { names: [], problem: `the catalog could not be asked (${(err as Error).message})` };
+        }
+      })();
+      this.#facts.set(key, facts);
+    }
+    return facts;
+  }
+
+  /** The allow list names functions without argument counts (`slugify`, `app.slugify`). */
+  #isAllowed(call: string): boolean {
+    const name = call.split('/')[0]!.toLowerCase();
+    return this.#allowed.has(name) || this.#allowed.has(name.split('.').at(-1)!);
   }
 
   /** Applies the listener's rules (first match by table) to a statement that may be cached. */

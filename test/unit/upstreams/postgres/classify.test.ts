@@ -30,7 +30,10 @@ describe('classify (libpg-query)', () => {
 
   it('lists functions that are not known immutable built-ins, for the catalog to check', () => {
     expect(classify('SELECT abs(x), lower(y), count(*) FROM t').functions).toEqual([]);
-    expect(classify('SELECT now(), random(), my.fn(1) FROM t').functions).toEqual(['now', 'random', 'my.fn']);
+    expect(classify('SELECT now(), random(), my.fn(1) FROM t').functions).toEqual(['now/0', 'random/0', 'my.fn/1']);
+    // Overloads count by arity: length(text) is immutable, length(bytea, name) is not.
+    expect(classify('SELECT length(v), avg(x), max(v) FROM t').functions).toEqual([]);
+    expect(classify('SELECT length(v, \'UTF8\'), concat(a, b) FROM t').functions).toEqual(['length/2', 'concat/2']);
   });
 
   it('names what writes touch, and what they do to the session', () => {
