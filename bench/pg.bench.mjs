@@ -58,7 +58,7 @@ const fmt = (r) => `${Math.round(r.tps).toLocaleString('en-US').padStart(9)} tps
 try {
   for (const script of Object.keys(scripts)) {
     for (const mode of ['simple', 'extended', 'prepared']) {
-      const seconds = script === 'heavy' ? Math.max(2, DURATION_S / 2) : DURATION_S;
+      const seconds = script === 'heavy' ? Math.max(2, Math.ceil(DURATION_S / 2)) : DURATION_S;
       const direct = await pgbench(PG.port, mode, script, seconds);
       // Warm the cache for the hot workloads (the miss workload stays mostly cold by design).
       if (script !== 'point-miss') await pgbench(port, mode, script, 2);

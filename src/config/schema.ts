@@ -109,6 +109,8 @@ const postgresListener = object({
   /** User functions to treat as IMMUTABLE without asking the catalog. */
   functions: optional(arrayOf(pattern(/^[A-Za-z_][A-Za-z0-9_$.]*$/, 'a function name'))),
   connectTimeout: withDefault(duration, 5_000),
+  /** PEM files: with them, clients' SSLRequest is answered S and sessions run over TLS. */
+  tls: optional(object({ cert: required(string), key: required(string) })),
   rules: withDefault(arrayOf(postgresRule), []),
 });
 

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import type { HttpListenerConfig } from '../../config/schema.js';
-import { SidecacheError } from '../../errors.js';
+import { readPem } from '../read-pem.js';
 
 export interface UpstreamRequest {
   method: string;
@@ -40,7 +39,7 @@ export class Upstream {
       connectTimeout: config.connectTimeout,
       headersTimeout: config.headersTimeout,
       bodyTimeout: config.bodyTimeout,
-      ...(config.ca !== undefined && { connect: { ca: [...rootCertificates, readCa(config.ca)] } }),
+      ...(config.ca !== undefined && { connect: { ca: [...rootCertificates, readPem(config.ca, `http[${config.name}].ca`)] } }),
     });
   }
 
@@ -65,15 +64,6 @@ export class Upstream {
 
   destroy(): Promise<void> {
     return this.#pool.destroy();
-  }
-}
-
-/** The CA file's PEM text; a missing or unreadable file fails at start, naming the key. */
-export function readCa(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new SidecacheError('SC_ERR_CONFIG_READ', `http[].ca: cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 

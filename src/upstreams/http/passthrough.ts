@@ -4,7 +4,8 @@ import httpProxy from 'http-proxy';
 import type { HttpListenerConfig } from '../../config/schema.js';
 import { formatCacheStatus } from './cache-status.js';
 import { writeGatewayError } from './gateway-error.js';
-import { classifyUpstreamError, readCa, type UpstreamFailure } from './forward.js';
+import { readPem } from '../read-pem.js';
+import { classifyUpstreamError, type UpstreamFailure } from './forward.js';
 
 /**
  * Traffic that is never cached goes through http-proxy untouched: WebSocket and other `Upgrade`
@@ -23,7 +24,7 @@ export class Passthrough {
       xfwd: config.forwardedHeaders !== 'off',
       ws: true,
       proxyTimeout: config.headersTimeout,
-      ...(config.ca !== undefined && { ca: readCa(config.ca) }),
+      ...(config.ca !== undefined && { ca: readPem(config.ca, `http[${config.name}].ca`) }),
     });
     this.#proxy.on('proxyRes', (_proxyRes, _req, res) => {
       res.setHeader('cache-status', formatCacheStatus({ fwd: 'bypass' }));

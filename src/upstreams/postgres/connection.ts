@@ -8,13 +8,14 @@
  * (https://www.postgresql.org/docs/current/protocol-flow.html)
  */
 import type net from 'node:net';
+import tls from 'node:tls';
 import type { EntryInput } from '../../cache/types.js';
 import type { RequestResult } from '../../events.js';
 import { Capture } from './capture.js';
 import { Backend, Frontend, StartupCode } from './codes.js';
 import { databaseTag, type PgContext } from './context.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
-import { decodeBind, decodeExecute, decodeParameterStatus, decodeParse, decodeQuery, decodeStartup, decodeTarget, encodeError, REFUSE_ENCRYPTION } from './messages.js';
+import { ACCEPT_ENCRYPTION, decodeBind, decodeExecute, decodeParameterStatus, decodeParse, decodeQuery, decodeStartup, decodeTarget, encodeError, REFUSE_ENCRYPTION } from './messages.js';
 import type { CachePlan } from './planner.js';
 import { Session } from './session.js';
 import { connectUpstream } from './upstream-socket.js';
@@ -71,7 +72,7 @@ interface Cacheable {
 
 export class PgConnection {
   readonly #ctx: PgContext;
-  readonly #client: net.Socket;
+  #client: net.Socket;
   readonly #clientFrames = new FrameSplitter({ typed: false });
   readonly #upstreamFrames = new FrameSplitter({ typed: true });
   #upstream: net.Socket | undefined;
@@ -91,9 +92,23 @@ export class PgConnection {
     this.#client = client;
     this.#onClose = onClose;
     client.setNoDelay(true);
-    client.on('data', (chunk: Buffer) => this.#onClientData(chunk));
-    client.on('error', (err) => this.#ctx.log.debug('client socket error', { err: err.message }));
-    client.on('close', () => this.#close());
+    this.#listen(client);
+  }
+
+  #listen(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => this.#onClientData(chunk));
+    socket.on('error', (err) => this.#ctx.log.debug('client socket error', { err: err.message }));
+    socket.on('close', () => this.#close());
+  }
+
+  /** SSLRequest with `tls` configured: answer S and go on over TLS on the same socket. */
+  #startTls(secureContext: tls.SecureContext): void {
+    const raw = this.#client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('close');
+    raw.write(ACCEPT_ENCRYPTION);
+    this.#client = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    this.#listen(this.#client);
   }
 
   /** Ends the connection now (stop deadline). */
@@ -127,6 +142,7 @@ export class PgConnection {
   #startup(frame: Frame): void {
     const bytes = frame.bytes;
     const code = bytes.length >= 8 ? bytes.readInt32BE(4) : 0;
+    if (code === StartupCode.SslRequest && this.#ctx.tls !== undefined && !(this.#client instanceof tls.TLSSocket)) return this.#startTls(this.#ctx.tls);
     if (code === StartupCode.SslRequest || code === StartupCode.GssEncRequest) {
       this.#client.write(REFUSE_ENCRYPTION);
       return;

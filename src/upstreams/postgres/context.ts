@@ -1,3 +1,4 @@
+import type { SecureContext } from 'node:tls';
 import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
 import type { Clock, Millis } from '../../clock.js';
@@ -16,6 +17,8 @@ export interface PgContext {
   readonly log: Logger;
   readonly planner: Planner;
   readonly target: UpstreamTarget;
+  /** Present when the listener offers TLS to its clients. */
+  readonly tls: SecureContext | undefined;
   /** Applies an invalidation through the one dispatch path. */
   invalidate(target: InvalidationTarget): void;
   report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;

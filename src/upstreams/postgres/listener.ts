@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
@@ -6,6 +7,7 @@ import type { Clock, Millis } from '../../clock.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
 import { formatAddress, listen } from '../../listen.js';
 import type { Logger } from '../../log.js';
+import { readPem } from '../read-pem.js';
 import { requestReporter } from '../report.js';
 import { Catalog } from './catalog.js';
 import { loadParser } from './classify.js';
@@ -71,6 +73,7 @@ export class PostgresListener {
       log: deps.log,
       planner: new Planner(config, this.#catalog),
       target: parseUpstream(config.upstream, config.connectTimeout),
+      tls: config.tls === undefined ? undefined : tls.createSecureContext({ cert: readPem(config.tls.cert, `postgres[${config.name}].tls.cert`), key: readPem(config.tls.key, `postgres[${config.name}].tls.key`) }),
       invalidate: (target) => void deps.invalidate(target, source),
       report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
     };
@@ -119,3 +122,4 @@ export class PostgresListener {
   }
 
 }
+

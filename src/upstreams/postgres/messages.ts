@@ -115,5 +115,8 @@ export function encodeError(severity: 'ERROR' | 'FATAL', sqlstate: string, messa
 /** The 'N' a server answers SSLRequest / GSSENCRequest with when it does not offer encryption. */
 export const REFUSE_ENCRYPTION = Buffer.from('N');
 
+/** The 'S' that accepts an SSLRequest: TLS begins next. */
+export const ACCEPT_ENCRYPTION = Buffer.from('S');
+
 /** SSLRequest, sent to an upstream that may offer TLS. */
 export const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);

@@ -7,6 +7,7 @@ import type { SidecacheServer } from '../../../src/server.js';
 import { bind, describePortal, execute, fields, firstColumn, parse, query, readMessages, startup, sync, terminate } from '../../helpers/pg-bytes.js';
 import { connect, PG, pgUnreachable, rawSocket, startPgSidecache, unique } from '../../helpers/pg.js';
 import { startSidecache } from '../../helpers/sidecache.js';
+import { hasOpenssl, makePki } from '../../helpers/tls.js';
 
 const run = promisify(execFile);
 const unreachable = await pgUnreachable();
@@ -180,6 +181,28 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
       const { stdout } = await run('pgbench', ['-n', '-M', mode, '-c', '4', '-t', '200', '-f', file], { env });
       expect(stdout).toMatch(/number of failed transactions: 0/);
       expect(stdout).toMatch(/number of transactions actually processed: 800\/800/);
+    }
+  });
+});
+
+describe.skipIf(unreachable !== undefined || !hasOpenssl())('postgres listener: TLS to clients', () => {
+  it('answers SSLRequest with S when tls is configured, and serves the session over TLS', async () => {
+    const pki = makePki();
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    writeFileSync(join(pki.dir, 'server.crt'), pki.cert);
+    const { server, port } = await startPgSidecache(`    tls: { cert: "${join(pki.dir, 'server.crt')}", key: "${join(pki.dir, 'server.key')}" }\n`);
+    try {
+      const { readFileSync } = await import('node:fs');
+      const client = await connect(port, { ssl: { ca: readFileSync(pki.caFile, 'utf8') } });
+      expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
+      expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
+      await client.end();
+      const plain = await connect(port, { ssl: false });
+      expect((await plain.query('SELECT 8 AS n')).rows).toEqual([{ n: 8 }]);
+      await plain.end();
+    } finally {
+      await server.stop(100);
     }
   });
 });
