@@ -21,6 +21,8 @@ import { Session } from './session.js';
 import { connectUpstream } from './upstream-socket.js';
 
 const MAX_WAITERS = 1000;
+/** How long the first use of a SQL text waits for its cache plan (one catalog question). */
+const PLAN_WAIT_MS = 100;
 const DESCRIBE_STATEMENT = 0x53;
 const DESCRIBE_PORTAL = 0x50;
 const PROTOCOL_3_0 = 196608;
@@ -384,7 +386,15 @@ export class PgConnection {
     };
     const plan = planner.peek(session.database, session.user, sql);
     if (plan !== undefined) return use(plan);
-    return planner.plan(session.database, session.user, sql).then(use);
+    // A slow catalog must not stall the session: past a short wait the statement goes upstream uncached.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, PLAN_WAIT_MS, undefined)));
+    return Promise.race([planner.plan(session.database, session.user, sql), late]).then((known) => {
+      clearTimeout(timer);
+      if (known !== undefined) return use(known);
+      pass();
+      return undefined;
+    });
   }
 
   /** Answers from the store, or leads the fill, or waits on another session's fill of the same key. */

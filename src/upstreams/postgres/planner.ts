@@ -21,6 +21,8 @@ export interface CachePlan {
 /** How long a plan is trusted before the catalog is asked again (tables may become views, …). */
 const PLAN_TTL_MS: Millis = 60_000;
 const MEMO_SIZE = 10_000;
+/** How long "the catalog could not be asked" stands before it is asked again. */
+const CATALOG_RETRY_MS: Millis = 5_000;
 
 export class Planner {
   readonly #classes = new LRUCache<string, Classification>({ max: MEMO_SIZE });
@@ -123,7 +125,7 @@ export class Planner {
   #catalogFacts(database: string, user: string, c: Classification, calls: string[]): Promise<{ names: string[]; problem: string | undefined }> {
     const reads = c.reads.map((r) => `${r.schema ?? ''}.${r.name}`).sort();
     const key = `${database}\u0000${reads.join(',')}\u0000${[...calls].sort().join(',')}`;
-    let facts = this.#facts.get(key);
+    let facts: Promise<{ names: string[]; problem: string | undefined }> | undefined = this.#facts.get(key);
     if (facts === undefined) {
       facts = (async () => {
         try {
@@ -131,7 +133,8 @@ export class Planner {
           if (volatile.length > 0) return { names: [], problem: `calls ${volatile.map((v) => v.split('/')[0]).join(', ')}, which is not IMMUTABLE` };
           return await this.#catalog!.relations(database, user, c.reads);
         } catch (err) {
-          this.#facts.delete(key);
+          // Remembered briefly, so a catalog outage does not cost every new statement a timeout.
+          this.#facts.set(key, facts!, { ttl: CATALOG_RETRY_MS });
           return { names: [], problem: `the catalog could not be asked (${(err as Error).message})` };
         }
       })();

@@ -206,3 +206,21 @@ describe.skipIf(unreachable !== undefined || !hasOpenssl())('postgres listener: 
     }
   });
 });
+
+describe.skipIf(unreachable !== undefined)('postgres listener: portal suspension', () => {
+  it('passes an Execute with a row limit through (PortalSuspended), and does not cache it', async () => {
+    const { server, port } = await startPgSidecache();
+    try {
+      const socket = await rawSession(port);
+      const sql = 'SELECT g FROM generate_series(1, 5) g';
+      const batch = Buffer.concat([parse('', sql), bind('', []), execute('', 2), execute('', 2), sync()]);
+      for (let i = 0; i < 2; i++) {
+        const answer = readMessages(await exchange(socket, batch, (d) => readyCount(d) === 1));
+        expect(answer.map((m) => m.code).join('')).toBe('12DDsDDsZ');
+      }
+      socket.end(terminate());
+    } finally {
+      await server.stop(100);
+    }
+  });
+});
