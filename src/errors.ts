@@ -5,7 +5,6 @@
 export const ERROR_CODES = {
   SC_ERR_CONFIG_READ: 'the configuration file could not be read',
   SC_ERR_CONFIG_INVALID: 'the configuration is invalid; the message lists every key path at fault',
-  SC_ERR_NOT_IMPLEMENTED: 'the configuration asks for a part this version does not provide yet',
   SC_ERR_LISTEN: 'a listener could not bind its address',
   SC_ERR_INVALIDATION_MESSAGE: 'an invalidation message does not follow the message contract',
   SC_ERR_FILL_TIMEOUT: 'a request waiting for a shared fill gave up at its deadline',
@@ -17,6 +16,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** Warnings are logged once with their code and never stop sidecache. */
 export const WARNING_CODES = {
   SC_WARN_ADMIN_OPEN: 'the admin server listens beyond loopback without a token',
+  SC_WARN_BAD_INVALIDATION: 'a bus carried a message that does not follow the message contract; it was counted and ignored',
 } as const;
 
 export type WarningCode = keyof typeof WARNING_CODES;

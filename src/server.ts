@@ -7,8 +7,11 @@ import { Store } from './cache/store.js';
 import { type Clock, realClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/schema.js';
-import { SidecacheError } from './errors.js';
+import type { BusTransport } from './invalidation/bus.js';
+import { PostgresBus } from './invalidation/buses/postgres.js';
+import { RedisBus } from './invalidation/buses/redis.js';
 import { Dispatcher } from './invalidation/dispatch.js';
+import { BusRunner } from './invalidation/runner.js';
 import { formatAddress, isLoopback, listen } from './listen.js';
 import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
@@ -44,11 +47,11 @@ export class SidecacheServer {
   readonly #admin: http.Server;
   readonly httpListeners: readonly HttpListener[];
   readonly postgresListeners: readonly PostgresListener[];
+  readonly buses: readonly BusRunner[];
   readonly #unsubscribe: () => void;
   #adminAddress: AddressInfo | undefined;
 
   constructor(config: Config, options: ServerOptions = {}) {
-    refuseUnbuiltSections(config);
     this.config = config;
     this.#log = options.log ?? new Logger();
     const clock = options.clock ?? realClock;
@@ -87,6 +90,16 @@ export class SidecacheServer {
           invalidate: (target, source) => this.dispatcher.apply(target, source),
         }),
     );
+    const busLog = this.#log.child({ component: 'invalidation' });
+    const hooks = {
+      state: (bus: string, up: boolean) => this.metrics.busConnected.set({ bus }, up ? 1 : 0),
+      gap: (bus: string) => this.metrics.busGaps.inc({ bus }),
+      badMessage: (bus: string) => this.metrics.invalidationErrors.inc({ source: bus }),
+    };
+    this.buses = busTransports(config).map(
+      ({ transport, gap }) => new BusRunner(transport, { gap, dispatcher: this.dispatcher, hooks, log: busLog }),
+    );
+    for (const bus of this.buses) this.readiness.add(`bus ${bus.name}`, () => bus.reason);
     for (const listener of [...this.httpListeners, ...this.postgresListeners]) {
       const kind = listener instanceof HttpListener ? 'http' : 'postgres';
       this.readiness.add(`${kind} ${listener.name}`, () => (listener.listening ? undefined : 'not listening'));
@@ -100,6 +113,8 @@ export class SidecacheServer {
     if (admin.token === '' && !isLoopback(parseListen(admin.listen)?.host ?? '')) {
       this.#log.warnOnce('SC_WARN_ADMIN_OPEN', `admin listens on ${admin.listen} without a token: anyone who reaches it can invalidate the cache`);
     }
+    // Buses first: a listener must not serve entries no bus would invalidate.
+    await Promise.all(this.buses.map((b) => b.start()));
     for (const listener of this.httpListeners) await listener.start();
     for (const listener of this.postgresListeners) await listener.start();
     this.store.startSweeper(SWEEP_INTERVAL_MS);
@@ -112,6 +127,7 @@ export class SidecacheServer {
     this.readiness.setPhase('stopping');
     this.store.stopSweeper();
     const listeners = await Promise.all([...this.httpListeners, ...this.postgresListeners].map((l) => l.stop(graceMs)));
+    await Promise.all(this.buses.map((b) => b.stop()));
     const forced = (await closeGracefully(this.#admin, graceMs)) || listeners.includes(true);
     this.#unsubscribe();
     this.#log.info('stopped', { forced });
@@ -130,17 +146,21 @@ export class SidecacheServer {
   }
 }
 
-/**
- * The buses are accepted by the schema but not built yet: starting without them would look like
- * a cache that is invalidated when it is not.
- */
-function refuseUnbuiltSections(config: Config): void {
-  const unbuilt = [
-    ...config.invalidation.map((b, i) => `invalidation[${i}] (${b.type})`),
-  ];
-  if (unbuilt.length > 0) {
-    throw new SidecacheError('SC_ERR_NOT_IMPLEMENTED', `this version of sidecache cannot start ${unbuilt.join(', ')} yet; remove these sections or upgrade`);
-  }
+/** Bus transports from `invalidation[]`, named `type:channel` (with `#n` when two would share a name). */
+function busTransports(config: Config): { transport: BusTransport; gap: 'flush' | 'keep' }[] {
+  const seen = new Map<string, number>();
+  return config.invalidation.map((bus) => {
+    const base = `${bus.type}:${bus.channel}`;
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    const name = n === 1 ? base : `${base}#${n}`;
+    const connectTimeoutMs = 5_000;
+    const transport =
+      bus.type === 'postgres'
+        ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs })
+        : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs });
+    return { transport, gap: bus.onGap };
+  });
 }
 
 function closeGracefully(server: http.Server, graceMs: number): Promise<boolean> {

@@ -114,14 +114,21 @@ const postgresListener = object({
   rules: withDefault(arrayOf(postgresRule), []),
 });
 
+/** `flush` (drop every entry when a bus comes back after an outage) or `keep` (accept the risk). */
+const onGap = withDefault(oneOf(['flush', 'keep'] as const), 'flush');
+
 const bus = byType({
   postgres: object({
     url: required(url(['postgres:', 'postgresql:'], 'postgres://127.0.0.1:5432/app')),
     channel: withDefault(channel, 'sidecache'),
+    onGap,
   }),
   redis: object({
     url: required(url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379')),
     channel: withDefault(pattern(/^\S+$/, 'a channel name without spaces'), 'sidecache'),
+    /** The URL names a seed node of a Redis Cluster. */
+    cluster: withDefault(boolean, false),
+    onGap,
   }),
 });
 

@@ -79,6 +79,12 @@ export const METRICS = {
     help: 'Whether an invalidation bus is subscribed (1) or not (0).',
     labelNames: ['bus'],
   },
+  busGaps: {
+    type: 'counter',
+    name: 'sidecache_bus_gaps_total',
+    help: 'Reconnections of a bus after messages may have been lost (the cache is flushed unless onGap is keep).',
+    labelNames: ['bus'],
+  },
   coalesced: {
     type: 'counter',
     name: 'sidecache_coalesced_total',

@@ -1,0 +1,140 @@
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SidecacheServer } from '../../src/server.js';
+import { connect, PG, pgUnreachable, unique } from '../helpers/pg.js';
+import { redisClient, redisUnreachable, REDIS_URL } from '../helpers/redis.js';
+import { sample, startSidecache } from '../helpers/sidecache.js';
+
+const pgDown = await pgUnreachable();
+const redisDown = await redisUnreachable();
+
+/** What the contract suite needs from one bus implementation, all against the real server. */
+interface BusEnv {
+  /** The `invalidation[]` entry. */
+  yaml: string;
+  bus: string;
+  publish(payload: string): Promise<void>;
+  /** Drops the subscriber's connection and keeps it from coming back. */
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const until = async (check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+function busContract(kind: string, skip: string | undefined, makeEnv: () => Promise<BusEnv>): void {
+  describe.skipIf(skip !== undefined)(`invalidation bus contract: ${kind}`, () => {
+    let env: BusEnv;
+    let server: SidecacheServer;
+    const metrics = async () => (await fetch(`${server.adminUrl}/metrics`)).text();
+    const seed = () => {
+      server.store.set('k:a', { body: Buffer.from('a'), ttlMs: 60_000, tags: ['table:accounts'] });
+      server.store.set('k:b', { body: Buffer.from('b'), ttlMs: 60_000, tags: ['user:1'] });
+      server.store.set('k:c', { body: Buffer.from('c'), ttlMs: 60_000, tags: ['other'] });
+    };
+
+    beforeAll(async () => {
+      env = await makeEnv();
+      server = await startSidecache(`invalidation:\n  - ${env.yaml}\n`);
+    });
+    afterAll(async () => {
+      await server?.stop(100);
+      await env?.close();
+    });
+
+    it('is subscribed once started: connected gauge 1, /readyz 200', async () => {
+      expect(sample(await metrics(), 'sidecache_bus_connected', { bus: env.bus })).toBe(1);
+      expect((await fetch(`${server.adminUrl}/readyz`)).status).toBe(200);
+    });
+
+    it('applies JSON and table-list messages, counted by bus', async () => {
+      seed();
+      await env.publish('{"tags":["user:1"]}');
+      await until(() => !server.store.has('k:b'), 'the tag message');
+      await env.publish('Accounts');
+      await until(() => !server.store.has('k:a'), 'the table message');
+      expect(server.store.has('k:c')).toBe(true);
+      expect(sample(await metrics(), 'sidecache_invalidations_total', { source: env.bus })).toBe(2);
+    });
+
+    it('counts and ignores a malformed message, and keeps working', async () => {
+      seed();
+      await env.publish('{"tag": ["typo"]}');
+      await env.publish('{"tags":["other"]}');
+      await until(() => !server.store.has('k:c'), 'the message after the bad one');
+      expect(sample(await metrics(), 'sidecache_invalidation_errors_total', { source: env.bus })).toBe(1);
+    });
+
+    it('reports an outage on /readyz, and flushes on reconnect what was published meanwhile', async () => {
+      seed();
+      await env.cut();
+      await until(async () => (await fetch(`${server.adminUrl}/readyz`)).status === 503, '/readyz to report the outage');
+      const body = await (await fetch(`${server.adminUrl}/readyz`)).json();
+      expect(body.reasons.join(' ')).toContain(`bus ${env.bus}`);
+      expect(sample(await metrics(), 'sidecache_bus_connected', { bus: env.bus })).toBe(0);
+      await env.publish('{"tags":["user:1"]}');
+      expect(server.store.has('k:b')).toBe(true);
+      await env.restore();
+      await until(() => server.store.size === 0, 'the gap flush', 10_000);
+      await until(async () => (await fetch(`${server.adminUrl}/readyz`)).status === 200, '/readyz to recover', 10_000);
+      expect(sample(await metrics(), 'sidecache_bus_gaps_total', { bus: env.bus })).toBe(1);
+      seed();
+      await env.publish('{"tags":["user:1"]}');
+      await until(() => !server.store.has('k:b'), 'messages after the reconnect');
+    });
+  });
+}
+
+busContract('postgres LISTEN', pgDown, async () => {
+  const channel = unique('chan');
+  const role = unique('busrole');
+  const admin: pg.Client = await connect(undefined);
+  await admin.query(`CREATE ROLE ${role} LOGIN`);
+  const terminate = () => admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
+  return {
+    yaml: `{ type: postgres, url: "postgres://${role}@${PG.host}:${PG.port}/${PG.database}", channel: ${channel} }`,
+    bus: `postgres:${channel}`,
+    publish: async (payload) => void (await admin.query('SELECT pg_notify($1, $2)', [channel, payload])),
+    cut: async () => {
+      await admin.query(`ALTER ROLE ${role} NOLOGIN`);
+      await terminate();
+    },
+    restore: async () => void (await admin.query(`ALTER ROLE ${role} LOGIN`)),
+    close: async () => {
+      await terminate();
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+    },
+  };
+});
+
+busContract('redis SUBSCRIBE', redisDown, async () => {
+  const channel = unique('chan');
+  const user = unique('bususer');
+  const redis: Redis = redisClient();
+  await redis.call('ACL', 'SETUSER', user, 'on', '>pw', '&*', '+@all');
+  const url = new URL(REDIS_URL);
+  url.username = user;
+  url.password = 'pw';
+  return {
+    yaml: `{ type: redis, url: "${url.href}", channel: ${channel} }`,
+    bus: `redis:${channel}`,
+    publish: async (payload) => void (await redis.publish(channel, payload)),
+    cut: async () => {
+      await redis.call('ACL', 'SETUSER', user, 'off');
+      await redis.call('CLIENT', 'KILL', 'USER', user);
+    },
+    restore: async () => void (await redis.call('ACL', 'SETUSER', user, 'on')),
+    close: async () => {
+      await redis.call('ACL', 'DELUSER', user);
+      redis.disconnect();
+    },
+  };
+});
