@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import { isSidecacheError, SidecacheError } from './errors.js';
+import { installSql, uninstallSql } from './invalidation/triggers.js';
 import { isLogLevel, Logger } from './log.js';
 import { SidecacheServer } from './server.js';
 
@@ -13,6 +14,8 @@ Usage:
   sidecache check [-c FILE]          validate a configuration: prints "ok" or every problem (exit 1)
   sidecache invalidate [--admin URL] [--token T] [--tag X] [--table Y] [--key K] [--prefix P] [--all]
                                      send an invalidation to a running sidecache (options repeat)
+  sidecache sql triggers --channel C (--tables a,b | --all-tables) [--schema S] [--ddl] [--uninstall]
+                                     print SQL that makes PostgreSQL NOTIFY C on every write (and DDL)
   sidecache --help | --version
 
 Environment: SIDECACHE_CONFIG, SIDECACHE_ADMIN_TOKEN (for invalidate), SIDECACHE_LOG_LEVEL (debug|info|warn|error).`;
@@ -105,11 +108,35 @@ async function invalidate(args: string[]): Promise<number> {
   return 0;
 }
 
+async function sql(args: string[]): Promise<number> {
+  const [what, ...rest] = args;
+  if (what !== 'triggers') throw usage('sql needs a subject: sidecache sql triggers --channel C --tables a,b');
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      channel: { type: 'string' },
+      tables: { type: 'string' },
+      'all-tables': { type: 'boolean', default: false },
+      schema: { type: 'string', default: 'public' },
+      ddl: { type: 'boolean', default: false },
+      uninstall: { type: 'boolean', default: false },
+    },
+  });
+  if (values.channel === undefined || !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(values.channel)) {
+    throw usage('sql triggers needs --channel with a channel name (letters, digits, "_")');
+  }
+  const tables = (values.tables ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
+  if (!values.uninstall && tables.length === 0 && !values['all-tables']) throw usage('sql triggers needs --tables a,b or --all-tables');
+  const options = { channel: values.channel, tables, allTables: values['all-tables'], schema: values.schema, ddl: values.ddl };
+  process.stdout.write(values.uninstall ? uninstallSql(options) : installSql(options));
+  return 0;
+}
+
 function usage(message: string): SidecacheError {
   return new SidecacheError('SC_ERR_USAGE', message);
 }
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { start, check, invalidate };
+const commands: Record<string, (args: string[]) => Promise<number>> = { start, check, invalidate, sql };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
