@@ -25,6 +25,8 @@ const SWEEP_INTERVAL_MS = 5000;
 export interface ServerOptions {
   clock?: Clock;
   log?: Logger;
+  /** See `StoreOptions.unsafeWithoutFillGuard`: for the race test only, never from configuration. */
+  unsafeWithoutFillGuard?: boolean;
 }
 
 export interface StopResult {
@@ -55,7 +57,7 @@ export class SidecacheServer {
     this.config = config;
     this.#log = options.log ?? new Logger();
     const clock = options.clock ?? realClock;
-    this.store = new Store({ ...config.cache, clock });
+    this.store = new Store({ ...config.cache, clock, unsafeWithoutFillGuard: options.unsafeWithoutFillGuard === true });
     ({ registry: this.registry, metrics: this.metrics } = createMetrics(this.store));
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
     this.dispatcher = new Dispatcher(this.store, this.#log.child({ component: 'invalidation' }));

@@ -28,6 +28,11 @@ export interface StoreOptions {
   /** Entries larger than this are refused; the caller streams them through. */
   maxEntryBytes: Bytes;
   clock: Clock;
+  /**
+   * Turns the fill-race guard off. Only for the test that proves the guard matters; a store
+   * without it may keep data older than an acknowledged invalidation.
+   */
+  unsafeWithoutFillGuard?: boolean;
 }
 
 /** Bytes an entry costs beyond its key, tags, metadata and body: the objects holding it. */
@@ -69,8 +74,10 @@ export class Store {
   #sweeper: NodeJS.Timeout | undefined;
   /** The reason reported for lru-cache's `delete`, which serves invalidation and expiry alike. */
   #deleteReason: RemovalReason = 'invalidation';
+  readonly #guard: boolean;
 
   constructor(options: StoreOptions) {
+    this.#guard = options.unsafeWithoutFillGuard !== true;
     this.maxBytes = options.maxBytes;
     this.maxEntryBytes = Math.min(options.maxEntryBytes, options.maxBytes);
     this.#clock = options.clock;
@@ -231,7 +238,7 @@ export class Store {
       const input = await loader();
       if (input === null) return { entry: null, stored: false, reason: 'unshareable', current: true };
       const entry = this.#build(key, input, tags);
-      const current = this.#isCurrent(ticket, entry);
+      const current = !this.#guard || this.#isCurrent(ticket, entry);
       const reason = current ? this.#put(entry) : 'invalidated';
       return { entry, stored: reason === 'stored', reason, current };
     } finally {

@@ -3,10 +3,10 @@ import { Logger } from '../../src/log.js';
 import { SidecacheServer } from '../../src/server.js';
 
 /** A sidecache in-process on loopback port 0, built from YAML, silent unless SIDECACHE_LOG_LEVEL says otherwise. */
-export async function startSidecache(yaml: string): Promise<SidecacheServer> {
+export async function startSidecache(yaml: string, options: { unsafeWithoutFillGuard?: boolean } = {}): Promise<SidecacheServer> {
   const admin = /^admin:/m.test(yaml) ? '' : 'admin: { listen: "127.0.0.1:0" }\n';
   const config = parseConfig(admin + yaml, 'test.yaml', process.env);
-  const server = new SidecacheServer(config, { log: new Logger({ level: (process.env.SIDECACHE_LOG_LEVEL as 'silent') ?? 'silent' }) });
+  const server = new SidecacheServer(config, { ...options, log: new Logger({ level: (process.env.SIDECACHE_LOG_LEVEL as 'silent') ?? 'silent' }) });
   await server.start();
   return server;
 }
