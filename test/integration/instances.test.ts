@@ -1,0 +1,87 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startOrigin } from '../helpers/origin.js';
+import { connect, PG, pgUnreachable, unique } from '../helpers/pg.js';
+import { redisClient, redisUnreachable, REDIS_URL } from '../helpers/redis.js';
+import { sample } from '../helpers/sidecache.js';
+
+const skip = (await pgUnreachable()) ?? (await redisUnreachable());
+
+interface Instance {
+  child: ChildProcess;
+  admin: string;
+  http: string;
+}
+
+/** A real sidecache process; its addresses are read from its log lines. */
+async function spawnInstance(config: string): Promise<Instance> {
+  const file = join(mkdtempSync(join(tmpdir(), 'sidecache-inst-')), 'sidecache.yaml');
+  writeFileSync(file, config);
+  const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (chunk) => {
+      log += chunk;
+      const admin = /"msg":"admin listening"[^\n]*"address":"([^"]+)"/.exec(log)?.[1];
+      const http = /"msg":"http listener ready"[^\n]*"address":"([^"]+)"/.exec(log)?.[1];
+      if (admin && http && log.includes('"msg":"ready"')) resolve({ child, admin: `http://${admin}`, http: `http://${http}` });
+    });
+    child.once('exit', (code) => reject(new Error(`sidecache exited ${code}: ${log}`)));
+  });
+}
+
+describe.skipIf(skip !== undefined)('many instances', () => {
+  it('two sidecache processes on the same Redis channel and NOTIFY channel both apply every message', async () => {
+    const origin = await startOrigin((_req, res, n) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'surrogate-key': 'shared table:items' });
+      res.end(`call ${n}`);
+    });
+    const channel = unique('chan');
+    const config = `admin: { listen: "127.0.0.1:0" }
+http:
+  - { name: api, listen: "127.0.0.1:0", upstream: "${origin.url}" }
+invalidation:
+  - { type: redis, url: "${REDIS_URL}", channel: ${channel} }
+  - { type: postgres, url: "postgres://${PG.user}@${PG.host}:${PG.port}/${PG.database}", channel: ${channel} }
+`;
+    const instances = await Promise.all([spawnInstance(config), spawnInstance(config)]);
+    const redis = redisClient();
+    const pg = await connect(undefined);
+    const status = async (i: Instance) => (await fetch(`${i.http}/x`)).headers.get('cache-status') ?? '';
+    const applied = async (i: Instance, source: string) => sample(await (await fetch(`${i.admin}/metrics`)).text(), 'sidecache_invalidated_entries_total', { source });
+    const settle = async (check: () => Promise<boolean>) => {
+      const deadline = Date.now() + 3000;
+      while (!(await check()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    };
+    try {
+      for (const i of instances) {
+        await status(i);
+        expect(await status(i)).toMatch(/hit/);
+      }
+      await redis.publish(channel, '{"tags":["shared"]}');
+      for (const i of instances) {
+        await settle(async () => (await applied(i, `redis:${channel}`)) === 1);
+        expect(await applied(i, `redis:${channel}`)).toBe(1);
+        expect(await status(i)).toMatch(/uri-miss/);
+      }
+      await pg.query('SELECT pg_notify($1, $2)', [channel, 'items']);
+      for (const i of instances) {
+        await settle(async () => (await applied(i, `postgres:${channel}`)) === 1);
+        expect(await applied(i, `postgres:${channel}`)).toBe(1);
+        expect(await status(i)).toMatch(/uri-miss/);
+      }
+    } finally {
+      redis.disconnect();
+      await pg.end();
+      for (const i of instances) {
+        i.child.kill('SIGTERM');
+        await once(i.child, 'exit');
+      }
+      await origin.close();
+    }
+  });
+});
