@@ -1,0 +1,50 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { connect, PG, pgUnreachable, unique } from '../helpers/pg.js';
+import { redisUnreachable, REDIS_URL } from '../helpers/redis.js';
+import { startSidecache } from '../helpers/sidecache.js';
+
+const run = promisify(execFile);
+const skip = (await pgUnreachable()) ?? (await redisUnreachable());
+
+describe.skipIf(skip !== undefined)('examples/writers/update-and-publish.mjs', () => {
+  it('updates a row and its messages invalidate through both buses', async () => {
+    const table = unique('people');
+    const pgChannel = unique('pgchan');
+    const redisChannel = unique('rchan');
+    const direct = await connect(undefined);
+    await direct.query(`CREATE TABLE ${table} (id int PRIMARY KEY, name text); INSERT INTO ${table} VALUES (42, 'old')`);
+    const server = await startSidecache(
+      `postgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable" }\n` +
+        `invalidation:\n  - { type: postgres, url: "postgres://${PG.user}@${PG.host}:${PG.port}/${PG.database}", channel: ${pgChannel} }\n` +
+        `  - { type: redis, url: "${REDIS_URL}", channel: ${redisChannel} }\n`,
+    );
+    const via = await connect(server.postgresListeners[0]!.address.port);
+    try {
+      const read = async () => (await via.query(`SELECT name FROM ${table} WHERE id = 42`)).rows[0].name;
+      expect(await read()).toBe('old');
+      expect(await read()).toBe('old');
+      const env = { ...process.env, PGHOST: PG.host, PGPORT: String(PG.port), PGUSER: PG.user, PGDATABASE: PG.database, REDIS_URL, SIDECACHE_CHANNEL: pgChannel };
+      const { stdout } = await run(process.execPath, ['examples/writers/update-and-publish.mjs', table, '42', 'new'], { env });
+      expect(stdout).toContain('published');
+      const deadline = Date.now() + 2000;
+      while ((await read()) !== 'new' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(await read()).toBe('new');
+      const metrics = await (await fetch(`${server.adminUrl}/metrics`)).text();
+      expect(metrics).toContain(`sidecache_invalidations_total{source="postgres:${pgChannel}"} 1`);
+      // The same message on Redis reaches an instance subscribed there.
+      await run(process.execPath, ['examples/writers/update-and-publish.mjs', table, '42', 'newer'], { env: { ...env, SIDECACHE_CHANNEL: redisChannel } });
+      const later = Date.now() + 2000;
+      while (!(await (await fetch(`${server.adminUrl}/metrics`)).text()).includes(`sidecache_invalidations_total{source="redis:${redisChannel}"} 1`) && Date.now() < later) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(await read()).toBe('newer');
+    } finally {
+      await via.end();
+      await server.stop(100);
+      await direct.query(`DROP TABLE ${table}`);
+      await direct.end();
+    }
+  });
+});
