@@ -138,3 +138,27 @@ busContract('redis SUBSCRIBE', redisDown, async () => {
     },
   };
 });
+
+describe.skipIf(redisDown !== undefined)('onGap: keep', () => {
+  it('keeps entries when a bus comes back, and still counts the gap', async () => {
+    const channel = unique('chan');
+    const user = unique('keeper');
+    const redis = redisClient();
+    await redis.call('ACL', 'SETUSER', user, 'on', '>pw', '&*', '+@all');
+    const url = new URL(REDIS_URL);
+    url.username = user;
+    url.password = 'pw';
+    const server = await startSidecache(`invalidation:\n  - { type: redis, url: "${url.href}", channel: ${channel}, onGap: keep }\n`);
+    try {
+      server.store.set('kept', { body: Buffer.from('x'), ttlMs: 60_000, tags: ['t'] });
+      await redis.call('CLIENT', 'KILL', 'USER', user);
+      const gaps = async () => sample(await (await fetch(`${server.adminUrl}/metrics`)).text(), 'sidecache_bus_gaps_total', { bus: `redis:${channel}` });
+      await until(async () => (await gaps()) === 1, 'the reconnect');
+      expect(server.store.has('kept')).toBe(true);
+    } finally {
+      await server.stop(100);
+      await redis.call('ACL', 'DELUSER', user);
+      redis.disconnect();
+    }
+  });
+});
