@@ -12,6 +12,7 @@ const HELP = `sidecache — a read-through caching sidecar for HTTP APIs and Pos
 Usage:
   sidecache start [-c FILE]          run with a configuration (default $SIDECACHE_CONFIG or ./sidecache.yaml)
   sidecache check [-c FILE]          validate a configuration: prints "ok" or every problem (exit 1)
+  sidecache demo [--once]            run the built-in demo: embedded PostgreSQL, an example API, sidecache in front
   sidecache invalidate [--admin URL] [--token T] [--tag X] [--table Y] [--key K] [--prefix P] [--all]
                                      send an invalidation to a running sidecache (options repeat)
   sidecache sql triggers --channel C (--tables a,b | --all-tables) [--schema S] [--ddl] [--uninstall]
@@ -108,6 +109,13 @@ async function invalidate(args: string[]): Promise<number> {
   return 0;
 }
 
+async function demo(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { once: { type: 'boolean', default: false } } });
+  const { runDemo } = await import('./demo/run.js');
+  const level = process.env.SIDECACHE_LOG_LEVEL ?? 'warn';
+  return runDemo({ once: values.once, log: new Logger({ level: isLogLevel(level) ? level : 'warn' }), print: (line) => console.log(line) });
+}
+
 async function sql(args: string[]): Promise<number> {
   const [what, ...rest] = args;
   if (what !== 'triggers') throw usage('sql needs a subject: sidecache sql triggers --channel C --tables a,b');
@@ -136,7 +144,7 @@ function usage(message: string): SidecacheError {
   return new SidecacheError('SC_ERR_USAGE', message);
 }
 
-const commands: Record<string, (args: string[]) => Promise<number>> = { start, check, invalidate, sql };
+const commands: Record<string, (args: string[]) => Promise<number>> = { start, check, demo, invalidate, sql };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

