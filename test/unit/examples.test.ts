@@ -1,0 +1,48 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
+import { METRICS } from '../../src/metrics/definitions.js';
+
+const root = new URL('../../examples/', import.meta.url).pathname;
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+const known = new Set(Object.values(METRICS).map((m) => m.name));
+/** Histograms are queried through their _bucket/_sum/_count series. */
+const baseName = (name: string) => name.replace(/_(bucket|sum|count)$/, '');
+
+describe('examples/', () => {
+  it('every YAML and JSON file parses', () => {
+    for (const file of files(root)) {
+      const text = readFileSync(file, 'utf8');
+      if (file.endsWith('.json')) expect(() => JSON.parse(text), file).not.toThrow();
+      if (file.endsWith('.yaml') || file.endsWith('.yml')) {
+        for (const doc of parseAllDocuments(text)) expect(doc.errors, file).toEqual([]);
+      }
+    }
+  });
+
+  it('the dashboard and the alerts use only metrics sidecache exports', () => {
+    const used = new Set<string>();
+    for (const file of [join(root, 'grafana/sidecache.json'), join(root, 'prometheus/alerts.yaml')]) {
+      for (const match of readFileSync(file, 'utf8').matchAll(/\bsidecache_[a-z_]+/g)) used.add(baseName(match[0]));
+    }
+    expect(used.size).toBeGreaterThan(8);
+    expect([...used].filter((name) => !known.has(name))).toEqual([]);
+  });
+
+  it('the sidecache configurations in the examples are valid', () => {
+    const env = { SIDECACHE_ADMIN_TOKEN: 't' };
+    const k8s = parseAllDocuments(readFileSync(join(root, 'kubernetes/sidecache.yaml'), 'utf8')).map((d) => d.toJS());
+    const configMap = k8s.find((d) => d.kind === 'ConfigMap');
+    expect(() => parseConfig(configMap.data['sidecache.yaml'], 'configmap', env)).not.toThrow();
+    expect(() => parseConfig(readFileSync(join(root, 'compose-sidecache.yaml'), 'utf8'), 'compose', env)).not.toThrow();
+    const deployment = k8s.find((d) => d.kind === 'Deployment');
+    const sidecar = deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === 'sidecache');
+    expect([sidecar.livenessProbe.httpGet.path, sidecar.readinessProbe.httpGet.path]).toEqual(['/healthz', '/readyz']);
+  });
+});
