@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { Readiness } from './admin/readiness.js';
+import { RecentInvalidations } from './admin/live.js';
 import { createAdminServer } from './admin/server.js';
 import { Store } from './cache/store.js';
 import { type Clock, realClock } from './clock.js';
@@ -51,6 +52,7 @@ export class SidecacheServer {
   readonly postgresListeners: readonly PostgresListener[];
   readonly buses: readonly BusRunner[];
   readonly #unsubscribe: () => void;
+  readonly #recent: RecentInvalidations;
   #adminAddress: AddressInfo | undefined;
 
   constructor(config: Config, options: ServerOptions = {}) {
@@ -60,6 +62,7 @@ export class SidecacheServer {
     this.store = new Store({ ...config.cache, clock, unsafeWithoutFillGuard: options.unsafeWithoutFillGuard === true });
     ({ registry: this.registry, metrics: this.metrics } = createMetrics(this.store));
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
+    this.#recent = new RecentInvalidations(this.store);
     this.dispatcher = new Dispatcher(this.store, this.#log.child({ component: 'invalidation' }));
     this.#admin = createAdminServer({
       config: config.admin,
@@ -68,6 +71,7 @@ export class SidecacheServer {
       metrics: this.metrics,
       dispatcher: this.dispatcher,
       readiness: this.readiness,
+      recent: this.#recent,
       log: this.#log.child({ component: 'admin' }),
       explain: (name, sql, database, user) => this.postgresListeners.find((l) => l.name === name)?.explain(sql, database, user),
     });
@@ -132,6 +136,7 @@ export class SidecacheServer {
     await Promise.all(this.buses.map((b) => b.stop()));
     const forced = (await closeGracefully(this.#admin, graceMs)) || listeners.includes(true);
     this.#unsubscribe();
+    this.#recent.close();
     this.#log.info('stopped', { forced });
     return { forced };
   }

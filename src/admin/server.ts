@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { hasBearer } from './auth.js';
 import { summarizeCache } from './cache-summary.js';
+import { LIVE_PAGE, liveDocument, type RecentInvalidations } from './live.js';
 import type { Readiness } from './readiness.js';
 
 /** Invalidation bodies are small; anything larger is a mistake or an attack. */
@@ -21,6 +22,7 @@ export interface AdminDeps {
   metrics: Metrics;
   dispatcher: Dispatcher;
   readiness: Readiness;
+  recent: RecentInvalidations;
   log: Logger;
   /** Whether a Postgres listener would cache `sql`; undefined when there is no such listener. */
   explain(listener: string, sql: string, database: string | undefined, user: string | undefined): Promise<unknown> | undefined;
@@ -41,6 +43,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     ['/cache', { method: 'GET', handler: async (_req, res) => json(res, 200, await summarizeCache(deps.store, deps.metrics)) }],
     ['/invalidate', { method: 'POST', handler: (req, res) => invalidate(deps, req, res) }],
     ['/cache/explain', { method: 'GET', handler: (req, res) => explain(deps, req, res) }],
+    ['/', { method: 'GET', handler: (_req, res) => page(res) }],
+    ['/live', { method: 'GET', handler: async (_req, res) => json(res, 200, await liveDocument(deps.store, deps.metrics, deps.recent)) }],
   ]);
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -88,6 +92,11 @@ async function invalidate(deps: AdminDeps, req: IncomingMessage, res: ServerResp
   }
   const invalidated = deps.dispatcher.apply(target, 'admin');
   json(res, 200, { invalidated });
+}
+
+function page(res: ServerResponse): void {
+  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(LIVE_PAGE), 'Cache-Control': 'no-store' });
+  res.end(LIVE_PAGE);
 }
 
 /** `GET /cache/explain?listener=NAME&sql=...[&database=D&user=U]`. */
