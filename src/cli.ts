@@ -41,8 +41,12 @@ async function start(args: string[]): Promise<number> {
   const file = configPath(values.config);
   const config = await loadConfig(file);
   log.info('config loaded', { file });
-  const server = new SidecacheServer(config, { log });
+  const server = new SidecacheServer(config, { log, configFile: file });
   await server.start();
+  // SIGHUP re-reads the file (nginx, PgBouncer): what can change live does; an invalid file changes nothing.
+  process.on('SIGHUP', () => {
+    server.reloadFromFile().catch((err: unknown) => log.error('reload refused; the running configuration stays', { err: (err as Error).message }));
+  });
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -51,7 +55,7 @@ async function start(args: string[]): Promise<number> {
         process.exit(1);
       }
       stopping = true;
-      log.info('stopping', { signal, graceMs: config.shutdownGrace });
+      log.info('stopping', { signal, graceMs: server.config.shutdownGrace });
       server.stop().then(
         () => resolve(0),
         (err: unknown) => {

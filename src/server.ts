@@ -12,13 +12,16 @@ import type { BusTransport } from './invalidation/bus.js';
 import { PostgresBus } from './invalidation/buses/postgres.js';
 import { RedisBus } from './invalidation/buses/redis.js';
 import { Dispatcher } from './invalidation/dispatch.js';
-import { BusRunner } from './invalidation/runner.js';
+import { type BusHooks, BusRunner } from './invalidation/runner.js';
 import { formatAddress, isLoopback, listen } from './listen.js';
 import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { subscribeMetrics } from './metrics/subscribe.js';
-import { HttpListener } from './upstreams/http/listener.js';
-import { PostgresListener } from './upstreams/postgres/listener.js';
+import { loadConfig } from './config/load.js';
+import { SidecacheError } from './errors.js';
+import { planReload } from './reload.js';
+import { HTTP_RESTART_KEYS, HttpListener } from './upstreams/http/listener.js';
+import { POSTGRES_RESTART_KEYS, PostgresListener } from './upstreams/postgres/listener.js';
 
 /** How often entries past their stale window are swept out of memory. */
 const SWEEP_INTERVAL_MS = 5000;
@@ -28,6 +31,16 @@ export interface ServerOptions {
   log?: Logger;
   /** See `StoreOptions.unsafeWithoutFillGuard`: for the race test only, never from configuration. */
   unsafeWithoutFillGuard?: boolean;
+  /** The file the configuration came from: SIGHUP and `POST /reload` read it again. */
+  configFile?: string;
+}
+
+/** What a reload did. */
+export interface ReloadResult {
+  /** Listener names and sections whose new settings now run. */
+  applied: string[];
+  /** Key paths that changed but need a restart; their old values keep running. */
+  needsRestart: string[];
 }
 
 export interface StopResult {
@@ -40,7 +53,7 @@ export interface StopResult {
  * order (admin first, so probes answer while the rest comes up); `stop()` goes in reverse.
  */
 export class SidecacheServer {
-  readonly config: Config;
+  #config: Config;
   readonly store: Store;
   readonly registry: Registry;
   readonly metrics: Metrics;
@@ -50,13 +63,18 @@ export class SidecacheServer {
   readonly #admin: http.Server;
   readonly httpListeners: readonly HttpListener[];
   readonly postgresListeners: readonly PostgresListener[];
-  readonly buses: readonly BusRunner[];
+  buses: readonly BusRunner[];
+  readonly #configFile: string | undefined;
+  #busHooks: BusHooks;
   readonly #unsubscribe: () => void;
   readonly #recent: RecentInvalidations;
+  #busLog!: Logger;
+  readonly #busSettings = new WeakMap<BusRunner, string>();
   #adminAddress: AddressInfo | undefined;
 
   constructor(config: Config, options: ServerOptions = {}) {
-    this.config = config;
+    this.#config = config;
+    this.#configFile = options.configFile;
     this.#log = options.log ?? new Logger();
     const clock = options.clock ?? realClock;
     this.store = new Store({ ...config.cache, clock, unsafeWithoutFillGuard: options.unsafeWithoutFillGuard === true });
@@ -73,6 +91,7 @@ export class SidecacheServer {
       readiness: this.readiness,
       recent: this.#recent,
       log: this.#log.child({ component: 'admin' }),
+      reload: () => this.reloadFromFile(),
       explain: (name, sql, database, user) => this.postgresListeners.find((l) => l.name === name)?.explain(sql, database, user),
     });
     this.httpListeners = config.http.map(
@@ -97,15 +116,13 @@ export class SidecacheServer {
         }),
     );
     const busLog = this.#log.child({ component: 'invalidation' });
-    const hooks = {
+    this.#busHooks = {
       state: (bus: string, up: boolean) => this.metrics.busConnected.set({ bus }, up ? 1 : 0),
       gap: (bus: string) => this.metrics.busGaps.inc({ bus }),
       badMessage: (bus: string) => this.metrics.invalidationErrors.inc({ source: bus }),
     };
-    this.buses = busTransports(config).map(
-      ({ transport, gap }) => new BusRunner(transport, { gap, dispatcher: this.dispatcher, hooks, log: busLog }),
-    );
-    for (const bus of this.buses) this.readiness.add(`bus ${bus.name}`, () => bus.reason);
+    this.#busLog = busLog;
+    this.buses = this.#makeBuses(config);
     for (const listener of [...this.httpListeners, ...this.postgresListeners]) {
       const kind = listener instanceof HttpListener ? 'http' : 'postgres';
       this.readiness.add(`${kind} ${listener.name}`, () => (listener.listening ? undefined : 'not listening'));
@@ -141,6 +158,63 @@ export class SidecacheServer {
     return { forced };
   }
 
+  /** The configuration running now (after reloads, the applied parts of the newest file). */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /**
+   * Applies a new configuration without dropping connections or the cache: rules, TTLs, stale
+   * windows, tags, buses and shutdownGrace change now; what needs a restart is reported and keeps
+   * its running value.
+   */
+  async reload(next: Config): Promise<ReloadResult> {
+    const plan = planReload(this.#config, next, { http: HTTP_RESTART_KEYS, postgres: POSTGRES_RESTART_KEYS });
+    const applied: string[] = [];
+    for (const entry of plan.http) {
+      this.httpListeners.find((l) => l.name === entry.name)!.update(entry);
+      applied.push(`http[${entry.name}]`);
+    }
+    for (const entry of plan.postgres) {
+      this.postgresListeners.find((l) => l.name === entry.name)!.update(entry);
+      applied.push(`postgres[${entry.name}]`);
+    }
+    if (plan.buses) {
+      // Unchanged buses keep their subscription (restarting one could lose messages); others are replaced.
+      const old = this.buses;
+      const fresh = this.#makeBuses(next, old);
+      const dropped = old.filter((b) => !fresh.includes(b));
+      await Promise.all(dropped.map((b) => b.stop()));
+      for (const bus of dropped) if (!fresh.some((b) => b.name === bus.name)) this.readiness.remove(`bus ${bus.name}`);
+      this.buses = fresh;
+      await Promise.all(fresh.filter((b) => !old.includes(b)).map((b) => b.start()));
+      applied.push('invalidation');
+    }
+    if (next.shutdownGrace !== this.#config.shutdownGrace) applied.push('shutdownGrace');
+    this.#config = plan.effective;
+    this.#log.info('config reloaded', { applied, needsRestart: plan.needsRestart });
+    return { applied, needsRestart: plan.needsRestart };
+  }
+
+  /** Reads the configuration file again and reloads; an invalid file throws and changes nothing. */
+  async reloadFromFile(): Promise<ReloadResult> {
+    if (this.#configFile === undefined) throw new SidecacheError('SC_ERR_CONFIG_READ', 'this server was started without a configuration file to reload');
+    return this.reload(await loadConfig(this.#configFile));
+  }
+
+  /** Runners for `invalidation[]`, reusing those of `reuse` whose entry is unchanged. */
+  #makeBuses(config: Config, reuse: readonly BusRunner[] = []): BusRunner[] {
+    const buses = busTransports(config).map(({ transport, gap, settings }) => {
+      const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
+      if (same !== undefined) return same;
+      const runner = new BusRunner(transport, { gap, dispatcher: this.dispatcher, hooks: this.#busHooks, log: this.#busLog });
+      this.#busSettings.set(runner, settings);
+      return runner;
+    });
+    for (const bus of buses) this.readiness.add(`bus ${bus.name}`, () => bus.reason);
+    return buses;
+  }
+
   /** The admin server's bound address (after `start`). */
   get adminAddress(): AddressInfo {
     if (this.#adminAddress === undefined) throw new Error('the admin server is not listening');
@@ -154,7 +228,7 @@ export class SidecacheServer {
 }
 
 /** Bus transports from `invalidation[]`, named `type:channel` (with `#n` when two would share a name). */
-function busTransports(config: Config): { transport: BusTransport; gap: 'flush' | 'keep' }[] {
+function busTransports(config: Config): { transport: BusTransport; gap: 'flush' | 'keep'; settings: string }[] {
   const seen = new Map<string, number>();
   return config.invalidation.map((bus) => {
     const base = `${bus.type}:${bus.channel}`;
@@ -166,7 +240,7 @@ function busTransports(config: Config): { transport: BusTransport; gap: 'flush' 
       bus.type === 'postgres'
         ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs })
         : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs });
-    return { transport, gap: bus.onGap };
+    return { transport, gap: bus.onGap, settings: JSON.stringify(bus) };
   });
 }
 

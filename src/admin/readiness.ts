@@ -10,6 +10,10 @@ export class Readiness {
     this.#checks.set(name, check);
   }
 
+  remove(name: string): void {
+    this.#checks.delete(name);
+  }
+
   /** undefined once started; a reason such as "starting" or "stopping" otherwise. */
   setPhase(reason: string | undefined): void {
     this.#phase = reason;

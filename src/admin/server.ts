@@ -24,6 +24,8 @@ export interface AdminDeps {
   readiness: Readiness;
   recent: RecentInvalidations;
   log: Logger;
+  /** Reads the configuration file again and applies what can be applied (`POST /reload`). */
+  reload(): Promise<unknown>;
   /** Whether a Postgres listener would cache `sql`; undefined when there is no such listener. */
   explain(listener: string, sql: string, database: string | undefined, user: string | undefined): Promise<unknown> | undefined;
 }
@@ -42,6 +44,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     ['/readyz', { method: 'GET', handler: (_req, res) => readyz(deps, res) }],
     ['/cache', { method: 'GET', handler: async (_req, res) => json(res, 200, await summarizeCache(deps.store, deps.metrics)) }],
     ['/invalidate', { method: 'POST', handler: (req, res) => invalidate(deps, req, res) }],
+    ['/reload', { method: 'POST', handler: (req, res) => reload(deps, req, res) }],
     ['/cache/explain', { method: 'GET', handler: (req, res) => explain(deps, req, res) }],
     ['/', { method: 'GET', handler: (_req, res) => page(res) }],
     ['/live', { method: 'GET', handler: async (_req, res) => json(res, 200, await liveDocument(deps.store, deps.metrics, deps.recent)) }],
@@ -92,6 +95,17 @@ async function invalidate(deps: AdminDeps, req: IncomingMessage, res: ServerResp
   }
   const invalidated = deps.dispatcher.apply(target, 'admin');
   json(res, 200, { invalidated });
+}
+
+async function reload(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  req.resume();
+  try {
+    json(res, 200, await deps.reload());
+  } catch (err) {
+    if (!isSidecacheError(err)) throw err;
+    // The old configuration keeps running.
+    json(res, 400, { error: err.message });
+  }
 }
 
 function page(res: ServerResponse): void {

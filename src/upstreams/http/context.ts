@@ -13,15 +13,16 @@ import type { HttpRoute } from './rules.js';
 /** What the parts of one HTTP listener share. Built once per listener. */
 export interface ListenerContext {
   readonly name: string;
-  readonly config: HttpListenerConfig;
+  /** Replaced on reload, with `defaults` and `tagHeader` (settings that need no new socket). */
+  config: HttpListenerConfig;
   readonly store: Store;
   readonly clock: Clock;
   readonly log: Logger;
   readonly upstream: Upstream;
   readonly Policy: PolicyClass;
-  readonly defaults: ListenerDefaults;
+  defaults: ListenerDefaults;
   /** Lower-case name of the tag header. */
-  readonly tagHeader: string;
+  tagHeader: string;
   /** Applies an invalidation through the one dispatch path; returns the entries removed. */
   invalidate(target: InvalidationTarget): number;
   /** Publishes the request event (metrics subscribe to it). */

@@ -14,7 +14,7 @@ import { formatCacheStatus } from './cache-status.js';
 import { Upstream, type UpstreamFailure } from './forward.js';
 import { urlTag } from './key.js';
 import { Passthrough } from './passthrough.js';
-import { clockedPolicy } from './policy.js';
+import { clockedPolicy, type ListenerDefaults } from './policy.js';
 import { readThrough, type ReadThroughContext } from './read-through.js';
 import { RouteTable } from './rules.js';
 import { forwardMethod } from './unsafe.js';
@@ -38,11 +38,11 @@ export interface HttpListenerDeps {
 /** One `http[]` entry: a node:http server in front of one upstream, caching as a shared cache. */
 export class HttpListener {
   readonly name: string;
-  readonly #config: HttpListenerConfig;
+  #config: HttpListenerConfig;
   readonly #server: http.Server;
   readonly #upstream: Upstream;
   readonly #passthrough: Passthrough;
-  readonly #routes: RouteTable;
+  #routes: RouteTable;
   readonly #ctx: ReadThroughContext;
   readonly #adminToken: string;
   readonly #log: Logger;
@@ -71,7 +71,7 @@ export class HttpListener {
       log: deps.log,
       upstream: this.#upstream,
       Policy: clockedPolicy(clock),
-      defaults: { defaultTtlMs: config.defaultTtl, staleWhileRevalidateMs: config.staleWhileRevalidate, staleIfErrorMs: config.staleIfError },
+      defaults: defaultsOf(config),
       tagHeader: config.tagHeader.toLowerCase(),
       invalidate: (target) => deps.invalidate(target, source),
       report: requestReporter(store, 'http', config.name, clock),
@@ -83,6 +83,15 @@ export class HttpListener {
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#passthrough.upgrade(req, socket, head));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
+  }
+
+  /** Applies a reloaded entry whose changes need no new socket or pool (see `HTTP_RESTART_KEYS`). */
+  update(config: HttpListenerConfig): void {
+    this.#config = config;
+    this.#routes = new RouteTable(config.rules);
+    this.#ctx.config = config;
+    this.#ctx.defaults = defaultsOf(config);
+    this.#ctx.tagHeader = config.tagHeader.toLowerCase();
   }
 
   async start(): Promise<AddressInfo> {
@@ -166,6 +175,13 @@ export class HttpListener {
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
 
+}
+
+/** Keys of an `http[]` entry that a reload cannot apply: they are built into sockets and pools. */
+export const HTTP_RESTART_KEYS = ['listen', 'upstream', 'connections', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'ca', 'forwardedHeaders'] as const;
+
+function defaultsOf(config: HttpListenerConfig): ListenerDefaults {
+  return { defaultTtlMs: config.defaultTtl, staleWhileRevalidateMs: config.staleWhileRevalidate, staleIfErrorMs: config.staleIfError };
 }
 
 function pathOf(url: string): string {

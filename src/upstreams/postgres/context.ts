@@ -11,11 +11,12 @@ import type { UpstreamTarget } from './upstream-socket.js';
 /** What every connection of one Postgres listener shares. */
 export interface PgContext {
   readonly name: string;
-  readonly config: PostgresListenerConfig;
+  /** Replaced on reload, with `planner` (rules, TTLs and functions). */
+  config: PostgresListenerConfig;
   readonly store: Store;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly planner: Planner;
+  planner: Planner;
   readonly target: UpstreamTarget;
   /** Present when the listener offers TLS to its clients. */
   readonly tls: SecureContext | undefined;

@@ -16,6 +16,9 @@ import type { PgContext } from './context.js';
 import { type CachePlan, Planner } from './planner.js';
 import { parseUpstream } from './upstream-socket.js';
 
+/** Keys of a `postgres[]` entry that a reload cannot apply: they are built into sockets. */
+export const POSTGRES_RESTART_KEYS = ['listen', 'upstream', 'catalogUrl', 'connectTimeout', 'tls'] as const;
+
 export interface PostgresListenerDeps {
   config: PostgresListenerConfig;
   store: Store;
@@ -35,7 +38,7 @@ export interface Explanation {
 /** One `postgres[]` entry: a wire-protocol listener in front of one PostgreSQL server. */
 export class PostgresListener {
   readonly name: string;
-  readonly #config: PostgresListenerConfig;
+  #config: PostgresListenerConfig;
   readonly #server: net.Server;
   readonly #ctx: PgContext;
   readonly #catalog: Catalog;
@@ -81,6 +84,13 @@ export class PostgresListener {
       const connection = new PgConnection(this.#ctx, socket, () => this.#connections.delete(connection));
       this.#connections.add(connection);
     });
+  }
+
+  /** Applies a reloaded entry whose changes need no new socket (see `POSTGRES_RESTART_KEYS`). */
+  update(config: PostgresListenerConfig): void {
+    this.#config = config;
+    this.#ctx.config = config;
+    this.#ctx.planner = new Planner(config, this.#catalog);
   }
 
   async start(): Promise<AddressInfo> {

@@ -1,0 +1,133 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { Logger } from '../../src/log.js';
+import { SidecacheServer } from '../../src/server.js';
+import { counting } from '../helpers/http-setup.js';
+import { type Origin, startOrigin } from '../helpers/origin.js';
+import { redisClient, redisUnreachable, REDIS_URL } from '../helpers/redis.js';
+
+const redisDown = await redisUnreachable();
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+function configFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'sidecache-reload-')), 'sidecache.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+const yaml = (origin: Origin, rules: string, extra = '') => `admin: { listen: "127.0.0.1:0" }
+http:
+  - name: api
+    listen: "127.0.0.1:0"
+    upstream: "${origin.url}"
+    rules:
+${rules}
+${extra}`;
+
+async function startFromFile(file: string): Promise<SidecacheServer> {
+  const server = new SidecacheServer(await loadConfig(file), { configFile: file, log: new Logger({ level: 'silent' }) });
+  await server.start();
+  cleanup.push(() => server.stop(100));
+  return server;
+}
+
+const reload = async (server: SidecacheServer) => {
+  const res = await fetch(`${server.adminUrl}/reload`, { method: 'POST' });
+  return { status: res.status, body: await res.json() };
+};
+
+describe('reload (POST /reload and SIGHUP)', () => {
+  it('changes rules and TTLs without dropping connections or the cache', async () => {
+    const origin = await startOrigin(counting('max-age=60'));
+    cleanup.push(() => origin.close());
+    const file = configFile(yaml(origin, '      - { path: "/a", ttl: 1h }'));
+    const server = await startFromFile(file);
+    const base = server.httpListeners[0]!.url;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    cleanup.push(async () => agent.destroy());
+    const get = (path: string) =>
+      new Promise<{ status: string; reused: boolean }>((resolve, reject) => {
+        const req = http.get(`${base}${path}`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: String(res.headers['cache-status']), reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+      });
+    expect((await get('/a')).status).toBe('sidecache; fwd=uri-miss; ttl=3600; stored');
+    await get('/b');
+    writeFileSync(file, yaml(origin, '      - { path: "/a", cache: false }\n      - { path: "/c", ttl: 5m }'));
+    expect(await reload(server)).toEqual({ status: 200, body: { applied: ['http[api]'], needsRestart: [] } });
+    const bypass = await get('/a');
+    expect(bypass).toEqual({ status: 'sidecache; fwd=bypass', reused: true });
+    expect((await get('/b')).status).toMatch(/^sidecache; hit/);
+    expect((await get('/c')).status).toBe('sidecache; fwd=uri-miss; ttl=300; stored');
+  });
+
+  it('reports changes that need a restart without applying them, and refuses an invalid file', async () => {
+    const origin = await startOrigin(counting());
+    cleanup.push(() => origin.close());
+    const file = configFile(yaml(origin, '      - { path: "/a", ttl: 1h }'));
+    const server = await startFromFile(file);
+    const port = server.httpListeners[0]!.address.port;
+    writeFileSync(file, yaml(origin, '      - { path: "/a", ttl: 2h }').replace('listen: "127.0.0.1:0"\n    upstream', 'listen: "127.0.0.1:1"\n    upstream'));
+    const answer = await reload(server);
+    expect(answer.body).toEqual({ applied: [], needsRestart: ['http[api].listen'] });
+    expect(server.httpListeners[0]!.address.port).toBe(port);
+    expect((await fetch(`${server.httpListeners[0]!.url}/a`)).headers.get('cache-status')).toContain('ttl=3600');
+    writeFileSync(file, 'http: [{ name: api, listen: "nope" }]');
+    const refused = await reload(server);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatch(/http\[0\]\.listen/);
+    expect((await fetch(`${server.httpListeners[0]!.url}/a`)).headers.get('cache-status')).toMatch(/hit/);
+  });
+
+  it.skipIf(redisDown !== undefined)('adds a bus: /readyz and invalidation follow', async () => {
+    const origin = await startOrigin(counting());
+    cleanup.push(() => origin.close());
+    const file = configFile(yaml(origin, '      - { path: "/a", ttl: 1h }'));
+    const server = await startFromFile(file);
+    const channel = `reload_${process.pid}_${Date.now()}`;
+    writeFileSync(file, yaml(origin, '      - { path: "/a", ttl: 1h }', `invalidation:\n  - { type: redis, url: "${REDIS_URL}", channel: ${channel} }\n`));
+    expect((await reload(server)).body).toEqual({ applied: ['invalidation'], needsRestart: [] });
+    expect(server.buses.map((b) => b.connected)).toEqual([true]);
+    server.store.set('x', { body: Buffer.from('x'), ttlMs: 60_000, tags: ['t'] });
+    const redis = redisClient();
+    cleanup.push(async () => redis.disconnect());
+    await redis.publish(channel, '{"tags":["t"]}');
+    const deadline = Date.now() + 2000;
+    while (server.store.has('x') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(server.store.has('x')).toBe(false);
+  });
+
+  it('SIGHUP reloads a running process', async () => {
+    const origin = await startOrigin(counting());
+    cleanup.push(() => origin.close());
+    const file = configFile(yaml(origin, '      - { path: "/a", ttl: 1h }'));
+    const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    cleanup.push(async () => {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+    });
+    let log = '';
+    child.stderr!.on('data', (c) => (log += c));
+    const waitFor = async (pattern: RegExp) => {
+      const deadline = Date.now() + 5000;
+      while (!pattern.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      return pattern.exec(log);
+    };
+    const address = (await waitFor(/"msg":"http listener ready"[^\n]*"address":"([^"]+)"/))![1];
+    writeFileSync(file, yaml(origin, '      - { path: "/a", cache: false }'));
+    child.kill('SIGHUP');
+    expect(await waitFor(/"msg":"config reloaded"[^\n]*"applied":\["http\[api\]"\]/)).not.toBeNull();
+    expect((await fetch(`http://${address}/a`)).headers.get('cache-status')).toBe('sidecache; fwd=bypass');
+  });
+});
