@@ -51,3 +51,9 @@ export const enum StartupCode {
 
 /** PostgreSQL's own ceiling for a message (PQ_LARGE_MESSAGE_LIMIT, 1 GB - 1). */
 export const MAX_MESSAGE_BYTES = 0x3fffffff;
+
+/** What Describe and Close name: a prepared statement ('S') or a portal ('P'). */
+export const enum Target {
+  Statement = 0x53, // S
+  Portal = 0x50, // P
+}

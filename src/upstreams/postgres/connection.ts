@@ -11,9 +11,11 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { EntryInput } from '../../cache/types.js';
 import type { RequestResult } from '../../events.js';
+import { type Batch, extendBatch, newBatch } from './batch.js';
 import { Capture } from './capture.js';
-import { Backend, Frontend, StartupCode } from './codes.js';
+import { Backend, Frontend, StartupCode, Target } from './codes.js';
 import { databaseTag, type PgContext } from './context.js';
+import { Effects } from './effects.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
 import { ACCEPT_ENCRYPTION, decodeBind, decodeExecute, decodeParameterStatus, decodeParse, decodeQuery, decodeStartup, decodeTarget, encodeError, REFUSE_ENCRYPTION } from './messages.js';
 import type { CachePlan } from './planner.js';
@@ -23,8 +25,6 @@ import { connectUpstream } from './upstream-socket.js';
 const MAX_WAITERS = 1000;
 /** How long the first use of a SQL text waits for its cache plan (one catalog question). */
 const PLAN_WAIT_MS = 100;
-const DESCRIBE_STATEMENT = 0x53;
-const DESCRIBE_PORTAL = 0x50;
 const PROTOCOL_3_0 = 196608;
 const PROTOCOL_3_2 = 196610;
 
@@ -49,19 +49,6 @@ interface CachedSlot {
   bytes: Buffer;
 }
 
-/** An extended-protocol batch up to its Sync, held back while it may still be a cache hit. */
-interface Batch {
-  frames: Frame[];
-  /** P, S (describe statement), B, D (describe portal), E, in the order seen. */
-  shape: string;
-  parse: { name: string; sql: string; bytes: Buffer } | undefined;
-  sql: string | undefined;
-  /** Parameter formats, values and result formats: the Bind's tail. */
-  bindTail: string;
-  /** Set once the batch goes upstream. */
-  slot: UpstreamSlot | undefined;
-}
-
 /** What a cacheable request needs, whichever way it is answered. */
 interface Cacheable {
   key: string;
@@ -83,9 +70,8 @@ export class PgConnection {
   readonly #inbox: Frame[] = [];
   #blocked = false;
   readonly #slots: (UpstreamSlot | CachedSlot)[] = [];
-  #batch: Batch | undefined;
-  #txWrites = new Set<string>();
-  #txAll = false;
+  #batch: Batch<UpstreamSlot> | undefined;
+  readonly #effects: Effects;
   #closed = false;
   readonly #onClose: () => void;
 
@@ -93,6 +79,7 @@ export class PgConnection {
     this.#ctx = ctx;
     this.#client = client;
     this.#onClose = onClose;
+    this.#effects = new Effects(ctx);
     client.setNoDelay(true);
     this.#listen(client);
   }
@@ -244,51 +231,10 @@ export class PgConnection {
     this.#slots.shift();
     const session = this.#session!;
     session.txStatus = status;
-    this.#applyEffects(slot.executed, session.idle);
+    this.#effects.apply(session, slot.executed);
     slot.onEnd?.(slot.capture?.result(status));
     if (slot.result !== undefined) this.#ctx.report(slot.result, slot.started, this.#ctx.clock.now() - slot.started);
     while (this.#slots[0]?.kind === 'cached') this.#client.write((this.#slots.shift() as CachedSlot).bytes);
-  }
-
-  /** Writes, DDL and session changes of statements that just completed (DESIGN.md "Writes in transactions"). */
-  #applyEffects(executed: readonly string[], idle: boolean): void {
-    const session = this.#session!;
-    const { planner } = this.#ctx;
-    for (const sql of executed) {
-      const c = planner.classify(sql);
-      if (c.cacheable && c.session === 'none') continue;
-      if (c.writes.length > 0) {
-        const names = c.writes.map((w) => w.name);
-        this.#invalidateTables(names);
-        for (const n of names) this.#txWrites.add(n);
-      }
-      if (c.invalidatesAll || (c.writes.length > 0 && c.reason === 'DDL')) planner.forgetPlans(session.database);
-      if (c.invalidatesAll) {
-        this.#ctx.invalidate({ tags: [databaseTag(session.database)] });
-        this.#txAll = true;
-      }
-      if (c.session === 'set') session.noteSet(sql);
-      else if (c.session === 'reset') session.reset();
-      else if (c.session === 'taint') session.tainted = true;
-    }
-    if (!idle) return;
-    // The transaction ended: what it wrote is invalidated again, as readers may have filled in between.
-    if (this.#txWrites.size > 0) this.#invalidateTables([...this.#txWrites]);
-    if (this.#txAll) this.#ctx.invalidate({ tags: [databaseTag(session.database)] });
-    this.#txWrites.clear();
-    this.#txAll = false;
-  }
-
-  #invalidateTables(names: string[]): void {
-    const { planner } = this.#ctx;
-    const session = this.#session!;
-    const tags = names.map((n) => `table:${n.toLowerCase()}`);
-    this.#ctx.invalidate({ tags });
-    // Views over, and partitions of, what was written: the catalog knows them.
-    void planner.writeTags(session.database, session.user, names).then((expanded) => {
-      const more = expanded.filter((t) => !tags.includes(t));
-      if (more.length > 0) this.#ctx.invalidate({ tags: more });
-    });
   }
 
   /** Handles queued client frames in order; stops while a request waits on another session's fill. */
@@ -467,61 +413,13 @@ export class PgConnection {
 
   /** Extended-protocol frames before Sync: held while the batch may be a hit, else forwarded. */
   #extended(frame: Frame): void {
-    const batch = (this.#batch ??= { frames: [], shape: '', parse: undefined, sql: undefined, bindTail: '', slot: undefined });
-    if (batch.slot === undefined && this.#extendShape(batch, frame)) {
+    const batch = (this.#batch ??= newBatch<UpstreamSlot>());
+    if (batch.slot === undefined && extendBatch(batch, frame, (name) => this.#session!.statements.get(name)?.sql)) {
       batch.frames.push(frame);
       return;
     }
     if (batch.slot === undefined) this.#releaseBatch();
     this.#forwardExtended(frame, batch.slot!);
-  }
-
-  /** Whether the batch is still Parse? DescribeS? Bind DescribeP? Execute with unnamed portal and no row limit. */
-  #extendShape(batch: Batch, frame: Frame): boolean {
-    const { shape } = batch;
-    switch (frame.code) {
-      case Frontend.Parse: {
-        if (shape !== '') return false;
-        batch.parse = { ...decodeParse(frame.bytes), bytes: frame.bytes };
-        batch.shape = 'P';
-        return true;
-      }
-      case Frontend.Describe: {
-        const { kind, name } = decodeTarget(frame.bytes);
-        if (kind === DESCRIBE_STATEMENT && (shape === 'P' || shape === '') && this.#statementSql(batch, name) !== undefined) {
-          batch.shape += 'S';
-          return true;
-        }
-        if (kind === DESCRIBE_PORTAL && name === '' && shape.endsWith('B')) {
-          batch.shape += 'D';
-          return true;
-        }
-        return false;
-      }
-      case Frontend.Bind: {
-        if (!['', 'P', 'PS', 'S'].includes(shape)) return false;
-        const bind = decodeBind(frame.bytes);
-        const sql = this.#statementSql(batch, bind.statement);
-        if (bind.portal !== '' || sql === undefined) return false;
-        batch.sql = sql;
-        batch.bindTail = frame.bytes.toString('latin1', bind.restAt);
-        batch.shape += 'B';
-        return true;
-      }
-      case Frontend.Execute: {
-        const { portal, maxRows } = decodeExecute(frame.bytes);
-        if (portal !== '' || maxRows !== 0 || !(shape.endsWith('B') || shape.endsWith('D'))) return false;
-        batch.shape += 'E';
-        return true;
-      }
-      default:
-        return false;
-    }
-  }
-
-  #statementSql(batch: Batch, name: string): string | undefined {
-    if (batch.parse !== undefined && batch.parse.name === name) return batch.parse.sql;
-    return this.#session!.statements.get(name)?.sql;
   }
 
   /** Sends a held batch upstream: it is not (or no longer) a candidate for the cache. */
@@ -553,9 +451,9 @@ export class PgConnection {
       case Frontend.Describe:
       case Frontend.Close: {
         const { kind, name } = decodeTarget(frame.bytes);
-        if (kind === DESCRIBE_STATEMENT) this.#materialize(name, slot);
+        if (kind === Target.Statement) this.#materialize(name, slot);
         if (frame.code === Frontend.Close) {
-          if (kind === DESCRIBE_STATEMENT) session.statements.delete(name);
+          if (kind === Target.Statement) session.statements.delete(name);
           else session.portals.delete(name);
         }
         break;
