@@ -200,6 +200,23 @@ export class PgConnection {
     } finally {
       this.#client.uncork();
     }
+    this.#holdWhileFull(this.#client, this.#upstream);
+  }
+
+  /**
+   * Backpressure: while `to` has more buffered than it wants, stop reading `from`, so a client that
+   * reads slowly (or a slow upstream) cannot make sidecache buffer a whole result in memory.
+   */
+  #holdWhileFull(to: net.Socket, from: net.Socket | undefined): void {
+    if (from === undefined || !to.writableNeedDrain || from.isPaused()) return;
+    from.pause();
+    const resume = (): void => {
+      to.off('drain', resume);
+      to.off('close', resume);
+      from.resume();
+    };
+    to.on('drain', resume);
+    to.on('close', resume);
   }
 
   /** Authentication passes through verbatim; its end is the first ReadyForQuery. */
@@ -261,6 +278,7 @@ export class PgConnection {
     }
     upstream.uncork();
     this.#client.uncork();
+    this.#holdWhileFull(upstream, this.#client);
   }
 
   #handle(frame: Frame): Promise<void> | undefined {

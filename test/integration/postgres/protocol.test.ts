@@ -224,3 +224,22 @@ describe.skipIf(unreachable !== undefined)('postgres listener: portal suspension
     }
   });
 });
+
+describe.skipIf(unreachable !== undefined)('postgres listener: backpressure', () => {
+  it('does not buffer a large result for a client that does not read', async () => {
+    const { server, port } = await startPgSidecache();
+    try {
+      const socket = await rawSession(port);
+      socket.pause();
+      const before = process.memoryUsage().rss;
+      // About 200 MB of rows, more than the store takes, to a client that reads nothing.
+      socket.write(query("SELECT repeat('x', 1000) FROM generate_series(1, 200000)"));
+      await new Promise((r) => setTimeout(r, 1500));
+      const grown = process.memoryUsage().rss - before;
+      expect(grown).toBeLessThan(64 * 1024 * 1024);
+      socket.destroy();
+    } finally {
+      await server.stop(100);
+    }
+  });
+});
