@@ -284,7 +284,13 @@ export class PgConnection {
   #handle(frame: Frame): Promise<void> | undefined {
     switch (frame.code) {
       case Frontend.Query:
-        this.#releaseBatch();
+        if (this.#batch !== undefined) {
+          // A Query inside an unfinished extended batch: the batch's response and this one's share
+          // a ReadyForQuery, so neither can be told apart for the cache. Both pass through.
+          this.#releaseBatch();
+          this.#forwardSlot([frame.bytes], [decodeQuery(frame.bytes)], true);
+          return undefined;
+        }
         return this.#query(frame);
       case Frontend.Parse:
       case Frontend.Bind:

@@ -243,3 +243,24 @@ describe.skipIf(unreachable !== undefined)('postgres listener: backpressure', ()
     }
   });
 });
+
+describe.skipIf(unreachable !== undefined)('postgres listener: a Query inside an unfinished extended batch', () => {
+  it('passes both through and never stores one response under the other', async () => {
+    const { server, port } = await startPgSidecache();
+    try {
+      const socket = await rawSession(port);
+      const sql = "SELECT 'simple' AS v";
+      // Parse/Bind/Execute without Sync, then a simple Query, then the Sync.
+      const mixed = Buffer.concat([parse('', "SELECT 'extended' AS v"), bind('', []), execute(), query(sql), sync()]);
+      const first = readMessages(await exchange(socket, mixed, (d) => readyCount(d) === 2));
+      expect(first.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['extended', 'simple']);
+      for (let i = 0; i < 2; i++) {
+        const again = readMessages(await exchange(socket, query(sql), (d) => readyCount(d) === 1));
+        expect(again.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['simple']);
+      }
+      socket.end(terminate());
+    } finally {
+      await server.stop(100);
+    }
+  });
+});
