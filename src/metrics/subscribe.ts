@@ -9,6 +9,21 @@ import type { Metrics } from './registry.js';
  * function. Replacements are not evictions, so they are not counted there.
  */
 export function subscribeMetrics(store: Store, metrics: Metrics): () => void {
+  // Label-bound children, found once per label set: a request event must not hash labels each time.
+  const requestChildren = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void }; upstream: { observe(v: number): void } }>();
+  const childrenOf = (e: RequestEvent) => {
+    const id = `${e.protocol}\u0000${e.listener}\u0000${e.result}`;
+    let children = requestChildren.get(id);
+    if (children === undefined) {
+      children = {
+        count: metrics.requests.labels(e.protocol, e.listener, e.result),
+        duration: metrics.requestDuration.labels(e.protocol, e.listener, e.result),
+        upstream: metrics.upstreamDuration.labels(e.protocol, e.listener),
+      };
+      requestChildren.set(id, children);
+    }
+    return children;
+  };
   const handlers: [Channel, (message: unknown) => void][] = [
     [
       channels.remove,
@@ -45,10 +60,10 @@ export function subscribeMetrics(store: Store, metrics: Metrics): () => void {
       (m) => {
         const e = m as RequestEvent;
         if (e.store !== store) return;
-        const labels = { protocol: e.protocol, listener: e.listener, result: e.result };
-        metrics.requests.inc(labels);
-        metrics.requestDuration.observe(labels, e.durationSeconds);
-        if (e.upstreamSeconds !== undefined) metrics.upstreamDuration.observe({ protocol: e.protocol, listener: e.listener }, e.upstreamSeconds);
+        const children = childrenOf(e);
+        children.count.inc();
+        children.duration.observe(e.durationSeconds);
+        if (e.upstreamSeconds !== undefined) children.upstream.observe(e.upstreamSeconds);
       },
     ],
   ];
