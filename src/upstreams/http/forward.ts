@@ -58,10 +58,6 @@ export class Upstream {
     });
   }
 
-  close(): Promise<void> {
-    return this.#pool.close();
-  }
-
   destroy(): Promise<void> {
     return this.#pool.destroy();
   }

@@ -119,7 +119,7 @@ function hasVaryStar(headers: IncomingHttpHeaders): boolean {
   return varyNames(headers.vary).includes('*');
 }
 
-export function hasValidator(headers: IncomingHttpHeaders): boolean {
+function hasValidator(headers: IncomingHttpHeaders): boolean {
   return headers.etag !== undefined || headers['last-modified'] !== undefined;
 }
 

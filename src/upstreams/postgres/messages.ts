@@ -77,23 +77,6 @@ export function decodeParameterStatus(bytes: Buffer): [name: string, value: stri
   return [name, cstring(bytes, next)[0]];
 }
 
-/** ErrorResponse / NoticeResponse fields by their one-letter codes (S, C, M, …). */
-export function decodeFields(bytes: Buffer): Map<string, string> {
-  const fields = new Map<string, string>();
-  let at = BODY;
-  while (at < bytes.length && bytes[at] !== 0) {
-    const code = String.fromCharCode(bytes[at]!);
-    const [value, next] = cstring(bytes, at + 1);
-    fields.set(code, value);
-    at = next;
-  }
-  return fields;
-}
-
-export function decodeCommandTag(bytes: Buffer): string {
-  return cstring(bytes, BODY)[0];
-}
-
 /** `ReadyForQuery('I')`, the end of every stored response. */
 export const READY_IDLE = Buffer.from([Backend.ReadyForQuery, 0, 0, 0, 5, 0x49]);
 
