@@ -47,6 +47,7 @@ export class HttpListener {
   readonly #adminToken: string;
   readonly #log: Logger;
   #address: AddressInfo | undefined;
+  readonly #upgraded = new Set<Duplex>();
 
   constructor(deps: HttpListenerDeps) {
     const { config, store, clock } = deps;
@@ -81,7 +82,12 @@ export class HttpListener {
       isHitForMiss: (key) => hitForMiss.get(key) !== undefined,
     };
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#passthrough.upgrade(req, socket, head));
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Upgraded sockets leave node:http's bookkeeping: tracked here so a stop can end them.
+      this.#upgraded.add(socket);
+      socket.once('close', () => this.#upgraded.delete(socket));
+      this.#passthrough.upgrade(req, socket, head);
+    });
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
   }
 
@@ -107,6 +113,7 @@ export class HttpListener {
       forced = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {
           this.#server.closeAllConnections();
+          for (const socket of this.#upgraded) socket.destroy();
           resolve(true);
         }, graceMs);
         this.#server.close(() => {

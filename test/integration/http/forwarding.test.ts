@@ -182,3 +182,47 @@ describe('http listener: request bodies and departing clients', () => {
     expect((await fetch(`${base}/shared`)).headers.get('cache-status')).toMatch(/hit/);
   });
 });
+
+describe('http listener: other Upgrade protocols', () => {
+  it('tunnels a non-WebSocket upgrade (101) both ways', async () => {
+    const { origin, base } = await setup((_req, res) => res.end('plain'));
+    origin.server.on('upgrade', (req, socket) => {
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Seen-Host: ${req.headers.host}\r\n\r\n`);
+      socket.on('data', (d: Buffer) => socket.write(`echo:${d.toString()}`));
+      // node:http hands over upgraded sockets half-open: close this side when the peer does.
+      socket.on('end', () => socket.end());
+    });
+    const { port } = new URL(base);
+    const net = await import('node:net');
+    const socket = net.connect(Number(port), '127.0.0.1');
+    try {
+      const received: string[] = [];
+      socket.on('data', (d) => received.push(d.toString()));
+      socket.write('GET /chat HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(received.join('')).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      expect(received.join('')).toContain(`X-Seen-Host: 127.0.0.1:${origin.port}`);
+      socket.write('ping');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(received.join('')).toContain('echo:ping');
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
+describe('http listener: stopping with open upgraded connections', () => {
+  it('ends WebSocket connections at the grace deadline instead of waiting for them forever', async () => {
+    const { origin, server, base } = await setup((_req, res) => res.end('plain'));
+    const wss = new WebSocketServer({ server: origin.server });
+    const client = new WebSocket(`${base.replace('http', 'ws')}/socket`);
+    await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
+    const closed = new Promise((resolve) => client.once('close', resolve));
+    const started = Date.now();
+    expect(await server.stop(200)).toEqual({ forced: true });
+    expect(Date.now() - started).toBeLessThan(2000);
+    await closed;
+    for (const peer of wss.clients) peer.terminate();
+    wss.close();
+  });
+});
