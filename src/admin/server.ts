@@ -34,6 +34,8 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | vo
 interface Route {
   method: 'GET' | 'POST';
   handler: Handler;
+  /** Needs the token when one is set (every POST, and GETs that make sidecache do work upstream). */
+  guarded?: boolean;
 }
 
 /** /metrics /healthz /readyz /invalidate /cache (DESIGN.md "Admin HTTP contract"). */
@@ -45,7 +47,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     ['/cache', { method: 'GET', handler: async (_req, res) => json(res, 200, await summarizeCache(deps.store, deps.metrics)) }],
     ['/invalidate', { method: 'POST', handler: (req, res) => invalidate(deps, req, res) }],
     ['/reload', { method: 'POST', handler: (req, res) => reload(deps, req, res) }],
-    ['/cache/explain', { method: 'GET', handler: (req, res) => explain(deps, req, res) }],
+    ['/cache/explain', { method: 'GET', guarded: true, handler: (req, res) => explain(deps, req, res) }],
     ['/', { method: 'GET', handler: (_req, res) => page(res) }],
     ['/live', { method: 'GET', handler: async (_req, res) => json(res, 200, await liveDocument(deps.store, deps.metrics, deps.recent)) }],
   ]);
@@ -58,7 +60,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       res.setHeader('Allow', route.method === 'GET' ? 'GET, HEAD' : route.method);
       return json(res, 405, { error: `${req.method} is not allowed on ${path}` });
     }
-    if (route.method === 'POST' && deps.config.token !== '' && !hasBearer(req.headers.authorization, deps.config.token)) {
+    if ((route.method === 'POST' || route.guarded) && deps.config.token !== '' && !hasBearer(req.headers.authorization, deps.config.token)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="sidecache"');
       return json(res, 401, { error: 'this route requires Authorization: Bearer <admin.token>' });
     }

@@ -129,3 +129,18 @@ describe('admin server', () => {
     servers.splice(servers.indexOf(busy), 1);
   });
 });
+
+describe('admin: guarded GET routes', () => {
+  it('/cache/explain needs the token when one is set (it makes the catalog connect)', async () => {
+    const server = new SidecacheServer(parseConfig('admin: { listen: "127.0.0.1:0", token: s3cret }\n', 't', {}), { log: new Logger({ level: 'silent' }) });
+    await server.start();
+    try {
+      expect((await fetch(`${server.adminUrl}/cache/explain?listener=x&sql=select%201`)).status).toBe(401);
+      const authorized = await fetch(`${server.adminUrl}/cache/explain?listener=x&sql=select%201`, { headers: { authorization: 'Bearer s3cret' } });
+      expect(authorized.status).toBe(404);
+      expect((await fetch(`${server.adminUrl}/metrics`)).status).toBe(200);
+    } finally {
+      await server.stop(100);
+    }
+  });
+});
