@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import type { Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from './config/schema.js';
@@ -26,4 +27,25 @@ export function formatAddress(info: AddressInfo): string {
 
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/**
+ * Stops accepting and lets requests in flight finish; at `graceMs`, closes what is left (and calls
+ * `force` for sockets node:http no longer tracks, such as upgraded ones). True when it had to force.
+ */
+export function closeGracefully(server: http.Server, graceMs: number, force?: () => void): Promise<boolean> {
+  if (!server.listening) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let forced = false;
+    const timer = setTimeout(() => {
+      forced = true;
+      server.closeAllConnections();
+      force?.();
+    }, graceMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve(forced);
+    });
+    server.closeIdleConnections();
+  });
 }

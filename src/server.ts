@@ -13,7 +13,7 @@ import { PostgresBus } from './invalidation/buses/postgres.js';
 import { RedisBus } from './invalidation/buses/redis.js';
 import { Dispatcher } from './invalidation/dispatch.js';
 import { type BusHooks, BusRunner } from './invalidation/runner.js';
-import { formatAddress, isLoopback, listen } from './listen.js';
+import { closeGracefully, formatAddress, isLoopback, listen } from './listen.js';
 import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { subscribeMetrics } from './metrics/subscribe.js';
@@ -241,21 +241,5 @@ function busTransports(config: Config): { transport: BusTransport; gap: 'flush' 
         ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs })
         : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs });
     return { transport, gap: bus.onGap, settings: JSON.stringify(bus) };
-  });
-}
-
-function closeGracefully(server: http.Server, graceMs: number): Promise<boolean> {
-  if (!server.listening) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    let forced = false;
-    const timer = setTimeout(() => {
-      forced = true;
-      server.closeAllConnections();
-    }, graceMs);
-    server.close(() => {
-      clearTimeout(timer);
-      resolve(forced);
-    });
-    server.closeIdleConnections();
   });
 }

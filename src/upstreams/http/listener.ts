@@ -7,7 +7,7 @@ import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
 import type { Clock, Millis } from '../../clock.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
-import { formatAddress, isLoopback, listen } from '../../listen.js';
+import { closeGracefully, formatAddress, isLoopback, listen } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
 import { formatCacheStatus } from './cache-status.js';
@@ -108,21 +108,9 @@ export class HttpListener {
 
   /** Stops accepting; requests in flight finish until `graceMs`, then their connections close. */
   async stop(graceMs: Millis): Promise<boolean> {
-    let forced = false;
-    if (this.#server.listening) {
-      forced = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          this.#server.closeAllConnections();
-          for (const socket of this.#upgraded) socket.destroy();
-          resolve(true);
-        }, graceMs);
-        this.#server.close(() => {
-          clearTimeout(timer);
-          resolve(false);
-        });
-        this.#server.closeIdleConnections();
-      });
-    }
+    const forced = await closeGracefully(this.#server, graceMs, () => {
+      for (const socket of this.#upgraded) socket.destroy();
+    });
     this.#passthrough.close();
     await this.#upstream.destroy();
     return forced;
