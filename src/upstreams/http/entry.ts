@@ -61,24 +61,21 @@ export function ttlOf(entry: HttpEntry, now: Millis): number {
 }
 
 /**
- * Writes a stored response: the prepared fields with Age and Cache-Status filled in, and the body
- * in one `end()`. The field list is shared by every hit; writeHead serializes it before returning.
+ * Writes a prepared field list with Age and Cache-Status filled into its two trailing slots, then
+ * the body in one `end()`. Lists are shared by every hit; writeHead serializes before returning.
  */
-export function writeStored(res: ServerResponse, entry: HttpEntry, age: number, cacheStatus: string, withBody: boolean): void {
-  const meta = entry.meta!;
-  const fields = meta.headers;
+export function writePrepared(res: ServerResponse, status: number, fields: string[], age: number, cacheStatus: string, body: Buffer | undefined): void {
   const n = fields.length;
   fields[n - 3] = String(age);
   fields[n - 1] = cacheStatus;
-  res.writeHead(meta.status, fields);
-  res.end(withBody ? (entry.body as Buffer) : undefined);
+  res.writeHead(status, fields);
+  res.end(body);
+}
+
+export function writeStored(res: ServerResponse, entry: HttpEntry, age: number, cacheStatus: string, withBody: boolean): void {
+  writePrepared(res, entry.meta!.status, entry.meta!.headers, age, cacheStatus, withBody ? (entry.body as Buffer) : undefined);
 }
 
 export function writeNotModified(res: ServerResponse, entry: HttpEntry, age: number, cacheStatus: string): void {
-  const fields = entry.meta!.notModified;
-  const n = fields.length;
-  fields[n - 3] = String(age);
-  fields[n - 1] = cacheStatus;
-  res.writeHead(304, fields);
-  res.end();
+  writePrepared(res, 304, entry.meta!.notModified, age, cacheStatus, undefined);
 }

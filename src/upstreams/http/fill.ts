@@ -4,7 +4,7 @@ import type { EntryInput } from '../../cache/types.js';
 import type { Dispatcher } from 'undici';
 import { formatCacheStatus } from './cache-status.js';
 import type { Exchange, ListenerContext } from './context.js';
-import { ageOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
+import { ageOf, type HttpEntry, type HttpMeta, prepareHeaders, writePrepared } from './entry.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags } from './headers.js';
 import { variantKey, urlTag } from './key.js';
 import { decideStorage, type Lifetimes, varyNames } from './policy.js';
@@ -134,23 +134,16 @@ function refreshed(
   if (decision === undefined || !decision.store) {
     // The 304 does not fit the stored response, or forbids storing it now: answer it once, keep nothing.
     if (client !== undefined) {
-      const { headers } = prepareHeaders(fields, body.length);
-      headers[headers.length - 3] = String(ageOf(stale, ctx.clock.now()));
-      headers[headers.length - 1] = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, detail: decision?.store === false ? decision.detail : 'mismatch' });
-      client.writeHead(meta.status, headers);
-      client.end(ex.req.method === 'HEAD' ? undefined : body);
+      const status = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, detail: decision?.store === false ? decision.detail : 'mismatch' });
+      writePrepared(client, meta.status, prepareHeaders(fields, body.length).headers, ageOf(stale, ctx.clock.now()), status, ex.req.method === 'HEAD' ? undefined : body);
       ctx.report('stale', ex.started, upstreamMs);
     }
     return null;
   }
   const input = buildInput(ctx, ex, meta.status, merged, fields, body, decision.policy, decision.lifetimes, stale.key);
   if (client !== undefined) {
-    const { headers } = input.meta!;
-    const answer = [...headers];
-    answer[answer.length - 3] = String(Math.floor(input.meta!.ageBase));
-    answer[answer.length - 1] = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, stored: true, ttlSeconds: Math.round(input.ttlMs / 1000) });
-    client.writeHead(meta.status, answer);
-    client.end(ex.req.method === 'HEAD' ? undefined : body);
+    const status = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, stored: true, ttlSeconds: Math.round(input.ttlMs / 1000) });
+    writePrepared(client, meta.status, input.meta!.headers, Math.floor(input.meta!.ageBase), status, ex.req.method === 'HEAD' ? undefined : body);
     ctx.report('stale', ex.started, upstreamMs);
   }
   return input;

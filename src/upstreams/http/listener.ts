@@ -11,7 +11,8 @@ import { closeGracefully, formatAddress, isLoopback, listen } from '../../listen
 import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
 import { formatCacheStatus } from './cache-status.js';
-import { Upstream, type UpstreamFailure } from './forward.js';
+import { Upstream } from './forward.js';
+import type { GatewayFailure } from './gateway-error.js';
 import { urlTag } from './key.js';
 import { Passthrough } from './passthrough.js';
 import { clockedPolicy, type ListenerDefaults } from './policy.js';
@@ -57,7 +58,7 @@ export class HttpListener {
     this.#log = deps.log;
     this.#upstream = new Upstream(config);
     this.#routes = new RouteTable(config.rules);
-    const onUpstreamError = (failure: UpstreamFailure): void => {
+    const onUpstreamError = (failure: GatewayFailure): void => {
       this.#log.debug('pass-through failed', { detail: failure.detail, message: failure.message });
     };
     this.#passthrough = new Passthrough(config, onUpstreamError);

@@ -5,9 +5,8 @@ import tls from 'node:tls';
 import httpProxy from 'http-proxy';
 import type { HttpListenerConfig } from '../../config/schema.js';
 import { formatCacheStatus } from './cache-status.js';
-import { writeGatewayError } from './gateway-error.js';
+import { classifyUpstreamError, type GatewayFailure, writeGatewayError } from './gateway-error.js';
 import { readPem } from '../read-pem.js';
-import { classifyUpstreamError, type UpstreamFailure } from './forward.js';
 
 /**
  * Traffic that is never cached goes through http-proxy untouched: WebSocket and other `Upgrade`
@@ -16,11 +15,11 @@ import { classifyUpstreamError, type UpstreamFailure } from './forward.js';
  */
 export class Passthrough {
   readonly #proxy: httpProxy;
-  readonly #onError: (failure: UpstreamFailure, err: unknown) => void;
+  readonly #onError: (failure: GatewayFailure, err: unknown) => void;
   readonly #upstream: string;
   readonly #ca: string | undefined;
 
-  constructor(config: HttpListenerConfig, onError: (failure: UpstreamFailure, err: unknown) => void) {
+  constructor(config: HttpListenerConfig, onError: (failure: GatewayFailure, err: unknown) => void) {
     this.#onError = onError;
     this.#upstream = config.upstream;
     this.#ca = config.ca === undefined ? undefined : readPem(config.ca, `http[${config.name}].ca`);

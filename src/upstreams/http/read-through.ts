@@ -5,8 +5,7 @@ import { type CacheStatus, type ForwardReason, formatCacheStatus, hitStatus } fr
 import type { Exchange, ListenerContext } from './context.js';
 import { ageOf, type HttpEntry, type HttpMeta, ttlOf, writeNotModified, writeStored } from './entry.js';
 import { fetchForStore, UpstreamStatusError } from './fill.js';
-import { classifyUpstreamError } from './forward.js';
-import { writeGatewayError } from './gateway-error.js';
+import { classifyUpstreamError, type GatewayFailure, writeGatewayError } from './gateway-error.js';
 import { baseKey, variantKey } from './key.js';
 import { isNotModified, readRequestDirectives, type RequestDirectives, requestAllowsStored } from './policy.js';
 import type { HttpRoute } from './rules.js';
@@ -163,10 +162,8 @@ function failed(ctx: ListenerContext, ex: Exchange, err: unknown, stale: HttpEnt
     answer(ctx, ex.req, res, stale, now, status, 'stale', ex.started);
     return;
   }
-  const failure =
-    upstreamStatus !== undefined
-      ? { status: 502, detail: 'UPSTREAM-ERROR', message: `the upstream answered ${upstreamStatus}` }
-      : classifyUpstreamError(err);
+  const failure: GatewayFailure =
+    upstreamStatus !== undefined ? { status: 502, detail: 'UPSTREAM-ERROR', message: `the upstream answered ${upstreamStatus}` } : classifyUpstreamError(err);
   writeGatewayError(res, failure, ex.fwd, ex.req.method !== 'HEAD');
   ctx.report('error', ex.started);
 }

@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ForwardReason, formatCacheStatus } from './cache-status.js';
-import { writeGatewayError } from './gateway-error.js';
+import { classifyUpstreamError, writeGatewayError } from './gateway-error.js';
 import type { ListenerContext } from './context.js';
-import { classifyUpstreamError } from './forward.js';
 import { clientResponseHeaders, forwardRequestHeaders } from './headers.js';
 import { urlTag } from './key.js';
 import { errorText } from './read-through.js';

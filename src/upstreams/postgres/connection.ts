@@ -349,8 +349,9 @@ export class PgConnection {
   #withPlan(sql: string, request: (plan: CachePlan) => Cacheable, pass: () => void): Promise<void> | undefined {
     const { planner } = this.#ctx;
     const session = this.#session!;
+    // The caller checked that the session may use the cache; nothing runs in between on this path.
     const use = (plan: CachePlan): Promise<void> | undefined => {
-      if (plan.cacheable && this.#cacheUsable()) return this.#cached(request(plan));
+      if (plan.cacheable) return this.#cached(request(plan));
       pass();
       return undefined;
     };
@@ -361,7 +362,8 @@ export class PgConnection {
     const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, PLAN_WAIT_MS, undefined)));
     return Promise.race([planner.plan(session.database, session.user, sql), late]).then((known) => {
       clearTimeout(timer);
-      if (known !== undefined) return use(known);
+      // Earlier requests may have finished meanwhile: ask again whether the session may use the cache.
+      if (known !== undefined && this.#cacheUsable()) return use(known);
       pass();
       return undefined;
     });

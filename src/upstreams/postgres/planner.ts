@@ -8,7 +8,7 @@ import type { Millis } from '../../clock.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
 import { tableTag } from '../../invalidation/message.js';
 import type { Catalog } from './catalog.js';
-import { type Classification, classify } from './classify.js';
+import { type Classification, classify, type RelationRef } from './classify.js';
 
 export interface CachePlan {
   cacheable: boolean;
@@ -93,12 +93,9 @@ export class Planner {
   async writeTags(database: string, user: string, names: readonly string[]): Promise<string[]> {
     const tags = new Set(names.map(tableTag));
     if (this.#catalog !== undefined && names.length > 0) {
-      try {
-        const facts = await this.#catalog.relations(database, user, names.map((name) => ({ schema: undefined, name })));
-        for (const n of facts.names) tags.add(tableTag(n));
-      } catch {
-        // Without the catalog the written names themselves are still invalidated.
-      }
+      // The same memo as reads: a busy writer does not ask the catalog on every statement.
+      const facts = await this.#catalogFacts(database, user, names.map((name) => ({ schema: undefined, name })), []);
+      for (const n of facts.names) tags.add(tableTag(n));
     }
     return [...tags];
   }
@@ -111,7 +108,7 @@ export class Planner {
     if (needsCatalog && this.#catalog === undefined) return no('the catalog is off: relations and functions cannot be checked');
     let names: string[] = [];
     if (needsCatalog) {
-      const facts = await this.#catalogFacts(database, user, c, unknownFunctions);
+      const facts = await this.#catalogFacts(database, user, c.reads, unknownFunctions);
       if (facts.problem !== undefined) return no(facts.problem);
       names = facts.names;
     }
@@ -122,8 +119,8 @@ export class Planner {
    * The catalog's answer for a set of relations and calls, shared by every SQL text that names the
    * same ones (statements that differ only in constants ask once).
    */
-  #catalogFacts(database: string, user: string, c: Classification, calls: string[]): Promise<{ names: string[]; problem: string | undefined }> {
-    const reads = c.reads.map((r) => `${r.schema ?? ''}.${r.name}`).sort();
+  #catalogFacts(database: string, user: string, relations: readonly RelationRef[], calls: string[]): Promise<{ names: string[]; problem: string | undefined }> {
+    const reads = relations.map((r) => `${r.schema ?? ''}.${r.name}`).sort();
     const key = `${database}\u0000${reads.join(',')}\u0000${[...calls].sort().join(',')}`;
     let facts: Promise<{ names: string[]; problem: string | undefined }> | undefined = this.#facts.get(key);
     if (facts === undefined) {
@@ -131,7 +128,7 @@ export class Planner {
         try {
           const volatile = await this.#catalog!.volatileFunctions(database, user, calls);
           if (volatile.length > 0) return { names: [], problem: `calls ${volatile.map((v) => v.split('/')[0]).join(', ')}, which is not IMMUTABLE` };
-          return await this.#catalog!.relations(database, user, c.reads);
+          return await this.#catalog!.relations(database, user, relations);
         } catch (err) {
           // Remembered briefly, so a catalog outage does not cost every new statement a timeout.
           this.#facts.set(key, facts!, { ttl: CATALOG_RETRY_MS });
