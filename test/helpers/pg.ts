@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 import pg from 'pg';
 import { startSidecache } from './sidecache.js';
 import type { SidecacheServer } from '../../src/server.js';
@@ -49,4 +50,41 @@ export function rawSocket(port: number): Promise<net.Socket> {
     const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
     socket.once('error', reject);
   });
+}
+
+/** A sidecache in front of PostgreSQL, a direct connection, and one table of the block's own. */
+export interface PgFixture {
+  server: SidecacheServer;
+  port: number;
+  direct: pg.Client;
+  table: string;
+}
+
+/**
+ * Starts the fixture before the block's tests and tears it down after them (table dropped,
+ * connections closed). `setup` returns the SQL that creates and fills `table`.
+ */
+export function usePgFixture(prefix: string, setup: (table: string) => string, extra = ''): PgFixture {
+  const fixture = { table: unique(prefix) } as PgFixture;
+  beforeAll(async () => {
+    Object.assign(fixture, await startPgSidecache(extra));
+    fixture.direct = await connect(undefined);
+    await fixture.direct.query(setup(fixture.table));
+  });
+  afterAll(async () => {
+    await fixture.direct?.query(`DROP TABLE IF EXISTS ${fixture.table}`);
+    await fixture.direct?.end();
+    await fixture.server?.stop(100);
+  });
+  return fixture;
+}
+
+/** Runs `fn` against a sidecache of its own, stopped afterwards whatever happens. */
+export async function withPgSidecache(fn: (port: number, server: SidecacheServer) => Promise<void>, extra = ''): Promise<void> {
+  const { server, port } = await startPgSidecache(extra);
+  try {
+    await fn(port, server);
+  } finally {
+    await server.stop(100);
+  }
 }

@@ -1,11 +1,9 @@
 import { execFile } from 'node:child_process';
 import type net from 'node:net';
 import { promisify } from 'node:util';
-import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SidecacheServer } from '../../../src/server.js';
+import { describe, expect, it } from 'vitest';
 import { bind, describePortal, execute, fields, firstColumn, parse, query, readMessages, startup, sync, terminate } from '../../helpers/pg-bytes.js';
-import { connect, PG, pgUnreachable, rawSocket, startPgSidecache, unique } from '../../helpers/pg.js';
+import { connect, PG, pgUnreachable, rawSocket, unique, usePgFixture, withPgSidecache } from '../../helpers/pg.js';
 import { startSidecache } from '../../helpers/sidecache.js';
 import { hasOpenssl, makePki } from '../../helpers/tls.js';
 
@@ -39,32 +37,17 @@ async function rawSession(port: number): Promise<net.Socket> {
 }
 
 describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => {
-  let server: SidecacheServer;
-  let port: number;
-  let direct: pg.Client;
-  const table = unique('proto');
-
-  beforeAll(async () => {
-    ({ server, port } = await startPgSidecache());
-    direct = await connect(undefined);
-    await direct.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
-    await direct.query(`INSERT INTO ${table} SELECT g, 'v' || g FROM generate_series(1, 20) g`);
-  });
-  afterAll(async () => {
-    await direct.query(`DROP TABLE IF EXISTS ${table}`);
-    await direct.end();
-    await server.stop(100);
-  });
+  const f = usePgFixture('proto', (t) => `CREATE TABLE ${t} (id int PRIMARY KEY, v text); INSERT INTO ${t} SELECT g, 'v' || g FROM generate_series(1, 20) g`);
 
   it('keeps pipelined batches in order when hits and misses mix, and skips to Sync after an error', async () => {
-    const socket = await rawSession(port);
-    const sql = `SELECT v FROM ${table} WHERE id = $1`;
+    const socket = await rawSession(f.port);
+    const sql = `SELECT v FROM ${f.table} WHERE id = $1`;
     const batch = (id: string) => Buffer.concat([parse('', sql), bind('', [id]), describePortal(), execute(), sync()]);
     // Warm ids 1 and 3 so they hit.
     await exchange(socket, Buffer.concat([batch('1'), batch('3')]), (d) => readyCount(d) === 2);
     await exchange(socket, Buffer.concat([batch('1'), batch('3')]), (d) => readyCount(d) === 2);
     const broken = Buffer.concat([parse('', 'SELECT 1/0'), bind('', []), execute(), sync()]);
-    const pipeline = Buffer.concat([batch('1'), batch('2'), broken, batch('3'), batch('4'), query(`SELECT v FROM ${table} WHERE id = 5`)]);
+    const pipeline = Buffer.concat([batch('1'), batch('2'), broken, batch('3'), batch('4'), query(`SELECT v FROM ${f.table} WHERE id = 5`)]);
     const answer = await exchange(socket, pipeline, (d) => readyCount(d) === 6);
     const messages = readMessages(answer);
     const rows = messages.filter((m) => m.code === 'D').map((m) => firstColumn(m.body));
@@ -78,18 +61,18 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
   });
 
   it('answers a malformed frame with 08P01 and closes that connection only', async () => {
-    const socket = await rawSession(port);
+    const socket = await rawSession(f.port);
     const bad = Buffer.from([0x51, 0, 0, 0, 2]);
     const answer = await exchange(socket, bad, () => false);
     const error = readMessages(answer).find((m) => m.code === 'E');
     expect(fields(error!.body)).toMatchObject({ S: 'FATAL', C: '08P01' });
-    const other = await connect(port);
+    const other = await connect(f.port);
     expect((await other.query('SELECT 42 AS n')).rows).toEqual([{ n: 42 }]);
     await other.end();
   });
 
   it('answers SSLRequest with N, then accepts the startup', async () => {
-    const socket = await rawSocket(port);
+    const socket = await rawSocket(f.port);
     const ssl = await exchange(socket, Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]), (d) => d.length >= 1);
     expect(ssl.toString()).toBe('N');
     const ready = await exchange(socket, startup({ user: PG.user, database: PG.database }), (d) => readyCount(d) === 1);
@@ -98,7 +81,7 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
   });
 
   it('relays CancelRequest to the upstream: a pg_sleep is cancelled', async () => {
-    const client = await connect(port);
+    const client = await connect(f.port);
     const sleeping = client.query('SELECT pg_sleep(10)');
     await new Promise((r) => setTimeout(r, 200));
     const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
@@ -107,22 +90,22 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
     cancel.writeInt32BE(80877102, 4);
     cancel.writeInt32BE(processID, 8);
     cancel.writeInt32BE(secretKey, 12);
-    const socket = await rawSocket(port);
+    const socket = await rawSocket(f.port);
     socket.end(cancel);
     await expect(sleeping).rejects.toMatchObject({ code: '57014' });
     await client.end();
   });
 
   it('passes LISTEN/NOTIFY through, and a terminated backend closes the client as PostgreSQL would', async () => {
-    const client = await connect(port);
+    const client = await connect(f.port);
     const channel = unique('chan');
     const got = new Promise<string>((resolve) => client.on('notification', (n) => resolve(n.payload ?? '')));
     await client.query(`LISTEN ${channel}`);
-    await direct.query(`NOTIFY ${channel}, 'hello'`);
+    await f.direct.query(`NOTIFY ${channel}, 'hello'`);
     expect(await got).toBe('hello');
     const pid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
     const ended = new Promise<Error>((resolve) => client.on('error', resolve));
-    await direct.query('SELECT pg_terminate_backend($1)', [pid]);
+    await f.direct.query('SELECT pg_terminate_backend($1)', [pid]);
     expect((await ended).message).toMatch(/terminat/);
   });
 
@@ -146,7 +129,7 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
       return seed / 0x7fffffff;
     };
     for (let i = 0; i < 60; i++) {
-      const socket = i % 2 === 0 ? await rawSession(port) : await rawSocket(port);
+      const socket = i % 2 === 0 ? await rawSession(f.port) : await rawSocket(f.port);
       const codes = 'PBDESQHCdcfFXp?z\0';
       const frames: Buffer[] = [];
       for (let j = 0; j < 1 + Math.floor(random() * 6); j++) {
@@ -161,17 +144,17 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
       await new Promise((r) => setTimeout(r, 10));
       socket.destroy();
     }
-    const client = await connect(port);
-    expect((await client.query(`SELECT v FROM ${table} WHERE id = 1`)).rows).toEqual([{ v: 'v1' }]);
+    const client = await connect(f.port);
+    expect((await client.query(`SELECT v FROM ${f.table} WHERE id = 1`)).rows).toEqual([{ v: 'v1' }]);
     await client.end();
   });
 
   it('runs psql -c and pgbench (simple, extended, prepared) without errors', async () => {
-    const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: PG.user, PGDATABASE: PG.database, PGSSLMODE: 'disable' };
-    const psql = await run('psql', ['-X', '-A', '-t', '-c', `SELECT v FROM ${table} WHERE id = 2`, '-c', `SELECT v FROM ${table} WHERE id = 2`], { env }).catch((e) => e);
+    const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(f.port), PGUSER: PG.user, PGDATABASE: PG.database, PGSSLMODE: 'disable' };
+    const psql = await run('psql', ['-X', '-A', '-t', '-c', `SELECT v FROM ${f.table} WHERE id = 2`, '-c', `SELECT v FROM ${f.table} WHERE id = 2`], { env }).catch((e) => e);
     if ((psql as { code?: string }).code === 'ENOENT') return console.warn('SKIPPED: psql and pgbench are not installed');
     expect((psql as { stdout: string }).stdout).toBe('v2\nv2\n');
-    const script = `\\set id random(1, 20)\nSELECT v FROM ${table} WHERE id = :id;\n`;
+    const script = `\\set id random(1, 20)\nSELECT v FROM ${f.table} WHERE id = :id;\n`;
     const { writeFileSync, mkdtempSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
@@ -191,76 +174,64 @@ describe.skipIf(unreachable !== undefined || !hasOpenssl())('postgres listener: 
     const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     writeFileSync(join(pki.dir, 'server.crt'), pki.cert);
-    const { server, port } = await startPgSidecache(`    tls: { cert: "${join(pki.dir, 'server.crt')}", key: "${join(pki.dir, 'server.key')}" }\n`);
-    try {
-      const { readFileSync } = await import('node:fs');
-      const client = await connect(port, { ssl: { ca: readFileSync(pki.caFile, 'utf8') } });
-      expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
-      expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
-      await client.end();
-      const plain = await connect(port, { ssl: false });
-      expect((await plain.query('SELECT 8 AS n')).rows).toEqual([{ n: 8 }]);
-      await plain.end();
-    } finally {
-      await server.stop(100);
-    }
+    await withPgSidecache(async (port) => {
+    const { readFileSync } = await import('node:fs');
+    const client = await connect(port, { ssl: { ca: readFileSync(pki.caFile, 'utf8') } });
+    expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
+    expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
+    await client.end();
+    const plain = await connect(port, { ssl: false });
+    expect((await plain.query('SELECT 8 AS n')).rows).toEqual([{ n: 8 }]);
+    await plain.end();
+    }, `    tls: { cert: "${join(pki.dir, 'server.crt')}", key: "${join(pki.dir, 'server.key')}" }\n`);
   });
 });
 
 describe.skipIf(unreachable !== undefined)('postgres listener: portal suspension', () => {
   it('passes an Execute with a row limit through (PortalSuspended), and does not cache it', async () => {
-    const { server, port } = await startPgSidecache();
-    try {
-      const socket = await rawSession(port);
-      const sql = 'SELECT g FROM generate_series(1, 5) g';
-      const batch = Buffer.concat([parse('', sql), bind('', []), execute('', 2), execute('', 2), sync()]);
-      for (let i = 0; i < 2; i++) {
-        const answer = readMessages(await exchange(socket, batch, (d) => readyCount(d) === 1));
-        expect(answer.map((m) => m.code).join('')).toBe('12DDsDDsZ');
-      }
-      socket.end(terminate());
-    } finally {
-      await server.stop(100);
+    await withPgSidecache(async (port) => {
+    const socket = await rawSession(port);
+    const sql = 'SELECT g FROM generate_series(1, 5) g';
+    const batch = Buffer.concat([parse('', sql), bind('', []), execute('', 2), execute('', 2), sync()]);
+    for (let i = 0; i < 2; i++) {
+      const answer = readMessages(await exchange(socket, batch, (d) => readyCount(d) === 1));
+      expect(answer.map((m) => m.code).join('')).toBe('12DDsDDsZ');
     }
+    socket.end(terminate());
+    });
   });
 });
 
 describe.skipIf(unreachable !== undefined)('postgres listener: backpressure', () => {
   it('does not buffer a large result for a client that does not read', async () => {
-    const { server, port } = await startPgSidecache();
-    try {
-      const socket = await rawSession(port);
-      socket.pause();
-      const before = process.memoryUsage().rss;
-      // About 200 MB of rows, more than the store takes, to a client that reads nothing.
-      socket.write(query("SELECT repeat('x', 1000) FROM generate_series(1, 200000)"));
-      await new Promise((r) => setTimeout(r, 1500));
-      const grown = process.memoryUsage().rss - before;
-      expect(grown).toBeLessThan(64 * 1024 * 1024);
-      socket.destroy();
-    } finally {
-      await server.stop(100);
-    }
+    await withPgSidecache(async (port) => {
+    const socket = await rawSession(port);
+    socket.pause();
+    const before = process.memoryUsage().rss;
+    // About 200 MB of rows, more than the store takes, to a client that reads nothing.
+    socket.write(query("SELECT repeat('x', 1000) FROM generate_series(1, 200000)"));
+    await new Promise((r) => setTimeout(r, 1500));
+    const grown = process.memoryUsage().rss - before;
+    expect(grown).toBeLessThan(64 * 1024 * 1024);
+    socket.destroy();
+    });
   });
 });
 
 describe.skipIf(unreachable !== undefined)('postgres listener: a Query inside an unfinished extended batch', () => {
   it('passes both through and never stores one response under the other', async () => {
-    const { server, port } = await startPgSidecache();
-    try {
-      const socket = await rawSession(port);
-      const sql = "SELECT 'simple' AS v";
-      // Parse/Bind/Execute without Sync, then a simple Query, then the Sync.
-      const mixed = Buffer.concat([parse('', "SELECT 'extended' AS v"), bind('', []), execute(), query(sql), sync()]);
-      const first = readMessages(await exchange(socket, mixed, (d) => readyCount(d) === 2));
-      expect(first.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['extended', 'simple']);
-      for (let i = 0; i < 2; i++) {
-        const again = readMessages(await exchange(socket, query(sql), (d) => readyCount(d) === 1));
-        expect(again.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['simple']);
-      }
-      socket.end(terminate());
-    } finally {
-      await server.stop(100);
+    await withPgSidecache(async (port) => {
+    const socket = await rawSession(port);
+    const sql = "SELECT 'simple' AS v";
+    // Parse/Bind/Execute without Sync, then a simple Query, then the Sync.
+    const mixed = Buffer.concat([parse('', "SELECT 'extended' AS v"), bind('', []), execute(), query(sql), sync()]);
+    const first = readMessages(await exchange(socket, mixed, (d) => readyCount(d) === 2));
+    expect(first.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['extended', 'simple']);
+    for (let i = 0; i < 2; i++) {
+      const again = readMessages(await exchange(socket, query(sql), (d) => readyCount(d) === 1));
+      expect(again.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['simple']);
     }
+    socket.end(terminate());
+    });
   });
 });
