@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatCacheStatus, hitStatus } from '../../../../src/upstreams/http/cache-status.js';
-import { clientResponseHeaders, readTags } from '../../../../src/upstreams/http/headers.js';
+import { clientResponseHeaders, forwardRequestHeaders, readTags } from '../../../../src/upstreams/http/headers.js';
 import { baseKey, variantKey } from '../../../../src/upstreams/http/key.js';
 import { compileGlob, RouteTable } from '../../../../src/upstreams/http/rules.js';
 
@@ -45,5 +45,47 @@ describe('keys, headers and Cache-Status', () => {
     expect(hitStatus(12)).toBe('sidecache; hit; ttl=12');
     expect(formatCacheStatus({ fwd: 'stale', fwdStatus: 304, ttlSeconds: 60, stored: true })).toBe('sidecache; fwd=stale; fwd-status=304; ttl=60; stored');
     expect(formatCacheStatus({ fwd: 'uri-miss', collapsed: true, detail: 'private' })).toBe('sidecache; fwd=uri-miss; collapsed; detail=private');
+  });
+});
+
+describe('forwarded request fields', () => {
+  const request = (raw: string[]) =>
+    ({
+      rawHeaders: raw,
+      headers: Object.fromEntries(raw.flatMap((v, i) => (i % 2 === 0 ? [[v.toLowerCase(), raw[i + 1]]] : []))),
+      socket: { remoteAddress: '10.1.1.1' },
+    }) as unknown as import('node:http').IncomingMessage;
+  const incoming = ['Host', 'app.local', 'X-Forwarded-For', '1.2.3.4', 'X-Forwarded-Proto', 'https', 'Via', '1.0 edge', 'If-None-Match', '"a"', 'Accept', '*/*'];
+  const as = (fields: string[]) => Object.fromEntries(fields.flatMap((v, i) => (i % 2 === 0 ? [[v.toLowerCase(), fields[i + 1]]] : [])));
+
+  it('append keeps the chain and adds this hop', () => {
+    expect(as(forwardRequestHeaders(request(incoming), { upstreamHost: 'api:3000', mode: 'append', unconditional: false }))).toEqual({
+      host: 'api:3000',
+      'x-forwarded-for': '1.2.3.4, 10.1.1.1',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'app.local',
+      via: '1.0 edge, 1.1 sidecache',
+      'if-none-match': '"a"',
+      accept: '*/*',
+    });
+  });
+
+  it('replace trusts nothing the client sent; off adds nothing; a fill drops conditionals', () => {
+    expect(as(forwardRequestHeaders(request(incoming), { upstreamHost: 'api:3000', mode: 'replace', unconditional: true }))).toEqual({
+      host: 'api:3000',
+      'x-forwarded-for': '10.1.1.1',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'app.local',
+      via: '1.0 edge, 1.1 sidecache',
+      accept: '*/*',
+    });
+    expect(as(forwardRequestHeaders(request(incoming), { upstreamHost: 'api:3000', mode: 'off', unconditional: false }))).toEqual({
+      host: 'api:3000',
+      'x-forwarded-for': '1.2.3.4',
+      'x-forwarded-proto': 'https',
+      via: '1.0 edge',
+      'if-none-match': '"a"',
+      accept: '*/*',
+    });
   });
 });
