@@ -1,5 +1,4 @@
-/** Milliseconds on the clock's own scale. */
-export type Millis = number;
+import type { Millis } from './units.js';
 
 /**
  * The source of time for the store, generations and policies. It is passed in, never imported,

@@ -20,9 +20,14 @@ export function listen(server: Server, address: string, what: string): Promise<A
   });
 }
 
-/** `host:port` of a bound socket, with IPv6 hosts in brackets. */
+/** `host:port` of a bound socket, with IPv6 hosts in brackets (RFC 3986 §3.2.2). */
 export function formatAddress(info: AddressInfo): string {
   return info.family === 'IPv6' ? `[${info.address}]:${info.port}` : `${info.address}:${info.port}`;
+}
+
+/** `http://host:port` of a bound socket. */
+export function httpUrlOf(info: AddressInfo): string {
+  return `http://${formatAddress(info)}`;
 }
 
 export function isLoopback(host: string): boolean {

@@ -13,7 +13,7 @@ import { PostgresBus } from './invalidation/buses/postgres.js';
 import { RedisBus } from './invalidation/buses/redis.js';
 import { Dispatcher } from './invalidation/dispatch.js';
 import { type BusHooks, BusRunner } from './invalidation/runner.js';
-import { closeGracefully, formatAddress, isLoopback, listen } from './listen.js';
+import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen } from './listen.js';
 import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { subscribeMetrics } from './metrics/subscribe.js';
@@ -222,8 +222,7 @@ export class SidecacheServer {
   }
 
   get adminUrl(): string {
-    const { address, port, family } = this.adminAddress;
-    return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+    return httpUrlOf(this.adminAddress);
   }
 }
 

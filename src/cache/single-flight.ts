@@ -1,5 +1,5 @@
 import { SidecacheError } from '../errors.js';
-import type { Millis } from '../clock.js';
+import type { Millis } from '../units.js';
 
 interface Flight<T> {
   readonly promise: Promise<T>;

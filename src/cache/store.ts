@@ -1,13 +1,13 @@
 import { LRUCache } from 'lru-cache';
-import type { Clock, Millis } from '../clock.js';
+import type { Clock } from '../clock.js';
+import type { Bytes, Millis } from '../units.js';
 import { channels } from '../events.js';
 import { Generations, type Ticket } from './generations.js';
-import { pathTags, prefixTag } from './prefixes.js';
+import { TagIndex } from './tag-index.js';
+import { keyTag, pathTags, prefixTag } from './tags.js';
 import { SingleFlight, waitBounded } from './single-flight.js';
-import { TagIndex } from './tags.js';
 import type {
   Body,
-  Bytes,
   CacheKey,
   CoalescedEvent,
   Entry,
@@ -19,6 +19,7 @@ import type {
   RemovalEvent,
   RemovalReason,
   SetResult,
+  Space,
   Tag,
 } from './types.js';
 
@@ -39,8 +40,12 @@ export interface StoreOptions {
 const ENTRY_OVERHEAD: Bytes = 200;
 /** Bytes a tag costs in the index beyond its characters. */
 const TAG_OVERHEAD: Bytes = 64;
-/** Generation namespace for `keys` invalidations; users' tags cannot start with a NUL. */
-const KEY_TAG = '\u0000key:';
+
+/** A fill in flight, as callers outside the store may see it. */
+export interface FlightState {
+  /** Callers waiting on it besides its leader. */
+  readonly waiters: number;
+}
 
 /** What a finished flight hands each of its callers. */
 interface Shared {
@@ -94,9 +99,16 @@ export class Store {
     });
   }
 
-  /** The entry for `key` while it is fresh or within its stale window; see `isFresh`. */
-  get<M = unknown>(key: CacheKey): Entry<M> | undefined {
-    return this.#lru.get(key) as Entry<M> | undefined;
+  /**
+   * The entry for `key` while it is fresh or within its stale window; see `isFresh`. With a
+   * space, only an entry stored through that space.
+   */
+  get(key: CacheKey): Entry | undefined;
+  get<M>(key: CacheKey, space: Space<M>): Entry<M> | undefined;
+  get<M>(key: CacheKey, space?: Space<M>): Entry<M> | Entry | undefined {
+    const entry = this.#lru.get(key);
+    if (space === undefined) return entry;
+    return entry !== undefined && inSpace(entry, space) ? entry : undefined;
   }
 
   isFresh(entry: Entry): boolean {
@@ -104,8 +116,8 @@ export class Store {
   }
 
   /** Stores `input` under `key` unconditionally (no fill-race guard). */
-  set<M>(key: CacheKey, input: EntryInput<M>): SetResult {
-    return this.#put(this.#build(key, input, []));
+  set<M>(key: CacheKey, input: EntryInput<M>, space?: Space<M>): SetResult {
+    return this.#put(this.#build(key, input, [], space));
   }
 
   /**
@@ -121,14 +133,14 @@ export class Store {
     key: CacheKey,
     tags: readonly Tag[],
     loader: () => Promise<EntryInput<M> | null>,
-    options: FillOptions = {},
+    options: FillOptions<M> = {},
   ): Promise<FillOutcome<M>> {
     const started = this.#clock.now();
     const inFlight = this.#flights.get(key);
     if (inFlight === undefined) {
-      const flight = this.#flights.start(key, () => this.#lead(key, tags, loader));
+      const flight = this.#flights.start(key, () => this.#lead(key, tags, loader, options.space));
       const shared = await waitBounded(flight.promise, options.timeoutMs, options.signal);
-      return outcome<M>(shared, true);
+      return outcome(shared, true, options.space);
     }
     if (options.maxWaiters !== undefined && inFlight.waiters >= options.maxWaiters) {
       return { leader: false, entry: null, stored: false, reason: 'busy' };
@@ -143,7 +155,7 @@ export class Store {
     } finally {
       inFlight.waiters--;
     }
-    if (shared.current) return outcome<M>(shared, false);
+    if (shared.current) return outcome(shared, false, options.space);
     // The result predates an invalidation that covers it: fetch anew, within what time is left.
     const timeoutMs = remaining(options.timeoutMs, this.#clock.now() - started);
     return this.fill(key, tags, loader, { ...options, timeoutMs });
@@ -154,13 +166,13 @@ export class Store {
    * fill-race guard as `fill`. For requests that must not wait on others, such as a key known to
    * answer unshareable responses.
    */
-  async fillAlone<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>): Promise<FillOutcome<M>> {
-    return outcome<M>(await this.#lead(key, tags, loader), true);
+  async fillAlone<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>, space?: Space<M>): Promise<FillOutcome<M>> {
+    return outcome(await this.#lead(key, tags, loader, space), true, space);
   }
 
-  /** How many callers wait on the fill of `key`, or -1 when none is in flight. */
-  waitersOf(key: CacheKey): number {
-    return this.#flights.get(key)?.waiters ?? -1;
+  /** The fill in flight for `key` (how many callers wait on it), or undefined when there is none. */
+  flightOf(key: CacheKey): FlightState | undefined {
+    return this.#flights.get(key);
   }
 
   /**
@@ -179,7 +191,7 @@ export class Store {
     const keys = target.keys ?? [];
     const prefixes = target.prefixes ?? [];
     const prefixTags = prefixes.map(prefixTag).filter((t): t is Tag => t !== undefined);
-    this.#generations.bump([...tags, ...prefixTags, ...keys.map((k) => KEY_TAG + k)]);
+    this.#generations.bump([...tags, ...prefixTags, ...keys.map(keyTag)]);
 
     let removed = 0;
     for (const tag of tags) {
@@ -232,12 +244,12 @@ export class Store {
     return this.#lru.peek(key, { allowStale: true }) !== undefined;
   }
 
-  async #lead<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>): Promise<Shared> {
+  async #lead<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>, space: Space<M> | undefined): Promise<Shared> {
     const ticket = this.#generations.begin();
     try {
       const input = await loader();
       if (input === null) return { entry: null, stored: false, reason: 'unshareable', current: true };
-      const entry = this.#build(key, input, tags);
+      const entry = this.#build(key, input, tags, space);
       const current = !this.#guard || this.#isCurrent(ticket, entry);
       const reason = current ? this.#put(entry) : 'invalidated';
       return { entry, stored: reason === 'stored', reason, current };
@@ -247,10 +259,10 @@ export class Store {
   }
 
   #isCurrent(ticket: Ticket, entry: Entry): boolean {
-    return this.#generations.unchangedSince(ticket, entry.tags) && this.#generations.unchangedSince(ticket, [KEY_TAG + entry.key]);
+    return this.#generations.unchangedSince(ticket, entry.tags) && this.#generations.unchangedSince(ticket, [keyTag(entry.key)]);
   }
 
-  #build<M>(fillKey: CacheKey, input: EntryInput<M>, declared: readonly Tag[]): Entry<M> {
+  #build<M>(fillKey: CacheKey, input: EntryInput<M>, declared: readonly Tag[], space: Space<M> | undefined): Entry<M> {
     const key = input.key ?? fillKey;
     const now = this.#clock.now();
     const tags = uniqueTags(declared, input.tags, input.path);
@@ -258,7 +270,8 @@ export class Store {
     return {
       key,
       body: input.body,
-      meta: input.meta,
+      meta: input.meta as M,
+      space,
       tags,
       path: input.path,
       storedAt: now,
@@ -315,9 +328,16 @@ export class Store {
   }
 }
 
-function outcome<M>(shared: Shared, leader: boolean): FillOutcome<M> {
-  if (shared.entry === null) return { leader, entry: null, stored: false, reason: 'unshareable' };
-  return { leader, entry: shared.entry as Entry<M>, stored: shared.stored, reason: shared.reason as SetResult };
+/** What one caller of a fill gets; an entry of another space than the caller's is not shared. */
+function outcome<M>(shared: Shared, leader: boolean, space: Space<M> | undefined): FillOutcome<M> {
+  const entry = shared.entry;
+  if (entry === null || !inSpace(entry, space)) return { leader, entry: null, stored: false, reason: 'unshareable' };
+  return { leader, entry, stored: shared.stored, reason: shared.reason as SetResult };
+}
+
+/** The one place an entry's metadata type is narrowed: by the identity of the space it was stored through. */
+function inSpace<M>(entry: Entry, space: Space<M> | undefined): entry is Entry<M> {
+  return entry.space === space;
 }
 
 function remaining(timeoutMs: Millis | undefined, elapsed: Millis): Millis | undefined {

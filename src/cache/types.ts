@@ -1,7 +1,5 @@
-import type { Millis } from '../clock.js';
+import type { Bytes, Millis } from '../units.js';
 
-/** A size in bytes. */
-export type Bytes = number;
 /** A store key. Listeners namespace their keys (protocol and listener name come first). */
 export type CacheKey = string;
 /** A label that invalidations name, e.g. `table:accounts` or `user:42`. */
@@ -19,16 +17,32 @@ export type RemovalReason = 'size' | 'ttl' | 'invalidation' | 'replaced';
 /** Prepared bytes: one buffer (an HTTP body) or a list of pre-encoded protocol frames. */
 export type Body = Buffer | readonly Buffer[];
 
+/**
+ * A kind of entry and the shape of its metadata (HTTP responses with their prepared headers,
+ * Postgres results with none). An entry remembers the space it was stored through, and a read
+ * through a space returns only entries of that space: the metadata's type is checked by
+ * identity, not assumed by the caller.
+ */
+export class Space<M> {
+  readonly name: string;
+  /** Never set: it only carries `M`, so spaces of different metadata are different types. */
+  declare readonly metaType?: M;
+
+  constructor(name: string) {
+    this.name = name;
+  }
+}
+
 /** What a caller hands the store to keep. */
-export interface EntryInput<M = unknown> {
+export type EntryInput<M = unknown> = EntryFields & (undefined extends M ? { meta?: M } : { meta: M });
+
+interface EntryFields {
   /**
    * Store under this key instead of the fill's: an HTTP response whose `Vary` was learned only
    * when it arrived belongs under its variant's key.
    */
   key?: CacheKey;
   body: Body;
-  /** Protocol metadata, such as prepared HTTP headers. */
-  meta?: M;
   /** The caller's estimate of `meta`'s size; it counts toward `maxBytes`. */
   metaBytes?: Bytes;
   /** Tags this entry answers to, in addition to those a fill declared up front. */
@@ -45,7 +59,10 @@ export interface EntryInput<M = unknown> {
 export interface Entry<M = unknown> {
   readonly key: CacheKey;
   readonly body: Body;
-  readonly meta: M | undefined;
+  /** Protocol metadata, such as prepared HTTP headers. */
+  readonly meta: M;
+  /** The space the entry was stored through, if any (see `Space`). */
+  readonly space: Space<M> | undefined;
   /** Every tag the entry answers to, path tags included. */
   readonly tags: readonly Tag[];
   readonly path: string | undefined;
@@ -71,7 +88,9 @@ export interface InvalidationTarget {
 export type SetResult = 'stored' | 'too-large' | 'expired' | 'invalidated';
 
 /** Options of one `Store.fill` call. */
-export interface FillOptions {
+export interface FillOptions<M = unknown> {
+  /** The space the result is stored in; waiters receive it only if it belongs there. */
+  space?: Space<M>;
   /** Give up waiting after this long (the fill itself goes on for the others). */
   timeoutMs?: Millis;
   /** Give up waiting when this signal aborts. */

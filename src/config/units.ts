@@ -1,5 +1,4 @@
-import type { Bytes } from '../cache/types.js';
-import type { Millis } from '../clock.js';
+import type { Bytes, Millis } from '../units.js';
 
 const DURATION_UNITS: Record<string, Millis> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS: Record<string, Bytes> = {

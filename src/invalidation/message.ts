@@ -1,4 +1,5 @@
-import type { InvalidationTarget, Tag } from '../cache/types.js';
+import { tableTag } from '../cache/tags.js';
+import type { InvalidationTarget } from '../cache/types.js';
 import { SidecacheError } from '../errors.js';
 
 /** The invalidation message contract (DESIGN.md); every field is optional. */
@@ -12,12 +13,6 @@ export interface InvalidationMessage {
 
 const LIST_FIELDS = ['tags', 'tables', 'keys', 'prefixes'] as const;
 const FIELDS = new Set<string>([...LIST_FIELDS, 'all']);
-
-/** `public."Accounts"` → `table:accounts`: lower-cased, without schema (over-invalidating is safe). */
-export function tableTag(name: string): Tag {
-  const bare = name.trim().split('.').pop() ?? '';
-  return `table:${bare.replace(/^"|"$/g, '').toLowerCase()}`;
-}
 
 /**
  * Reads a payload as it arrives on a bus or at `POST /invalidate`. A payload that starts with

@@ -1,4 +1,4 @@
-import type { Millis } from '../clock.js';
+import type { Millis } from '../units.js';
 import { isSidecacheError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BusTransport, Subscription } from './bus.js';

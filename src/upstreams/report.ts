@@ -1,5 +1,6 @@
 import type { Store } from '../cache/store.js';
-import type { Clock, Millis } from '../clock.js';
+import type { Clock } from '../clock.js';
+import type { Millis } from '../units.js';
 import { channels, type Protocol, type RequestEvent, type RequestResult } from '../events.js';
 
 export type Reporter = (result: RequestResult, started: Millis, upstreamMs?: Millis) => void;

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
-import type { Clock, Millis } from '../../clock.js';
+import type { Clock } from '../../clock.js';
+import type { Millis } from '../../units.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
 import type { RequestResult } from '../../events.js';
 import type { Logger } from '../../log.js';

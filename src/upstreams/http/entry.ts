@@ -1,7 +1,7 @@
 import type CachePolicy from 'http-cache-semantics';
 import type { ServerResponse } from 'node:http';
-import type { Millis } from '../../clock.js';
-import type { Entry } from '../../cache/types.js';
+import type { Millis } from '../../units.js';
+import { type Entry, Space } from '../../cache/types.js';
 import { headerBytes } from './headers.js';
 
 /** What an HTTP entry keeps beside its body: everything a hit needs, prepared at store time. */
@@ -29,6 +29,9 @@ export interface HttpMeta {
 
 export type HttpEntry = Entry<HttpMeta>;
 
+/** Every HTTP listener's entries. */
+export const HTTP_SPACE = new Space<HttpMeta>('http');
+
 /** Fields a 304 carries from the stored response (RFC 9110 §15.4.5). */
 const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'via']);
 
@@ -52,7 +55,7 @@ export function prepareHeaders(fields: readonly string[], bodyLength: number): {
 
 /** The entry's current age in whole seconds. */
 export function ageOf(entry: HttpEntry, now: Millis): number {
-  return Math.floor(entry.meta!.ageBase + (now - entry.storedAt) / 1000);
+  return Math.floor(entry.meta.ageBase + (now - entry.storedAt) / 1000);
 }
 
 /** Remaining freshness in whole seconds; negative once stale (RFC 9211 §2.5). */
@@ -73,9 +76,9 @@ export function writePrepared(res: ServerResponse, status: number, fields: strin
 }
 
 export function writeStored(res: ServerResponse, entry: HttpEntry, age: number, cacheStatus: string, withBody: boolean): void {
-  writePrepared(res, entry.meta!.status, entry.meta!.headers, age, cacheStatus, withBody ? (entry.body as Buffer) : undefined);
+  writePrepared(res, entry.meta.status, entry.meta.headers, age, cacheStatus, withBody ? (entry.body as Buffer) : undefined);
 }
 
 export function writeNotModified(res: ServerResponse, entry: HttpEntry, age: number, cacheStatus: string): void {
-  writePrepared(res, 304, entry.meta!.notModified, age, cacheStatus, undefined);
+  writePrepared(res, 304, entry.meta.notModified, age, cacheStatus, undefined);
 }

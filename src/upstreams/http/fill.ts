@@ -2,11 +2,13 @@ import type CachePolicy from 'http-cache-semantics';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { EntryInput } from '../../cache/types.js';
 import type { Dispatcher } from 'undici';
+import { whenWritable } from '../../drain.js';
 import { formatCacheStatus } from './cache-status.js';
 import type { Exchange, ListenerContext } from './context.js';
 import { ageOf, type HttpEntry, type HttpMeta, prepareHeaders, writePrepared } from './entry.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags } from './headers.js';
-import { variantKey, urlTag } from './key.js';
+import { urlTag } from '../../cache/tags.js';
+import { variantKey } from './key.js';
 import { decideStorage, type Lifetimes, varyNames } from './policy.js';
 
 /**
@@ -42,19 +44,19 @@ export async function fetchForStore(
   if (client !== undefined) {
     client.once('close', () => {
       // A leader's client that leaves ends the upstream request, unless others wait on it.
-      if (!client.writableFinished && ctx.store.waitersOf(ex.key) <= 0) controller.abort();
+      if (!client.writableFinished && (ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) controller.abort();
     });
   }
   const headers = forwardRequestHeaders(ex.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true });
-  if (stale?.meta?.etag !== undefined) headers.push('if-none-match', stale.meta.etag);
-  if (stale?.meta?.lastModified !== undefined) headers.push('if-modified-since', stale.meta.lastModified);
+  if (stale?.meta.etag !== undefined) headers.push('if-none-match', stale.meta.etag);
+  if (stale?.meta.lastModified !== undefined) headers.push('if-modified-since', stale.meta.lastModified);
   const upstreamStart = ctx.clock.now();
   const response = await ctx.upstream.request({ method: 'GET', url: ex.url, headers, body: null, signal: controller.signal });
   if (response.statusCode === 304 && stale !== undefined) {
     await response.body.dump();
     return refreshed(ctx, ex, client, stale, response.headers, upstreamStart);
   }
-  if (response.statusCode >= 500 && stale !== undefined && ctx.clock.now() < stale.meta!.sieUntil) {
+  if (response.statusCode >= 500 && stale !== undefined && ctx.clock.now() < stale.meta.sieUntil) {
     await response.body.dump();
     throw new UpstreamStatusError(response.statusCode);
   }
@@ -113,7 +115,7 @@ function refreshed(
   notModified: IncomingHttpHeaders,
   upstreamStart: number,
 ): EntryInput<HttpMeta> | null {
-  const meta = stale.meta!;
+  const meta = stale.meta;
   const { policy, modified } = meta.policy.revalidatedPolicy({ method: 'GET', url: ex.url, headers: ex.policyHeaders }, { status: 304, headers: notModified });
   const merged = (policy.toObject() as unknown as { resh: IncomingHttpHeaders }).resh;
   const decision = modified
@@ -143,7 +145,7 @@ function refreshed(
   const input = buildInput(ctx, ex, meta.status, merged, fields, body, decision.policy, decision.lifetimes, stale.key);
   if (client !== undefined) {
     const status = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, stored: true, ttlSeconds: Math.round(input.ttlMs / 1000) });
-    writePrepared(client, meta.status, input.meta!.headers, Math.floor(input.meta!.ageBase), status, ex.req.method === 'HEAD' ? undefined : body);
+    writePrepared(client, meta.status, input.meta.headers, Math.floor(input.meta.ageBase), status, ex.req.method === 'HEAD' ? undefined : body);
     ctx.report('stale', ex.started, upstreamMs);
   }
   return input;
@@ -210,22 +212,11 @@ async function relay(response: Dispatcher.ResponseData, client: ServerResponse |
         chunks.length = 0;
       } else chunks.push(chunk);
     }
-    if (client !== undefined && !client.destroyed && !headOnly) await write(client, chunk);
+    if (client !== undefined && !client.destroyed && !headOnly) {
+      client.write(chunk);
+      await whenWritable(client);
+    }
   }
   if (client !== undefined && !client.destroyed) client.end();
   return capturing ? Buffer.concat(chunks, size) : undefined;
-}
-
-/** Writes with backpressure; resolves when the client drains or goes away. */
-function write(client: ServerResponse, chunk: Buffer): Promise<void> | undefined {
-  if (client.write(chunk)) return undefined;
-  return new Promise((resolve) => {
-    const done = (): void => {
-      client.off('drain', done);
-      client.off('close', done);
-      resolve();
-    };
-    client.on('drain', done);
-    client.on('close', done);
-  });
 }

@@ -26,8 +26,3 @@ function normalizeField(value: string | string[] | undefined): string {
   const text = Array.isArray(value) ? value.join(', ') : value;
   return text.trim().replace(/\s*,\s*/g, ', ').replace(/\s+/g, ' ');
 }
-
-/** The tag every variant of one URL carries, so PURGE and unsafe methods reach them all. */
-export function urlTag(listener: string, path: string): string {
-  return `\u0000url:${listener}\u0000${path}`;
-}

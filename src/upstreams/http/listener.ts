@@ -5,15 +5,16 @@ import { LRUCache } from 'lru-cache';
 import { hasBearer } from '../../admin/auth.js';
 import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
-import type { Clock, Millis } from '../../clock.js';
+import type { Clock } from '../../clock.js';
+import type { Millis } from '../../units.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
-import { closeGracefully, formatAddress, isLoopback, listen } from '../../listen.js';
+import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
 import { formatCacheStatus } from './cache-status.js';
 import { Upstream } from './forward.js';
 import type { GatewayFailure } from './gateway-error.js';
-import { urlTag } from './key.js';
+import { urlTag } from '../../cache/tags.js';
 import { Passthrough } from './passthrough.js';
 import { clockedPolicy, type ListenerDefaults } from './policy.js';
 import { readThrough, type ReadThroughContext } from './read-through.js';
@@ -128,8 +129,7 @@ export class HttpListener {
 
   /** `http://host:port` of the bound listener. */
   get url(): string {
-    const { address, port, family } = this.address;
-    return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+    return httpUrlOf(this.address);
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {

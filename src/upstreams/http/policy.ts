@@ -6,7 +6,8 @@
  */
 import CachePolicy from 'http-cache-semantics';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Clock, Millis } from '../../clock.js';
+import type { Clock } from '../../clock.js';
+import type { Millis } from '../../units.js';
 import type { HttpRoute } from './rules.js';
 
 type Directives = Record<string, string | true | undefined>;

@@ -3,7 +3,7 @@ import { isSidecacheError } from '../../errors.js';
 import type { RequestResult } from '../../events.js';
 import { type CacheStatus, type ForwardReason, formatCacheStatus, hitStatus } from './cache-status.js';
 import type { Exchange, ListenerContext } from './context.js';
-import { ageOf, type HttpEntry, type HttpMeta, ttlOf, writeNotModified, writeStored } from './entry.js';
+import { ageOf, HTTP_SPACE, type HttpEntry, ttlOf, writeNotModified, writeStored } from './entry.js';
 import { fetchForStore, UpstreamStatusError } from './fill.js';
 import { classifyUpstreamError, type GatewayFailure, writeGatewayError } from './gateway-error.js';
 import { baseKey, variantKey } from './key.js';
@@ -29,17 +29,17 @@ export function readThrough(ctx: ReadThroughContext, req: IncomingMessage, res: 
   const base = baseKey(ctx.name, url);
   const names = ctx.varyOf(base);
   const key = names === undefined ? base : variantKey(base, names, req.headers);
-  const entry = ctx.store.get<HttpMeta>(key) as HttpEntry | undefined;
+  const entry = ctx.store.get(key, HTTP_SPACE);
   const directives = requestDirectives(req.headers, route);
   let fwd: ForwardReason = names === undefined ? 'uri-miss' : 'vary-miss';
   if (entry !== undefined) {
     const now = ctx.clock.now();
-    const reusable = req.headers.authorization === undefined || entry.meta!.authorizedReuse;
+    const reusable = req.headers.authorization === undefined || entry.meta.authorizedReuse;
     if (reusable && allowsStored(entry, directives, now)) {
       answer(ctx, req, res, entry, now, hitStatus(ttlOf(entry, now)), 'hit', started);
       return;
     }
-    if (reusable && now >= entry.freshUntil && now < entry.meta!.swrUntil && directives?.noCache !== true) {
+    if (reusable && now >= entry.freshUntil && now < entry.meta.swrUntil && directives?.noCache !== true) {
       serveStaleAndRefresh(ctx, req, res, route, url, base, entry, now, started);
       return;
     }
@@ -84,7 +84,7 @@ function answer(
   result: RequestResult,
   started: number,
 ): void {
-  const meta = entry.meta!;
+  const meta = entry.meta;
   const age = ageOf(entry, now);
   if (isNotModified(req.headers, meta.etag, meta.lastModified)) writeNotModified(res, entry, age, cacheStatus);
   else writeStored(res, entry, age, cacheStatus, req.method !== 'HEAD');
@@ -105,10 +105,10 @@ function serveStaleAndRefresh(
 ): void {
   const status = formatCacheStatus({ hit: true, ttlSeconds: ttlOf(entry, now), detail: 'STALE-WHILE-REVALIDATE' });
   answer(ctx, req, res, entry, now, status, 'stale', started);
-  if (ctx.store.waitersOf(entry.key) !== -1) return;
+  if (ctx.store.flightOf(entry.key) !== undefined) return;
   const ex: Exchange = { req, res, route, url, base, key: entry.key, policyHeaders: policyHeaders(req.headers, route), started, fwd: 'stale' };
   const context = { protocol: 'http', listener: ctx.name };
-  ctx.store.fill(entry.key, [], () => fetchForStore(ctx, ex, undefined, entry), { context }).catch((err: unknown) => {
+  ctx.store.fill(entry.key, [], () => fetchForStore(ctx, ex, undefined, entry), { context, space: HTTP_SPACE }).catch((err: unknown) => {
     ctx.log.debug('background refresh failed', { err: errorText(err) });
   });
 }
@@ -118,14 +118,15 @@ async function fetchThrough(ctx: ListenerContext, ex: Exchange, stale: HttpEntry
   const loader = () => fetchForStore(ctx, ex, ex.res, stale);
   try {
     const outcome = alone
-      ? await ctx.store.fillAlone(ex.key, [], loader)
+      ? await ctx.store.fillAlone(ex.key, [], loader, HTTP_SPACE)
       : await ctx.store.fill(ex.key, [], loader, {
           timeoutMs: ctx.config.connectTimeout + ctx.config.headersTimeout,
           maxWaiters: MAX_WAITERS,
+          space: HTTP_SPACE,
           context: { protocol: 'http', listener: ctx.name },
         });
     if (outcome.leader) return;
-    const entry = outcome.entry as HttpEntry | null;
+    const entry = outcome.entry;
     // Not shareable, or a variant of another request: this caller asks for itself.
     if (entry === null || !fits(entry, ex)) return await fetchThrough(ctx, ex, stale, true);
     const now = ctx.clock.now();
@@ -137,8 +138,8 @@ async function fetchThrough(ctx: ListenerContext, ex: Exchange, stale: HttpEntry
 }
 
 function fits(entry: HttpEntry, ex: Exchange): boolean {
-  if (ex.req.headers.authorization !== undefined && !entry.meta!.authorizedReuse) return false;
-  return variantKey(ex.base, entry.meta!.vary, ex.req.headers) === entry.key;
+  if (ex.req.headers.authorization !== undefined && !entry.meta.authorizedReuse) return false;
+  return variantKey(ex.base, entry.meta.vary, ex.req.headers) === entry.key;
 }
 
 function failed(ctx: ListenerContext, ex: Exchange, err: unknown, stale: HttpEntry | undefined, alone: boolean): void {
@@ -157,7 +158,7 @@ function failed(ctx: ListenerContext, ex: Exchange, err: unknown, stale: HttpEnt
   }
   const now = ctx.clock.now();
   const upstreamStatus = err instanceof UpstreamStatusError ? err.status : undefined;
-  if (stale !== undefined && now < stale.meta!.sieUntil) {
+  if (stale !== undefined && now < stale.meta.sieUntil) {
     const status = formatCacheStatus({ fwd: 'stale', ...(upstreamStatus !== undefined && { fwdStatus: upstreamStatus }), ttlSeconds: ttlOf(stale, now), detail: 'STALE-IF-ERROR' });
     answer(ctx, ex.req, res, stale, now, status, 'stale', ex.started);
     return;

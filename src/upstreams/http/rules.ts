@@ -1,4 +1,4 @@
-import type { Millis } from '../../clock.js';
+import type { Millis } from '../../units.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
 
 /** A route rule ready for matching: the glob compiled once, the listener's defaults folded in. */

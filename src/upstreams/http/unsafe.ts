@@ -3,7 +3,8 @@ import { type ForwardReason, formatCacheStatus } from './cache-status.js';
 import { classifyUpstreamError, writeGatewayError } from './gateway-error.js';
 import type { ListenerContext } from './context.js';
 import { clientResponseHeaders, forwardRequestHeaders } from './headers.js';
-import { urlTag } from './key.js';
+import { urlTag } from '../../cache/tags.js';
+import { whenWritable } from '../../drain.js';
 import { errorText } from './read-through.js';
 
 /** RFC 9110 §9.2.1: methods that may change the target's state. */
@@ -35,7 +36,8 @@ export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, 
     fields.push('cache-status', formatCacheStatus({ fwd }));
     res.writeHead(response.statusCode, fields);
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      res.write(chunk);
+      await whenWritable(res);
     }
     res.end();
     ctx.report('bypass', started, ctx.clock.now() - upstreamStart);

@@ -9,20 +9,24 @@
  */
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { EntryInput } from '../../cache/types.js';
+import { type EntryInput, Space } from '../../cache/types.js';
 import type { RequestResult } from '../../events.js';
 import { type Batch, extendBatch, newBatch } from './batch.js';
 import { Capture } from './capture.js';
 import { Backend, Frontend, StartupCode, Target } from './codes.js';
-import { databaseTag, type PgContext } from './context.js';
+import { databaseTag } from '../../cache/tags.js';
+import type { PgContext } from './context.js';
 import { Effects } from './effects.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
 import { ACCEPT_ENCRYPTION, decodeBind, decodeExecute, decodeParameterStatus, decodeParse, decodeQuery, decodeStartup, decodeTarget, encodeError, REFUSE_ENCRYPTION } from './messages.js';
 import type { CachePlan } from './planner.js';
 import { Session } from './session.js';
 import { connectUpstream } from './upstream-socket.js';
+import { whenWritable } from '../../drain.js';
 
 const MAX_WAITERS = 1000;
+/** Every Postgres listener's entries: captured response bytes, no metadata. */
+const PG_SPACE = new Space<undefined>('postgres');
 /** How long the first use of a SQL text waits for its cache plan (one catalog question). */
 const PLAN_WAIT_MS = 100;
 const PROTOCOL_3_0 = 196608;
@@ -208,15 +212,11 @@ export class PgConnection {
    * reads slowly (or a slow upstream) cannot make sidecache buffer a whole result in memory.
    */
   #holdWhileFull(to: net.Socket, from: net.Socket | undefined): void {
-    if (from === undefined || !to.writableNeedDrain || from.isPaused()) return;
+    if (from === undefined || from.isPaused()) return;
+    const writable = whenWritable(to);
+    if (writable === undefined) return;
     from.pause();
-    const resume = (): void => {
-      to.off('drain', resume);
-      to.off('close', resume);
-      from.resume();
-    };
-    to.on('drain', resume);
-    to.on('close', resume);
+    void writable.then(() => from.resume());
   }
 
   /** Authentication passes through verbatim; its end is the first ReadyForQuery. */
@@ -372,7 +372,7 @@ export class PgConnection {
   /** Answers from the store, or leads the fill, or waits on another session's fill of the same key. */
   #cached(request: Cacheable): Promise<void> | undefined {
     const { store } = this.#ctx;
-    const entry = store.get(request.key);
+    const entry = store.get(request.key, PG_SPACE);
     if (entry !== undefined) {
       request.onHit();
       this.#emit(entry.body as Buffer);
@@ -391,12 +391,12 @@ export class PgConnection {
     const session = this.#session!;
     const tags = [...request.plan.tags, databaseTag(session.database)];
     const context = { protocol: 'postgres', listener: this.#ctx.name };
-    if (store.waitersOf(request.key) === -1) {
-      store.fill(request.key, tags, loader, { context }).catch(() => undefined);
+    if (store.flightOf(request.key) === undefined) {
+      store.fill(request.key, tags, loader, { context, space: PG_SPACE }).catch(() => undefined);
       return undefined;
     }
     return store
-      .fill(request.key, tags, loader, { context, maxWaiters: MAX_WAITERS, timeoutMs: this.#ctx.config.connectTimeout + 30_000 })
+      .fill(request.key, tags, loader, { context, space: PG_SPACE, maxWaiters: MAX_WAITERS, timeoutMs: this.#ctx.config.connectTimeout + 30_000 })
       .then(
         (outcome) => {
           if (outcome.leader || ranLoader) return;
@@ -415,7 +415,7 @@ export class PgConnection {
       );
   }
 
-  #entryInput(bytes: Buffer, plan: CachePlan): EntryInput {
+  #entryInput(bytes: Buffer, plan: CachePlan): EntryInput<undefined> {
     return { body: bytes, tags: plan.tags, ttlMs: plan.ttlMs };
   }
 

@@ -1,7 +1,8 @@
 import type { SecureContext } from 'node:tls';
 import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
-import type { Clock, Millis } from '../../clock.js';
+import type { Clock } from '../../clock.js';
+import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
 import type { RequestResult } from '../../events.js';
 import type { Logger } from '../../log.js';
@@ -23,9 +24,4 @@ export interface PgContext {
   /** Applies an invalidation through the one dispatch path. */
   invalidate(target: InvalidationTarget): void;
   report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;
-}
-
-/** The tag every entry of one database carries, for statements that may change anything in it. */
-export function databaseTag(database: string): string {
-  return `\u0000pgdb:${database}`;
 }

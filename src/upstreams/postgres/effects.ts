@@ -1,5 +1,5 @@
-import { tableTag } from '../../invalidation/message.js';
-import { databaseTag, type PgContext } from './context.js';
+import { databaseTag, tableTag } from '../../cache/tags.js';
+import type { PgContext } from './context.js';
 import type { Session } from './session.js';
 
 /**

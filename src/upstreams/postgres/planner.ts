@@ -4,9 +4,9 @@
  * schema can change under it). A hit never parses: it only reads these memos.
  */
 import { LRUCache } from 'lru-cache';
-import type { Millis } from '../../clock.js';
+import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
-import { tableTag } from '../../invalidation/message.js';
+import { tableTag } from '../../cache/tags.js';
 import type { Catalog } from './catalog.js';
 import { type Classification, classify, type RelationRef } from './classify.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Store } from '../../../src/cache/store.js';
+import { Space } from '../../../src/cache/types.js';
 import type { EntryInput } from '../../../src/cache/types.js';
 import { ManualClock } from '../../../src/clock.js';
 
@@ -150,5 +151,32 @@ describe('Store.fill single-flight', () => {
     g.fail(new Error('late failure'));
     await new Promise((r) => setTimeout(r, 10));
     expect(store.inFlight).toBe(0);
+  });
+
+  it('tells whether a fill is in flight and how many wait on it', async () => {
+    const store = makeStore();
+    const g = gate();
+    expect(store.flightOf('k')).toBeUndefined();
+    const leader = store.fill('k', [], g.loader);
+    expect(store.flightOf('k')?.waiters).toBe(0);
+    const waiter = store.fill('k', [], g.loader);
+    expect(store.flightOf('k')?.waiters).toBe(1);
+    g.release();
+    await Promise.all([leader, waiter]);
+    expect(store.flightOf('k')).toBeUndefined();
+  });
+
+  it('hands a waiter no entry of another space than its own, and reads through a space only its entries', async () => {
+    const store = makeStore();
+    const mine = new Space<{ n: number }>('mine');
+    const other = new Space<undefined>('other');
+    const g = gate();
+    const leader = store.fill('k', [], () => g.loader().then((input) => input && { ...input, meta: { n: 1 } }), { space: mine });
+    const stranger = store.fill<undefined>('k', [], () => Promise.resolve({ body: Buffer.from('x'), ttlMs: 1000 }), { space: other });
+    g.release();
+    expect((await leader).entry?.meta.n).toBe(1);
+    expect(await stranger).toMatchObject({ entry: null, reason: 'unshareable' });
+    expect(store.get('k', mine)?.meta.n).toBe(1);
+    expect(store.get('k', other)).toBeUndefined();
   });
 });

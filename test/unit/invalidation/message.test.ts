@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseInvalidation, tableTag } from '../../../src/invalidation/message.js';
+import { tableTag } from '../../../src/cache/tags.js';
+import { parseInvalidation } from '../../../src/invalidation/message.js';
 
 describe('parseInvalidation', () => {
   it('reads the JSON contract and turns tables into table: tags', () => {
