@@ -7,7 +7,7 @@ import type { Dispatcher } from '../invalidation/dispatch.js';
 import { parseInvalidation } from '../invalidation/message.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
-import { hasBearer } from './auth.js';
+import { hasBearer } from '../auth.js';
 import { summarizeCache } from './cache-summary.js';
 import { LIVE_PAGE, liveDocument, type RecentInvalidations } from './live.js';
 import type { Readiness } from './readiness.js';

@@ -1,3 +1,4 @@
+/** Bearer tokens, for the admin server and for PURGE on HTTP listeners. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 /**
