@@ -1,6 +1,6 @@
 /**
- * Every error code sidecache raises, in one table. The README's "Error codes" section documents
- * each of them; test/unit/errors.test.ts keeps the two in step.
+ * Every error code sidecache raises, in one table. docs/contracts.md ("Error codes") documents
+ * each of them; test/unit/docs.test.ts keeps the two in step.
  */
 export const ERROR_CODES = {
   SC_ERR_CONFIG_READ: 'the configuration file could not be read',

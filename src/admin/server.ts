@@ -38,7 +38,7 @@ interface Route {
   guarded?: boolean;
 }
 
-/** /metrics /healthz /readyz /invalidate /cache (DESIGN.md "Admin HTTP contract"). */
+/** The admin routes (docs/contracts.md "Admin API"). */
 export function createAdminServer(deps: AdminDeps): http.Server {
   const routes = new Map<string, Route>([
     ['/metrics', { method: 'GET', handler: (_req, res) => metrics(deps, res) }],

@@ -6,7 +6,7 @@ export type Ticket = number;
 const PRUNE_AT = 65_536;
 
 /**
- * The fill-race guard (DESIGN.md "Fill race"). Every invalidation advances one sequence number
+ * The fill-race guard (docs/architecture.md "Fill race"). Every invalidation advances one sequence number
  * and stamps each tag it names with it; a fill remembers the sequence number when it began and
  * may store its result only if none of the result's tags was stamped later.
  *

@@ -75,7 +75,7 @@ export interface Entry<M = unknown> {
   readonly bytes: Bytes;
 }
 
-/** The invalidation message contract (DESIGN.md), after `tables` became `table:` tags. */
+/** The invalidation message contract (docs/contracts.md), after `tables` became `table:` tags. */
 export interface InvalidationTarget {
   tags?: readonly Tag[];
   keys?: readonly CacheKey[];

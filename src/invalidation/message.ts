@@ -2,7 +2,7 @@ import { tableTag } from '../cache/tags.js';
 import type { InvalidationTarget } from '../cache/types.js';
 import { SidecacheError } from '../errors.js';
 
-/** The invalidation message contract (DESIGN.md); every field is optional. */
+/** The invalidation message contract (docs/contracts.md "Invalidation messages"); every field is optional. */
 export interface InvalidationMessage {
   tags?: string[];
   tables?: string[];

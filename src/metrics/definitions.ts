@@ -1,5 +1,5 @@
 /**
- * Every metric sidecache exports, in one table. The names are a contract (DESIGN.md); labels may
+ * Every metric sidecache exports, in one table. The names are a contract (docs/contracts.md "Metrics"); labels may
  * grow. The README's metrics table lists each one (test/unit/docs.test.ts keeps them in step).
  */
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
