@@ -21,7 +21,7 @@ describe('docs/contracts.md stays true to the code', () => {
   });
 
   it('lists every metric in the metrics table, and no document names a metric that does not exist', () => {
-    const known = Object.values(METRICS).map((def) => def.name);
+    const known: string[] = Object.values(METRICS).map((def) => def.name);
     for (const name of known) expect(contracts).toContain(`| \`${name}\` |`);
     for (const { path, text } of documents) {
       const named = new Set(text.match(/\bsidecache_[a-z_]+[a-z]/g));

@@ -11,7 +11,7 @@ function files(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
 }
 
-const known = new Set(Object.values(METRICS).map((m) => m.name));
+const known = new Set<string>(Object.values(METRICS).map((m) => m.name));
 /** Histograms are queried through their _bucket/_sum/_count series. */
 const baseName = (name: string) => name.replace(/_(bucket|sum|count)$/, '');
 
