@@ -44,6 +44,10 @@ export const enum Backend {
 
 /** Request codes of untyped startup-phase messages (protocol-message-formats, StartupMessage …). */
 export const enum StartupCode {
+  /** StartupMessage, protocol 3.0 (every server since 7.4). */
+  Protocol3_0 = 196608,
+  /** StartupMessage, protocol 3.2 (PostgreSQL 18). */
+  Protocol3_2 = 196610,
   CancelRequest = 80877102,
   SslRequest = 80877103,
   GssEncRequest = 80877104,
