@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import type { Logger } from '../../log.js';
-import type { RelationRef } from './classify.js';
+import { type RelationRef, SYSTEM_SCHEMAS } from './classify.js';
 
 export interface RelationFacts {
   /** Every relation the names stand for: themselves, views' base tables, partitions, children. */
@@ -14,8 +14,6 @@ export interface RelationFacts {
   /** Set when a name cannot be cached: unknown, temporary, foreign, in a system schema, or a view over something volatile. */
   problem: string | undefined;
 }
-
-const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 
 /**
  * Relations reached from the named ones through views' rewrite rules and pg_inherits, with a

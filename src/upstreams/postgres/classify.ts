@@ -41,7 +41,8 @@ export function loadParser(): Promise<void> {
 
 const TIME_WORDS = new Set(['now', 'today', 'tomorrow', 'yesterday']);
 const TIME_SVF = /^SVFOP_(CURRENT_DATE|CURRENT_TIME|LOCALTIME)/;
-const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
+/** Schemas of the system catalog: reads of them are never cached (the catalog rejects them too, for names resolved there). */
+export const SYSTEM_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 /** Statements that read nothing cacheable and change no data. */
 const HARMLESS = new Set([
   'TransactionStmt', 'VariableShowStmt', 'ExplainStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt',

@@ -53,6 +53,13 @@ export const enum StartupCode {
   GssEncRequest = 80877104,
 }
 
+/** ReadyForQuery's transaction status: where the session stands after a request. */
+export const enum TxStatus {
+  Idle = 0x49, // I: not in a transaction block
+  InBlock = 0x54, // T: in a transaction block
+  Failed = 0x45, // E: in a failed transaction block (statements are refused until it ends)
+}
+
 /** PostgreSQL's own ceiling for a message (PQ_LARGE_MESSAGE_LIMIT, 1 GB - 1). */
 export const MAX_MESSAGE_BYTES = 0x3fffffff;
 

@@ -28,13 +28,8 @@ export interface PostgresListenerDeps {
   invalidate(target: InvalidationTarget, source: string): number;
 }
 
-/** What `/cache/explain` answers for one statement. */
-export interface Explanation {
-  cacheable: boolean;
-  reason: string | undefined;
-  tags: string[];
-  ttlMs: Millis;
-}
+/** What `/cache/explain` answers for one statement: its cache plan. */
+export type Explanation = Readonly<CachePlan>;
 
 /** One `postgres[]` entry: a wire-protocol listener in front of one PostgreSQL server. */
 export class PostgresListener {
@@ -128,8 +123,7 @@ export class PostgresListener {
   async explain(sql: string, database?: string, user?: string): Promise<Explanation> {
     const db = database ?? (this.#upstreamUrl.pathname.slice(1) || 'postgres');
     const who = user ?? (decodeURIComponent(this.#upstreamUrl.username) || 'postgres');
-    const plan: CachePlan = await this.#ctx.planner.plan(db, who, sql);
-    return { cacheable: plan.cacheable, reason: plan.reason, tags: plan.tags, ttlMs: plan.ttlMs };
+    return this.#ctx.planner.plan(db, who, sql);
   }
 
 }

@@ -1,3 +1,5 @@
+import { TxStatus } from './codes.js';
+
 /**
  * What one client connection's session looks like to the cache: who and where it is, the settings
  * that change results, its transaction status, and the statements it has prepared
@@ -11,13 +13,11 @@ export interface PreparedStatement {
   upstream: boolean;
 }
 
-const READY_IDLE_STATUS = 0x49;
-
 export class Session {
   readonly database: string;
   readonly user: string;
   /** ReadyForQuery status: I, T or E. */
-  txStatus = READY_IDLE_STATUS;
+  txStatus: number = TxStatus.Idle;
   /** Set after something the cache cannot model (set_config, temporary tables) until DISCARD/RESET ALL. */
   tainted = false;
   readonly statements = new Map<string, PreparedStatement>();
@@ -38,7 +38,7 @@ export class Session {
   }
 
   get idle(): boolean {
-    return this.txStatus === READY_IDLE_STATUS;
+    return this.txStatus === TxStatus.Idle;
   }
 
   /** A ParameterStatus from the server (TimeZone, DateStyle, role changes, …). */

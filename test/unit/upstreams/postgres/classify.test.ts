@@ -21,6 +21,7 @@ describe('classify (libpg-query)', () => {
       'SELECT * FROM t TABLESAMPLE SYSTEM (10)': 'uses TABLESAMPLE',
       'SELECT 1; SELECT 2': 'several statements',
       'SELECT * FROM pg_catalog.pg_class': 'reads the system catalog (pg_catalog.pg_class)',
+      'SELECT * FROM pg_toast.pg_toast_1259': 'reads the system catalog (pg_toast.pg_toast_1259)',
       'SHOW search_path': 'VariableShowStmt is not a SELECT',
       'EXPLAIN SELECT 1': 'ExplainStmt is not a SELECT',
       'SELEC 1': 'does not parse',
