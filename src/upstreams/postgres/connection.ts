@@ -18,6 +18,7 @@ import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import { Session } from './session.js';
 import { connectUpstream } from './upstream-socket.js';
 import { whenWritable } from '../../drain.js';
+import { isSidecacheError } from '../../errors.js';
 
 /** What exists once the client's StartupMessage has come. */
 interface Started {
@@ -136,7 +137,8 @@ export class PgConnection {
     try {
       upstream = await connectUpstream(target);
     } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      // Sidecache's own errors say what went wrong in words; the system's (ECONNREFUSED, …) by code.
+      const reason = isSidecacheError(err) ? err.message : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
       return this.#fail('08006', `sidecache cannot connect to the upstream PostgreSQL at ${target.host}:${target.port}: ${reason}`);
     }
     if (this.#phase === 'closed') return void upstream.destroy();

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { SidecacheError } from '../../errors.js';
 import { SSL_REQUEST } from './messages.js';
 
 /** libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
@@ -43,7 +44,7 @@ export async function connectUpstream(target: UpstreamTarget): Promise<net.Socke
   if (answer !== 'S') {
     if (target.sslmode === 'prefer' || target.sslmode === 'allow') return socket;
     socket.destroy();
-    throw Object.assign(new Error(`the server does not offer TLS (sslmode=${target.sslmode})`), { code: 'SSL_REFUSED' });
+    throw new SidecacheError('SC_ERR_UPSTREAM_CONNECT', `the server does not offer TLS (sslmode=${target.sslmode})`);
   }
   const verify = target.sslmode === 'verify-ca' || target.sslmode === 'verify-full';
   const secure = tls.connect({
@@ -65,7 +66,7 @@ function openTcp(target: UpstreamTarget): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
     const timer = setTimeout(() => {
-      socket.destroy(Object.assign(new Error(`no connection within ${target.connectTimeoutMs}ms`), { code: 'ETIMEDOUT' }));
+      socket.destroy(new SidecacheError('SC_ERR_UPSTREAM_TIMEOUT', `no connection within ${target.connectTimeoutMs}ms`));
     }, target.connectTimeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -92,7 +93,7 @@ function readOneByte(socket: net.Socket): Promise<string> {
       cleanup();
       reject(err);
     };
-    const onEnd = (): void => onError(new Error('the server closed the connection during TLS negotiation'));
+    const onEnd = (): void => onError(new SidecacheError('SC_ERR_UPSTREAM_CONNECT', 'the server closed the connection during TLS negotiation'));
     const cleanup = (): void => {
       socket.off('readable', onReadable);
       socket.off('error', onError);
