@@ -15,7 +15,8 @@ import { loadParser } from './classify.js';
 import { PgConnection } from './connection.js';
 import type { PgContext } from './context.js';
 import { type CachePlan, Planner } from './planner.js';
-import { parseUpstream } from './upstream-socket.js';
+import { upstreamTarget } from './upstream-socket.js';
+import { parsePgUrl } from '../../config/pg-url.js';
 
 /** Keys of a `postgres[]` entry that a reload cannot apply: they are built into sockets. */
 export const POSTGRES_RESTART_KEYS = ['listen', 'upstream', 'catalogUrl', 'connectTimeout', 'tls'] as const;
@@ -40,7 +41,8 @@ export class PostgresListener {
   readonly #catalog: Catalog;
   readonly #connections = new Set<PgConnection>();
   readonly #log: Logger;
-  readonly #upstreamUrl: URL;
+  /** Who `/cache/explain` asks as when the request names no database or user. */
+  readonly #explainAs: { database: string; user: string };
   #address: AddressInfo | undefined;
 
   constructor(deps: PostgresListenerDeps) {
@@ -48,14 +50,16 @@ export class PostgresListener {
     this.name = config.name;
     this.#config = config;
     this.#log = deps.log;
-    this.#upstreamUrl = new URL(config.upstream);
-    const catalogUrl = new URL(config.catalogUrl ?? config.upstream);
+    const upstream = parsePgUrl(config.upstream);
+    this.#explainAs = { database: upstream.database ?? 'postgres', user: upstream.user ?? 'postgres' };
+    // The catalog connects without TLS, whatever the URL's sslmode says (as it always has).
+    const catalog = config.catalogUrl === undefined ? upstream : parsePgUrl(config.catalogUrl);
     this.#catalog = new Catalog(
       (database, user) => ({
-        host: catalogUrl.hostname.replace(/^\[|\]$/g, ''),
-        port: Number(catalogUrl.port || 5432),
-        user: decodeURIComponent(catalogUrl.username) || user,
-        password: decodeURIComponent(catalogUrl.password) || undefined,
+        host: catalog.host ?? '',
+        port: catalog.port ?? 5432,
+        user: catalog.user ?? user,
+        password: catalog.password,
         database,
         application_name: 'sidecache catalog',
         connectionTimeoutMillis: config.connectTimeout,
@@ -71,7 +75,7 @@ export class PostgresListener {
       clock: deps.clock,
       log: deps.log,
       planner: new Planner(config, this.#catalog),
-      target: parseUpstream(config.upstream, config.connectTimeout),
+      target: upstreamTarget(upstream, config.connectTimeout),
       tls: config.tls === undefined ? undefined : tls.createSecureContext({ cert: readPem(config.tls.cert, `postgres[${config.name}].tls.cert`), key: readPem(config.tls.key, `postgres[${config.name}].tls.key`) }),
       invalidate: (target) => void deps.invalidate(target, source),
       report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
@@ -121,9 +125,7 @@ export class PostgresListener {
 
   /** Whether `sql` would be cached for `database` (default: the upstream URL's), and why not. */
   async explain(sql: string, database?: string, user?: string): Promise<Explanation> {
-    const db = database ?? (this.#upstreamUrl.pathname.slice(1) || 'postgres');
-    const who = user ?? (decodeURIComponent(this.#upstreamUrl.username) || 'postgres');
-    return this.#ctx.planner.plan(db, who, sql);
+    return this.#ctx.planner.plan(database ?? this.#explainAs.database, user ?? this.#explainAs.user, sql);
   }
 
 }

@@ -1,11 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
+import type { PgUrl, SslMode } from '../../config/pg-url.js';
 import { SidecacheError } from '../../errors.js';
 import { SSL_REQUEST } from './messages.js';
-
-/** libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
-export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
 export interface UpstreamTarget {
   host: string;
@@ -16,18 +13,9 @@ export interface UpstreamTarget {
   connectTimeoutMs: number;
 }
 
-/** Reads host, port and TLS settings from a `postgres://` URL. */
-export function parseUpstream(url: string, connectTimeoutMs: number): UpstreamTarget {
-  const parsed = new URL(url);
-  const sslmode = (parsed.searchParams.get('sslmode') ?? 'prefer') as SslMode;
-  const rootcert = parsed.searchParams.get('sslrootcert');
-  return {
-    host: parsed.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-    port: Number(parsed.port || 5432),
-    sslmode,
-    ca: rootcert === null ? undefined : readFileSync(rootcert, 'utf8'),
-    connectTimeoutMs,
-  };
+/** Host, port and TLS settings of the upstream's URL; libpq's defaults fill the gaps. */
+export function upstreamTarget({ host, port, sslmode, ca }: PgUrl, connectTimeoutMs: number): UpstreamTarget {
+  return { host: host ?? '127.0.0.1', port: port ?? 5432, sslmode: sslmode ?? 'prefer', ca, connectTimeoutMs };
 }
 
 /**
