@@ -192,7 +192,9 @@ export class PgConnection {
   #duringAuth(frame: Frame): void {
     this.#client.write(frame.bytes);
     if (frame.code === Backend.ReadyForQuery) {
-      this.#started!.session.txStatus = decodeReadyStatus(frame.bytes);
+      const { session } = this.#started!;
+      session.txStatus = decodeReadyStatus(frame.bytes);
+      this.#ctx.planner.warm(session.database, session.user);
       this.#phase = 'ready';
       this.#pump();
     }
