@@ -6,7 +6,7 @@ import type { InvalidationTarget } from '../../cache/types.js';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
-import { formatAddress, listen } from '../../listen.js';
+import { closeGracefully, formatAddress, listen } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
 import { requestReporter } from '../report.js';
@@ -102,14 +102,9 @@ export class PostgresListener {
 
   /** Stops accepting; sessions may finish until `graceMs`, then they are closed. */
   async stop(graceMs: Millis): Promise<boolean> {
-    let forced = false;
-    if (this.#server.listening) {
-      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-      const deadline = new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref());
-      forced = await Promise.race([closed.then(() => false), deadline]);
-      if (forced) for (const c of this.#connections) c.destroy();
-      await closed;
-    }
+    const forced = await closeGracefully(this.#server, graceMs, () => {
+      for (const c of this.#connections) c.destroy();
+    });
     await this.#catalog.close();
     return forced;
   }
