@@ -1,3 +1,4 @@
+/** Records the backend frames of one response, and says whether they may be stored for replay. */
 import { Backend, TxStatus } from './codes.js';
 import type { Frame } from './framing.js';
 import { READY_IDLE } from './messages.js';

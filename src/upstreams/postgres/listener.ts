@@ -1,3 +1,4 @@
+/** One `postgres[]` entry: the net.Server that accepts clients, the context its connections share, start, reload, stop and explain. */
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';

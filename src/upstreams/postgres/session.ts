@@ -1,10 +1,11 @@
-import { TxStatus } from './codes.js';
-
 /**
  * What one client connection's session looks like to the cache: who and where it is, the settings
  * that change results, its transaction status, and the statements it has prepared
  * (pgbouncer's varcache and prepared-statement tracking).
  */
+import { TxStatus } from './codes.js';
+
+/** A statement the client prepared with Parse. */
 export interface PreparedStatement {
   sql: string;
   /** The client's Parse, kept to send upstream later if it was answered from the cache. */

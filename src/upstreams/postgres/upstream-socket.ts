@@ -1,3 +1,4 @@
+/** Opens the socket to the upstream server, TCP then TLS as sslmode says (https://www.postgresql.org/docs/current/libpq-ssl.html). */
 import net from 'node:net';
 import tls from 'node:tls';
 import type { PgUrl, SslMode } from '../../config/pg-url.js';
