@@ -17,7 +17,7 @@ import { ReadThrough } from './read-through.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import { Session } from './session.js';
 import { connectUpstream } from './upstream-socket.js';
-import { whenWritable } from '../../drain.js';
+import { pauseWhileFull } from '../../drain.js';
 import { isSidecacheError } from '../../errors.js';
 
 /** What exists once the client's StartupMessage has come. */
@@ -173,19 +173,8 @@ export class PgConnection {
     } finally {
       this.#client.uncork();
     }
-    this.#holdWhileFull(this.#client, this.#upstream);
-  }
-
-  /**
-   * Backpressure: while `to` has more buffered than it wants, stop reading `from`, so a client that
-   * reads slowly (or a slow upstream) cannot make sidecache buffer a whole result in memory.
-   */
-  #holdWhileFull(to: net.Socket, from: net.Socket | undefined): void {
-    if (from === undefined || from.isPaused()) return;
-    const writable = whenWritable(to);
-    if (writable === undefined) return;
-    from.pause();
-    void writable.then(() => from.resume());
+    // A client that reads slowly must not make sidecache hold a whole result in memory.
+    pauseWhileFull(this.#client, this.#upstream);
   }
 
   /** Authentication passes through verbatim; its end is the first ReadyForQuery. */
@@ -232,7 +221,7 @@ export class PgConnection {
     }
     upstream.uncork();
     this.#client.uncork();
-    this.#holdWhileFull(upstream, this.#client);
+    pauseWhileFull(upstream, this.#client);
   }
 
   #handle(frame: Frame): Promise<void> | undefined {
