@@ -5,6 +5,7 @@
  * (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS)
  */
 import { type ConnectionOptions, parse } from 'pg-connection-string';
+import { SidecacheError } from '../errors.js';
 
 /** libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
@@ -24,8 +25,11 @@ export interface PgUrl {
 }
 
 /** A connection string that cannot be used, and why (the message never repeats the URL: it may hold a password). */
-export class PgUrlError extends Error {
-  override readonly name = 'PgUrlError';
+export class PgUrlError extends SidecacheError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SC_ERR_CONFIG_INVALID', message, options);
+    this.name = 'PgUrlError';
+  }
 }
 
 const SCHEME = /^postgres(?:ql)?:\/\//i;

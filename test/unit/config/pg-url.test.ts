@@ -63,6 +63,7 @@ describe('parsePgUrl (pg-connection-string)', () => {
         error = err;
       }
       expect(error, url).toBeInstanceOf(PgUrlError);
+      expect((error as PgUrlError).code, url).toBe('SC_ERR_CONFIG_INVALID');
       expect((error as Error).message, url).toMatch(reason);
     }
   });
