@@ -22,3 +22,22 @@ export function whenWritable(stream: Drainable): Promise<void> | undefined {
     stream.once('close', done);
   });
 }
+
+/** The part of a readable stream (a socket) that pausing needs. */
+export interface Pausable {
+  isPaused(): boolean;
+  pause(): unknown;
+  resume(): unknown;
+}
+
+/**
+ * Backpressure between two sockets: while `to` has more buffered than it wants, stop reading
+ * `from`, so a slow reader on one side cannot make sidecache buffer what the other side sends.
+ */
+export function pauseWhileFull(to: Drainable, from: Pausable | undefined): void {
+  if (from === undefined || from.isPaused()) return;
+  const writable = whenWritable(to);
+  if (writable === undefined) return;
+  from.pause();
+  void writable.then(() => from.resume());
+}

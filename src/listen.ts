@@ -34,23 +34,27 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
+/** A server to close: a node:http server also knows its connections, a plain net.Server does not. */
+type Closable = Server & Partial<Pick<http.Server, 'closeAllConnections' | 'closeIdleConnections'>>;
+
 /**
- * Stops accepting and lets requests in flight finish; at `graceMs`, closes what is left (and calls
- * `force` for sockets node:http no longer tracks, such as upgraded ones). True when it had to force.
+ * Stops accepting and lets requests in flight finish; at `graceMs`, closes what is left (node:http
+ * servers close their own connections; `force` closes the rest, such as upgraded sockets or a
+ * net.Server's sessions). True when it had to force.
  */
-export function closeGracefully(server: http.Server, graceMs: number, force?: () => void): Promise<boolean> {
+export function closeGracefully(server: Closable, graceMs: number, force?: () => void): Promise<boolean> {
   if (!server.listening) return Promise.resolve(false);
   return new Promise((resolve) => {
     let forced = false;
     const timer = setTimeout(() => {
       forced = true;
-      server.closeAllConnections();
+      server.closeAllConnections?.();
       force?.();
     }, graceMs);
     server.close(() => {
       clearTimeout(timer);
       resolve(forced);
     });
-    server.closeIdleConnections();
+    server.closeIdleConnections?.();
   });
 }

@@ -1,4 +1,5 @@
 import type { ConfigProblem } from '../errors.js';
+import { parsePgUrl, PgUrlError } from './pg-url.js';
 import {
   arrayOf,
   boolean,
@@ -42,6 +43,19 @@ function url(protocols: readonly string[], example: string) {
     } catch {
       // new URL throws on anything unparsable; the message below says what was expected.
       return '';
+    }
+  });
+}
+
+/** A PostgreSQL connection string as sidecache will read it (pg-connection-string), sslmode included. */
+function pgUrl(example: string) {
+  return refine(string, `a URL like "${example}"`, (v) => {
+    try {
+      parsePgUrl(v);
+      return undefined;
+    } catch (err) {
+      if (err instanceof PgUrlError) return err.message;
+      throw err;
     }
   });
 }
@@ -102,10 +116,10 @@ const postgresRule = object({
 
 const postgresListener = object({
   ...listenerIdentity,
-  upstream: required(url(['postgres:', 'postgresql:'], 'postgres://127.0.0.1:5432')),
+  upstream: required(pgUrl('postgres://127.0.0.1:5432')),
   defaultTtl: withDefault(duration, 60_000),
   /** Where sidecache asks the catalog (views, partitions, functions); defaults to `upstream`. */
-  catalogUrl: optional(url(['postgres:', 'postgresql:'], 'postgres://sidecache@127.0.0.1:5432')),
+  catalogUrl: optional(pgUrl('postgres://sidecache@127.0.0.1:5432')),
   /** User functions to treat as IMMUTABLE without asking the catalog. */
   functions: optional(arrayOf(pattern(/^[A-Za-z_][A-Za-z0-9_$.]*$/, 'a function name'))),
   connectTimeout: withDefault(duration, 5_000),
@@ -119,7 +133,7 @@ const onGap = withDefault(oneOf(['flush', 'keep'] as const), 'flush');
 
 const bus = byType({
   postgres: object({
-    url: required(url(['postgres:', 'postgresql:'], 'postgres://127.0.0.1:5432/app')),
+    url: required(pgUrl('postgres://127.0.0.1:5432/app')),
     channel: withDefault(channel, 'sidecache'),
     onGap,
   }),

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { parseIntoClientConfig } from 'pg-connection-string';
 import type { SidecacheServer } from '../server.js';
 
 type Print = (line: string) => void;
@@ -37,9 +38,7 @@ export async function tour(server: SidecacheServer, database: { url: string; cli
   print(`   GET /products/7   ${ms(hit.ms).padStart(10)}   Cache-Status: ${hit.status}   (${(miss.ms / hit.ms).toFixed(0)}x faster)`);
 
   print('\n2. SQL through sidecache');
-  const through = new URL(database.url);
-  through.port = String(server.postgresListeners[0]!.address.port);
-  const via = new pg.Client({ connectionString: through.href });
+  const via = new pg.Client({ ...parseIntoClientConfig(database.url), port: server.postgresListeners[0]!.address.port });
   await via.connect();
   try {
     const sql = 'SELECT count(*) AS products, round(avg(price), 2) AS average_price FROM products';

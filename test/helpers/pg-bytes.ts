@@ -38,6 +38,14 @@ export const execute = (portal = '', maxRows = 0) => message('E', cstr(portal), 
 export const sync = () => message('S');
 export const terminate = () => message('X');
 
+export const parseComplete = () => message('1');
+export const bindComplete = () => message('2');
+export const dataRow = (...values: string[]) => message('D', i16(values.length), ...values.flatMap((v) => [i32(Buffer.byteLength(v)), Buffer.from(v)]));
+export const commandComplete = (tag: string) => message('C', cstr(tag));
+export const readyForQuery = (status: 'I' | 'T' | 'E') => message('Z', Buffer.from(status, 'latin1'));
+export const notification = (channel: string, payload: string) => message('A', i32(1), cstr(channel), cstr(payload));
+export const errorResponse = (sqlstate: string, text: string) => message('E', cstr('SERROR'), cstr(`C${sqlstate}`), cstr(`M${text}`), Buffer.from([0]));
+
 export interface BackendMessage {
   code: string;
   body: Buffer;

@@ -1,10 +1,17 @@
+/**
+ * A client's extended-protocol messages up to each Sync: a batch is held back while it may still
+ * be answered from the cache and forwarded otherwise, keeping the statements and portals the
+ * upstream knows in step with the client's
+ * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY).
+ */
 import { Frontend, Target } from './codes.js';
 import type { Frame } from './framing.js';
 import { decodeBind, decodeExecute, decodeParse, decodeTarget } from './messages.js';
-
+import type { ResponseQueue, UpstreamSlot } from './response-queue.js';
+import type { Session } from './session.js';
 
 /** An extended-protocol batch up to its Sync, held back while it may still be a cache hit. */
-export interface Batch<Slot> {
+export interface Batch {
   frames: Frame[];
   /** P, S (describe statement), B, D (describe portal), E, in the order seen. */
   shape: string;
@@ -13,10 +20,10 @@ export interface Batch<Slot> {
   /** Parameter formats, values and result formats: the Bind's tail, part of the key. */
   bindTail: string;
   /** Set once the batch goes upstream. */
-  slot: Slot | undefined;
+  slot: UpstreamSlot | undefined;
 }
 
-export function newBatch<Slot>(): Batch<Slot> {
+function newBatch(): Batch {
   return { frames: [], shape: '', parse: undefined, sql: undefined, bindTail: '', slot: undefined };
 }
 
@@ -26,7 +33,7 @@ export function newBatch<Slot>(): Batch<Slot> {
  * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY).
  * `known` gives the SQL of a statement the session prepared earlier.
  */
-export function extendBatch<Slot>(batch: Batch<Slot>, frame: Frame, known: (name: string) => string | undefined): boolean {
+function extendBatch(batch: Batch, frame: Frame, known: (name: string) => string | undefined): boolean {
   const { shape } = batch;
   const statementSql = (name: string): string | undefined => (batch.parse !== undefined && batch.parse.name === name ? batch.parse.sql : known(name));
   switch (frame.code) {
@@ -66,5 +73,132 @@ export function extendBatch<Slot>(batch: Batch<Slot>, frame: Frame, known: (name
     }
     default:
       return false;
+  }
+}
+
+/** Whether the batch runs its statement (ends with Execute), so its response is a result. */
+export function executes(batch: Batch): boolean {
+  return batch.shape.endsWith('E');
+}
+
+/** What the batches of one connection need from it. */
+export interface BatchOptions {
+  readonly session: Session;
+  readonly queue: ResponseQueue;
+  /** Writes bytes to the upstream. */
+  send(bytes: Buffer): void;
+  /** Whether a SQL text may be cached at all (else running it makes its slot uncertain). */
+  isCacheable(sql: string): boolean;
+}
+
+/** The extended-protocol batch of one connection in progress, and the forwarding of every batch. */
+export class Batches {
+  #batch: Batch | undefined;
+  readonly #options: BatchOptions;
+
+  constructor(options: BatchOptions) {
+    this.#options = options;
+  }
+
+  /** Whether messages have come since the last Sync. */
+  get pending(): boolean {
+    return this.#batch !== undefined;
+  }
+
+  /** Parse, Bind, Describe, Execute, Close or Flush: held while the batch may be a hit, else forwarded. */
+  add(frame: Frame): void {
+    const batch = (this.#batch ??= newBatch());
+    if (batch.slot === undefined && extendBatch(batch, frame, (name) => this.#options.session.statements.get(name)?.sql)) {
+      batch.frames.push(frame);
+      return;
+    }
+    if (batch.slot === undefined) this.release();
+    this.#forward(frame, batch.slot!);
+  }
+
+  /** Sends a held batch upstream: it is not (or no longer) a candidate for the cache. */
+  release(): void {
+    const batch = this.#batch;
+    if (batch === undefined || batch.slot !== undefined) return;
+    batch.slot = this.#options.queue.open([], false);
+    this.forward(batch, batch.slot);
+    batch.frames = [];
+  }
+
+  /**
+   * The Sync that ends the batch. When the batch already went upstream (or there was none), the
+   * Sync follows it there; a batch still held back is returned, for the caller to answer from the
+   * cache or to send with `forward`.
+   */
+  end(sync: Frame): Batch | undefined {
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (batch === undefined) this.#options.queue.open([], false);
+    if (batch === undefined || batch.slot !== undefined) {
+      this.#options.send(sync.bytes);
+      return undefined;
+    }
+    return batch;
+  }
+
+  /** Sends the held frames of `batch` upstream as part of `slot`. */
+  forward(batch: Batch, slot: UpstreamSlot): void {
+    for (const f of batch.frames) this.#forward(f, slot);
+  }
+
+  /** The batch was answered from the cache: its Parse is known to the session, not yet to the upstream. */
+  answered(batch: Batch): void {
+    const parse = batch.parse;
+    if (parse !== undefined) this.#options.session.statements.set(parse.name, { sql: parse.sql, parse: parse.bytes, upstream: false });
+  }
+
+  /** Forwards one extended frame, keeping the statements the upstream knows in step with the client's. */
+  #forward(frame: Frame, slot: UpstreamSlot): void {
+    const { session } = this.#options;
+    switch (frame.code) {
+      case Frontend.Parse: {
+        const { name, sql } = decodeParse(frame.bytes);
+        session.statements.set(name, { sql, parse: frame.bytes, upstream: true });
+        break;
+      }
+      case Frontend.Bind: {
+        const { portal, statement } = decodeBind(frame.bytes);
+        this.#materialize(statement, slot);
+        const sql = session.statements.get(statement)?.sql;
+        if (sql !== undefined) session.portals.set(portal, sql);
+        else session.portals.delete(portal);
+        break;
+      }
+      case Frontend.Describe:
+      case Frontend.Close: {
+        const { kind, name } = decodeTarget(frame.bytes);
+        if (kind === Target.Statement) this.#materialize(name, slot);
+        if (frame.code === Frontend.Close) {
+          if (kind === Target.Statement) session.statements.delete(name);
+          else session.portals.delete(name);
+        }
+        break;
+      }
+      case Frontend.Execute: {
+        const sql = session.portals.get(decodeExecute(frame.bytes).portal);
+        if (sql === undefined) slot.uncertain = true;
+        else {
+          slot.executed.push(sql);
+          if (!this.#options.isCacheable(sql)) slot.uncertain = true;
+          slot.result ??= 'bypass';
+        }
+        break;
+      }
+    }
+    this.#options.send(frame.bytes);
+  }
+
+  /** A statement answered from the cache was never parsed upstream: parse it now, unseen by the client. */
+  #materialize(name: string, slot: UpstreamSlot): void {
+    const statement = this.#options.session.statements.get(name);
+    if (statement === undefined || statement.upstream) return;
+    this.#options.send(statement.parse);
+    statement.upstream = true;
+    slot.swallowParse++;
   }
 }

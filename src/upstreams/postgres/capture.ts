@@ -1,4 +1,5 @@
-import { Backend } from './codes.js';
+/** Records the backend frames of one response, and says whether they may be stored for replay. */
+import { Backend, TxStatus } from './codes.js';
 import type { Frame } from './framing.js';
 import { READY_IDLE } from './messages.js';
 
@@ -40,7 +41,7 @@ export class Capture {
 
   /** The bytes to store, with ReadyForQuery('I') at the end, or undefined when not storable. */
   result(status: number | undefined): Buffer | undefined {
-    if (!this.#clean || !this.#complete || status !== 0x49) return undefined;
+    if (!this.#clean || !this.#complete || status !== TxStatus.Idle) return undefined;
     return Buffer.concat([...this.#frames, READY_IDLE]);
   }
 

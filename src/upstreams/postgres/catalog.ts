@@ -1,12 +1,13 @@
 /**
  * Questions only the server can answer about a statement: what kind of relation each name is
  * (views resolve to their base tables, partitioned and inheritance parents to their children) and
- * whether user functions are IMMUTABLE. Asked on sidecache's own connection per database, once
- * per SQL text (the answers are remembered by the caller), never on a hit.
+ * which functions are IMMUTABLE (the built-ins all at once, others per call). Asked on sidecache's
+ * own connection per database, never on a hit: the caller remembers the answers.
  */
 import pg from 'pg';
 import type { Logger } from '../../log.js';
-import type { RelationRef } from './classify.js';
+import { type RelationRef, SYSTEM_SCHEMAS } from './classify.js';
+import { BuiltinFunctions, type ProcRow } from './volatility.js';
 
 export interface RelationFacts {
   /** Every relation the names stand for: themselves, views' base tables, partitions, children. */
@@ -14,8 +15,6 @@ export interface RelationFacts {
   /** Set when a name cannot be cached: unknown, temporary, foreign, in a system schema, or a view over something volatile. */
   problem: string | undefined;
 }
-
-const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 
 /**
  * Relations reached from the named ones through views' rewrite rules and pg_inherits, with a
@@ -42,8 +41,14 @@ SELECT c.relname, c.relkind, c.relpersistence, n.nspname,
           WHERE r.ev_class = c.oid AND p.provolatile <> 'i') AS volatile_view
 FROM reach JOIN pg_class c ON c.oid = reach.oid JOIN pg_namespace n ON n.oid = c.relnamespace`;
 
-/** Per call (name, argument count): are all overloads it could resolve to IMMUTABLE? */
-const FUNCTIONS = `
+/** Every built-in function's name, argument counts and volatility (the same columns on PostgreSQL 13 to 18). */
+const BUILTINS = `
+SELECT DISTINCT proname AS name, pronargs - pronargdefaults AS min_args, pronargs AS max_args,
+  provariadic <> 0 AS variadic, provolatile = 'i' AS immutable
+FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace`;
+
+/** Per call (name, argument count): are all overloads it could resolve to, in any schema, IMMUTABLE? */
+const CALLS = `
 SELECT f.i, count(p.oid) > 0 AND bool_and(p.provolatile = 'i') AS immutable
 FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS f(name, n, i)
 LEFT JOIN pg_proc p ON p.proname = f.name
@@ -83,6 +88,11 @@ export class Catalog {
     return { names: [...new Set(rows.map((r) => r.relname))], problem: rows.map(relationProblem).find((p) => p !== undefined) };
   }
 
+  /** The database's built-in functions (pg_catalog), in one query; throws when the catalog cannot be asked. */
+  async builtins(database: string, user: string): Promise<BuiltinFunctions> {
+    return new BuiltinFunctions((await this.#query<ProcRow>(database, user, BUILTINS, [])).rows);
+  }
+
   /**
    * The calls (`[schema.]name/n`) that may resolve to a function that is not IMMUTABLE, unknown
    * ones included. Overloads are matched by name and argument count, not types: stricter, never staler.
@@ -93,7 +103,7 @@ export class Catalog {
       const [qualified, n] = c.split('/');
       return { name: qualified!.split('.').at(-1)!, n: Number(n) };
     });
-    const { rows } = await this.#query<{ i: string; immutable: boolean }>(database, user, FUNCTIONS, [parsed.map((p) => p.name), parsed.map((p) => p.n)]);
+    const { rows } = await this.#query<{ i: string; immutable: boolean }>(database, user, CALLS, [parsed.map((p) => p.name), parsed.map((p) => p.n)]);
     const immutable = new Set(rows.filter((r) => r.immutable).map((r) => Number(r.i) - 1));
     return calls.filter((_c, i) => !immutable.has(i));
   }

@@ -1,10 +1,9 @@
 /**
  * What a SQL text does, from the real PostgreSQL parser (libpg-query): whether it may be cached,
- * which relations it reads and writes, and how it changes the session. Pure: catalog look-ups
- * (views, partitions, user functions) happen in catalog.ts on the result.
+ * which relations it reads and writes, which functions it calls, and how it changes the session.
+ * Pure: catalog look-ups (views, partitions, function volatility) happen in catalog.ts on the result.
  */
 import { loadModule, parseSync } from 'libpg-query';
-import { BUILTIN_IMMUTABLE } from './builtin-immutable.js';
 
 /** A relation as written in the statement: lower-cased by the parser unless quoted. */
 export interface RelationRef {
@@ -21,7 +20,7 @@ export interface Classification {
   /** Why not, when not (also shown by /cache/explain). */
   reason: string | undefined;
   reads: RelationRef[];
-  /** Calls (`[schema.]name/argument count`) not known to be immutable built-ins: the catalog (or allow list) must vouch for them. */
+  /** Every call (`[schema.]name/argument count`), built-ins included: the database's catalog (or the allow list) must vouch that each is IMMUTABLE. */
   functions: string[];
   /** Relations the statement writes or alters. */
   writes: RelationRef[];
@@ -41,7 +40,8 @@ export function loadParser(): Promise<void> {
 
 const TIME_WORDS = new Set(['now', 'today', 'tomorrow', 'yesterday']);
 const TIME_SVF = /^SVFOP_(CURRENT_DATE|CURRENT_TIME|LOCALTIME)/;
-const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
+/** Schemas of the system catalog: reads of them are never cached (the catalog rejects them too, for names resolved there). */
+export const SYSTEM_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 /** Statements that read nothing cacheable and change no data. */
 const HARMLESS = new Set([
   'TransactionStmt', 'VariableShowStmt', 'ExplainStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt',
@@ -160,11 +160,8 @@ function walk(node: unknown, facts: Facts): void {
         break;
       case 'FuncCall': {
         const names = ((v.funcname as Node[]) ?? []).map((n) => (n.String as Node | undefined)?.sval as string);
-        const name = names.at(-1) ?? '';
-        const schema = names.length > 1 ? names[0] : undefined;
-        const call = `${name}/${(v.args as unknown[] | undefined)?.length ?? 0}`;
-        if (name === 'set_config') facts.setConfig = true;
-        if (!(BUILTIN_IMMUTABLE.has(call) && (schema === undefined || schema === 'pg_catalog'))) facts.functions.push(`${names.join('.')}/${call.split('/')[1]}`);
+        if (names.at(-1) === 'set_config') facts.setConfig = true;
+        facts.functions.push(`${names.join('.')}/${(v.args as unknown[] | undefined)?.length ?? 0}`);
         break;
       }
       case 'SQLValueFunction':

@@ -44,9 +44,20 @@ export const enum Backend {
 
 /** Request codes of untyped startup-phase messages (protocol-message-formats, StartupMessage …). */
 export const enum StartupCode {
+  /** StartupMessage, protocol 3.0 (every server since 7.4). */
+  Protocol3_0 = 196608,
+  /** StartupMessage, protocol 3.2 (PostgreSQL 18). */
+  Protocol3_2 = 196610,
   CancelRequest = 80877102,
   SslRequest = 80877103,
   GssEncRequest = 80877104,
+}
+
+/** ReadyForQuery's transaction status: where the session stands after a request. */
+export const enum TxStatus {
+  Idle = 0x49, // I: not in a transaction block
+  InBlock = 0x54, // T: in a transaction block
+  Failed = 0x45, // E: in a failed transaction block (statements are refused until it ends)
 }
 
 /** PostgreSQL's own ceiling for a message (PQ_LARGE_MESSAGE_LIMIT, 1 GB - 1). */

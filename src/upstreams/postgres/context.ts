@@ -1,3 +1,4 @@
+/** What every connection of one Postgres listener shares: configuration, store, planner, upstream and reporting. */
 import type { SecureContext } from 'node:tls';
 import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';

@@ -1,3 +1,4 @@
+/** What completed statements do beyond their response: invalidations for writes and DDL, and session changes (SET, RESET, taint). */
 import { databaseTag, tableTag } from '../../cache/tags.js';
 import type { PgContext } from './context.js';
 import type { Session } from './session.js';

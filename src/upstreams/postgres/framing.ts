@@ -1,3 +1,4 @@
+/** Splits a byte stream into protocol messages by their headers alone, decoding nothing. */
 import { MAX_MESSAGE_BYTES } from './codes.js';
 
 /** One message: its type byte (0 for untyped startup messages) and its whole bytes, header included. */

@@ -1,3 +1,4 @@
+/** One `postgres[]` entry: the net.Server that accepts clients, the context its connections share, start, reload, stop and explain. */
 import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
@@ -6,7 +7,7 @@ import type { InvalidationTarget } from '../../cache/types.js';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
-import { formatAddress, listen } from '../../listen.js';
+import { closeGracefully, formatAddress, listen } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
 import { requestReporter } from '../report.js';
@@ -15,7 +16,8 @@ import { loadParser } from './classify.js';
 import { PgConnection } from './connection.js';
 import type { PgContext } from './context.js';
 import { type CachePlan, Planner } from './planner.js';
-import { parseUpstream } from './upstream-socket.js';
+import { upstreamTarget } from './upstream-socket.js';
+import { parsePgUrl } from '../../config/pg-url.js';
 
 /** Keys of a `postgres[]` entry that a reload cannot apply: they are built into sockets. */
 export const POSTGRES_RESTART_KEYS = ['listen', 'upstream', 'catalogUrl', 'connectTimeout', 'tls'] as const;
@@ -28,13 +30,8 @@ export interface PostgresListenerDeps {
   invalidate(target: InvalidationTarget, source: string): number;
 }
 
-/** What `/cache/explain` answers for one statement. */
-export interface Explanation {
-  cacheable: boolean;
-  reason: string | undefined;
-  tags: string[];
-  ttlMs: Millis;
-}
+/** What `/cache/explain` answers for one statement: its cache plan. */
+export type Explanation = Readonly<CachePlan>;
 
 /** One `postgres[]` entry: a wire-protocol listener in front of one PostgreSQL server. */
 export class PostgresListener {
@@ -45,7 +42,8 @@ export class PostgresListener {
   readonly #catalog: Catalog;
   readonly #connections = new Set<PgConnection>();
   readonly #log: Logger;
-  readonly #upstreamUrl: URL;
+  /** Who `/cache/explain` asks as when the request names no database or user. */
+  readonly #explainAs: { database: string; user: string };
   #address: AddressInfo | undefined;
 
   constructor(deps: PostgresListenerDeps) {
@@ -53,14 +51,16 @@ export class PostgresListener {
     this.name = config.name;
     this.#config = config;
     this.#log = deps.log;
-    this.#upstreamUrl = new URL(config.upstream);
-    const catalogUrl = new URL(config.catalogUrl ?? config.upstream);
+    const upstream = parsePgUrl(config.upstream);
+    this.#explainAs = { database: upstream.database ?? 'postgres', user: upstream.user ?? 'postgres' };
+    // The catalog connects without TLS, whatever the URL's sslmode says (as it always has).
+    const catalog = config.catalogUrl === undefined ? upstream : parsePgUrl(config.catalogUrl);
     this.#catalog = new Catalog(
       (database, user) => ({
-        host: catalogUrl.hostname.replace(/^\[|\]$/g, ''),
-        port: Number(catalogUrl.port || 5432),
-        user: decodeURIComponent(catalogUrl.username) || user,
-        password: decodeURIComponent(catalogUrl.password) || undefined,
+        host: catalog.host ?? '',
+        port: catalog.port ?? 5432,
+        user: catalog.user ?? user,
+        password: catalog.password,
         database,
         application_name: 'sidecache catalog',
         connectionTimeoutMillis: config.connectTimeout,
@@ -76,7 +76,7 @@ export class PostgresListener {
       clock: deps.clock,
       log: deps.log,
       planner: new Planner(config, this.#catalog),
-      target: parseUpstream(config.upstream, config.connectTimeout),
+      target: upstreamTarget(upstream, config.connectTimeout),
       tls: config.tls === undefined ? undefined : tls.createSecureContext({ cert: readPem(config.tls.cert, `postgres[${config.name}].tls.cert`), key: readPem(config.tls.key, `postgres[${config.name}].tls.key`) }),
       invalidate: (target) => void deps.invalidate(target, source),
       report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
@@ -103,14 +103,9 @@ export class PostgresListener {
 
   /** Stops accepting; sessions may finish until `graceMs`, then they are closed. */
   async stop(graceMs: Millis): Promise<boolean> {
-    let forced = false;
-    if (this.#server.listening) {
-      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-      const deadline = new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref());
-      forced = await Promise.race([closed.then(() => false), deadline]);
-      if (forced) for (const c of this.#connections) c.destroy();
-      await closed;
-    }
+    const forced = await closeGracefully(this.#server, graceMs, () => {
+      for (const c of this.#connections) c.destroy();
+    });
     await this.#catalog.close();
     return forced;
   }
@@ -126,10 +121,7 @@ export class PostgresListener {
 
   /** Whether `sql` would be cached for `database` (default: the upstream URL's), and why not. */
   async explain(sql: string, database?: string, user?: string): Promise<Explanation> {
-    const db = database ?? (this.#upstreamUrl.pathname.slice(1) || 'postgres');
-    const who = user ?? (decodeURIComponent(this.#upstreamUrl.username) || 'postgres');
-    const plan: CachePlan = await this.#ctx.planner.plan(db, who, sql);
-    return { cacheable: plan.cacheable, reason: plan.reason, tags: plan.tags, ttlMs: plan.ttlMs };
+    return this.#ctx.planner.plan(database ?? this.#explainAs.database, user ?? this.#explainAs.user, sql);
   }
 
 }

@@ -3,7 +3,7 @@
  * (https://www.postgresql.org/docs/current/protocol-message-formats.html). Readers take a whole
  * frame (header included) and never touch sockets.
  */
-import { Backend } from './codes.js';
+import { Backend, TxStatus } from './codes.js';
 
 /** Offset of a message's body in a typed frame. */
 const BODY = 5;
@@ -78,7 +78,7 @@ export function decodeParameterStatus(bytes: Buffer): [name: string, value: stri
 }
 
 /** `ReadyForQuery('I')`, the end of every stored response. */
-export const READY_IDLE = Buffer.from([Backend.ReadyForQuery, 0, 0, 0, 5, 0x49]);
+export const READY_IDLE = Buffer.from([Backend.ReadyForQuery, 0, 0, 0, 5, TxStatus.Idle]);
 
 /** A typed message from its code and body. */
 export function encode(code: number, body: Buffer): Buffer {

@@ -3,6 +3,9 @@
  * that change results, its transaction status, and the statements it has prepared
  * (pgbouncer's varcache and prepared-statement tracking).
  */
+import { TxStatus } from './codes.js';
+
+/** A statement the client prepared with Parse. */
 export interface PreparedStatement {
   sql: string;
   /** The client's Parse, kept to send upstream later if it was answered from the cache. */
@@ -11,13 +14,11 @@ export interface PreparedStatement {
   upstream: boolean;
 }
 
-const READY_IDLE_STATUS = 0x49;
-
 export class Session {
   readonly database: string;
   readonly user: string;
   /** ReadyForQuery status: I, T or E. */
-  txStatus = READY_IDLE_STATUS;
+  txStatus: number = TxStatus.Idle;
   /** Set after something the cache cannot model (set_config, temporary tables) until DISCARD/RESET ALL. */
   tainted = false;
   readonly statements = new Map<string, PreparedStatement>();
@@ -38,7 +39,7 @@ export class Session {
   }
 
   get idle(): boolean {
-    return this.txStatus === READY_IDLE_STATUS;
+    return this.txStatus === TxStatus.Idle;
   }
 
   /** A ParameterStatus from the server (TimeZone, DateStyle, role changes, …). */

@@ -1,10 +1,9 @@
+/** Opens the socket to the upstream server, TCP then TLS as sslmode says (https://www.postgresql.org/docs/current/libpq-ssl.html). */
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
+import type { PgUrl, SslMode } from '../../config/pg-url.js';
+import { SidecacheError } from '../../errors.js';
 import { SSL_REQUEST } from './messages.js';
-
-/** libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
-export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
 export interface UpstreamTarget {
   host: string;
@@ -15,18 +14,9 @@ export interface UpstreamTarget {
   connectTimeoutMs: number;
 }
 
-/** Reads host, port and TLS settings from a `postgres://` URL. */
-export function parseUpstream(url: string, connectTimeoutMs: number): UpstreamTarget {
-  const parsed = new URL(url);
-  const sslmode = (parsed.searchParams.get('sslmode') ?? 'prefer') as SslMode;
-  const rootcert = parsed.searchParams.get('sslrootcert');
-  return {
-    host: parsed.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-    port: Number(parsed.port || 5432),
-    sslmode,
-    ca: rootcert === null ? undefined : readFileSync(rootcert, 'utf8'),
-    connectTimeoutMs,
-  };
+/** Host, port and TLS settings of the upstream's URL; libpq's defaults fill the gaps. */
+export function upstreamTarget({ host, port, sslmode, ca }: PgUrl, connectTimeoutMs: number): UpstreamTarget {
+  return { host: host ?? '127.0.0.1', port: port ?? 5432, sslmode: sslmode ?? 'prefer', ca, connectTimeoutMs };
 }
 
 /**
@@ -43,7 +33,7 @@ export async function connectUpstream(target: UpstreamTarget): Promise<net.Socke
   if (answer !== 'S') {
     if (target.sslmode === 'prefer' || target.sslmode === 'allow') return socket;
     socket.destroy();
-    throw Object.assign(new Error(`the server does not offer TLS (sslmode=${target.sslmode})`), { code: 'SSL_REFUSED' });
+    throw new SidecacheError('SC_ERR_UPSTREAM_CONNECT', `the server does not offer TLS (sslmode=${target.sslmode})`);
   }
   const verify = target.sslmode === 'verify-ca' || target.sslmode === 'verify-full';
   const secure = tls.connect({
@@ -65,7 +55,7 @@ function openTcp(target: UpstreamTarget): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
     const timer = setTimeout(() => {
-      socket.destroy(Object.assign(new Error(`no connection within ${target.connectTimeoutMs}ms`), { code: 'ETIMEDOUT' }));
+      socket.destroy(new SidecacheError('SC_ERR_UPSTREAM_TIMEOUT', `no connection within ${target.connectTimeoutMs}ms`));
     }, target.connectTimeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -92,7 +82,7 @@ function readOneByte(socket: net.Socket): Promise<string> {
       cleanup();
       reject(err);
     };
-    const onEnd = (): void => onError(new Error('the server closed the connection during TLS negotiation'));
+    const onEnd = (): void => onError(new SidecacheError('SC_ERR_UPSTREAM_CONNECT', 'the server closed the connection during TLS negotiation'));
     const cleanup = (): void => {
       socket.off('readable', onReadable);
       socket.off('error', onError);

@@ -131,7 +131,7 @@ describe.skipIf(unreachable !== undefined)('postgres listener: what invalidates 
 });
 
 describe.skipIf(unreachable !== undefined)('postgres listener without a catalog', () => {
-  it('does not cache statements on relations it cannot check, and still caches constant ones', async () => {
+  it('does not cache statements on relations or with calls it cannot check, and still caches constant ones', async () => {
     const { server, port } = await startPgSidecache('    catalogUrl: "postgres://127.0.0.1:1/none"\n    connectTimeout: 500ms\n');
     const via = await connect(port);
     try {
@@ -139,6 +139,9 @@ describe.skipIf(unreachable !== undefined)('postgres listener without a catalog'
       expect(explainTable).toMatchObject({ cacheable: false, reason: expect.stringMatching(/^the catalog could not be asked/) });
       const explainConst = await (await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT 1 + $1::int')}`)).json();
       expect(explainConst).toMatchObject({ cacheable: true, tags: [] });
+      // Function volatility comes from the catalog too: without it, even an IMMUTABLE built-in is not vouched for.
+      const explainCall = await (await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT abs($1::int)')}`)).json();
+      expect(explainCall).toMatchObject({ cacheable: false, reason: expect.stringMatching(/^the catalog could not be asked/) });
       expect((await via.query('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
     } finally {
       await via.end();

@@ -1,0 +1,88 @@
+/**
+ * PostgreSQL connection strings (`postgres://user:password@host:port/database?sslmode=…`), read
+ * with pg-connection-string, node-postgres' own parser, both where the configuration is checked
+ * and where sockets are built from it: one reading, so a URL that loads is the URL that connects.
+ * (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS)
+ */
+import { type ConnectionOptions, parse } from 'pg-connection-string';
+import { SidecacheError } from '../errors.js';
+
+/** libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html). */
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/** What sidecache reads from a connection string; absent parts are undefined. */
+export interface PgUrl {
+  /** Host name or address, IPv6 without brackets. */
+  host: string | undefined;
+  port: number | undefined;
+  user: string | undefined;
+  password: string | undefined;
+  database: string | undefined;
+  sslmode: SslMode | undefined;
+  /** PEM read from the file `sslrootcert` names. */
+  ca: string | undefined;
+}
+
+/** A connection string that cannot be used, and why (the message never repeats the URL: it may hold a password). */
+export class PgUrlError extends SidecacheError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SC_ERR_CONFIG_INVALID', message, options);
+    this.name = 'PgUrlError';
+  }
+}
+
+const SCHEME = /^postgres(?:ql)?:\/\//i;
+
+/**
+ * libpq's reading of sslmode, which sidecache's upstream socket follows; node-postgres' default
+ * reading would also warn, once per process, that prefer/require/verify-ca mean verify-full, which
+ * is not true of sidecache. pg-connection-string's libpq reading refuses verify-ca without
+ * sslrootcert, a policy of its own that sidecache has never had: such a URL is read again the way
+ * node-postgres reads it.
+ */
+function readOptions(text: string): ConnectionOptions {
+  try {
+    return parse(text, { useLibpqCompat: true });
+  } catch (err) {
+    // A bad URL (TypeError) or an unreadable file (an errno code) is the same either way.
+    if (err instanceof TypeError || (err as NodeJS.ErrnoException).code !== undefined) throw err;
+    return parse(text);
+  }
+}
+
+function isSslMode(value: string): value is SslMode {
+  return (SSL_MODES as readonly string[]).includes(value);
+}
+
+/**
+ * Reads a `postgres://` or `postgresql://` URL. Throws PgUrlError for another scheme, a URL
+ * pg-connection-string cannot parse, a port that is not a number, an sslmode libpq does not know,
+ * or a certificate file (`sslrootcert`, `sslcert`, `sslkey`) that cannot be read: the parser reads
+ * those files itself.
+ */
+export function parsePgUrl(text: string): PgUrl {
+  if (!SCHEME.test(text)) throw new PgUrlError('scheme must be postgres: or postgresql:');
+  let options: ConnectionOptions;
+  try {
+    options = readOptions(text);
+  } catch (err) {
+    const { code, path } = err as NodeJS.ErrnoException;
+    if (path !== undefined) throw new PgUrlError(`cannot read ${path}: ${code ?? (err as Error).message}`, { cause: err });
+    throw new PgUrlError(err instanceof TypeError ? 'not a URL' : (err as Error).message, { cause: err });
+  }
+  const port = options.port ? Number(options.port) : undefined;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65_535)) throw new PgUrlError(`port must be a number from 0 to 65535, got "${options.port}"`);
+  const sslmode = options.sslmode;
+  if (sslmode !== undefined && !(typeof sslmode === 'string' && isSslMode(sslmode))) throw new PgUrlError(`sslmode must be one of ${SSL_MODES.join(', ')}, got "${String(sslmode)}"`);
+  const ssl = typeof options.ssl === 'object' ? options.ssl : undefined;
+  return {
+    host: options.host || undefined,
+    port,
+    user: options.user || undefined,
+    password: options.password || undefined,
+    database: options.database || undefined,
+    sslmode,
+    ca: ssl?.ca,
+  };
+}

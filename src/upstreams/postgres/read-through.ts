@@ -1,0 +1,205 @@
+/**
+ * The cache decision and fill for one statement of a connection: a simple Query or an extended
+ * batch that may be cached is answered from the store, or its response is captured for the store
+ * (one fill per key across sessions), or it goes upstream uncached.
+ */
+import { type EntryInput, Space } from '../../cache/types.js';
+import { databaseTag } from '../../cache/tags.js';
+import type { Millis } from '../../units.js';
+import { type Batch, type Batches, executes } from './batch.js';
+import { Capture } from './capture.js';
+import type { PgContext } from './context.js';
+import type { Frame } from './framing.js';
+import { batchKey, queryKey } from './key.js';
+import { decodeQuery } from './messages.js';
+import type { CachePlan } from './planner.js';
+import type { ResponseQueue, UpstreamSlot } from './response-queue.js';
+import type { Session } from './session.js';
+
+/** Every Postgres listener's entries: captured response bytes, no metadata. */
+export const PG_SPACE = new Space<undefined>('postgres');
+/** Sessions that may wait on one fill; more go upstream on their own. */
+const MAX_WAITERS = 1000;
+/** How long the first use of a SQL text waits for its cache plan (one catalog question). */
+const PLAN_WAIT_MS = 100;
+
+/** What a cacheable request needs, whichever way it is answered. */
+interface Cacheable {
+  key: string;
+  plan: CachePlan;
+  sql: string;
+  started: Millis;
+  /** Sends the request upstream; its response belongs to `slot`. */
+  forward(slot: UpstreamSlot): void;
+  /** What answering from the store changes in the session. */
+  onHit(): void;
+}
+
+/** What the read-through of one connection needs from it. */
+export interface ReadThroughOptions {
+  readonly ctx: PgContext;
+  readonly session: Session;
+  readonly queue: ResponseQueue;
+  readonly batches: Batches;
+  /** Writes bytes to the upstream. */
+  send(bytes: Buffer): void;
+}
+
+export class ReadThrough {
+  readonly #ctx: PgContext;
+  readonly #session: Session;
+  readonly #queue: ResponseQueue;
+  readonly #batches: Batches;
+  readonly #send: (bytes: Buffer) => void;
+
+  constructor(options: ReadThroughOptions) {
+    this.#ctx = options.ctx;
+    this.#session = options.session;
+    this.#queue = options.queue;
+    this.#batches = options.batches;
+    this.#send = options.send;
+  }
+
+  /**
+   * A simple Query. Returns a promise while the session must hold its later requests (a plan or
+   * another session's fill to wait for), so responses keep their order.
+   */
+  query(frame: Frame): Promise<void> | undefined {
+    const sql = decodeQuery(frame.bytes);
+    const started = this.#ctx.clock.now();
+    const cacheable = this.#ctx.planner.classify(sql).cacheable;
+    const session = this.#session;
+    const request = (plan: CachePlan): Cacheable => ({
+      key: queryKey(session.fingerprint, sql),
+      plan,
+      sql,
+      started,
+      forward: () => this.#send(frame.bytes),
+      onHit: () => undefined,
+    });
+    const pass = (): void => {
+      this.#queue.open([sql], !cacheable, cacheable ? 'miss' : 'bypass');
+      this.#send(frame.bytes);
+    };
+    if (!cacheable || !this.#usable()) {
+      pass();
+      return undefined;
+    }
+    return this.#withPlan(sql, request, pass);
+  }
+
+  /** An extended batch held back until its Sync; the same contract as `query`. */
+  batch(batch: Batch, sync: Frame): Promise<void> | undefined {
+    const session = this.#session;
+    const sql = batch.sql;
+    const pass = (): void => {
+      batch.slot = this.#queue.open([], false, executes(batch) ? 'miss' : undefined);
+      this.#batches.forward(batch, batch.slot);
+      this.#send(sync.bytes);
+    };
+    if (!executes(batch) || sql === undefined || !this.#ctx.planner.classify(sql).cacheable || !this.#usable()) {
+      pass();
+      return undefined;
+    }
+    const started = this.#ctx.clock.now();
+    return this.#withPlan(
+      sql,
+      (plan) => ({
+        key: batchKey(session.fingerprint, batch.shape, sql, batch.bindTail),
+        plan,
+        sql,
+        started,
+        forward: (slot) => {
+          slot.executed = [];
+          this.#batches.forward(batch, slot);
+          this.#send(sync.bytes);
+        },
+        onHit: () => this.#batches.answered(batch),
+      }),
+      pass,
+    );
+  }
+
+  /** The session may use the cache: idle, untainted, and nothing ahead may change that. */
+  #usable(): boolean {
+    const session = this.#session;
+    return session.idle && !session.tainted && !this.#queue.uncertain;
+  }
+
+  /**
+   * Uses the statement's cache plan, waiting for it the first time a SQL text is seen (one catalog
+   * question; later requests of the session wait behind it, so order holds).
+   */
+  #withPlan(sql: string, request: (plan: CachePlan) => Cacheable, pass: () => void): Promise<void> | undefined {
+    const { planner } = this.#ctx;
+    const session = this.#session;
+    // The caller checked that the session may use the cache; nothing runs in between on this path.
+    const use = (plan: CachePlan): Promise<void> | undefined => {
+      if (plan.cacheable) return this.#cached(request(plan));
+      pass();
+      return undefined;
+    };
+    const plan = planner.peek(session.database, session.user, sql);
+    if (plan !== undefined) return use(plan);
+    // A slow catalog must not stall the session: past a short wait the statement goes upstream uncached.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, PLAN_WAIT_MS, undefined)));
+    return Promise.race([planner.plan(session.database, session.user, sql), late]).then((known) => {
+      clearTimeout(timer);
+      // Earlier requests may have finished meanwhile: ask again whether the session may use the cache.
+      if (known !== undefined && this.#usable()) return use(known);
+      pass();
+      return undefined;
+    });
+  }
+
+  /** Answers from the store, or leads the fill, or waits on another session's fill of the same key. */
+  #cached(request: Cacheable): Promise<void> | undefined {
+    const { store } = this.#ctx;
+    const entry = store.get(request.key, PG_SPACE);
+    if (entry !== undefined) {
+      request.onHit();
+      this.#queue.answer(entry.body as Buffer);
+      this.#ctx.report('hit', request.started);
+      return undefined;
+    }
+    let ranLoader = false;
+    const loader = (): Promise<EntryInput<undefined> | null> => {
+      ranLoader = true;
+      return new Promise((resolve) => {
+        const slot = this.#queue.open([request.sql], false, 'miss', new Capture(store.maxEntryBytes));
+        slot.onEnd = (bytes) => resolve(bytes === undefined ? null : entryInput(bytes, request.plan));
+        request.forward(slot);
+      });
+    };
+    const tags = [...request.plan.tags, databaseTag(this.#session.database)];
+    const context = { protocol: 'postgres', listener: this.#ctx.name };
+    if (store.flightOf(request.key) === undefined) {
+      store.fill(request.key, tags, loader, { context, space: PG_SPACE }).catch(() => undefined);
+      return undefined;
+    }
+    const forwardAlone = (): void => request.forward(this.#queue.open([request.sql], false, 'miss'));
+    return store
+      .fill(request.key, tags, loader, { context, space: PG_SPACE, maxWaiters: MAX_WAITERS, timeoutMs: this.#ctx.config.connectTimeout + 30_000 })
+      .then(
+        (outcome) => {
+          if (outcome.leader || ranLoader) return;
+          if (outcome.entry !== null) {
+            request.onHit();
+            this.#queue.answer(outcome.entry.body as Buffer);
+            this.#ctx.report('miss', request.started);
+            return;
+          }
+          forwardAlone();
+        },
+        () => {
+          // The fill failed or took too long: this session asks for itself.
+          if (!ranLoader) forwardAlone();
+        },
+      );
+  }
+}
+
+function entryInput(bytes: Buffer, plan: CachePlan): EntryInput<undefined> {
+  return { body: bytes, tags: plan.tags, ttlMs: plan.ttlMs };
+}

@@ -1,0 +1,96 @@
+/**
+ * The order of one connection's answers: every request that reaches the upstream owns a slot that
+ * ends at its ReadyForQuery, and an answer from the store waits behind the slots before it, so
+ * responses leave in the order their requests came whatever mix of hits and misses a pipeline
+ * holds (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-PIPELINING).
+ * Knows nothing about sockets: it writes through the function it is given.
+ */
+import type { Millis } from '../../units.js';
+import type { RequestResult } from '../../events.js';
+import type { Capture } from './capture.js';
+import { Backend } from './codes.js';
+import type { Frame } from './framing.js';
+import { decodeReadyStatus } from './messages.js';
+
+/** A request that went upstream: it ends at its ReadyForQuery. */
+export interface UpstreamSlot {
+  kind: 'up';
+  /** SQL texts executed, whose effects (writes, SET, …) apply when the slot ends. */
+  executed: string[];
+  /** May change the transaction status or session: no cache use until it ends. */
+  uncertain: boolean;
+  /** ParseCompletes of Parses sidecache sent on its own, which the client must not see. */
+  swallowParse: number;
+  capture: Capture | undefined;
+  /** Called once with the captured response (undefined when not storable, or on close). */
+  onEnd: ((stored: Buffer | undefined) => void) | undefined;
+  started: Millis;
+  result: RequestResult | undefined;
+}
+
+/** A stored answer waiting for the slots before it. */
+interface CachedSlot {
+  kind: 'cached';
+  bytes: Buffer;
+}
+
+export interface ResponseQueueOptions {
+  /** Writes bytes to the client. */
+  write(bytes: Buffer): void;
+  now(): Millis;
+  /** An upstream slot ended at a ReadyForQuery with this transaction status, before its `onEnd`. */
+  ended(slot: UpstreamSlot, status: number): void;
+}
+
+export class ResponseQueue {
+  readonly #slots: (UpstreamSlot | CachedSlot)[] = [];
+  readonly #options: ResponseQueueOptions;
+
+  constructor(options: ResponseQueueOptions) {
+    this.#options = options;
+  }
+
+  /** Opens the slot of a request about to be sent upstream. */
+  open(executed: string[], uncertain: boolean, result?: RequestResult, capture?: Capture): UpstreamSlot {
+    const slot: UpstreamSlot = { kind: 'up', executed, uncertain, swallowParse: 0, capture, onEnd: undefined, started: this.#options.now(), result };
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /** A stored answer: written now when nothing is outstanding, else after the slots before it. */
+  answer(bytes: Buffer): void {
+    if (this.#slots.length === 0) this.#options.write(bytes);
+    else this.#slots.push({ kind: 'cached', bytes });
+  }
+
+  /** Whether a request ahead may change the transaction status or session. */
+  get uncertain(): boolean {
+    return this.#slots.some((slot) => slot.kind === 'up' && slot.uncertain);
+  }
+
+  /** Routes one backend frame to the client on behalf of the slot at the head. */
+  fromUpstream(frame: Frame): void {
+    const head = this.#slots[0];
+    // Nothing outstanding: an asynchronous message (notification, notice, parameter, fatal error).
+    if (head === undefined || head.kind !== 'up') return this.#options.write(frame.bytes);
+    if (frame.code === Backend.ParseComplete && head.swallowParse > 0) {
+      head.swallowParse--;
+      return;
+    }
+    head.capture?.add(frame);
+    this.#options.write(frame.bytes);
+    if (frame.code === Backend.ReadyForQuery) this.#end(head, decodeReadyStatus(frame.bytes));
+  }
+
+  #end(slot: UpstreamSlot, status: number): void {
+    this.#slots.shift();
+    this.#options.ended(slot, status);
+    slot.onEnd?.(slot.capture?.result(status));
+    while (this.#slots[0]?.kind === 'cached') this.#options.write((this.#slots.shift() as CachedSlot).bytes);
+  }
+
+  /** The connection closed: every upstream slot ends without a response. */
+  close(): void {
+    for (const slot of this.#slots.splice(0)) if (slot.kind === 'up') slot.onEnd?.(undefined);
+  }
+}

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { Capture } from '../../../../src/upstreams/postgres/capture.js';
+import type { Frame } from '../../../../src/upstreams/postgres/framing.js';
+import { ResponseQueue, type UpstreamSlot } from '../../../../src/upstreams/postgres/response-queue.js';
+import { bindComplete, commandComplete, dataRow, errorResponse, notification, parseComplete, readMessages, readyForQuery } from '../../../helpers/pg-bytes.js';
+
+const frame = (bytes: Buffer): Frame => ({ code: bytes[0]!, bytes });
+
+/** A queue whose client is an array of written messages (`Z:I`, `D:…`, or a stored answer's name). */
+function setup() {
+  const written: string[] = [];
+  const ended: { slot: UpstreamSlot; status: string }[] = [];
+  const queue = new ResponseQueue({
+    write: (bytes) => {
+      const text = bytes.toString('latin1');
+      if (text.startsWith('stored:')) return void written.push(text);
+      for (const m of readMessages(bytes)) written.push(m.code === 'Z' ? `Z:${m.body.toString('latin1')}` : m.code);
+    },
+    now: () => 0,
+    ended: (slot, status) => void ended.push({ slot, status: String.fromCharCode(status) }),
+  });
+  const feed = (...messages: Buffer[]): void => {
+    for (const m of messages) queue.fromUpstream(frame(m));
+  };
+  const respond = (status: 'I' | 'T' | 'E' = 'I') => feed(bindComplete(), dataRow('1'), commandComplete('SELECT 1'), readyForQuery(status));
+  return { queue, written, ended, feed, respond };
+}
+
+describe('ResponseQueue', () => {
+  it('ends an upstream slot at its ReadyForQuery, with the transaction status', () => {
+    const { queue, written, ended, feed, respond } = setup();
+    const slot = queue.open(['SELECT 1'], false, 'miss');
+    feed(bindComplete(), dataRow('1'));
+    expect(ended).toEqual([]);
+    feed(commandComplete('SELECT 1'));
+    expect(ended).toEqual([]);
+    feed(readyForQuery('T'));
+    expect(written).toEqual(['2', 'D', 'C', 'Z:T']);
+    expect(ended).toEqual([{ slot, status: 'T' }]);
+    // The next slot's frames belong to it, not to the one that ended.
+    const next = queue.open([], false);
+    respond();
+    expect(ended.map((e) => e.slot)).toEqual([slot, next]);
+  });
+
+  it('writes a stored answer at once when nothing is outstanding', () => {
+    const { queue, written } = setup();
+    queue.answer(Buffer.from('stored:a'));
+    expect(written).toEqual(['stored:a']);
+  });
+
+  it('holds stored answers behind the slots before them, in request order', () => {
+    const { queue, written, respond } = setup();
+    queue.open([], false);
+    queue.answer(Buffer.from('stored:x'));
+    queue.open([], false);
+    queue.answer(Buffer.from('stored:y'));
+    queue.answer(Buffer.from('stored:z'));
+    expect(written).toEqual([]);
+    respond();
+    expect(written).toEqual(['2', 'D', 'C', 'Z:I', 'stored:x']);
+    respond();
+    expect(written).toEqual(['2', 'D', 'C', 'Z:I', 'stored:x', '2', 'D', 'C', 'Z:I', 'stored:y', 'stored:z']);
+  });
+
+  it('swallows the ParseCompletes of Parses sidecache sent on its own, and only those', () => {
+    const { queue, written, feed } = setup();
+    const slot = queue.open([], false);
+    slot.swallowParse = 1;
+    feed(parseComplete(), parseComplete(), bindComplete(), commandComplete('SELECT 0'), readyForQuery('I'));
+    expect(written).toEqual(['1', '2', 'C', 'Z:I']);
+    expect(slot.swallowParse).toBe(0);
+  });
+
+  it('passes asynchronous messages through when nothing is outstanding', () => {
+    const { queue, written, ended, feed } = setup();
+    feed(notification('ch', 'hello'));
+    expect(written).toEqual(['A']);
+    expect(ended).toEqual([]);
+    expect(() => queue.close()).not.toThrow();
+  });
+
+  it('is uncertain while a slot that may change the session is outstanding', () => {
+    const { queue, respond } = setup();
+    queue.open([], false);
+    expect(queue.uncertain).toBe(false);
+    queue.open(['SET x = 1'], true);
+    expect(queue.uncertain).toBe(true);
+    respond();
+    expect(queue.uncertain).toBe(true);
+    respond();
+    expect(queue.uncertain).toBe(false);
+  });
+
+  it('hands a captured response to onEnd: stored when clean and idle, undefined otherwise', () => {
+    const { queue, feed, respond } = setup();
+    const results: (string | undefined)[] = [];
+    const open = () => {
+      const slot = queue.open([], false, 'miss', new Capture(1024));
+      slot.onEnd = (bytes) => void results.push(bytes && readMessages(bytes).map((m) => m.code).join(''));
+    };
+    open();
+    respond('I');
+    open();
+    respond('T');
+    open();
+    feed(errorResponse('42P01', 'no such table'), readyForQuery('I'));
+    expect(results).toEqual(['2DCZ', undefined, undefined]);
+  });
+
+  it('ends every outstanding upstream slot without a response when the connection closes', () => {
+    const { queue, written } = setup();
+    const ends: (Buffer | undefined)[] = [];
+    queue.open([], false).onEnd = (bytes) => void ends.push(bytes);
+    queue.answer(Buffer.from('stored:x'));
+    queue.open([], false).onEnd = (bytes) => void ends.push(bytes);
+    queue.close();
+    expect(ends).toEqual([undefined, undefined]);
+    expect(written).toEqual([]);
+    expect(queue.uncertain).toBe(false);
+  });
+});

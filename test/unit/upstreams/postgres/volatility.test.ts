@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { BuiltinFunctions, type ProcRow } from '../../../../src/upstreams/postgres/volatility.js';
+
+const fn = (name: string, min: number, max: number, immutable: boolean, variadic = false): ProcRow => ({ name, min_args: min, max_args: max, variadic, immutable });
+
+/** Rows as pg_catalog has them (abridged): overloads by arity, defaults, variadics, mixed volatility. */
+const builtins = new BuiltinFunctions([
+  fn('abs', 1, 1, true),
+  fn('length', 1, 1, true),
+  fn('length', 2, 2, false),
+  fn('now', 0, 0, false),
+  fn('random', 0, 0, false),
+  fn('concat', 0, 0, false, true),
+  fn('to_char', 2, 2, false),
+  fn('to_char', 2, 2, true),
+  fn('round', 1, 2, true),
+]);
+
+describe('BuiltinFunctions (pg_catalog.pg_proc)', () => {
+  it('vouches for a call when every built-in of that name and argument count is IMMUTABLE', () => {
+    expect(builtins.sort(['abs/1', 'length/1', 'round/1', 'round/2', 'pg_catalog.abs/1'])).toEqual({ volatile: [], unknown: [] });
+  });
+
+  it('names calls that may run a built-in that is not IMMUTABLE: volatile, stable, variadic or mixed overloads', () => {
+    expect(builtins.sort(['now/0', 'random/0', 'length/2', 'concat/2', 'to_char/2', 'pg_catalog.now/0'])).toEqual({
+      volatile: ['now/0', 'random/0', 'length/2', 'concat/2', 'to_char/2', 'pg_catalog.now/0'],
+      unknown: [],
+    });
+  });
+
+  it('leaves to the catalog what no built-in answers: other names, argument counts, schemas', () => {
+    expect(builtins.sort(['slugify/1', 'abs/2', 'round/3', 'app.abs/1', 'app.now/0'])).toEqual({ volatile: [], unknown: ['slugify/1', 'abs/2', 'round/3', 'app.abs/1', 'app.now/0'] });
+  });
+});
