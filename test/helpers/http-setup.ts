@@ -43,8 +43,6 @@ export function useHttpSetup(options: { manualClock?: boolean } = {}): Setup<Htt
   };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** An origin handler that answers `call N` with the given Cache-Control. */
 export function counting(cacheControl = 'max-age=60'): OriginHandler {
   return (_req, res, n) => {
