@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Clock } from '../../src/clock.js';
 
 /** What the origin saw of one request. */
 export interface SeenRequest {
@@ -22,7 +23,13 @@ export interface Origin {
 
 export type OriginHandler = (req: IncomingMessage, res: ServerResponse, call: number, body: string) => void;
 
-export async function startOrigin(handler: OriginHandler): Promise<Origin> {
+/**
+ * With `clock`, every response carries a `Date` from that clock (set before the handler runs, so a
+ * handler may still override it): an origin must agree with the clock sidecache ages entries by,
+ * or `Date`-based freshness (Expires, Last-Modified heuristics) would follow the wall clock.
+ */
+export async function startOrigin(handler: OriginHandler, options: { clock?: Clock } = {}): Promise<Origin> {
+  const { clock } = options;
   const counts = new Map<string, number>();
   const seen: SeenRequest[] = [];
   const server = http.createServer((req, res) => {
@@ -34,6 +41,7 @@ export async function startOrigin(handler: OriginHandler): Promise<Origin> {
       counts.set(url, call);
       const body = Buffer.concat(chunks).toString('utf8');
       seen.push({ method: req.method ?? '', url, headers: req.headers, body });
+      if (clock !== undefined) res.setHeader('date', new Date(clock.now()).toUTCString());
       handler(req, res, call, body);
     });
   });

@@ -1,9 +1,12 @@
 import { parseConfig } from '../../src/config/load.js';
 import { Logger } from '../../src/log.js';
-import { SidecacheServer } from '../../src/server.js';
+import { type ServerOptions, SidecacheServer } from '../../src/server.js';
 
-/** A sidecache in-process on loopback port 0, built from YAML, silent unless SIDECACHE_LOG_LEVEL says otherwise. */
-export async function startSidecache(yaml: string, options: { unsafeWithoutFillGuard?: boolean } = {}): Promise<SidecacheServer> {
+/**
+ * A sidecache in-process on loopback port 0, built from YAML, silent unless SIDECACHE_LOG_LEVEL
+ * says otherwise. Pass a `ManualClock` as `clock` to move its time by hand.
+ */
+export async function startSidecache(yaml: string, options: Pick<ServerOptions, 'clock' | 'unsafeWithoutFillGuard'> = {}): Promise<SidecacheServer> {
   const admin = /^admin:/m.test(yaml) ? '' : 'admin: { listen: "127.0.0.1:0" }\n';
   const config = parseConfig(admin + yaml, 'test.yaml', process.env);
   const server = new SidecacheServer(config, { ...options, log: new Logger({ level: (process.env.SIDECACHE_LOG_LEVEL as 'silent') ?? 'silent' }) });
@@ -26,4 +29,9 @@ export function sample(text: string, name: string, labels: Record<string, string
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(match[3]);
   }
   return 0;
+}
+
+/** One sample of the server's own registry (no HTTP round trip), or 0 when absent. */
+export async function metric(server: SidecacheServer, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return sample(await server.registry.metrics(), name, labels);
 }

@@ -5,6 +5,7 @@ import type { SidecacheServer } from '../../src/server.js';
 import { connect, PG, pgUnreachable, unique } from '../helpers/pg.js';
 import { redisClient, redisUnreachable, REDIS_URL } from '../helpers/redis.js';
 import { sample, startSidecache } from '../helpers/sidecache.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pgDown = await pgUnreachable();
 const redisDown = await redisUnreachable();
@@ -20,14 +21,6 @@ interface BusEnv {
   restore(): Promise<void>;
   close(): Promise<void>;
 }
-
-const until = async (check: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 function busContract(kind: string, skip: string | undefined, makeEnv: () => Promise<BusEnv>): void {
   describe.skipIf(skip !== undefined)(`invalidation bus contract: ${kind}`, () => {
@@ -57,9 +50,9 @@ function busContract(kind: string, skip: string | undefined, makeEnv: () => Prom
     it('applies JSON and table-list messages, counted by bus', async () => {
       seed();
       await env.publish('{"tags":["user:1"]}');
-      await until(() => !server.store.has('k:b'), 'the tag message');
+      await waitFor(() => !server.store.has('k:b'), 'the tag message');
       await env.publish('Accounts');
-      await until(() => !server.store.has('k:a'), 'the table message');
+      await waitFor(() => !server.store.has('k:a'), 'the table message');
       expect(server.store.has('k:c')).toBe(true);
       expect(sample(await metrics(), 'sidecache_invalidations_total', { source: env.bus })).toBe(2);
     });
@@ -68,26 +61,26 @@ function busContract(kind: string, skip: string | undefined, makeEnv: () => Prom
       seed();
       await env.publish('{"tag": ["typo"]}');
       await env.publish('{"tags":["other"]}');
-      await until(() => !server.store.has('k:c'), 'the message after the bad one');
+      await waitFor(() => !server.store.has('k:c'), 'the message after the bad one');
       expect(sample(await metrics(), 'sidecache_invalidation_errors_total', { source: env.bus })).toBe(1);
     });
 
     it('reports an outage on /readyz, and flushes on reconnect what was published meanwhile', async () => {
       seed();
       await env.cut();
-      await until(async () => (await fetch(`${server.adminUrl}/readyz`)).status === 503, '/readyz to report the outage');
+      await waitFor(async () => (await fetch(`${server.adminUrl}/readyz`)).status === 503, '/readyz to report the outage');
       const body = await (await fetch(`${server.adminUrl}/readyz`)).json();
       expect(body.reasons.join(' ')).toContain(`bus ${env.bus}`);
       expect(sample(await metrics(), 'sidecache_bus_connected', { bus: env.bus })).toBe(0);
       await env.publish('{"tags":["user:1"]}');
       expect(server.store.has('k:b')).toBe(true);
       await env.restore();
-      await until(() => server.store.size === 0, 'the gap flush', 10_000);
-      await until(async () => (await fetch(`${server.adminUrl}/readyz`)).status === 200, '/readyz to recover', 10_000);
+      await waitFor(() => server.store.size === 0, 'the gap flush', 10_000);
+      await waitFor(async () => (await fetch(`${server.adminUrl}/readyz`)).status === 200, '/readyz to recover', 10_000);
       expect(sample(await metrics(), 'sidecache_bus_gaps_total', { bus: env.bus })).toBe(1);
       seed();
       await env.publish('{"tags":["user:1"]}');
-      await until(() => !server.store.has('k:b'), 'messages after the reconnect');
+      await waitFor(() => !server.store.has('k:b'), 'messages after the reconnect');
     });
   });
 }
@@ -153,7 +146,7 @@ describe.skipIf(redisDown !== undefined)('onGap: keep', () => {
       server.store.set('kept', { body: Buffer.from('x'), ttlMs: 60_000, tags: ['t'] });
       await redis.call('CLIENT', 'KILL', 'USER', user);
       const gaps = async () => sample(await (await fetch(`${server.adminUrl}/metrics`)).text(), 'sidecache_bus_gaps_total', { bus: `redis:${channel}` });
-      await until(async () => (await gaps()) === 1, 'the reconnect');
+      await waitFor(async () => (await gaps()) === 1, 'the reconnect');
       expect(server.store.has('kept')).toBe(true);
     } finally {
       await server.stop(100);

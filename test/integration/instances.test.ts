@@ -8,6 +8,7 @@ import { startOrigin } from '../helpers/origin.js';
 import { connect, PG, pgUnreachable, unique } from '../helpers/pg.js';
 import { redisClient, redisUnreachable, REDIS_URL } from '../helpers/redis.js';
 import { sample } from '../helpers/sidecache.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = (await pgUnreachable()) ?? (await redisUnreachable());
 
@@ -53,10 +54,6 @@ invalidation:
     const pg = await connect(undefined);
     const status = async (i: Instance) => (await fetch(`${i.http}/x`)).headers.get('cache-status') ?? '';
     const applied = async (i: Instance, source: string) => sample(await (await fetch(`${i.admin}/metrics`)).text(), 'sidecache_invalidated_entries_total', { source });
-    const settle = async (check: () => Promise<boolean>) => {
-      const deadline = Date.now() + 3000;
-      while (!(await check()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    };
     try {
       for (const i of instances) {
         await status(i);
@@ -64,13 +61,13 @@ invalidation:
       }
       await redis.publish(channel, '{"tags":["shared"]}');
       for (const i of instances) {
-        await settle(async () => (await applied(i, `redis:${channel}`)) === 1);
+        await waitFor(async () => (await applied(i, `redis:${channel}`)) === 1, 'the Redis message at each instance');
         expect(await applied(i, `redis:${channel}`)).toBe(1);
         expect(await status(i)).toMatch(/uri-miss/);
       }
       await pg.query('SELECT pg_notify($1, $2)', [channel, 'items']);
       for (const i of instances) {
-        await settle(async () => (await applied(i, `postgres:${channel}`)) === 1);
+        await waitFor(async () => (await applied(i, `postgres:${channel}`)) === 1, 'the NOTIFY at each instance');
         expect(await applied(i, `postgres:${channel}`)).toBe(1);
         expect(await status(i)).toMatch(/uri-miss/);
       }

@@ -11,6 +11,7 @@ import { SidecacheServer } from '../../src/server.js';
 import { counting } from '../helpers/http-setup.js';
 import { type Origin, startOrigin } from '../helpers/origin.js';
 import { redisClient, redisUnreachable, REDIS_URL } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
 
 const redisDown = await redisUnreachable();
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -103,9 +104,7 @@ describe('reload (POST /reload and SIGHUP)', () => {
     const redis = redisClient();
     cleanup.push(async () => redis.disconnect());
     await redis.publish(channel, '{"tags":["t"]}');
-    const deadline = Date.now() + 2000;
-    while (server.store.has('x') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    expect(server.store.has('x')).toBe(false);
+    await waitFor(() => !server.store.has('x'), 'the message on the added bus');
   });
 
   it('SIGHUP reloads a running process', async () => {
@@ -115,19 +114,20 @@ describe('reload (POST /reload and SIGHUP)', () => {
     const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     cleanup.push(async () => {
       child.kill('SIGTERM');
-      if (child.exitCode === null) await once(child, 'exit');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
     });
     let log = '';
     child.stderr!.on('data', (c) => (log += c));
-    const waitFor = async (pattern: RegExp) => {
-      const deadline = Date.now() + 5000;
-      while (!pattern.test(log) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      return pattern.exec(log);
+    const logged = async (pattern: RegExp, what: string) => {
+      await waitFor(() => pattern.test(log), what, 10_000);
+      return pattern.exec(log)!;
     };
-    const address = (await waitFor(/"msg":"http listener ready"[^\n]*"address":"([^"]+)"/))![1];
+    const address = (await logged(/"msg":"http listener ready"[^\n]*"address":"([^"]+)"/, 'the child to listen'))[1];
+    // The SIGHUP handler is installed once start() has finished ("ready"); a SIGHUP before it would end the process.
+    await logged(/"msg":"ready"/, 'the child to be ready');
     writeFileSync(file, yaml(origin, '      - { path: "/a", cache: false }'));
     child.kill('SIGHUP');
-    expect(await waitFor(/"msg":"config reloaded"[^\n]*"applied":\["http\[api\]"\]/)).not.toBeNull();
+    await logged(/"msg":"config reloaded"[^\n]*"applied":\["http\[api\]"\]/, 'the reload to be logged');
     expect((await fetch(`http://${address}/a`)).headers.get('cache-status')).toBe('sidecache; fwd=bypass');
   });
 });

@@ -3,7 +3,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { connect, PG, pgUnreachable, unique } from '../helpers/pg.js';
 import { redisUnreachable, REDIS_URL } from '../helpers/redis.js';
-import { startSidecache } from '../helpers/sidecache.js';
+import { sample, startSidecache } from '../helpers/sidecache.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const skip = (await pgUnreachable()) ?? (await redisUnreachable());
@@ -28,17 +29,14 @@ describe.skipIf(skip !== undefined)('examples/writers/update-and-publish.mjs', (
       const env = { ...process.env, PGHOST: PG.host, PGPORT: String(PG.port), PGUSER: PG.user, PGDATABASE: PG.database, REDIS_URL, SIDECACHE_CHANNEL: pgChannel };
       const { stdout } = await run(process.execPath, ['examples/writers/update-and-publish.mjs', table, '42', 'new'], { env });
       expect(stdout).toContain('published');
-      const deadline = Date.now() + 2000;
-      while ((await read()) !== 'new' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(async () => (await read()) === 'new', 'the NOTIFY to invalidate the row');
       expect(await read()).toBe('new');
       const metrics = await (await fetch(`${server.adminUrl}/metrics`)).text();
       expect(metrics).toContain(`sidecache_invalidations_total{source="postgres:${pgChannel}"} 1`);
       // The same message on Redis reaches an instance subscribed there.
       await run(process.execPath, ['examples/writers/update-and-publish.mjs', table, '42', 'newer'], { env: { ...env, SIDECACHE_CHANNEL: redisChannel } });
-      const later = Date.now() + 2000;
-      while (!(await (await fetch(`${server.adminUrl}/metrics`)).text()).includes(`sidecache_invalidations_total{source="redis:${redisChannel}"} 1`) && Date.now() < later) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      const fromRedis = async () => sample(await (await fetch(`${server.adminUrl}/metrics`)).text(), 'sidecache_invalidations_total', { source: `redis:${redisChannel}` });
+      await waitFor(async () => (await fromRedis()) === 1, 'the Redis message to be applied');
       expect(await read()).toBe('newer');
     } finally {
       await via.end();

@@ -1,29 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import { sleep, useHttpSetup } from '../../helpers/http-setup.js';
+import { useHttpSetup } from '../../helpers/http-setup.js';
+import { gate, waitFor } from '../../helpers/wait.js';
 
-const setup = useHttpSetup();
+// Time moves only by clock.advance(): sidecache and the origin's Date header share the clock.
+const setup = useHttpSetup({ manualClock: true });
 
 describe('http read-through: stale serving', () => {
   it('stale-while-revalidate serves stale at once and refreshes once in the background', async () => {
-    let release: () => void = () => {};
-    const gate = new Promise<void>((r) => (release = r));
-    const { origin, base } = await setup((_req, res, n) => {
+    const refresh = gate();
+    const { origin, server, base, clock } = await setup((_req, res, n) => {
       const send = () => {
         res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=30' });
         res.end(`v${n}`);
       };
-      if (n === 2) void gate.then(send);
+      if (n === 2) void refresh.promise.then(send);
       else send();
     });
     await fetch(`${base}/swr`);
-    await sleep(1100);
+    clock.advance(1100);
     const stale = await Promise.all([1, 2, 3, 4, 5].map(() => fetch(`${base}/swr`)));
     for (const res of stale) {
       expect(await res.text()).toBe('v1');
       expect(res.headers.get('cache-status')).toMatch(/^sidecache; hit; ttl=-\d+; detail=STALE-WHILE-REVALIDATE$/);
     }
-    release();
-    await sleep(100);
+    // The refresh began with the first stale answer and is held at the origin until now.
+    expect(server.store.inFlight).toBe(1);
+    refresh.release();
+    await waitFor(() => server.store.inFlight === 0, 'the background refresh to be stored');
     expect(origin.calls('/swr')).toBe(2);
     const fresh = await fetch(`${base}/swr`);
     expect(await fresh.text()).toBe('v2');
@@ -31,20 +34,20 @@ describe('http read-through: stale serving', () => {
   });
 
   it('the listener staleWhileRevalidate applies when the response states none', async () => {
-    const { origin, base } = await setup((_req, res, n) => {
+    const { origin, server, base, clock } = await setup((_req, res, n) => {
       res.writeHead(200, { 'cache-control': 'max-age=1' });
       res.end(`v${n}`);
     }, '    staleWhileRevalidate: 30s\n');
     await fetch(`${base}/x`);
-    await sleep(1100);
+    clock.advance(1100);
     expect(await (await fetch(`${base}/x`)).text()).toBe('v1');
-    await sleep(100);
+    await waitFor(() => server.store.inFlight === 0, 'the background refresh to finish');
     expect(origin.calls('/x')).toBe(2);
   });
 
   it('stale-if-error serves stale when the origin answers 5xx, fails or is down', async () => {
     let mode: 'ok' | '503' | 'reset' = 'ok';
-    const { origin, base } = await setup((req, res, n) => {
+    const { origin, base, clock } = await setup((req, res, n) => {
       if (mode === '503') {
         res.writeHead(503, { 'content-type': 'text/plain' });
         return res.end('down');
@@ -54,7 +57,7 @@ describe('http read-through: stale serving', () => {
       res.end(`v${n}`);
     });
     await fetch(`${base}/sie`);
-    await sleep(1100);
+    clock.advance(1100);
     mode = '503';
     const on503 = await fetch(`${base}/sie`);
     expect([on503.status, await on503.text()]).toEqual([200, 'v1']);
@@ -70,7 +73,7 @@ describe('http read-through: stale serving', () => {
 
   it('without stale-if-error a 5xx passes through unchanged and must-revalidate forbids stale', async () => {
     let fail = false;
-    const { base } = await setup((req, res, n) => {
+    const { base, clock } = await setup((req, res, n) => {
       if (fail) {
         res.writeHead(500, { 'x-origin': 'yes' });
         return res.end('origin error');
@@ -79,14 +82,14 @@ describe('http read-through: stale serving', () => {
       res.end(`v${n}`);
     }, '    staleIfError: 60s\n');
     await fetch(`${base}/strict`);
-    await sleep(1100);
+    clock.advance(1100);
     fail = true;
     const strict = await fetch(`${base}/strict`);
     expect([strict.status, await strict.text(), strict.headers.get('x-origin')]).toEqual([500, 'origin error', 'yes']);
     // The listener's staleIfError covers a response that says nothing.
     fail = false;
     await fetch(`${base}/lenient`);
-    await sleep(1100);
+    clock.advance(1100);
     fail = true;
     expect(await (await fetch(`${base}/lenient`)).text()).toBe('v1');
   });

@@ -6,6 +6,7 @@ import { bind, describePortal, execute, fields, firstColumn, parse, query, readM
 import { connect, PG, pgUnreachable, rawSocket, unique, usePgFixture, withPgSidecache } from '../../helpers/pg.js';
 import { startSidecache } from '../../helpers/sidecache.js';
 import { hasOpenssl, makePki } from '../../helpers/tls.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const run = promisify(execFile);
 const unreachable = await pgUnreachable();
@@ -82,8 +83,10 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
 
   it('relays CancelRequest to the upstream: a pg_sleep is cancelled', async () => {
     const client = await connect(f.port);
-    const sleeping = client.query('SELECT pg_sleep(10)');
-    await new Promise((r) => setTimeout(r, 200));
+    const sql = `SELECT pg_sleep(10) AS ${unique('cancelled')}`;
+    const sleeping = client.query(sql);
+    const running = async () => (await f.direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = $1`, [sql])).rows[0].n as number;
+    await waitFor(async () => (await running()) === 1, 'the pg_sleep to run');
     const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
     const cancel = Buffer.alloc(16);
     cancel.writeInt32BE(16, 0);
@@ -140,9 +143,12 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
         frames.push(head, body);
       }
       socket.on('error', () => undefined);
-      socket.write(Buffer.concat(frames));
-      await new Promise((r) => setTimeout(r, 10));
-      socket.destroy();
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      // All of it, then the end of the stream; what comes back is read and dropped. sidecache
+      // answers with an error or ends the connection when the client does: it closes either way.
+      socket.resume();
+      socket.end(Buffer.concat(frames));
+      await closed;
     }
     const client = await connect(f.port);
     expect((await client.query(`SELECT v FROM ${f.table} WHERE id = 1`)).rows).toEqual([{ v: 'v1' }]);
@@ -204,17 +210,41 @@ describe.skipIf(unreachable !== undefined)('postgres listener: portal suspension
 
 describe.skipIf(unreachable !== undefined)('postgres listener: backpressure', () => {
   it('does not buffer a large result for a client that does not read', async () => {
-    await withPgSidecache(async (port) => {
-    const socket = await rawSession(port);
-    socket.pause();
-    const before = process.memoryUsage().rss;
-    // About 200 MB of rows, more than the store takes, to a client that reads nothing.
-    socket.write(query("SELECT repeat('x', 1000) FROM generate_series(1, 200000)"));
-    await new Promise((r) => setTimeout(r, 1500));
-    const grown = process.memoryUsage().rss - before;
-    expect(grown).toBeLessThan(64 * 1024 * 1024);
-    socket.destroy();
-    });
+    const direct = await connect(undefined);
+    // Rows count themselves as PostgreSQL produces them: an IMMUTABLE function (the statement stays
+    // cacheable) that takes a number from a sequence, which other sessions see at once.
+    const produced = unique('produced');
+    const counted = unique('counted');
+    await direct.query(`CREATE SEQUENCE ${produced};
+      CREATE FUNCTION ${counted}(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('${produced}'); RETURN $1; END $$`);
+    try {
+      await withPgSidecache(async (port) => {
+      const socket = await rawSession(port);
+      socket.pause();
+      const before = process.memoryUsage().rss;
+      // About 200 MB of rows, more than the store takes, to a client that reads nothing.
+      const sql = `SELECT repeat('x', 1000) AS v, ${counted}(g) AS n FROM generate_series(1, 200000) g`;
+      socket.write(query(sql));
+      const rows = async () => (await direct.query(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END::int AS n FROM ${produced}`)).rows[0].n as number;
+      const waiting = async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND wait_event = 'ClientWrite' AND query = $1`, [sql])).rows[0].n as number;
+      // Backpressure reached PostgreSQL: its backend waits to write to sidecache and has stopped
+      // producing rows. Without it, sidecache drains the whole result and the query ends instead.
+      let last = -1;
+      await waitFor(async () => {
+        const [now, blocked] = [await rows(), await waiting()];
+        const stalled = blocked === 1 && now === last;
+        last = now;
+        return stalled;
+      }, 'PostgreSQL to stop producing rows for a client that does not read', 15_000);
+      // Far less than the result was produced (64 MiB is 65536 rows of 1 KiB), and sidecache did not hold it.
+      expect(last).toBeLessThan(65_536);
+      expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+      socket.destroy();
+      });
+    } finally {
+      await direct.query(`DROP FUNCTION ${counted}(int); DROP SEQUENCE ${produced}`);
+      await direct.end();
+    }
   });
 });
 

@@ -2,6 +2,8 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SidecacheServer } from '../../../src/server.js';
 import { connect, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
+import { metric } from '../../helpers/sidecache.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const unreachable = await pgUnreachable();
 
@@ -62,8 +64,8 @@ describe.skipIf(unreachable !== undefined)('postgres listener: what invalidates 
     const readPart = async () => (await via.query(`SELECT v FROM ${parted}_a WHERE id = 1`)).rows[0].v;
     expect(await readPart()).toBe('p1');
     await via.query(`UPDATE ${parted} SET v = 'p2' WHERE id = 1`);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(await readPart()).toBe('p2');
+    // The partitions of a written table come from the catalog, asked after the write completes.
+    await waitFor(async () => (await readPart()) === 'p2', 'the write to the parent to reach the partition');
   });
 
   it('invalidates again when a transaction ends (a reader may fill in between)', async () => {
@@ -113,19 +115,32 @@ describe.skipIf(unreachable !== undefined)('postgres listener: what invalidates 
 
   it('coalesces identical concurrent misses across sessions into one upstream query', async () => {
     const sessions = await Promise.all(Array.from({ length: 8 }, () => through()));
-    // A slow function the catalog reports IMMUTABLE, so the statement is cacheable and takes 200 ms.
-    const fn = unique('slow_immutable');
-    await direct.query(`CREATE FUNCTION ${fn}(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.2); RETURN $1; END $$`);
+    // A function the catalog reports IMMUTABLE, so the statement is cacheable. Each execution
+    // counts itself in a sequence, then waits on an advisory lock the test holds until all eight
+    // queries are in: the number of executions is the number of upstream queries.
+    const fn = unique('held_immutable');
+    const runs = unique('runs');
+    await direct.query(`CREATE SEQUENCE ${runs};
+      CREATE FUNCTION ${fn}(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('${runs}'); PERFORM pg_advisory_xact_lock_shared(hashtext('${fn}')); RETURN $1; END $$`);
+    const locker = await connect(undefined);
+    await locker.query(`SELECT pg_advisory_lock(hashtext('${fn}'))`);
     try {
-      const started = Date.now();
-      const rows = await Promise.all(sessions.map((s) => s.query(`SELECT ${fn}(7) AS v`)));
+      const coalesced = () => metric(server, 'sidecache_coalesced_total', { protocol: 'postgres', listener: 'main' });
+      const before = await coalesced();
+      const sql = `SELECT ${fn}(7) AS v`;
+      const pending = Promise.all(sessions.map((s) => s.query(sql)));
+      const held = async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'advisory' AND query = $1`, [sql])).rows[0].n as number;
+      // Every query is in: held at the database, or waiting in sidecache on one that is.
+      await waitFor(async () => (await held()) + (await coalesced()) - before === 8, 'all eight queries to arrive');
+      await locker.query(`SELECT pg_advisory_unlock(hashtext('${fn}'))`);
+      const rows = await pending;
       expect(rows.map((r) => r.rows[0].v)).toEqual(Array(8).fill(7));
-      // Eight sequential 200 ms calls would take 1.6 s on one backend each; one shared call ~0.2 s.
-      expect(Date.now() - started).toBeLessThan(1000);
-      const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
-      expect(text).toMatch(/sidecache_coalesced_total\{protocol="postgres",listener="main"\} [1-9]/);
+      const executions = await direct.query(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END::int AS n FROM ${runs}`);
+      expect(executions.rows[0].n).toBe(1);
+      expect((await coalesced()) - before).toBe(7);
     } finally {
-      await direct.query(`DROP FUNCTION ${fn}(int)`);
+      await locker.end();
+      await direct.query(`DROP FUNCTION ${fn}(int); DROP SEQUENCE ${runs}`);
     }
   });
 });

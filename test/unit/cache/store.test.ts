@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
-import { afterEach, describe, expect, it } from 'vitest';
+import { LRUCache } from 'lru-cache';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Store } from '../../../src/cache/store.js';
 import type { RemovalEvent, RemovalReason } from '../../../src/cache/types.js';
 import { ManualClock } from '../../../src/clock.js';
@@ -114,14 +115,31 @@ describe('Store.invalidate', () => {
     expect(store.has('k/orders/1')).toBe(true);
   });
 
-  it('costs time in proportion to the entries removed, not the cache size', () => {
+  it('costs work in proportion to the entries removed, not the cache size', () => {
     const { store } = makeStore(1 << 30, 1 << 20);
     for (let i = 0; i < 100_000; i++) store.set(`k${i}`, { body: body(8), ttlMs: 60_000, tags: [`t${i % 1000}`] });
-    const t0 = performance.now();
-    for (let i = 0; i < 100; i++) store.invalidate({ tags: [`t${i}`] });
-    const perTag = (performance.now() - t0) / 100;
-    // 100 entries per tag; a scan of 100k entries would take several milliseconds.
+    // Counted, not timed: every walk over the cache (lru-cache's iterators, clear, purgeStale) and
+    // every walk over a Map or Set larger than one tag's 100 keys (the cache's key map, the tag
+    // index), and every delete.
+    const walks = ['entries', 'keys', 'values', 'rentries', 'rkeys', 'rvalues', 'forEach', 'rforEach', 'find', 'dump', 'clear', 'purgeStale', Symbol.iterator] as const;
+    const lruWalks = walks.map((name) => vi.spyOn(LRUCache.prototype, name as 'entries'));
+    const collectionWalks = [Map.prototype, Set.prototype].flatMap((proto) =>
+      (['entries', 'keys', 'values', 'forEach', Symbol.iterator] as const).map((name) => vi.spyOn(proto as Map<unknown, unknown>, name as 'entries')),
+    );
+    const deletes = vi.spyOn(LRUCache.prototype, 'delete');
+    let counted: { lruWalks: number; largeWalks: number; deletes: number };
+    try {
+      for (let i = 0; i < 100; i++) store.invalidate({ tags: [`t${i}`] });
+      // Read before mockRestore(), which clears what the spies recorded.
+      counted = {
+        lruWalks: lruWalks.reduce((n, spy) => n + spy.mock.calls.length, 0),
+        largeWalks: collectionWalks.flatMap((spy) => spy.mock.contexts).filter((c) => (c as Map<unknown, unknown>).size > 100).length,
+        deletes: deletes.mock.calls.length,
+      };
+    } finally {
+      for (const spy of [...lruWalks, ...collectionWalks, deletes]) spy.mockRestore();
+    }
     expect(store.size).toBe(100_000 - 100 * 100);
-    expect(perTag).toBeLessThan(2);
+    expect(counted).toEqual({ lruWalks: 0, largeWalks: 0, deletes: 100 * 100 });
   });
 });
