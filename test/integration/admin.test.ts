@@ -97,9 +97,9 @@ describe('admin server', () => {
     const post = (body: string) => fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body });
     const bad = await post('{"tags": [');
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error).toContain('malformed JSON');
+    expect(((await bad.json()) as { error: string }).error).toContain('malformed JSON');
     const typo = await post('{"tag": ["x"]}');
-    expect([typo.status, (await typo.json()).error]).toEqual([400, expect.stringContaining('unknown field "tag"')]);
+    expect([typo.status, ((await typo.json()) as { error: string }).error]).toEqual([400, expect.stringContaining('unknown field "tag"')]);
     expect((await fetch(`${server.adminUrl}/invalidate`)).status).toBe(405);
     expect((await fetch(`${server.adminUrl}/nope`)).status).toBe(404);
   });
@@ -120,7 +120,7 @@ describe('admin server', () => {
     for (const result of ['hit', 'hit', 'hit', 'miss', 'bypass'] as const) {
       channels.request.publish({ store: server.store, protocol: 'http', listener: 'api', result, durationSeconds: 0.001 });
     }
-    const summary = await (await fetch(`${server.adminUrl}/cache`)).json();
+    const summary = (await (await fetch(`${server.adminUrl}/cache`)).json()) as { bytes: number };
     expect(summary).toMatchObject({ entries: 1, maxBytes: 256 * 1024 ** 2, listeners: { api: { protocol: 'http', hit: 3, miss: 1, bypass: 1, hitRatio: 0.75 } } });
     expect(summary.bytes).toBeGreaterThan(100);
   });

@@ -69,7 +69,7 @@ function busContract(kind: string, skip: string | undefined, makeEnv: () => Prom
       seed();
       await env.cut();
       await waitFor(async () => (await fetch(`${server.adminUrl}/readyz`)).status === 503, '/readyz to report the outage');
-      const body = await (await fetch(`${server.adminUrl}/readyz`)).json();
+      const body = (await (await fetch(`${server.adminUrl}/readyz`)).json()) as { reasons: string[] };
       expect(body.reasons.join(' ')).toContain(`bus ${env.bus}`);
       expect(sample(await metrics(), 'sidecache_bus_connected', { bus: env.bus })).toBe(0);
       await env.publish('{"tags":["user:1"]}');
