@@ -13,7 +13,7 @@ type Sink = (line: string) => void;
 
 /**
  * JSON lines on stderr, one object a line: `{"time","level","msg",...bindings,...fields}`.
- * Callers never pass secrets (tokens, passwords, SQL parameters); URLs go through `redactUrl`.
+ * Callers never pass secrets (tokens, passwords, SQL parameters); URLs go through `redactUrl` (redact.ts).
  */
 export class Logger {
   readonly #threshold: number;
@@ -78,16 +78,4 @@ function errorReplacer(_key: string, value: unknown): unknown {
     return code === undefined ? { message: value.message } : { message: value.message, code };
   }
   return value;
-}
-
-/** A URL fit for a log line: the password, if any, is replaced. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    // Not a URL: say so rather than risk printing a secret embedded in it.
-    return '<unparsable url>';
-  }
 }

@@ -1,4 +1,5 @@
 import type { ConfigProblem } from '../errors.js';
+import { redactUrl } from '../redact.js';
 import { parsePgUrl, PgUrlError } from './pg-url.js';
 import {
   arrayOf,
@@ -44,7 +45,7 @@ function url(protocols: readonly string[], example: string) {
       // new URL throws on anything unparsable; the message below says what was expected.
       return '';
     }
-  });
+  }, shownUrl);
 }
 
 /** A PostgreSQL connection string as sidecache will read it (pg-connection-string), sslmode included. */
@@ -57,7 +58,12 @@ function pgUrl(example: string) {
       if (err instanceof PgUrlError) return err.message;
       throw err;
     }
-  });
+  }, shownUrl);
+}
+
+/** A refused URL in an error message: a password in it must not reach logs or terminals. */
+function shownUrl(value: string): string {
+  return JSON.stringify(redactUrl(value));
 }
 
 const listen = refine(string, 'an address like "127.0.0.1:8080"', (v) => (parseListen(v) ? undefined : ''));

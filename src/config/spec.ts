@@ -69,7 +69,11 @@ function fromParser<T>(expected: string, parse: (v: unknown) => Parsed<T>, forma
 }
 
 /** A spec that accepts what `base` accepts and then `test` accepts (`test` returns the complaint). */
-export function refine<T>(base: Spec<T>, expected: string, test: (value: T) => string | undefined): Spec<T> {
+/**
+ * `base`, narrowed by `test` (undefined when the value is fine, else a complaint, '' for none).
+ * `shown` says how a refused value appears in the error, for values that may hold secrets.
+ */
+export function refine<T>(base: Spec<T>, expected: string, test: (value: T) => string | undefined, shown: (value: T) => string = describe): Spec<T> {
   return {
     expected,
     ...(base.format && { format: base.format }),
@@ -78,7 +82,7 @@ export function refine<T>(base: Spec<T>, expected: string, test: (value: T) => s
       if (checked === undefined) return undefined;
       const complaint = test(checked);
       if (complaint === undefined) return checked;
-      problems.push({ path, message: `expected ${expected}, got ${describe(value)}${complaint ? ` (${complaint})` : ''}` });
+      problems.push({ path, message: `expected ${expected}, got ${shown(checked)}${complaint ? ` (${complaint})` : ''}` });
       return undefined;
     },
   };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Logger, redactUrl } from '../../src/log.js';
+import { Logger } from '../../src/log.js';
+import { redactUrl } from '../../src/redact.js';
 
 describe('Logger', () => {
   it('writes JSON lines with bindings, honours the level, and warns once per code', () => {
@@ -21,6 +22,7 @@ describe('Logger', () => {
 
   it('redacts passwords from URLs', () => {
     expect(redactUrl('postgres://app:hunter2@db:5432/app')).toBe('postgres://app:***@db:5432/app');
-    expect(redactUrl('not a url with secret')).toBe('<unparsable url>');
+    expect(redactUrl('postgres://app:hunter2@db:99999/app?password=again&x=1')).toBe('postgres://app:***@db:99999/app?password=***&x=1');
+    expect(redactUrl('postgres://db/app')).toBe('postgres://db/app');
   });
 });

@@ -102,3 +102,16 @@ describe('postgres URLs in the configuration', () => {
     expect(parseConfig(bus('postgres://127.0.0.1:5432/app?sslmode=disable'), 'ok.yaml', {}).invalidation[0]!.url).toBe('postgres://127.0.0.1:5432/app?sslmode=disable');
   });
 });
+
+describe('configuration errors never repeat a password', () => {
+  it('shows a refused URL with its password replaced, in the userinfo or as a parameter', () => {
+    const [problem] = problemsOf(listener('postgres://app:s3cret@127.0.0.1:5432/test?sslmode=verify-ful'));
+    expect(problem).toContain('got "postgres://app:***@127.0.0.1:5432/test?sslmode=verify-ful"');
+    expect(problem).not.toContain('s3cret');
+    const [inQuery] = problemsOf(bus('postgres://127.0.0.1:99999/app?user=app&password=s3cret'));
+    expect(inQuery).toContain('password=***');
+    expect(inQuery).not.toContain('s3cret');
+    const [http] = problemsOf('http:\n  - { name: api, listen: "127.0.0.1:0", upstream: "ftp://u:s3cret@h/x" }\n');
+    expect(http).toContain('got "ftp://u:***@h/x"');
+  });
+});
