@@ -8,9 +8,8 @@ import CachePolicy from 'http-cache-semantics';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
+import { type Directives, directivesOf } from './cache-control.js';
 import type { HttpRoute } from './rules.js';
-
-type Directives = Record<string, string | true | undefined>;
 
 /** How long an entry whose freshness ran out is kept for a conditional revalidation. */
 export const REVALIDATION_KEEP_MS: Millis = 60_000;
@@ -70,8 +69,8 @@ export function decideStorage(input: StorageInput): StorageDecision {
     { status: input.status, headers: withoutSetCookie(responseHeaders) },
     { shared: true },
   );
-  const { rescc, reqcc } = policy.toObject() as unknown as { rescc: Directives; reqcc: Directives };
-  if (!policy.storable()) return { store: false, detail: notStorableDetail(input, rescc, reqcc) };
+  const rescc = directivesOf(responseHeaders);
+  if (!policy.storable()) return { store: false, detail: notStorableDetail(input, rescc, directivesOf(input.requestHeaders)) };
   const lifetimes = computeLifetimes(policy, rescc, input);
   if (lifetimes.freshMs + lifetimes.keepMs <= 0) return { store: false, detail: 'no-freshness' };
   return { store: true, policy, lifetimes };
@@ -160,25 +159,19 @@ export interface RequestDirectives {
   maxStale: number | true | undefined;
 }
 
-const NO_DIRECTIVES: RequestDirectives = { noCache: false, noStore: false, maxAgeSeconds: undefined, minFreshSeconds: undefined, maxStale: undefined };
+/** RFC 9111 §1.2.2 delta-seconds: digits only. */
+function deltaSeconds(value: string | true | undefined): number | undefined {
+  return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined;
+}
 
 export function readRequestDirectives(headers: IncomingHttpHeaders): RequestDirectives {
-  const cc = headers['cache-control'];
-  // RFC 9111 §5.4: Pragma: no-cache counts only when Cache-Control is absent.
-  if (cc === undefined) return headers.pragma !== undefined && /no-cache/i.test(headers.pragma) ? { ...NO_DIRECTIVES, noCache: true } : NO_DIRECTIVES;
-  const directives: Record<string, string | true> = {};
-  for (const part of cc.split(',')) {
-    const [name, value] = part.split('=', 2);
-    const key = name!.trim().toLowerCase();
-    if (key !== '') directives[key] = value === undefined ? true : value.trim().replace(/^"|"$/g, '');
-  }
-  const num = (v: string | true | undefined): number | undefined => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
+  const d = directivesOf(headers);
   return {
-    noCache: directives['no-cache'] !== undefined,
-    noStore: directives['no-store'] !== undefined,
-    maxAgeSeconds: num(directives['max-age']),
-    minFreshSeconds: num(directives['min-fresh']),
-    maxStale: directives['max-stale'] === true ? true : num(directives['max-stale']),
+    noCache: d['no-cache'] !== undefined,
+    noStore: d['no-store'] !== undefined,
+    maxAgeSeconds: deltaSeconds(d['max-age']),
+    minFreshSeconds: deltaSeconds(d['min-fresh']),
+    maxStale: d['max-stale'] === true ? true : deltaSeconds(d['max-stale']),
   };
 }
 
