@@ -1,5 +1,5 @@
 import type CachePolicy from 'http-cache-semantics';
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Millis } from '../../units.js';
 import { type Entry, Space } from '../../cache/types.js';
 import { headerBytes } from './headers.js';
@@ -25,6 +25,8 @@ export interface HttpMeta {
   vary: readonly string[];
   /** The policy of the stored exchange, for conditional revalidation (RFC 9111 §4.3). */
   policy: CachePolicy;
+  /** The stored response's fields as the upstream sent them (Set-Cookie removed), which a 304 updates. */
+  responseHeaders: IncomingHttpHeaders;
 }
 
 export type HttpEntry = Entry<HttpMeta>;

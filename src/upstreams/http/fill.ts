@@ -1,4 +1,3 @@
-import type CachePolicy from 'http-cache-semantics';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { EntryInput } from '../../cache/types.js';
 import type { Dispatcher } from 'undici';
@@ -9,7 +8,7 @@ import { ageOf, type HttpEntry, type HttpMeta, prepareHeaders, writePrepared } f
 import { clientResponseHeaders, forwardRequestHeaders, readTags } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
-import { decideStorage, type Lifetimes, varyNames } from './policy.js';
+import { decideStorage, freshenHeaders, type StoreDecision, varyNames } from './policy.js';
 
 /**
  * Thrown by a fill whose upstream answered 5xx while a stale copy may still stand in for it
@@ -103,7 +102,7 @@ async function receive(
     return null;
   }
   const fields = clientResponseHeaders(response.headers, { ...headerOptions, dropSetCookie: true });
-  return buildInput(ctx, ex, response.statusCode, response.headers, fields, body, decision.policy, decision.lifetimes);
+  return buildInput(ctx, ex, response.statusCode, fields, body, decision);
 }
 
 /** A 304 to a revalidation: the stale body with the refreshed fields (RFC 9111 §4.3.4). */
@@ -116,8 +115,9 @@ function refreshed(
   upstreamStart: number,
 ): EntryInput<HttpMeta> | null {
   const meta = stale.meta;
-  const { policy, modified } = meta.policy.revalidatedPolicy({ method: 'GET', url: ex.url, headers: ex.policyHeaders }, { status: 304, headers: notModified });
-  const merged = (policy.toObject() as unknown as { resh: IncomingHttpHeaders }).resh;
+  const { modified, matches } = meta.policy.revalidatedPolicy({ method: 'GET', url: ex.url, headers: ex.policyHeaders }, { status: 304, headers: notModified });
+  // A 304 that does not fit the stored response stands on its own fields, as in the library.
+  const merged = matches ? freshenHeaders(meta.responseHeaders, notModified) : notModified;
   const decision = modified
     ? undefined
     : decideStorage({
@@ -142,7 +142,7 @@ function refreshed(
     }
     return null;
   }
-  const input = buildInput(ctx, ex, meta.status, merged, fields, body, decision.policy, decision.lifetimes, stale.key);
+  const input = buildInput(ctx, ex, meta.status, fields, body, decision, stale.key);
   if (client !== undefined) {
     const status = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, stored: true, ttlSeconds: Math.round(input.ttlMs / 1000) });
     writePrepared(client, meta.status, input.meta.headers, Math.floor(input.meta.ageBase), status, ex.req.method === 'HEAD' ? undefined : body);
@@ -155,13 +155,12 @@ function buildInput(
   ctx: ListenerContext,
   ex: Exchange,
   status: number,
-  responseHeaders: IncomingHttpHeaders,
   fields: readonly string[],
   body: Buffer,
-  policy: CachePolicy,
-  lifetimes: Lifetimes,
+  decision: StoreDecision,
   key?: string,
 ): EntryInput<HttpMeta> {
+  const { policy, lifetimes, responseHeaders } = decision;
   const now = ctx.clock.now();
   const vary = varyNames(responseHeaders.vary);
   ctx.learnVary(ex.base, vary);
@@ -178,6 +177,7 @@ function buildInput(
     authorizedReuse: lifetimes.authorizedReuse,
     vary,
     policy,
+    responseHeaders,
   };
   return {
     key: key ?? (vary.length === 0 ? ex.base : variantKey(ex.base, vary, ex.req.headers)),

@@ -46,7 +46,18 @@ export interface Lifetimes {
   authorizedReuse: boolean;
 }
 
-export type StorageDecision = { store: true; policy: CachePolicy; lifetimes: Lifetimes } | { store: false; detail: string };
+export type StorageDecision =
+  | {
+      store: true;
+      policy: CachePolicy;
+      lifetimes: Lifetimes;
+      /** The response fields the policy was built from (Set-Cookie removed): what a later 304 updates. */
+      responseHeaders: IncomingHttpHeaders;
+    }
+  | { store: false; detail: string };
+
+/** A decision to store. */
+export type StoreDecision = Extract<StorageDecision, { store: true }>;
 
 export interface StorageInput {
   Policy: PolicyClass;
@@ -64,16 +75,13 @@ export function decideStorage(input: StorageInput): StorageDecision {
   const { route, responseHeaders } = input;
   if (hasSetCookie(responseHeaders) && !route.cacheSetCookie) return { store: false, detail: 'set-cookie' };
   if (hasVaryStar(responseHeaders)) return { store: false, detail: 'vary-star' };
-  const policy = new input.Policy(
-    { method: input.method, url: input.url, headers: input.requestHeaders },
-    { status: input.status, headers: withoutSetCookie(responseHeaders) },
-    { shared: true },
-  );
+  const stored = withoutSetCookie(responseHeaders);
+  const policy = new input.Policy({ method: input.method, url: input.url, headers: input.requestHeaders }, { status: input.status, headers: stored }, { shared: true });
   const rescc = directivesOf(responseHeaders);
   if (!policy.storable()) return { store: false, detail: notStorableDetail(input, rescc, directivesOf(input.requestHeaders)) };
   const lifetimes = computeLifetimes(policy, rescc, input);
   if (lifetimes.freshMs + lifetimes.keepMs <= 0) return { store: false, detail: 'no-freshness' };
-  return { store: true, policy, lifetimes };
+  return { store: true, policy, lifetimes, responseHeaders: stored };
 }
 
 function computeLifetimes(policy: CachePolicy, rescc: Directives, input: StorageInput): Lifetimes {
@@ -134,6 +142,24 @@ function seconds(value: string | true | undefined): Millis | undefined {
   if (typeof value !== 'string') return undefined;
   const n = Number(value);
   return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
+}
+
+/** Fields that describe the stored body, which a 304 keeps: a 304 does not change them (http-cache-semantics' list). */
+const BODY_FIELDS = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range']);
+
+/**
+ * The stored response's fields updated by a 304 that fits it (RFC 9111 §4.3.4,
+ * https://www.rfc-editor.org/rfc/rfc9111#section-4.3.4): each field the 304 also carries takes
+ * the 304's value, except those describing the body. Fields only the 304 carries are not added
+ * (RFC 9111 §3.2 would add them); this is http-cache-semantics' rule, kept so that the fields
+ * match the policy the library builds from the same exchange.
+ */
+export function freshenHeaders(stored: IncomingHttpHeaders, notModified: IncomingHttpHeaders): IncomingHttpHeaders {
+  const merged: IncomingHttpHeaders = {};
+  for (const name in stored) {
+    merged[name] = Object.hasOwn(notModified, name) && !BODY_FIELDS.has(name) ? notModified[name] : stored[name];
+  }
+  return merged;
 }
 
 /** The field names of a Vary header, lower-cased, in order. */
