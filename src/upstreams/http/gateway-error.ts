@@ -37,3 +37,8 @@ export function classifyUpstreamError(err: unknown): GatewayFailure {
   }
   return { status: 502, detail: 'UPSTREAM-RESET', message: `the upstream connection failed (${code || cause || (err as Error)?.message || 'unknown'})` };
 }
+
+/** An upstream error as one line for the debug log. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
