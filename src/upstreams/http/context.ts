@@ -1,3 +1,7 @@
+/**
+ * What the parts of one HTTP listener share (ListenerContext), and what one request carries through
+ * them (FillRequest, Exchange).
+ */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';

@@ -1,3 +1,7 @@
+/**
+ * The answers sidecache makes itself when the upstream fails (502/504 with a Cache-Status detail),
+ * and how an upstream error is classified and logged.
+ */
 import type { ServerResponse } from 'node:http';
 import { type ForwardReason, formatCacheStatus } from './cache-status.js';
 

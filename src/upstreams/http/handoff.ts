@@ -13,6 +13,7 @@ interface Reader {
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
+/** One body's way from loader to requester: `give`/`end`/`fail` on the loader's side, `for await` on the requester's. */
 export class BodyHandoff implements AsyncIterableIterator<Buffer, undefined> {
   /** What the loader handed over before the requester asked for it. */
   #ready: Outcome | undefined;

@@ -76,7 +76,11 @@ export function decideStorage(input: StorageInput): StorageDecision {
   if (hasSetCookie(responseHeaders) && !route.cacheSetCookie) return { store: false, detail: 'set-cookie' };
   if (hasVaryStar(responseHeaders)) return { store: false, detail: 'vary-star' };
   const stored = withoutSetCookie(responseHeaders);
-  const policy = new input.Policy({ method: input.method, url: input.url, headers: input.requestHeaders }, { status: input.status, headers: stored }, { shared: true });
+  const policy = new input.Policy(
+    { method: input.method, url: input.url, headers: input.requestHeaders },
+    { status: input.status, headers: stored },
+    { shared: true },
+  );
   const rescc = directivesOf(responseHeaders);
   if (!policy.storable()) return { store: false, detail: notStorableDetail(input, rescc, directivesOf(input.requestHeaders)) };
   const lifetimes = computeLifetimes(policy, rescc, input);

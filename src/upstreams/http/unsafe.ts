@@ -1,3 +1,7 @@
+/**
+ * Requests the cache does not answer (methods other than GET and HEAD, Range requests): forwarded
+ * as they are, with the invalidations unsafe methods call for.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ForwardReason, formatCacheStatus } from './cache-status.js';
 import { classifyUpstreamError, errorText, writeGatewayError } from './gateway-error.js';
