@@ -6,15 +6,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** Directive name, lower-case → its argument, or `true` for a directive without one. */
-export type Directives = Readonly<Record<string, string | true>>;
+export type Directives = ReadonlyMap<string, string | true>;
 
-/** No prototype, so a directive named like an Object method reads as absent. */
-function emptyDirectives(): Record<string, string | true> {
-  return Object.create(null) as Record<string, string | true>;
-}
-
-const NONE: Directives = Object.freeze(emptyDirectives());
-const PRAGMA_NO_CACHE: Directives = Object.freeze(Object.assign(emptyDirectives(), { 'no-cache': true as const }));
+const NONE: Directives = new Map();
+const PRAGMA_NO_CACHE: Directives = new Map([['no-cache', true]]);
 
 /**
  * Parses a Cache-Control field value. Directive names compare case-insensitively (RFC 9111 §5.2),
@@ -26,19 +21,20 @@ const PRAGMA_NO_CACHE: Directives = Object.freeze(Object.assign(emptyDirectives(
 export function parseCacheControl(value: string | readonly string[] | undefined): Directives {
   if (value === undefined) return NONE;
   const text = typeof value === 'string' ? value : value.join(',');
-  const out = emptyDirectives();
+  const out = new Map<string, string | true>();
   let i = 0;
   while (i < text.length) {
-    const nameEnd = indexOfAny(text, i, ',=');
-    const name = text.slice(i, nameEnd).trim().toLowerCase();
-    i = nameEnd;
+    const comma = endOf(text, ',', i);
+    const equals = endOf(text, '=', i);
+    const name = text.slice(i, Math.min(comma, equals)).trim().toLowerCase();
     let argument: string | true = true;
-    if (text[i] === '=') {
-      const read = readArgument(text, i + 1);
+    i = comma;
+    if (equals < comma) {
+      const read = readArgument(text, equals + 1);
       argument = read.argument;
       i = read.end;
     }
-    if (name !== '') out[name] = argument;
+    if (name !== '') out.set(name, argument);
     i++;
   }
   return out;
@@ -49,21 +45,24 @@ function readArgument(text: string, start: number): { argument: string; end: num
   let i = start;
   while (text[i] === ' ' || text[i] === '\t') i++;
   if (text[i] !== '"') {
-    const end = indexOfAny(text, i, ',');
+    const end = endOf(text, ',', i);
     return { argument: text.slice(i, end).trim(), end };
   }
   let argument = '';
-  for (i++; i < text.length && text[i] !== '"'; i++) {
-    if (text[i] === '\\' && i + 1 < text.length) i++;
-    argument += text[i];
+  let from = i + 1;
+  for (i = from; i < text.length && text[i] !== '"'; i++) {
+    if (text[i] !== '\\') continue;
+    argument += text.slice(from, i);
+    from = ++i;
   }
-  return { argument, end: indexOfAny(text, i, ',') };
+  argument += text.slice(from, i);
+  return { argument, end: endOf(text, ',', i) };
 }
 
-function indexOfAny(text: string, from: number, chars: string): number {
-  let i = from;
-  while (i < text.length && !chars.includes(text[i]!)) i++;
-  return i;
+/** The index of `char` from `from` on, or the length when there is none. */
+function endOf(text: string, char: string, from: number): number {
+  const at = text.indexOf(char, from);
+  return at === -1 ? text.length : at;
 }
 
 /**

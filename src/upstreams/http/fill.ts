@@ -10,7 +10,7 @@ import type { Millis } from '../../units.js';
 import type { CacheStatus } from './cache-status.js';
 import type { FillRequest, ListenerContext } from './context.js';
 import { ageOf, bodyOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
-import { BodyHandoff } from './handoff.js';
+import { BodyTee } from './body-tee.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
@@ -45,7 +45,7 @@ interface FetchedBase {
 export interface Relayed extends FetchedBase {
   readonly kind: 'relayed';
   readonly fields: string[];
-  readonly body: BodyHandoff;
+  readonly body: BodyTee;
 }
 
 /**
@@ -115,8 +115,8 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
   const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
   const cacheStatus: FillStatus = { stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) };
 
-  const body = new BodyHandoff();
-  const input = capture(response.body as AsyncIterable<Buffer>, body, store ? ctx.store.maxEntryBytes : 0).then((captured) => {
+  const body = new BodyTee(response.body as AsyncIterable<Buffer>, store ? ctx.store.maxEntryBytes : 0);
+  const input = body.kept.then((captured) => {
     if (!store || !decision.store || captured === undefined) {
       if (store && captured === undefined) ctx.markHitForMiss(fr.key);
       return null;
@@ -198,32 +198,4 @@ function buildInput(ctx: ListenerContext, fr: FillRequest, status: number, field
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-/**
- * Reads the upstream body to its end, handing every chunk to the requester's `handoff` and keeping
- * up to `limit` bytes. Returns what it kept, or undefined when the body passed the limit (it still
- * reached the requester in full).
- */
-async function capture(source: AsyncIterable<Buffer>, handoff: BodyHandoff, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let capturing = limit > 0;
-  try {
-    for await (const chunk of source) {
-      if (capturing) {
-        size += chunk.length;
-        if (size > limit) {
-          capturing = false;
-          chunks.length = 0;
-        } else chunks.push(chunk);
-      }
-      await handoff.give(chunk);
-    }
-  } catch (err) {
-    handoff.fail(err);
-    throw err;
-  }
-  handoff.end();
-  return capturing ? Buffer.concat(chunks, size) : undefined;
 }

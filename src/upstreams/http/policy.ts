@@ -94,31 +94,31 @@ function computeLifetimes(policy: CachePolicy, rescc: Directives, input: Storage
   const stated = Math.max(0, policy.maxAge() - ageSeconds) * 1000;
   const freshMs = route.ttlMs ?? (statesFreshness(rescc, responseHeaders) || defaults.defaultTtlMs === 0 ? stated : defaults.defaultTtlMs);
   const noStale = forbidsStale(rescc);
-  const swrMs = noStale ? 0 : seconds(rescc['stale-while-revalidate']) ?? defaults.staleWhileRevalidateMs;
-  const sieMs = noStale ? 0 : seconds(rescc['stale-if-error']) ?? defaults.staleIfErrorMs;
+  const swrMs = noStale ? 0 : seconds(rescc.get('stale-while-revalidate')) ?? defaults.staleWhileRevalidateMs;
+  const sieMs = noStale ? 0 : seconds(rescc.get('stale-if-error')) ?? defaults.staleIfErrorMs;
   const keepMs = Math.max(swrMs, sieMs, hasValidator(responseHeaders) ? REVALIDATION_KEEP_MS : 0);
   return { freshMs: Math.round(freshMs), swrMs, sieMs, keepMs, ageSeconds, authorizedReuse: allowsAuthorizedReuse(rescc) };
 }
 
 /** RFC 9111 §4.2.1: explicit freshness (no-cache counts: it states "zero"). */
 function statesFreshness(rescc: Directives, headers: IncomingHttpHeaders): boolean {
-  return rescc['s-maxage'] !== undefined || rescc['max-age'] !== undefined || rescc['no-cache'] !== undefined || headers.expires !== undefined;
+  return rescc.has('s-maxage') || rescc.has('max-age') || rescc.has('no-cache') || headers.expires !== undefined;
 }
 
 /** RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.4: a stale copy may not be served without revalidation. */
 function forbidsStale(rescc: Directives): boolean {
-  return rescc['must-revalidate'] !== undefined || rescc['proxy-revalidate'] !== undefined || rescc['no-cache'] !== undefined;
+  return rescc.has('must-revalidate') || rescc.has('proxy-revalidate') || rescc.has('no-cache');
 }
 
 /** RFC 9111 §3.5: a shared cache may reuse a response to an authorized request only if it says so. */
 function allowsAuthorizedReuse(rescc: Directives): boolean {
-  return rescc.public !== undefined || rescc['s-maxage'] !== undefined || rescc['must-revalidate'] !== undefined;
+  return rescc.has('public') || rescc.has('s-maxage') || rescc.has('must-revalidate');
 }
 
 function notStorableDetail(input: StorageInput, rescc: Directives, reqcc: Directives): string {
-  if (reqcc['no-store'] !== undefined) return 'request-no-store';
-  if (rescc['no-store'] !== undefined) return 'no-store';
-  if (rescc.private !== undefined) return 'private';
+  if (reqcc.has('no-store')) return 'request-no-store';
+  if (rescc.has('no-store')) return 'no-store';
+  if (rescc.has('private')) return 'private';
   if (input.requestHeaders.authorization !== undefined && !allowsAuthorizedReuse(rescc)) return 'authorization';
   return `status-${input.status}`;
 }
@@ -197,11 +197,11 @@ function deltaSeconds(value: string | true | undefined): number | undefined {
 export function readRequestDirectives(headers: IncomingHttpHeaders): RequestDirectives {
   const d = directivesOf(headers);
   return {
-    noCache: d['no-cache'] !== undefined,
-    noStore: d['no-store'] !== undefined,
-    maxAgeSeconds: deltaSeconds(d['max-age']),
-    minFreshSeconds: deltaSeconds(d['min-fresh']),
-    maxStale: d['max-stale'] === true ? true : deltaSeconds(d['max-stale']),
+    noCache: d.has('no-cache'),
+    noStore: d.has('no-store'),
+    maxAgeSeconds: deltaSeconds(d.get('max-age')),
+    minFreshSeconds: deltaSeconds(d.get('min-fresh')),
+    maxStale: d.get('max-stale') === true ? true : deltaSeconds(d.get('max-stale')),
   };
 }
 

@@ -10,7 +10,7 @@ import type { Millis } from '../../units.js';
 import { formatCacheStatus, hitStatus } from './cache-status.js';
 import type { Exchange, ListenerContext } from './context.js';
 import { ageOf, bodyOf, type HttpEntry, ttlOf } from './entry.js';
-import { type Fetched, type Relayed, UpstreamStatusError } from './fill.js';
+import { type Fetched, UpstreamStatusError } from './fill.js';
 import { classifyUpstreamError, errorText, type GatewayFailure, writeGatewayError } from './gateway-error.js';
 import { isNotModified } from './policy.js';
 
@@ -37,15 +37,25 @@ export function answerCollapsed(ctx: ListenerContext, ex: Exchange, entry: HttpE
  * it settles once the body has been relayed (or the upstream failed: it throws that error).
  */
 export async function answerFetched(ctx: ListenerContext, ex: Exchange, fetched: Fetched): Promise<void> {
+  const { req, res } = ex;
   const status = formatCacheStatus({ fwd: ex.fwd, ...fetched.cacheStatus });
-  const withBody = ex.req.method !== 'HEAD';
-  if (fetched.kind === 'relayed') {
-    await relay(ex.res, fetched, status, withBody);
-    ctx.report('miss', ex.started, ctx.clock.now() - fetched.upstreamStart);
+  const withBody = req.method !== 'HEAD';
+  if (fetched.kind === 'refreshed') {
+    writePrepared(res, fetched.status, fetched.fields, fetched.ageSeconds, status, withBody ? fetched.body : undefined);
+    ctx.report('stale', ex.started, ctx.clock.now() - fetched.upstreamStart);
     return;
   }
-  writePrepared(ex.res, fetched.status, fetched.fields, fetched.ageSeconds, status, withBody ? fetched.body : undefined);
-  ctx.report('stale', ex.started, ctx.clock.now() - fetched.upstreamStart);
+  try {
+    if (!res.destroyed) {
+      fetched.fields.push('cache-status', status);
+      res.writeHead(fetched.status, fetched.fields);
+    }
+    await streamBody(res, fetched.body, withBody);
+  } finally {
+    // However this ends, the store still gets the rest of the body.
+    fetched.body.release();
+  }
+  ctx.report('miss', ex.started, ctx.clock.now() - fetched.upstreamStart);
 }
 
 /**
@@ -92,19 +102,6 @@ export async function streamBody(res: ServerResponse, body: AsyncIterable<Buffer
     }
   }
   if (!res.destroyed) res.end();
-}
-
-/** A full response from the upstream, head first; the requester lets go of the body however this ends. */
-async function relay(res: ServerResponse, fetched: Relayed, cacheStatus: string, withBody: boolean): Promise<void> {
-  try {
-    if (!res.destroyed) {
-      fetched.fields.push('cache-status', cacheStatus);
-      res.writeHead(fetched.status, fetched.fields);
-    }
-    await streamBody(res, fetched.body, withBody);
-  } finally {
-    fetched.body.release();
-  }
 }
 
 /** Answers from a stored response, with 304 when the client's validators match (RFC 9110 §13.2.2). */
