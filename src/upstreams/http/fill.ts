@@ -41,7 +41,10 @@ interface FetchedBase {
   readonly input: Promise<EntryInput<HttpMeta> | null>;
 }
 
-/** A full response from the upstream: `fields` for the client (no Cache-Status yet), the body as it arrives. */
+/**
+ * A full response from the upstream: `fields` for the client (no Cache-Status yet) and the body as
+ * it arrives. The requester reads `body` to its end or releases it; `input` waits on that.
+ */
 export interface Relayed extends FetchedBase {
   readonly kind: 'relayed';
   readonly fields: string[];
