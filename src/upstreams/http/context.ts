@@ -1,3 +1,7 @@
+/**
+ * What the parts of one HTTP listener share (ListenerContext), and what one request carries through
+ * them (FillRequest, Exchange).
+ */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
@@ -34,10 +38,9 @@ export interface ListenerContext {
   learnVary(base: string, names: readonly string[]): void;
 }
 
-/** One GET or HEAD on its way through the cache. */
-export interface Exchange {
+/** What a fill needs to know of a GET or HEAD: the request, never the client's response. */
+export interface FillRequest {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
   readonly route: HttpRoute;
   /** Path and query as sent. */
   readonly url: string;
@@ -47,6 +50,11 @@ export interface Exchange {
   readonly key: string;
   /** Request fields as the cache policy sees them (without Cache-Control when the route ignores it). */
   readonly policyHeaders: IncomingHttpHeaders;
+}
+
+/** One GET or HEAD on its way through the cache. */
+export interface Exchange extends FillRequest {
+  readonly res: ServerResponse;
   readonly started: Millis;
   /** Why the request goes upstream, for Cache-Status. */
   fwd: ForwardReason;

@@ -1,5 +1,9 @@
+/**
+ * What an HTTP entry is: the metadata kept beside the body, prepared at store time so that a hit is
+ * a lookup and one write, and the arithmetic of its age and freshness.
+ */
 import type CachePolicy from 'http-cache-semantics';
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Millis } from '../../units.js';
 import { type Entry, Space } from '../../cache/types.js';
 import { headerBytes } from './headers.js';
@@ -25,6 +29,8 @@ export interface HttpMeta {
   vary: readonly string[];
   /** The policy of the stored exchange, for conditional revalidation (RFC 9111 §4.3). */
   policy: CachePolicy;
+  /** The stored response's fields as the upstream sent them (Set-Cookie removed), which a 304 updates. */
+  responseHeaders: IncomingHttpHeaders;
 }
 
 export type HttpEntry = Entry<HttpMeta>;
@@ -63,22 +69,8 @@ export function ttlOf(entry: HttpEntry, now: Millis): number {
   return Math.floor((entry.freshUntil - now) / 1000);
 }
 
-/**
- * Writes a prepared field list with Age and Cache-Status filled into its two trailing slots, then
- * the body in one `end()`. Lists are shared by every hit; writeHead serializes before returning.
- */
-export function writePrepared(res: ServerResponse, status: number, fields: string[], age: number, cacheStatus: string, body: Buffer | undefined): void {
-  const n = fields.length;
-  fields[n - 3] = String(age);
-  fields[n - 1] = cacheStatus;
-  res.writeHead(status, fields);
-  res.end(body);
-}
-
-export function writeStored(res: ServerResponse, entry: HttpEntry, age: number, cacheStatus: string, withBody: boolean): void {
-  writePrepared(res, entry.meta.status, entry.meta.headers, age, cacheStatus, withBody ? (entry.body as Buffer) : undefined);
-}
-
-export function writeNotModified(res: ServerResponse, entry: HttpEntry, age: number, cacheStatus: string): void {
-  writePrepared(res, 304, entry.meta.notModified, age, cacheStatus, undefined);
+/** The stored body as one buffer: HTTP entries store one, and a frame list is joined rather than assumed away. */
+export function bodyOf(entry: HttpEntry): Buffer {
+  const body = entry.body;
+  return Buffer.isBuffer(body) ? body : Buffer.concat(body);
 }

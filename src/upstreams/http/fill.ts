@@ -1,15 +1,20 @@
-import type CachePolicy from 'http-cache-semantics';
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { EntryInput } from '../../cache/types.js';
+/**
+ * The loader of HTTP fills: asks the upstream for a request's URL and returns the answer for the
+ * requester (the head at once, the body as it arrives) together with what the store keeps once
+ * the body is in. It never writes to a client.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { whenWritable } from '../../drain.js';
-import { formatCacheStatus } from './cache-status.js';
-import type { Exchange, ListenerContext } from './context.js';
-import { ageOf, type HttpEntry, type HttpMeta, prepareHeaders, writePrepared } from './entry.js';
-import { clientResponseHeaders, forwardRequestHeaders, readTags } from './headers.js';
+import type { EntryInput } from '../../cache/types.js';
+import type { Millis } from '../../units.js';
+import type { CacheStatus } from './cache-status.js';
+import type { FillRequest, ListenerContext } from './context.js';
+import { ageOf, bodyOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
+import { BodyTee } from './body-tee.js';
+import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
-import { decideStorage, type Lifetimes, varyNames } from './policy.js';
+import { decideStorage, freshenHeaders, type StoreDecision, varyNames } from './policy.js';
 
 /**
  * Thrown by a fill whose upstream answered 5xx while a stale copy may still stand in for it
@@ -25,146 +30,147 @@ export class UpstreamStatusError extends Error {
   }
 }
 
+/** What Cache-Status says about a fill, beside why it went upstream (the exchange knows that). */
+export type FillStatus = Pick<CacheStatus, 'fwdStatus' | 'ttlSeconds' | 'stored' | 'detail'>;
+
+interface FetchedBase {
+  readonly status: number;
+  readonly cacheStatus: FillStatus;
+  readonly upstreamStart: Millis;
+  /** What the store keeps, or null when the response must not be shared; settles once the body is in. */
+  readonly input: Promise<EntryInput<HttpMeta> | null>;
+}
+
+/**
+ * A full response from the upstream: `fields` for the client (no Cache-Status yet) and the body as
+ * it arrives. The requester reads `body` to its end or releases it; `input` waits on that.
+ */
+export interface Relayed extends FetchedBase {
+  readonly kind: 'relayed';
+  readonly fields: string[];
+  readonly body: BodyTee;
+}
+
+/**
+ * A 304 to a revalidation (RFC 9111 §4.3.4): the stale entry's body under refreshed fields,
+ * prepared as for hits, with the Age and Cache-Status slots at the end.
+ */
+export interface Refreshed extends FetchedBase {
+  readonly kind: 'refreshed';
+  readonly fields: string[];
+  readonly ageSeconds: number;
+  readonly body: Buffer;
+}
+
+export type Fetched = Relayed | Refreshed;
+
 /** Reasons not to store that say nothing about the next response (errors, this client's own request): no hit-for-miss. */
 const TRANSIENT = /^(status-5|request-|authorization)/;
 
 /**
- * Asks the upstream for the exchange's URL and returns what the store should keep, or null when
- * the response must not be shared. When `client` is given, the response streams to it as it
- * arrives (this caller leads the fill). With `stale`, the request is conditional and a 304
- * refreshes the stale entry (RFC 9111 §4.3.4).
+ * Asks the upstream for the request's URL. With `stale`, the request is conditional and a 304
+ * refreshes the stale entry. `signal` ends the upstream request (its requester left).
  */
-export async function fetchForStore(
-  ctx: ListenerContext,
-  ex: Exchange,
-  client: ServerResponse | undefined,
-  stale: HttpEntry | undefined,
-): Promise<EntryInput<HttpMeta> | null> {
-  const controller = new AbortController();
-  if (client !== undefined) {
-    client.once('close', () => {
-      // A leader's client that leaves ends the upstream request, unless others wait on it.
-      if (!client.writableFinished && (ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) controller.abort();
-    });
-  }
-  const headers = forwardRequestHeaders(ex.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true });
+export async function fetchForStore(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry | undefined, signal: AbortSignal | undefined): Promise<Fetched> {
+  const headers = forwardRequestHeaders(fr.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true });
   if (stale?.meta.etag !== undefined) headers.push('if-none-match', stale.meta.etag);
   if (stale?.meta.lastModified !== undefined) headers.push('if-modified-since', stale.meta.lastModified);
   const upstreamStart = ctx.clock.now();
-  const response = await ctx.upstream.request({ method: 'GET', url: ex.url, headers, body: null, signal: controller.signal });
+  const response = await ctx.upstream.request({ method: 'GET', url: fr.url, headers, body: null, signal });
   if (response.statusCode === 304 && stale !== undefined) {
     await response.body.dump();
-    return refreshed(ctx, ex, client, stale, response.headers, upstreamStart);
+    return refreshed(ctx, fr, stale, response.headers, upstreamStart);
   }
   if (response.statusCode >= 500 && stale !== undefined && ctx.clock.now() < stale.meta.sieUntil) {
     await response.body.dump();
     throw new UpstreamStatusError(response.statusCode);
   }
-  return receive(ctx, ex, client, response, upstreamStart);
+  return relayed(ctx, fr, response, upstreamStart);
 }
 
-async function receive(
-  ctx: ListenerContext,
-  ex: Exchange,
-  client: ServerResponse | undefined,
-  response: Dispatcher.ResponseData,
-  upstreamStart: number,
-): Promise<EntryInput<HttpMeta> | null> {
+/** For a fill nobody relays (a background refresh, a requester that stopped waiting): the store's part alone. */
+export function storeOnly(fetched: Fetched): Promise<EntryInput<HttpMeta> | null> {
+  if (fetched.kind === 'relayed') fetched.body.release();
+  return fetched.input;
+}
+
+function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.ResponseData, upstreamStart: Millis): Relayed {
   const decision = decideStorage({
     Policy: ctx.Policy,
     method: 'GET',
-    url: ex.url,
-    requestHeaders: ex.policyHeaders,
+    url: fr.url,
+    requestHeaders: fr.policyHeaders,
     status: response.statusCode,
     responseHeaders: response.headers,
-    route: ex.route,
+    route: fr.route,
     defaults: ctx.defaults,
   });
   const declared = Number(response.headers['content-length']);
   const tooLarge = Number.isFinite(declared) && declared > ctx.store.maxEntryBytes;
   const store = decision.store && !tooLarge;
   const detail = decision.store ? (tooLarge ? 'too-large' : undefined) : decision.detail;
-  if (!store && (detail === undefined || !TRANSIENT.test(detail))) ctx.markHitForMiss(ex.key);
+  if (!store && (detail === undefined || !TRANSIENT.test(detail))) ctx.markHitForMiss(fr.key);
 
-  const headerOptions = { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders };
-  if (client !== undefined && !client.destroyed) {
-    const fields = clientResponseHeaders(response.headers, { ...headerOptions, dropSetCookie: false });
-    const upstreamAge = single(response.headers.age);
-    if (upstreamAge !== undefined) fields.push('age', upstreamAge);
-    const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
-    fields.push('cache-status', formatCacheStatus({ fwd: ex.fwd, stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) }));
-    client.writeHead(response.statusCode, fields);
-  }
-  const body = await relay(response, client, store ? ctx.store.maxEntryBytes : 0, ex.req.method === 'HEAD');
-  const upstreamMs = ctx.clock.now() - upstreamStart;
-  if (client !== undefined) ctx.report('miss', ex.started, upstreamMs);
-  if (!store || !decision.store || body === undefined) {
-    if (store && body === undefined) ctx.markHitForMiss(ex.key);
-    return null;
-  }
-  const fields = clientResponseHeaders(response.headers, { ...headerOptions, dropSetCookie: true });
-  return buildInput(ctx, ex, response.statusCode, response.headers, fields, body, decision.policy, decision.lifetimes);
+  const headerOptions = responseHeaderOptions(ctx);
+  const fields = clientResponseHeaders(response.headers, { ...headerOptions, dropSetCookie: false });
+  const upstreamAge = single(response.headers.age);
+  if (upstreamAge !== undefined) fields.push('age', upstreamAge);
+  const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
+  const cacheStatus: FillStatus = { stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) };
+
+  const body = new BodyTee(response.body as AsyncIterable<Buffer>, store ? ctx.store.maxEntryBytes : 0);
+  const input = body.kept.then((captured) => {
+    if (!store || !decision.store || captured === undefined) {
+      if (store && captured === undefined) ctx.markHitForMiss(fr.key);
+      return null;
+    }
+    const storedFields = clientResponseHeaders(response.headers, { ...headerOptions, dropSetCookie: true });
+    return buildInput(ctx, fr, response.statusCode, storedFields, captured, decision);
+  });
+  return { kind: 'relayed', status: response.statusCode, fields, cacheStatus, upstreamStart, input, body };
 }
 
 /** A 304 to a revalidation: the stale body with the refreshed fields (RFC 9111 §4.3.4). */
-function refreshed(
-  ctx: ListenerContext,
-  ex: Exchange,
-  client: ServerResponse | undefined,
-  stale: HttpEntry,
-  notModified: IncomingHttpHeaders,
-  upstreamStart: number,
-): EntryInput<HttpMeta> | null {
+function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notModified: IncomingHttpHeaders, upstreamStart: Millis): Refreshed {
   const meta = stale.meta;
-  const { policy, modified } = meta.policy.revalidatedPolicy({ method: 'GET', url: ex.url, headers: ex.policyHeaders }, { status: 304, headers: notModified });
-  const merged = (policy.toObject() as unknown as { resh: IncomingHttpHeaders }).resh;
+  const { modified, matches } = meta.policy.revalidatedPolicy({ method: 'GET', url: fr.url, headers: fr.policyHeaders }, { status: 304, headers: notModified });
+  // A 304 that does not fit the stored response stands on its own fields, as in the library.
+  const merged = matches ? freshenHeaders(meta.responseHeaders, notModified) : notModified;
   const decision = modified
     ? undefined
     : decideStorage({
         Policy: ctx.Policy,
         method: 'GET',
-        url: ex.url,
-        requestHeaders: ex.policyHeaders,
+        url: fr.url,
+        requestHeaders: fr.policyHeaders,
         status: meta.status,
         responseHeaders: merged,
-        route: ex.route,
+        route: fr.route,
         defaults: ctx.defaults,
       });
-  const upstreamMs = ctx.clock.now() - upstreamStart;
-  const body = stale.body as Buffer;
-  const fields = clientResponseHeaders(merged, { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders, dropSetCookie: true });
+  const body = bodyOf(stale);
+  const fields = clientResponseHeaders(merged, { ...responseHeaderOptions(ctx), dropSetCookie: true });
+  const answer = { kind: 'refreshed', status: meta.status, upstreamStart, body } as const;
   if (decision === undefined || !decision.store) {
     // The 304 does not fit the stored response, or forbids storing it now: answer it once, keep nothing.
-    if (client !== undefined) {
-      const status = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, detail: decision?.store === false ? decision.detail : 'mismatch' });
-      writePrepared(client, meta.status, prepareHeaders(fields, body.length).headers, ageOf(stale, ctx.clock.now()), status, ex.req.method === 'HEAD' ? undefined : body);
-      ctx.report('stale', ex.started, upstreamMs);
-    }
-    return null;
+    const cacheStatus: FillStatus = { fwdStatus: 304, detail: decision?.store === false ? decision.detail : 'mismatch' };
+    const ageSeconds = ageOf(stale, ctx.clock.now());
+    return { ...answer, fields: prepareHeaders(fields, body.length).headers, ageSeconds, cacheStatus, input: Promise.resolve(null) };
   }
-  const input = buildInput(ctx, ex, meta.status, merged, fields, body, decision.policy, decision.lifetimes, stale.key);
-  if (client !== undefined) {
-    const status = formatCacheStatus({ fwd: 'stale', fwdStatus: 304, stored: true, ttlSeconds: Math.round(input.ttlMs / 1000) });
-    writePrepared(client, meta.status, input.meta.headers, Math.floor(input.meta.ageBase), status, ex.req.method === 'HEAD' ? undefined : body);
-    ctx.report('stale', ex.started, upstreamMs);
-  }
-  return input;
+  const input = buildInput(ctx, fr, meta.status, fields, body, decision, stale.key);
+  const cacheStatus: FillStatus = { fwdStatus: 304, stored: true, ttlSeconds: Math.round(input.ttlMs / 1000) };
+  return { ...answer, fields: input.meta.headers, ageSeconds: Math.floor(input.meta.ageBase), cacheStatus, input: Promise.resolve(input) };
 }
 
-function buildInput(
-  ctx: ListenerContext,
-  ex: Exchange,
-  status: number,
-  responseHeaders: IncomingHttpHeaders,
-  fields: readonly string[],
-  body: Buffer,
-  policy: CachePolicy,
-  lifetimes: Lifetimes,
-  key?: string,
-): EntryInput<HttpMeta> {
+function responseHeaderOptions(ctx: ListenerContext): Omit<ResponseHeaderOptions, 'dropSetCookie'> {
+  return { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders };
+}
+
+function buildInput(ctx: ListenerContext, fr: FillRequest, status: number, fields: readonly string[], body: Buffer, decision: StoreDecision, key?: string): EntryInput<HttpMeta> {
+  const { policy, lifetimes, responseHeaders } = decision;
   const now = ctx.clock.now();
   const vary = varyNames(responseHeaders.vary);
-  ctx.learnVary(ex.base, vary);
+  ctx.learnVary(fr.base, vary);
   const prepared = prepareHeaders(fields, body.length);
   const meta: HttpMeta = {
     status,
@@ -178,15 +184,16 @@ function buildInput(
     authorizedReuse: lifetimes.authorizedReuse,
     vary,
     policy,
+    responseHeaders,
   };
   return {
-    key: key ?? (vary.length === 0 ? ex.base : variantKey(ex.base, vary, ex.req.headers)),
+    key: key ?? (vary.length === 0 ? fr.base : variantKey(fr.base, vary, fr.req.headers)),
     body,
     meta,
     // The policy keeps the response fields and, with Vary, the request's; count both roughly.
     metaBytes: prepared.bytes * 2 + 256,
-    tags: [...ex.route.tags, ...readTags(responseHeaders[ctx.tagHeader]), urlTag(ctx.name, ex.url)],
-    path: ex.url,
+    tags: [...fr.route.tags, ...readTags(responseHeaders[ctx.tagHeader]), urlTag(ctx.name, fr.url)],
+    path: fr.url,
     ttlMs: lifetimes.freshMs,
     staleMs: lifetimes.keepMs,
   };
@@ -194,29 +201,4 @@ function buildInput(
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-/**
- * Streams the upstream body to the client (if any) and captures up to `limit` bytes. Returns the
- * captured body, or undefined when it passed the limit (it still reached the client in full).
- */
-async function relay(response: Dispatcher.ResponseData, client: ServerResponse | undefined, limit: number, headOnly: boolean): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let capturing = limit > 0;
-  for await (const chunk of response.body as AsyncIterable<Buffer>) {
-    if (capturing) {
-      size += chunk.length;
-      if (size > limit) {
-        capturing = false;
-        chunks.length = 0;
-      } else chunks.push(chunk);
-    }
-    if (client !== undefined && !client.destroyed && !headOnly) {
-      client.write(chunk);
-      await whenWritable(client);
-    }
-  }
-  if (client !== undefined && !client.destroyed) client.end();
-  return capturing ? Buffer.concat(chunks, size) : undefined;
 }

@@ -1,3 +1,7 @@
+/**
+ * The connection pool to one upstream origin (undici), which every fill and forwarded method goes
+ * through.
+ */
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';

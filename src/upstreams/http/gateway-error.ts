@@ -1,3 +1,7 @@
+/**
+ * The answers sidecache makes itself when the upstream fails (502/504 with a Cache-Status detail),
+ * and how an upstream error is classified and logged.
+ */
 import type { ServerResponse } from 'node:http';
 import { type ForwardReason, formatCacheStatus } from './cache-status.js';
 
@@ -36,4 +40,9 @@ export function classifyUpstreamError(err: unknown): GatewayFailure {
     return { status: 502, detail: 'UPSTREAM-CONNECT', message: `cannot connect to the upstream (${code || cause})` };
   }
   return { status: 502, detail: 'UPSTREAM-RESET', message: `the upstream connection failed (${code || cause || (err as Error)?.message || 'unknown'})` };
+}
+
+/** An upstream error as one line for the debug log. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

@@ -1,3 +1,7 @@
+/**
+ * Header fields across the proxy: what is forwarded upstream (hop-by-hop removed, Via and
+ * X-Forwarded-*) and what the client gets back.
+ */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 /** How a listener sets Via and X-Forwarded-* (config `forwardedHeaders`). */

@@ -1,3 +1,6 @@
+/**
+ * Store keys of HTTP entries: one per URL, and one per Vary variant.
+ */
 import type { IncomingHttpHeaders } from 'node:http';
 
 /**

@@ -1,3 +1,7 @@
+/**
+ * One `http[]` listener: a node:http server that routes each request to the read-through path, a
+ * forwarded method, a pass-through or PURGE.
+ */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';

@@ -1,3 +1,7 @@
+/**
+ * Pass-through with http-proxy for what is never cached: Upgrade requests and `cache: false`
+ * routes.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';

@@ -8,9 +8,8 @@ import CachePolicy from 'http-cache-semantics';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
+import { type Directives, directivesOf } from './cache-control.js';
 import type { HttpRoute } from './rules.js';
-
-type Directives = Record<string, string | true | undefined>;
 
 /** How long an entry whose freshness ran out is kept for a conditional revalidation. */
 export const REVALIDATION_KEEP_MS: Millis = 60_000;
@@ -47,7 +46,18 @@ export interface Lifetimes {
   authorizedReuse: boolean;
 }
 
-export type StorageDecision = { store: true; policy: CachePolicy; lifetimes: Lifetimes } | { store: false; detail: string };
+export type StorageDecision =
+  | {
+      store: true;
+      policy: CachePolicy;
+      lifetimes: Lifetimes;
+      /** The response fields the policy was built from (Set-Cookie removed): what a later 304 updates. */
+      responseHeaders: IncomingHttpHeaders;
+    }
+  | { store: false; detail: string };
+
+/** A decision to store. */
+export type StoreDecision = Extract<StorageDecision, { store: true }>;
 
 export interface StorageInput {
   Policy: PolicyClass;
@@ -65,16 +75,17 @@ export function decideStorage(input: StorageInput): StorageDecision {
   const { route, responseHeaders } = input;
   if (hasSetCookie(responseHeaders) && !route.cacheSetCookie) return { store: false, detail: 'set-cookie' };
   if (hasVaryStar(responseHeaders)) return { store: false, detail: 'vary-star' };
+  const stored = withoutSetCookie(responseHeaders);
   const policy = new input.Policy(
     { method: input.method, url: input.url, headers: input.requestHeaders },
-    { status: input.status, headers: withoutSetCookie(responseHeaders) },
+    { status: input.status, headers: stored },
     { shared: true },
   );
-  const { rescc, reqcc } = policy.toObject() as unknown as { rescc: Directives; reqcc: Directives };
-  if (!policy.storable()) return { store: false, detail: notStorableDetail(input, rescc, reqcc) };
+  const rescc = directivesOf(responseHeaders);
+  if (!policy.storable()) return { store: false, detail: notStorableDetail(input, rescc, directivesOf(input.requestHeaders)) };
   const lifetimes = computeLifetimes(policy, rescc, input);
   if (lifetimes.freshMs + lifetimes.keepMs <= 0) return { store: false, detail: 'no-freshness' };
-  return { store: true, policy, lifetimes };
+  return { store: true, policy, lifetimes, responseHeaders: stored };
 }
 
 function computeLifetimes(policy: CachePolicy, rescc: Directives, input: StorageInput): Lifetimes {
@@ -83,31 +94,31 @@ function computeLifetimes(policy: CachePolicy, rescc: Directives, input: Storage
   const stated = Math.max(0, policy.maxAge() - ageSeconds) * 1000;
   const freshMs = route.ttlMs ?? (statesFreshness(rescc, responseHeaders) || defaults.defaultTtlMs === 0 ? stated : defaults.defaultTtlMs);
   const noStale = forbidsStale(rescc);
-  const swrMs = noStale ? 0 : seconds(rescc['stale-while-revalidate']) ?? defaults.staleWhileRevalidateMs;
-  const sieMs = noStale ? 0 : seconds(rescc['stale-if-error']) ?? defaults.staleIfErrorMs;
+  const swrMs = noStale ? 0 : seconds(rescc.get('stale-while-revalidate')) ?? defaults.staleWhileRevalidateMs;
+  const sieMs = noStale ? 0 : seconds(rescc.get('stale-if-error')) ?? defaults.staleIfErrorMs;
   const keepMs = Math.max(swrMs, sieMs, hasValidator(responseHeaders) ? REVALIDATION_KEEP_MS : 0);
   return { freshMs: Math.round(freshMs), swrMs, sieMs, keepMs, ageSeconds, authorizedReuse: allowsAuthorizedReuse(rescc) };
 }
 
 /** RFC 9111 §4.2.1: explicit freshness (no-cache counts: it states "zero"). */
 function statesFreshness(rescc: Directives, headers: IncomingHttpHeaders): boolean {
-  return rescc['s-maxage'] !== undefined || rescc['max-age'] !== undefined || rescc['no-cache'] !== undefined || headers.expires !== undefined;
+  return rescc.has('s-maxage') || rescc.has('max-age') || rescc.has('no-cache') || headers.expires !== undefined;
 }
 
 /** RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.4: a stale copy may not be served without revalidation. */
 function forbidsStale(rescc: Directives): boolean {
-  return rescc['must-revalidate'] !== undefined || rescc['proxy-revalidate'] !== undefined || rescc['no-cache'] !== undefined;
+  return rescc.has('must-revalidate') || rescc.has('proxy-revalidate') || rescc.has('no-cache');
 }
 
 /** RFC 9111 §3.5: a shared cache may reuse a response to an authorized request only if it says so. */
 function allowsAuthorizedReuse(rescc: Directives): boolean {
-  return rescc.public !== undefined || rescc['s-maxage'] !== undefined || rescc['must-revalidate'] !== undefined;
+  return rescc.has('public') || rescc.has('s-maxage') || rescc.has('must-revalidate');
 }
 
 function notStorableDetail(input: StorageInput, rescc: Directives, reqcc: Directives): string {
-  if (reqcc['no-store'] !== undefined) return 'request-no-store';
-  if (rescc['no-store'] !== undefined) return 'no-store';
-  if (rescc.private !== undefined) return 'private';
+  if (reqcc.has('no-store')) return 'request-no-store';
+  if (rescc.has('no-store')) return 'no-store';
+  if (rescc.has('private')) return 'private';
   if (input.requestHeaders.authorization !== undefined && !allowsAuthorizedReuse(rescc)) return 'authorization';
   return `status-${input.status}`;
 }
@@ -137,6 +148,24 @@ function seconds(value: string | true | undefined): Millis | undefined {
   return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
 }
 
+/** Fields that describe the stored body, which a 304 keeps: a 304 does not change them (http-cache-semantics' list). */
+const BODY_FIELDS = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range']);
+
+/**
+ * The stored response's fields updated by a 304 that fits it (RFC 9111 §4.3.4,
+ * https://www.rfc-editor.org/rfc/rfc9111#section-4.3.4): each field the 304 also carries takes
+ * the 304's value, except those describing the body. Fields only the 304 carries are not added
+ * (RFC 9111 §3.2 would add them); this is http-cache-semantics' rule, kept so that the fields
+ * match the policy the library builds from the same exchange.
+ */
+export function freshenHeaders(stored: IncomingHttpHeaders, notModified: IncomingHttpHeaders): IncomingHttpHeaders {
+  const merged: IncomingHttpHeaders = {};
+  for (const name in stored) {
+    merged[name] = Object.hasOwn(notModified, name) && !BODY_FIELDS.has(name) ? notModified[name] : stored[name];
+  }
+  return merged;
+}
+
 /** The field names of a Vary header, lower-cased, in order. */
 export function varyNames(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];
@@ -160,25 +189,19 @@ export interface RequestDirectives {
   maxStale: number | true | undefined;
 }
 
-const NO_DIRECTIVES: RequestDirectives = { noCache: false, noStore: false, maxAgeSeconds: undefined, minFreshSeconds: undefined, maxStale: undefined };
+/** RFC 9111 §1.2.2 delta-seconds: digits only. */
+function deltaSeconds(value: string | true | undefined): number | undefined {
+  return typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined;
+}
 
 export function readRequestDirectives(headers: IncomingHttpHeaders): RequestDirectives {
-  const cc = headers['cache-control'];
-  // RFC 9111 §5.4: Pragma: no-cache counts only when Cache-Control is absent.
-  if (cc === undefined) return headers.pragma !== undefined && /no-cache/i.test(headers.pragma) ? { ...NO_DIRECTIVES, noCache: true } : NO_DIRECTIVES;
-  const directives: Record<string, string | true> = {};
-  for (const part of cc.split(',')) {
-    const [name, value] = part.split('=', 2);
-    const key = name!.trim().toLowerCase();
-    if (key !== '') directives[key] = value === undefined ? true : value.trim().replace(/^"|"$/g, '');
-  }
-  const num = (v: string | true | undefined): number | undefined => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
+  const d = directivesOf(headers);
   return {
-    noCache: directives['no-cache'] !== undefined,
-    noStore: directives['no-store'] !== undefined,
-    maxAgeSeconds: num(directives['max-age']),
-    minFreshSeconds: num(directives['min-fresh']),
-    maxStale: directives['max-stale'] === true ? true : num(directives['max-stale']),
+    noCache: d.has('no-cache'),
+    noStore: d.has('no-store'),
+    maxAgeSeconds: deltaSeconds(d.get('max-age')),
+    minFreshSeconds: deltaSeconds(d.get('min-fresh')),
+    maxStale: d.get('max-stale') === true ? true : deltaSeconds(d.get('max-stale')),
   };
 }
 

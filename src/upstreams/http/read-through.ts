@@ -1,13 +1,20 @@
+/**
+ * The read-through decision for a GET or HEAD: answer from the store (fresh, or stale while one
+ * refresh runs), or go upstream, leading the key's one fill or waiting on it. The answers
+ * themselves are written by `respond.ts`; the upstream is asked by `fill.ts`.
+ */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { EntryInput, FillOutcome } from '../../cache/types.js';
 import { isSidecacheError } from '../../errors.js';
-import type { RequestResult } from '../../events.js';
-import { type CacheStatus, type ForwardReason, formatCacheStatus, hitStatus } from './cache-status.js';
-import type { Exchange, ListenerContext } from './context.js';
-import { ageOf, HTTP_SPACE, type HttpEntry, ttlOf, writeNotModified, writeStored } from './entry.js';
-import { fetchForStore, UpstreamStatusError } from './fill.js';
-import { classifyUpstreamError, type GatewayFailure, writeGatewayError } from './gateway-error.js';
+import type { Millis } from '../../units.js';
+import type { ForwardReason } from './cache-status.js';
+import type { Exchange, FillRequest, ListenerContext } from './context.js';
+import { ageOf, HTTP_SPACE, type HttpEntry, type HttpMeta } from './entry.js';
+import { type Fetched, fetchForStore, storeOnly } from './fill.js';
+import { errorText } from './gateway-error.js';
 import { baseKey, variantKey } from './key.js';
-import { isNotModified, readRequestDirectives, type RequestDirectives, requestAllowsStored } from './policy.js';
+import { readRequestDirectives, type RequestDirectives, requestAllowsStored } from './policy.js';
+import { answerCollapsed, answerFailure, answerFetched, answerHit, answerStaleWhileRevalidate, awaitsHead } from './respond.js';
 import type { HttpRoute } from './rules.js';
 
 /** Callers that may wait on one fill; more go upstream on their own. */
@@ -25,7 +32,7 @@ export interface ReadThroughContext extends ListenerContext {
  * (fresh, or stale within stale-while-revalidate), otherwise fetched once for every concurrent
  * caller of the same key. A hit is synchronous: a lookup and one write.
  */
-export function readThrough(ctx: ReadThroughContext, req: IncomingMessage, res: ServerResponse, route: HttpRoute, url: string, started: number): void {
+export function readThrough(ctx: ReadThroughContext, req: IncomingMessage, res: ServerResponse, route: HttpRoute, url: string, started: Millis): void {
   const base = baseKey(ctx.name, url);
   const names = ctx.varyOf(base);
   const key = names === undefined ? base : variantKey(base, names, req.headers);
@@ -36,11 +43,12 @@ export function readThrough(ctx: ReadThroughContext, req: IncomingMessage, res: 
     const now = ctx.clock.now();
     const reusable = req.headers.authorization === undefined || entry.meta.authorizedReuse;
     if (reusable && allowsStored(entry, directives, now)) {
-      answer(ctx, req, res, entry, now, hitStatus(ttlOf(entry, now)), 'hit', started);
+      answerHit(ctx, req, res, entry, now, started);
       return;
     }
     if (reusable && now >= entry.freshUntil && now < entry.meta.swrUntil && directives?.noCache !== true) {
-      serveStaleAndRefresh(ctx, req, res, route, url, base, entry, now, started);
+      answerStaleWhileRevalidate(ctx, req, res, entry, now, started);
+      if (ctx.store.flightOf(entry.key) === undefined) refreshInBackground(ctx, { req, route, url, base, key: entry.key, policyHeaders: policyHeaders(req.headers, route) }, entry);
       return;
     }
     fwd = !reusable || now < entry.freshUntil ? 'request' : 'stale';
@@ -59,7 +67,7 @@ function requestDirectives(headers: IncomingHttpHeaders, route: HttpRoute): Requ
   return readRequestDirectives(headers);
 }
 
-function allowsStored(entry: HttpEntry, directives: RequestDirectives | undefined, now: number): boolean {
+function allowsStored(entry: HttpEntry, directives: RequestDirectives | undefined, now: Millis): boolean {
   if (directives === undefined) return now < entry.freshUntil;
   return requestAllowsStored(directives, ageOf(entry, now), (entry.freshUntil - now) / 1000);
 }
@@ -73,100 +81,83 @@ function policyHeaders(headers: IncomingHttpHeaders, route: HttpRoute): Incoming
   return copy;
 }
 
-/** Answers from a stored response, with 304 when the client's validators match (RFC 9110 §13.2.2). */
-function answer(
-  ctx: ListenerContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  entry: HttpEntry,
-  now: number,
-  cacheStatus: string,
-  result: RequestResult,
-  started: number,
-): void {
-  const meta = entry.meta;
-  const age = ageOf(entry, now);
-  if (isNotModified(req.headers, meta.etag, meta.lastModified)) writeNotModified(res, entry, age, cacheStatus);
-  else writeStored(res, entry, age, cacheStatus, req.method !== 'HEAD');
-  ctx.report(result, started);
-}
-
-/** RFC 5861 §3: serve the stale copy now and refresh it once in the background. */
-function serveStaleAndRefresh(
-  ctx: ListenerContext,
-  req: IncomingMessage,
-  res: ServerResponse,
-  route: HttpRoute,
-  url: string,
-  base: string,
-  entry: HttpEntry,
-  now: number,
-  started: number,
-): void {
-  const status = formatCacheStatus({ hit: true, ttlSeconds: ttlOf(entry, now), detail: 'STALE-WHILE-REVALIDATE' });
-  answer(ctx, req, res, entry, now, status, 'stale', started);
-  if (ctx.store.flightOf(entry.key) !== undefined) return;
-  const ex: Exchange = { req, res, route, url, base, key: entry.key, policyHeaders: policyHeaders(req.headers, route), started, fwd: 'stale' };
+/** RFC 5861 §3: refreshes a stale entry for the store alone (the caller checked that no fill for it runs). */
+function refreshInBackground(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry): void {
   const context = { protocol: 'http', listener: ctx.name };
-  ctx.store.fill(entry.key, [], () => fetchForStore(ctx, ex, undefined, entry), { context, space: HTTP_SPACE }).catch((err: unknown) => {
+  const loader = () => fetchForStore(ctx, fr, stale, undefined).then(storeOnly);
+  ctx.store.fill(fr.key, [], loader, { context, space: HTTP_SPACE }).catch((err: unknown) => {
     ctx.log.debug('background refresh failed', { err: errorText(err) });
   });
 }
 
 /** Goes upstream for `ex`: one fill shared by concurrent callers of the key, or alone. */
 async function fetchThrough(ctx: ListenerContext, ex: Exchange, stale: HttpEntry | undefined, alone: boolean): Promise<void> {
-  const loader = () => fetchForStore(ctx, ex, ex.res, stale);
   try {
-    const outcome = alone
-      ? await ctx.store.fillAlone(ex.key, [], loader, HTTP_SPACE)
-      : await ctx.store.fill(ex.key, [], loader, {
-          timeoutMs: ctx.config.connectTimeout + ctx.config.headersTimeout,
-          maxWaiters: MAX_WAITERS,
-          space: HTTP_SPACE,
-          context: { protocol: 'http', listener: ctx.name },
-        });
-    if (outcome.leader) return;
-    const entry = outcome.entry;
+    const turn = await join(ctx, ex, stale, alone);
+    if (turn.fetched !== undefined) {
+      // The leader's exchange ends when its answer and its fill are both done; the first error is handled below.
+      await Promise.all([answerFetched(ctx, ex, turn.fetched), turn.filled]);
+      return;
+    }
+    const entry = turn.outcome.entry;
     // Not shareable, or a variant of another request: this caller asks for itself.
     if (entry === null || !fits(entry, ex)) return await fetchThrough(ctx, ex, stale, true);
-    const now = ctx.clock.now();
-    const status: CacheStatus = { fwd: ex.fwd, collapsed: true, stored: outcome.stored, ttlSeconds: ttlOf(entry, now) };
-    answer(ctx, ex.req, ex.res, entry, now, formatCacheStatus(status), 'miss', ex.started);
+    answerCollapsed(ctx, ex, entry, turn.outcome.stored);
   } catch (err) {
-    failed(ctx, ex, err, stale, alone);
+    // A waiter whose fill timed out, or whose leader's client left: it asks for itself.
+    if (!alone && awaitsHead(ex.res) && (isFillTimeout(err) || isAbort(err))) return void fetchThrough(ctx, ex, stale, true);
+    answerFailure(ctx, ex, err, stale);
   }
+}
+
+/** This caller's part in the key's fill: the leader, with what it fetched, or a waiter, with the outcome. */
+type Turn = { fetched: Fetched; filled: Promise<unknown> } | { fetched: undefined; outcome: FillOutcome<HttpMeta> };
+
+/**
+ * Joins the key's fill (or runs one alone). The leader learns so when its upstream's head arrives,
+ * before the fill is done: it answers while the body streams, and the store takes the body after.
+ */
+async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry | undefined, alone: boolean): Promise<Turn> {
+  let lead: (fetched: Promise<Fetched>) => void = () => {};
+  const leading = new Promise<Fetched>((resolve) => (lead = resolve));
+  const loader = (): Promise<EntryInput<HttpMeta> | null> => {
+    const fetched = fetchForStore(ctx, ex, stale, abortWhenAlone(ctx, ex));
+    lead(fetched);
+    return fetched.then((f) => f.input);
+  };
+  const filled = alone
+    ? ctx.store.fillAlone(ex.key, [], loader, HTTP_SPACE)
+    : ctx.store.fill(ex.key, [], loader, {
+        timeoutMs: ctx.config.connectTimeout + ctx.config.headersTimeout,
+        maxWaiters: MAX_WAITERS,
+        space: HTTP_SPACE,
+        context: { protocol: 'http', listener: ctx.name },
+      });
+  try {
+    const first = await Promise.race([leading, filled]);
+    if ('kind' in first) return { fetched: first, filled };
+    // A leader's outcome can only follow its head, which is then at hand.
+    if (first.leader) return { fetched: await leading, filled };
+    return { fetched: undefined, outcome: first };
+  } catch (err) {
+    // A leader that stopped waiting before its head arrived: the store alone reads what comes.
+    leading.then(storeOnly, () => {});
+    throw err;
+  }
+}
+
+/** A leader's upstream request ends when its client leaves, unless other callers wait on it. */
+function abortWhenAlone(ctx: ListenerContext, ex: Exchange): AbortSignal {
+  const controller = new AbortController();
+  ex.res.once('close', () => {
+    if (!ex.res.writableFinished && (ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) controller.abort();
+  });
+  return controller.signal;
 }
 
 function fits(entry: HttpEntry, ex: Exchange): boolean {
   if (ex.req.headers.authorization !== undefined && !entry.meta.authorizedReuse) return false;
   return variantKey(ex.base, entry.meta.vary, ex.req.headers) === entry.key;
-}
-
-function failed(ctx: ListenerContext, ex: Exchange, err: unknown, stale: HttpEntry | undefined, alone: boolean): void {
-  const { res } = ex;
-  const clientWaits = !res.headersSent && !res.destroyed;
-  // A waiter whose fill timed out, or whose leader's client left: it asks for itself.
-  if (clientWaits && !alone && (isFillTimeout(err) || isAbort(err))) {
-    void fetchThrough(ctx, ex, stale, true);
-    return;
-  }
-  ctx.log.debug('upstream request failed', { url: ex.url, err: errorText(err) });
-  if (!clientWaits) {
-    res.destroy();
-    ctx.report('error', ex.started);
-    return;
-  }
-  const now = ctx.clock.now();
-  const upstreamStatus = err instanceof UpstreamStatusError ? err.status : undefined;
-  if (stale !== undefined && now < stale.meta.sieUntil) {
-    const status = formatCacheStatus({ fwd: 'stale', ...(upstreamStatus !== undefined && { fwdStatus: upstreamStatus }), ttlSeconds: ttlOf(stale, now), detail: 'STALE-IF-ERROR' });
-    answer(ctx, ex.req, res, stale, now, status, 'stale', ex.started);
-    return;
-  }
-  const failure: GatewayFailure =
-    upstreamStatus !== undefined ? { status: 502, detail: 'UPSTREAM-ERROR', message: `the upstream answered ${upstreamStatus}` } : classifyUpstreamError(err);
-  writeGatewayError(res, failure, ex.fwd, ex.req.method !== 'HEAD');
-  ctx.report('error', ex.started);
 }
 
 function isFillTimeout(err: unknown): boolean {
@@ -176,8 +167,4 @@ function isFillTimeout(err: unknown): boolean {
 function isAbort(err: unknown): boolean {
   const e = err as { name?: string; code?: string } | null;
   return e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED';
-}
-
-export function errorText(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

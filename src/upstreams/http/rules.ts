@@ -1,3 +1,7 @@
+/**
+ * Route rules: path globs compiled once and matched first-wins, with the listener's defaults folded
+ * in.
+ */
 import type { Millis } from '../../units.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
 

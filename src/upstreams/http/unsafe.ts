@@ -1,11 +1,14 @@
+/**
+ * Requests the cache does not answer (methods other than GET and HEAD, Range requests): forwarded
+ * as they are, with the invalidations unsafe methods call for.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ForwardReason, formatCacheStatus } from './cache-status.js';
-import { classifyUpstreamError, writeGatewayError } from './gateway-error.js';
+import { classifyUpstreamError, errorText, writeGatewayError } from './gateway-error.js';
 import type { ListenerContext } from './context.js';
 import { clientResponseHeaders, forwardRequestHeaders } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
-import { whenWritable } from '../../drain.js';
-import { errorText } from './read-through.js';
+import { streamBody } from './respond.js';
 
 /** RFC 9110 §9.2.1: methods that may change the target's state. */
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -35,11 +38,7 @@ export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, 
     const fields = clientResponseHeaders(response.headers, { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders, dropSetCookie: false });
     fields.push('cache-status', formatCacheStatus({ fwd }));
     res.writeHead(response.statusCode, fields);
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      res.write(chunk);
-      await whenWritable(res);
-    }
-    res.end();
+    await streamBody(res, response.body as AsyncIterable<Buffer>, true);
     ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
   } catch (err) {
     ctx.log.debug('upstream request failed', { method, err: errorText(err) });

@@ -1,0 +1,126 @@
+/**
+ * Every answer of the read-through path, and its failures, written to the client here and nowhere
+ * else: hits, stale copies, collapsed waiters, what a fill fetched (streamed as it arrives, or a
+ * 304-refreshed entry), stale-if-error and the gateway's own errors.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { whenWritable } from '../../drain.js';
+import type { RequestResult } from '../../events.js';
+import type { Millis } from '../../units.js';
+import { formatCacheStatus, hitStatus } from './cache-status.js';
+import type { Exchange, ListenerContext } from './context.js';
+import { ageOf, bodyOf, type HttpEntry, ttlOf } from './entry.js';
+import { type Fetched, UpstreamStatusError } from './fill.js';
+import { classifyUpstreamError, errorText, type GatewayFailure, writeGatewayError } from './gateway-error.js';
+import { isNotModified } from './policy.js';
+
+/** A fresh stored response. Synchronous: a hit is a lookup and one write. */
+export function answerHit(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, entry: HttpEntry, now: Millis, started: Millis): void {
+  answerStored(ctx, req, res, entry, now, hitStatus(ttlOf(entry, now)), 'hit', started);
+}
+
+/** RFC 5861 §3: the stale copy, at once, while one refresh runs. */
+export function answerStaleWhileRevalidate(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, entry: HttpEntry, now: Millis, started: Millis): void {
+  const status = formatCacheStatus({ hit: true, ttlSeconds: ttlOf(entry, now), detail: 'STALE-WHILE-REVALIDATE' });
+  answerStored(ctx, req, res, entry, now, status, 'stale', started);
+}
+
+/** A waiter's answer: the entry the fill it waited on stored. */
+export function answerCollapsed(ctx: ListenerContext, ex: Exchange, entry: HttpEntry, stored: boolean): void {
+  const now = ctx.clock.now();
+  const status = formatCacheStatus({ fwd: ex.fwd, collapsed: true, stored, ttlSeconds: ttlOf(entry, now) });
+  answerStored(ctx, ex.req, ex.res, entry, now, status, 'miss', ex.started);
+}
+
+/**
+ * The leader's answer: what its fill fetched. A full response goes out as it arrives, head first;
+ * it settles once the body has been relayed (or the upstream failed: it throws that error).
+ */
+export async function answerFetched(ctx: ListenerContext, ex: Exchange, fetched: Fetched): Promise<void> {
+  const { req, res } = ex;
+  const status = formatCacheStatus({ fwd: ex.fwd, ...fetched.cacheStatus });
+  const withBody = req.method !== 'HEAD';
+  if (fetched.kind === 'refreshed') {
+    writePrepared(res, fetched.status, fetched.fields, fetched.ageSeconds, status, withBody ? fetched.body : undefined);
+    ctx.report('stale', ex.started, ctx.clock.now() - fetched.upstreamStart);
+    return;
+  }
+  try {
+    if (!res.destroyed) {
+      fetched.fields.push('cache-status', status);
+      res.writeHead(fetched.status, fetched.fields);
+    }
+    await streamBody(res, fetched.body, withBody);
+  } finally {
+    // However this ends, the store still gets the rest of the body.
+    fetched.body.release();
+  }
+  ctx.report('miss', ex.started, ctx.clock.now() - fetched.upstreamStart);
+}
+
+/**
+ * The one place a failed exchange is answered. A client that already has the head loses its
+ * connection (its body cannot be completed); otherwise a stale copy stands in while
+ * stale-if-error allows (RFC 5861 §4), else the gateway answers 502/504 itself.
+ */
+export function answerFailure(ctx: ListenerContext, ex: Exchange, err: unknown, stale: HttpEntry | undefined): void {
+  const { res } = ex;
+  ctx.log.debug('upstream request failed', { url: ex.url, err: errorText(err) });
+  if (!awaitsHead(res)) {
+    res.destroy();
+    ctx.report('error', ex.started);
+    return;
+  }
+  const now = ctx.clock.now();
+  const upstreamStatus = err instanceof UpstreamStatusError ? err.status : undefined;
+  if (stale !== undefined && now < stale.meta.sieUntil) {
+    const status = formatCacheStatus({ fwd: 'stale', ...(upstreamStatus !== undefined && { fwdStatus: upstreamStatus }), ttlSeconds: ttlOf(stale, now), detail: 'STALE-IF-ERROR' });
+    answerStored(ctx, ex.req, res, stale, now, status, 'stale', ex.started);
+    return;
+  }
+  const failure: GatewayFailure =
+    upstreamStatus !== undefined ? { status: 502, detail: 'UPSTREAM-ERROR', message: `the upstream answered ${upstreamStatus}` } : classifyUpstreamError(err);
+  writeGatewayError(res, failure, ex.fwd, ex.req.method !== 'HEAD');
+  ctx.report('error', ex.started);
+}
+
+/** Whether the client is still there and has not been sent a head yet. */
+export function awaitsHead(res: ServerResponse): boolean {
+  return !res.headersSent && !res.destroyed;
+}
+
+/**
+ * Writes `body` to `res` as it arrives, waiting whenever the client's buffer is full
+ * (backpressure), then ends the response. A client that left is skipped, not waited for: the
+ * body is still read to its end.
+ */
+export async function streamBody(res: ServerResponse, body: AsyncIterable<Buffer>, withBody: boolean): Promise<void> {
+  for await (const chunk of body) {
+    if (withBody && !res.destroyed) {
+      res.write(chunk);
+      await whenWritable(res);
+    }
+  }
+  if (!res.destroyed) res.end();
+}
+
+/** Answers from a stored response, with 304 when the client's validators match (RFC 9110 §13.2.2). */
+function answerStored(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, entry: HttpEntry, now: Millis, cacheStatus: string, result: RequestResult, started: Millis): void {
+  const meta = entry.meta;
+  const age = ageOf(entry, now);
+  if (isNotModified(req.headers, meta.etag, meta.lastModified)) writePrepared(res, 304, meta.notModified, age, cacheStatus, undefined);
+  else writePrepared(res, meta.status, meta.headers, age, cacheStatus, req.method !== 'HEAD' ? bodyOf(entry) : undefined);
+  ctx.report(result, started);
+}
+
+/**
+ * Writes a prepared field list with Age and Cache-Status filled into its two trailing slots, then
+ * the body in one `end()`. Lists are shared by every hit; writeHead serializes before returning.
+ */
+function writePrepared(res: ServerResponse, status: number, fields: string[], age: number, cacheStatus: string, body: Buffer | undefined): void {
+  const n = fields.length;
+  fields[n - 3] = String(age);
+  fields[n - 1] = cacheStatus;
+  res.writeHead(status, fields);
+  res.end(body);
+}
