@@ -4,7 +4,7 @@ import pg from 'pg';
 import { startSidecache } from './sidecache.js';
 import type { SidecacheServer } from '../../src/server.js';
 
-/** The real PostgreSQL the tests use (DESIGN.md: PGHOST/PGPORT, default 127.0.0.1:5432). */
+/** The real PostgreSQL the tests use (PGHOST/PGPORT, default 127.0.0.1:5432). */
 export const PG = {
   host: process.env.PGHOST ?? '127.0.0.1',
   port: Number(process.env.PGPORT ?? 5432),

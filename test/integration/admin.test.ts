@@ -56,7 +56,7 @@ describe('admin server', () => {
     expect([down.status, await down.json()]).toEqual([503, { ready: false, reasons: ['bus redis: disconnected'] }]);
   });
 
-  it('serves Prometheus text with every DESIGN metric name and process metrics', async () => {
+  it('serves Prometheus text with every metric of docs/contracts.md and process metrics', async () => {
     const server = await startServer();
     const res = await fetch(`${server.adminUrl}/metrics`);
     expect(res.headers.get('content-type')).toContain('text/plain');

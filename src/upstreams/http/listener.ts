@@ -37,7 +37,7 @@ export interface HttpListenerDeps {
   log: Logger;
   /** The admin token; PURGE requires it as Bearer when set (loopback clients otherwise). */
   adminToken: string;
-  /** The one invalidation path (DESIGN.md); `source` names the listener in metrics. */
+  /** The one invalidation path (docs/architecture.md "Bus invalidation"); `source` names the listener in metrics. */
   invalidate(target: InvalidationTarget, source: string): number;
 }
 

@@ -14,7 +14,7 @@ import { readPem } from '../read-pem.js';
 
 /**
  * Traffic that is never cached goes through http-proxy untouched: WebSocket and other `Upgrade`
- * requests, and `cache: false` routes. http-proxy is old and unmaintained (DESIGN.md), so it is
+ * requests, and `cache: false` routes. http-proxy is old and unmaintained, so it is
  * used in this module only.
  */
 export class Passthrough {

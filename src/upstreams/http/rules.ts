@@ -45,7 +45,7 @@ export function compileGlob(glob: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-/** First match wins (DESIGN.md); results are remembered per path, as most APIs repeat paths. */
+/** First match wins (docs/contracts.md "Configuration"); results are remembered per path, as most APIs repeat paths. */
 export class RouteTable {
   readonly #rules: readonly CompiledRule[];
   readonly #memo = new Map<string, HttpRoute>();

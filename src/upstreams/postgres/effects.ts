@@ -5,7 +5,7 @@ import type { Session } from './session.js';
 
 /**
  * What completed statements do to the cache and the session: writes and DDL invalidate what they
- * touch when the statement completes and again when the transaction ends (DESIGN.md "Writes in
+ * touch when the statement completes and again when the transaction ends (docs/architecture.md "Writes in
  * transactions"); SET / RESET / set_config change the session's fingerprint.
  */
 export class Effects {

@@ -34,7 +34,7 @@ export class Session {
     this.user = params.get('user') ?? '';
     this.database = params.get('database') ?? this.user;
     this.#prefix = `pg\u0000${listener}\u0000`;
-    // Every startup parameter belongs to the fingerprint (DESIGN.md "Postgres session facts").
+    // Every startup parameter belongs to the fingerprint (docs/architecture.md "Postgres session facts").
     this.#startup = [...params].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('\u0001');
   }
 

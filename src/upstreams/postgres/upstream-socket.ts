@@ -23,7 +23,7 @@ export function upstreamTarget({ host, port, sslmode, ca }: PgUrl, connectTimeou
  * Opens a connection to the upstream server, negotiating TLS per sslmode: `prefer`/`allow` use
  * TLS when the server offers it, `require` insists, `verify-ca` / `verify-full` also check the
  * certificate (and, for verify-full, the host name). TCP_NODELAY is set: drivers make many small
- * round trips (DESIGN.md "Postgres session facts").
+ * round trips (docs/architecture.md "Postgres session facts").
  */
 export async function connectUpstream(target: UpstreamTarget): Promise<net.Socket | tls.TLSSocket> {
   const socket = await openTcp(target);

@@ -19,9 +19,8 @@ describe('http read-through: the miss path', () => {
   it("a leader whose upstream body breaks loses its connection, and nothing is stored", async () => {
     const { origin, base } = await setup((req, res, n) => {
       res.writeHead(200, { 'cache-control': 'max-age=60' });
-      res.write('half ');
-      if (n === 1) setTimeout(() => req.socket.destroy(), 20);
-      else res.end('whole');
+      if (n === 1) res.write('half ', () => req.socket.destroy());
+      else res.end('half whole');
     });
     const first = await fetch(`${base}/broken`);
     expect([first.status, first.headers.get('cache-status')]).toEqual([200, 'sidecache; fwd=uri-miss; ttl=60; stored']);
