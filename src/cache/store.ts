@@ -1,13 +1,17 @@
+/**
+ * The store every listener shares: entries in lru-cache sized in bytes, the tag index kept with
+ * them, the fill-race guard and single-flight fills (docs/architecture.md "The store").
+ */
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
 import type { Bytes, Millis } from '../units.js';
 import { channels } from '../events.js';
 import { Generations, type Ticket } from './generations.js';
 import { TagIndex } from './tag-index.js';
-import { keyTag, pathTags, prefixTag } from './tags.js';
+import { keyTag, prefixTag } from './tags.js';
+import { buildEntry } from './entry.js';
 import { SingleFlight, waitBounded } from './single-flight.js';
 import type {
-  Body,
   CacheKey,
   CoalescedEvent,
   Entry,
@@ -35,11 +39,6 @@ export interface StoreOptions {
    */
   unsafeWithoutFillGuard?: boolean;
 }
-
-/** Bytes an entry costs beyond its key, tags, metadata and body: the objects holding it. */
-const ENTRY_OVERHEAD: Bytes = 200;
-/** Bytes a tag costs in the index beyond its characters. */
-const TAG_OVERHEAD: Bytes = 64;
 
 /** A fill in flight, as callers outside the store may see it. */
 export interface FlightState {
@@ -117,7 +116,7 @@ export class Store {
 
   /** Stores `input` under `key` unconditionally (no fill-race guard). */
   set<M>(key: CacheKey, input: EntryInput<M>, space?: Space<M>): SetResult {
-    return this.#put(this.#build(key, input, [], space));
+    return this.#put(buildEntry(key, input, [], space, this.#clock.now()));
   }
 
   /**
@@ -249,7 +248,7 @@ export class Store {
     try {
       const input = await loader();
       if (input === null) return { entry: null, stored: false, reason: 'unshareable', current: true };
-      const entry = this.#build(key, input, tags, space);
+      const entry = buildEntry(key, input, tags, space, this.#clock.now());
       const current = !this.#guard || this.#isCurrent(ticket, entry);
       const reason = current ? this.#put(entry) : 'invalidated';
       return { entry, stored: reason === 'stored', reason, current };
@@ -260,25 +259,6 @@ export class Store {
 
   #isCurrent(ticket: Ticket, entry: Entry): boolean {
     return this.#generations.unchangedSince(ticket, entry.tags) && this.#generations.unchangedSince(ticket, [keyTag(entry.key)]);
-  }
-
-  #build<M>(fillKey: CacheKey, input: EntryInput<M>, declared: readonly Tag[], space: Space<M> | undefined): Entry<M> {
-    const key = input.key ?? fillKey;
-    const now = this.#clock.now();
-    const tags = uniqueTags(declared, input.tags, input.path);
-    const freshUntil = now + Math.max(0, input.ttlMs);
-    return {
-      key,
-      body: input.body,
-      meta: input.meta as M,
-      space,
-      tags,
-      path: input.path,
-      storedAt: now,
-      freshUntil,
-      staleUntil: freshUntil + Math.max(0, input.staleMs ?? 0),
-      bytes: entryBytes(key, tags, input.metaBytes ?? 0, input.body, input.path),
-    };
   }
 
   #put(entry: Entry): SetResult {
@@ -342,20 +322,4 @@ function inSpace<M>(entry: Entry, space: Space<M> | undefined): entry is Entry<M
 
 function remaining(timeoutMs: Millis | undefined, elapsed: Millis): Millis | undefined {
   return timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - elapsed);
-}
-
-function uniqueTags(declared: readonly Tag[], added: readonly Tag[] | undefined, path: string | undefined): Tag[] {
-  const all = new Set<Tag>(declared);
-  if (added !== undefined) for (const tag of added) all.add(tag);
-  if (path !== undefined) for (const tag of pathTags(path)) all.add(tag);
-  return [...all];
-}
-
-function entryBytes(key: CacheKey, tags: readonly Tag[], metaBytes: Bytes, body: Body, path: string | undefined): Bytes {
-  let bytes = ENTRY_OVERHEAD + Buffer.byteLength(key) + metaBytes;
-  if (path !== undefined) bytes += Buffer.byteLength(path);
-  for (const tag of tags) bytes += TAG_OVERHEAD + Buffer.byteLength(tag);
-  if (Buffer.isBuffer(body)) return bytes + body.length;
-  for (const frame of body as readonly Buffer[]) bytes += frame.length;
-  return bytes;
 }

@@ -1,0 +1,48 @@
+/**
+ * An entry as the store keeps it, built from what a caller hands in: its final key and tags (path
+ * tags included), its times from the clock, and what it counts toward `cache.maxBytes`.
+ */
+import type { Bytes, Millis } from '../units.js';
+import { pathTags } from './tags.js';
+import type { Body, CacheKey, Entry, EntryInput, Space, Tag } from './types.js';
+
+/** Bytes an entry costs beyond its key, tags, metadata and body: the objects holding it. */
+const ENTRY_OVERHEAD: Bytes = 200;
+/** Bytes a tag costs in the index beyond its characters. */
+const TAG_OVERHEAD: Bytes = 64;
+
+/** The entry for `input`, stored at `now` under `input.key` or else `fillKey`, with the fill's `declared` tags. */
+export function buildEntry<M>(fillKey: CacheKey, input: EntryInput<M>, declared: readonly Tag[], space: Space<M> | undefined, now: Millis): Entry<M> {
+  const key = input.key ?? fillKey;
+  const tags = uniqueTags(declared, input.tags, input.path);
+  const freshUntil = now + Math.max(0, input.ttlMs);
+  return {
+    key,
+    body: input.body,
+    // EntryInput<M> makes `meta` required unless M admits undefined, so an absent meta is an M.
+    meta: input.meta as M,
+    space,
+    tags,
+    path: input.path,
+    storedAt: now,
+    freshUntil,
+    staleUntil: freshUntil + Math.max(0, input.staleMs ?? 0),
+    bytes: entryBytes(key, tags, input.metaBytes ?? 0, input.body, input.path),
+  };
+}
+
+function uniqueTags(declared: readonly Tag[], added: readonly Tag[] | undefined, path: string | undefined): Tag[] {
+  const all = new Set<Tag>(declared);
+  if (added !== undefined) for (const tag of added) all.add(tag);
+  if (path !== undefined) for (const tag of pathTags(path)) all.add(tag);
+  return [...all];
+}
+
+function entryBytes(key: CacheKey, tags: readonly Tag[], metaBytes: Bytes, body: Body, path: string | undefined): Bytes {
+  let bytes = ENTRY_OVERHEAD + Buffer.byteLength(key) + metaBytes;
+  if (path !== undefined) bytes += Buffer.byteLength(path);
+  for (const tag of tags) bytes += TAG_OVERHEAD + Buffer.byteLength(tag);
+  if (Buffer.isBuffer(body)) return bytes + body.length;
+  for (const frame of body as readonly Buffer[]) bytes += frame.length;
+  return bytes;
+}
