@@ -38,7 +38,10 @@ const startServer = (mode) => startChild(['bench/http/servers.mjs', mode], (out)
 async function startSidecache(originPort) {
   const dir = mkdtempSync(join(tmpdir(), 'sidecache-bench-'));
   const file = join(dir, 'bench.yaml');
-  writeFileSync(file, `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 512MiB }\nhttp:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:${originPort}" }\n`);
+  writeFileSync(
+    file,
+    `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 512MiB }\nhttp:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:${originPort}" }\n`,
+  );
   return startChild(['dist/cli.js', 'start', '-c', file], (out) => {
     const match = /"msg":"http listener ready"[^\n]*"address":"[^"]*:(\d+)"/.exec(out);
     return match ? Number(match[1]) : undefined;
@@ -92,7 +95,9 @@ try {
     console.log(`${kib.padEnd(6)} (a) bare node:http   ${fmt(a)}`);
     console.log(`${kib.padEnd(6)} (b) sidecache hit    ${fmt(b)}   hit/bare ${(b.rps / a.rps).toFixed(2)}`);
     console.log(`${kib.padEnd(6)} (c) origin direct    ${fmt(direct)}`);
-    console.log(`${kib.padEnd(6)} (c) sidecache miss   ${fmt(miss)}   miss/direct ${(miss.rps / direct.rps).toFixed(2)}  p50 added ${(miss.p50 - direct.p50).toFixed(3)} ms`);
+    console.log(
+      `${kib.padEnd(6)} (c) sidecache miss   ${fmt(miss)}   miss/direct ${(miss.rps / direct.rps).toFixed(2)}  p50 added ${(miss.p50 - direct.p50).toFixed(3)} ms`,
+    );
   }
 } finally {
   for (const p of [bare, origin, side]) p.child.kill('SIGTERM');

@@ -11,7 +11,12 @@ import { SidecacheServer } from '../dist/server.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 3000);
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const PG = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), user: process.env.PGUSER ?? 'postgres', database: process.env.PGDATABASE ?? 'test' };
+const PG = {
+  host: process.env.PGHOST ?? '127.0.0.1',
+  port: Number(process.env.PGPORT ?? 5432),
+  user: process.env.PGUSER ?? 'postgres',
+  database: process.env.PGDATABASE ?? 'test',
+};
 const channel = `sc_bench_${process.pid}`;
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
@@ -66,9 +71,15 @@ pgSub.on('notification', () => pgGot?.());
 
 const fmt = (r) => `p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms`;
 try {
-  const redisBare = await measure((i) => redisPub.publish(`${channel}_bare`, `m${i}`), () => new Promise((r) => (redisGot = r)));
+  const redisBare = await measure(
+    (i) => redisPub.publish(`${channel}_bare`, `m${i}`),
+    () => new Promise((r) => (redisGot = r)),
+  );
   const redisSide = await measure(() => redisPub.publish(channel, 'bench'), entryGone);
-  const pgBare = await measure((i) => pgPub.query(`SELECT pg_notify('${channel}_bare', 'm${i}')`), () => new Promise((r) => (pgGot = r)));
+  const pgBare = await measure(
+    (i) => pgPub.query(`SELECT pg_notify('${channel}_bare', 'm${i}')`),
+    () => new Promise((r) => (pgGot = r)),
+  );
   const pgSide = await measure(() => pgPub.query(`SELECT pg_notify('${channel}', 'bench')`), entryGone);
   console.log(`redis   bare subscriber ${fmt(redisBare)}   sidecache publish→gone ${fmt(redisSide)}   p99 ratio ${(redisSide.p99 / redisBare.p99).toFixed(2)}`);
   console.log(`notify  bare listener   ${fmt(pgBare)}   sidecache publish→gone ${fmt(pgSide)}   p99 ratio ${(pgSide.p99 / pgBare.p99).toFixed(2)}`);

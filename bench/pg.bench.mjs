@@ -15,7 +15,12 @@ import pg from 'pg';
 
 const run = promisify(execFile);
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
-const PG = { host: process.env.PGHOST ?? '127.0.0.1', port: Number(process.env.PGPORT ?? 5432), user: process.env.PGUSER ?? 'postgres', database: process.env.PGDATABASE ?? 'test' };
+const PG = {
+  host: process.env.PGHOST ?? '127.0.0.1',
+  port: Number(process.env.PGPORT ?? 5432),
+  user: process.env.PGUSER ?? 'postgres',
+  database: process.env.PGDATABASE ?? 'test',
+};
 const root = new URL('../', import.meta.url);
 const dir = mkdtempSync(join(tmpdir(), 'sidecache-pgbench-'));
 
@@ -32,7 +37,10 @@ const scripts = {
 for (const [name, text] of Object.entries(scripts)) writeFileSync(join(dir, `${name}.sql`), text);
 
 const config = join(dir, 'bench.yaml');
-writeFileSync(config, `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 1GiB }\npostgres:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable", defaultTtl: 1h }\n`);
+writeFileSync(
+  config,
+  `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 1GiB }\npostgres:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable", defaultTtl: 1h }\n`,
+);
 const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', config], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
 const port = await new Promise((resolve, reject) => {
   let out = '';
@@ -46,7 +54,10 @@ const port = await new Promise((resolve, reject) => {
 
 async function pgbench(targetPort, mode, script, seconds, clients = 8) {
   const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(targetPort), PGUSER: PG.user, PGDATABASE: PG.database, PGSSLMODE: 'disable' };
-  const { stdout } = await run('pgbench', ['-n', '-M', mode, '-c', String(clients), '-j', '2', '-T', String(seconds), '-f', join(dir, `${script}.sql`)], { env, maxBuffer: 1 << 24 });
+  const { stdout } = await run('pgbench', ['-n', '-M', mode, '-c', String(clients), '-j', '2', '-T', String(seconds), '-f', join(dir, `${script}.sql`)], {
+    env,
+    maxBuffer: 1 << 24,
+  });
   const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
   const latency = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
   const failed = Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? 0);

@@ -33,14 +33,22 @@ for (let i = 0; i < N; i++) {
 let sink = 0;
 row(
   'get (hit)',
-  opsPerSec((n) => { for (let i = 0; i < n; i++) sink += store.get(keys[i % N]).bytes; }, 2_000_000),
-  opsPerSec((n) => { for (let i = 0; i < n; i++) sink += lru.get(keys[i % N]).length; }, 2_000_000),
+  opsPerSec((n) => {
+    for (let i = 0; i < n; i++) sink += store.get(keys[i % N]).bytes;
+  }, 2_000_000),
+  opsPerSec((n) => {
+    for (let i = 0; i < n; i++) sink += lru.get(keys[i % N]).length;
+  }, 2_000_000),
   'bare lru-cache get',
 );
 row(
   'set (replace, 1 tag)',
-  opsPerSec((n) => { for (let i = 0; i < n; i++) store.set(keys[i % N], { body, ttlMs: 60_000, tags: [`t${i % 1000}`] }); }, 300_000),
-  opsPerSec((n) => { for (let i = 0; i < n; i++) lru.set(keys[i % N], body); }, 300_000),
+  opsPerSec((n) => {
+    for (let i = 0; i < n; i++) store.set(keys[i % N], { body, ttlMs: 60_000, tags: [`t${i % 1000}`] });
+  }, 300_000),
+  opsPerSec((n) => {
+    for (let i = 0; i < n; i++) lru.set(keys[i % N], body);
+  }, 300_000),
   'bare lru-cache set',
 );
 

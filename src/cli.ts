@@ -137,7 +137,10 @@ async function sql(args: string[]): Promise<number> {
   if (values.channel === undefined || !/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(values.channel)) {
     throw usage('sql triggers needs --channel with a channel name (letters, digits, "_")');
   }
-  const tables = (values.tables ?? '').split(',').map((t) => t.trim()).filter((t) => t !== '');
+  const tables = (values.tables ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   if (!values.uninstall && tables.length === 0 && !values['all-tables']) throw usage('sql triggers needs --tables a,b or --all-tables');
   const options = { channel: values.channel, tables, allTables: values['all-tables'], schema: values.schema, ddl: values.ddl };
   process.stdout.write(values.uninstall ? uninstallSql(options) : installSql(options));

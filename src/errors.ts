@@ -8,7 +8,8 @@ export const ERROR_CODES = {
   SC_ERR_LISTEN: 'a listener could not bind its address',
   SC_ERR_INVALIDATION_MESSAGE: 'an invalidation message does not follow the message contract',
   SC_ERR_FILL_TIMEOUT: 'a request waiting for a shared fill gave up at its deadline',
-  SC_ERR_UPSTREAM_CONNECT: 'a connection to an upstream could not be set up: the server refused TLS that sslmode requires, or closed the connection during TLS negotiation',
+  SC_ERR_UPSTREAM_CONNECT:
+    'a connection to an upstream could not be set up: the server refused TLS that sslmode requires, or closed the connection during TLS negotiation',
   SC_ERR_UPSTREAM_TIMEOUT: 'an upstream did not accept a connection within connectTimeout',
   SC_ERR_USAGE: 'the command line is wrong',
 } as const;

@@ -19,11 +19,7 @@ export interface ReloadPlan {
   effective: Config;
 }
 
-export function planReload(
-  running: Config,
-  next: Config,
-  restartKeys: { http: readonly string[]; postgres: readonly string[] },
-): ReloadPlan {
+export function planReload(running: Config, next: Config, restartKeys: { http: readonly string[]; postgres: readonly string[] }): ReloadPlan {
   const needsRestart: string[] = [];
   for (const key of ['listen', 'token'] as const) if (running.admin[key] !== next.admin[key]) needsRestart.push(`admin.${key}`);
   for (const key of ['maxBytes', 'maxEntryBytes'] as const) if (running.cache[key] !== next.cache[key]) needsRestart.push(`cache.${key}`);
@@ -45,7 +41,13 @@ export function planReload(
   };
 }
 
-function diffListeners<T extends { name: string }>(kind: string, running: readonly T[], next: readonly T[], restart: readonly string[], needsRestart: string[]): T[] {
+function diffListeners<T extends { name: string }>(
+  kind: string,
+  running: readonly T[],
+  next: readonly T[],
+  restart: readonly string[],
+  needsRestart: string[],
+): T[] {
   const apply: T[] = [];
   for (const entry of next) {
     const current = running.find((r) => r.name === entry.name);

@@ -123,7 +123,7 @@ async function explain(deps: AdminDeps, req: IncomingMessage, res: ServerRespons
   if (sql === null) return json(res, 400, { error: 'the sql parameter is required' });
   const answer = deps.explain(listener, sql, query.get('database') ?? undefined, query.get('user') ?? undefined);
   if (answer === undefined) return json(res, 404, { error: `no postgres listener named "${listener}"` });
-  json(res, 200, { listener, sql, ...(await answer as object) });
+  json(res, 200, { listener, sql, ...((await answer) as object) });
 }
 
 /** The body as text, or undefined once it passes `limit` bytes. */

@@ -40,10 +40,7 @@ export function waitBounded<T>(promise: Promise<T>, timeoutMs?: Millis, signal?:
   if (timeoutMs === undefined && signal === undefined) return promise;
   if (signal?.aborted) return Promise.reject(giveUp('the caller aborted'));
   return new Promise<T>((resolve, reject) => {
-    const timer =
-      timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => settle(() => reject(giveUp(`no result within ${timeoutMs}ms`))), timeoutMs);
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => settle(() => reject(giveUp(`no result within ${timeoutMs}ms`))), timeoutMs);
     const onAbort = (): void => settle(() => reject(giveUp('the caller aborted')));
     signal?.addEventListener('abort', onAbort, { once: true });
     let done = false;

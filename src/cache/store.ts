@@ -93,8 +93,7 @@ export class Store {
       // The clock is read on every check: a cached "now" would lag behind a manual clock.
       ttlResolution: 0,
       perf: this.#clock,
-      dispose: (entry, key, reason) =>
-        this.#onDispose(entry, key, reason === 'delete' ? this.#deleteReason : LRU_REASON[reason]),
+      dispose: (entry, key, reason) => this.#onDispose(entry, key, reason === 'delete' ? this.#deleteReason : LRU_REASON[reason]),
     });
   }
 
@@ -128,12 +127,7 @@ export class Store {
    * The loader returns null when its result must not be shared (private, not storable): the
    * other callers then get a null entry and go upstream themselves.
    */
-  async fill<M>(
-    key: CacheKey,
-    tags: readonly Tag[],
-    loader: () => Promise<EntryInput<M> | null>,
-    options: FillOptions<M> = {},
-  ): Promise<FillOutcome<M>> {
+  async fill<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>, options: FillOptions<M> = {}): Promise<FillOutcome<M>> {
     const started = this.#clock.now();
     const inFlight = this.#flights.get(key);
     if (inFlight === undefined) {

@@ -109,8 +109,7 @@ export interface FillOptions<M = unknown> {
  * - `leader` is true for the one caller whose loader ran.
  */
 export type FillOutcome<M = unknown> =
-  | { leader: boolean; entry: Entry<M>; stored: boolean; reason: SetResult }
-  | { leader: boolean; entry: null; stored: false; reason: 'unshareable' | 'busy' };
+  { leader: boolean; entry: Entry<M>; stored: boolean; reason: SetResult } | { leader: boolean; entry: null; stored: false; reason: 'unshareable' | 'busy' };
 
 /** Emitted on `channels.remove`. */
 export interface RemovalEvent {

@@ -72,9 +72,11 @@ export function parsePgUrl(text: string): PgUrl {
     throw new PgUrlError(err instanceof TypeError ? 'not a URL' : (err as Error).message, { cause: err });
   }
   const port = options.port ? Number(options.port) : undefined;
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65_535)) throw new PgUrlError(`port must be a number from 0 to 65535, got "${options.port}"`);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65_535))
+    throw new PgUrlError(`port must be a number from 0 to 65535, got "${options.port}"`);
   const sslmode = options.sslmode;
-  if (sslmode !== undefined && !(typeof sslmode === 'string' && isSslMode(sslmode))) throw new PgUrlError(`sslmode must be one of ${SSL_MODES.join(', ')}, got "${String(sslmode)}"`);
+  if (sslmode !== undefined && !(typeof sslmode === 'string' && isSslMode(sslmode)))
+    throw new PgUrlError(`sslmode must be one of ${SSL_MODES.join(', ')}, got "${String(sslmode)}"`);
   const ssl = typeof options.ssl === 'object' ? options.ssl : undefined;
   return {
     host: options.host || undefined,

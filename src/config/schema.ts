@@ -38,27 +38,37 @@ export function parseListen(text: string): ListenAddress | undefined {
 }
 
 function url(protocols: readonly string[], example: string) {
-  return refine(string, `a URL like "${example}"`, (v) => {
-    try {
-      return protocols.includes(new URL(v).protocol) ? undefined : `scheme must be ${protocols.join(' or ')}`;
-    } catch {
-      // new URL throws on anything unparsable; the message below says what was expected.
-      return '';
-    }
-  }, shownUrl);
+  return refine(
+    string,
+    `a URL like "${example}"`,
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol) ? undefined : `scheme must be ${protocols.join(' or ')}`;
+      } catch {
+        // new URL throws on anything unparsable; the message below says what was expected.
+        return '';
+      }
+    },
+    shownUrl,
+  );
 }
 
 /** A PostgreSQL connection string as sidecache will read it (pg-connection-string), sslmode included. */
 function pgUrl(example: string) {
-  return refine(string, `a URL like "${example}"`, (v) => {
-    try {
-      parsePgUrl(v);
-      return undefined;
-    } catch (err) {
-      if (err instanceof PgUrlError) return err.message;
-      throw err;
-    }
-  }, shownUrl);
+  return refine(
+    string,
+    `a URL like "${example}"`,
+    (v) => {
+      try {
+        parsePgUrl(v);
+        return undefined;
+      } catch (err) {
+        if (err instanceof PgUrlError) return err.message;
+        throw err;
+      }
+    },
+    shownUrl,
+  );
 }
 
 /** A refused URL in an error message: a password in it must not reach logs or terminals. */
@@ -191,10 +201,7 @@ export function crossCheck(config: Config): ConfigProblem[] {
   }
   const names = new Map<string, string>();
   const addresses = new Map<string, string>([[config.admin.listen, 'admin.listen']]);
-  const listeners = [
-    ...config.http.map((l, i) => ({ l, at: `http[${i}]` })),
-    ...config.postgres.map((l, i) => ({ l, at: `postgres[${i}]` })),
-  ];
+  const listeners = [...config.http.map((l, i) => ({ l, at: `http[${i}]` })), ...config.postgres.map((l, i) => ({ l, at: `postgres[${i}]` }))];
   for (const { l, at } of listeners) {
     const seen = names.get(l.name);
     if (seen !== undefined) problems.push({ path: `${at}.name`, message: `expected a unique name, "${l.name}" is also ${seen}.name` });

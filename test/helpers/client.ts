@@ -10,7 +10,10 @@ export interface RawResponse {
  * A plain node:http request. fetch() cannot be used where a test needs exact request fields:
  * it drops Connection and adds Cache-Control to conditional requests (Fetch spec).
  */
-export function request(url: string, options: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent } = {}): Promise<RawResponse> {
+export function request(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];

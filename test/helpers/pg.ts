@@ -34,7 +34,9 @@ export function unique(prefix: string): string {
 
 /** A sidecache with one postgres listener `main` in front of PG; `extra` is YAML for more listener keys. */
 export async function startPgSidecache(extra = ''): Promise<{ server: SidecacheServer; port: number }> {
-  const server = await startSidecache(`postgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable"\n${extra}`);
+  const server = await startSidecache(
+    `postgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable"\n${extra}`,
+  );
   return { server, port: server.postgresListeners[0]!.address.port };
 }
 

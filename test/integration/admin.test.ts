@@ -121,13 +121,19 @@ describe('admin server', () => {
       channels.request.publish({ store: server.store, protocol: 'http', listener: 'api', result, durationSeconds: 0.001 });
     }
     const summary = (await (await fetch(`${server.adminUrl}/cache`)).json()) as { bytes: number };
-    expect(summary).toMatchObject({ entries: 1, maxBytes: 256 * 1024 ** 2, listeners: { api: { protocol: 'http', hit: 3, miss: 1, bypass: 1, hitRatio: 0.75 } } });
+    expect(summary).toMatchObject({
+      entries: 1,
+      maxBytes: 256 * 1024 ** 2,
+      listeners: { api: { protocol: 'http', hit: 3, miss: 1, bypass: 1, hitRatio: 0.75 } },
+    });
     expect(summary.bytes).toBeGreaterThan(100);
   });
 
   it('fails clearly on a taken port', async () => {
     const first = await startServer();
-    const taken = new SidecacheServer(parseConfig(`admin: { listen: "127.0.0.1:${first.adminAddress.port}" }`, 't', {}), { log: new Logger({ level: 'silent' }) });
+    const taken = new SidecacheServer(parseConfig(`admin: { listen: "127.0.0.1:${first.adminAddress.port}" }`, 't', {}), {
+      log: new Logger({ level: 'silent' }),
+    });
     await expect(taken.start()).rejects.toMatchObject({ code: 'SC_ERR_LISTEN' });
   });
 

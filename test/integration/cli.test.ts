@@ -62,7 +62,10 @@ describe('sidecache CLI (built)', () => {
     expect(stderr).not.toContain('tok"');
     const admin = `http://${address}`;
     expect((await fetch(`${admin}/readyz`)).status).toBe(200);
-    const denied = spawnSync(process.execPath, [cli, 'invalidate', '--admin', admin, '--tag', 'x'], { encoding: 'utf8', env: { ...process.env, SIDECACHE_ADMIN_TOKEN: '' } });
+    const denied = spawnSync(process.execPath, [cli, 'invalidate', '--admin', admin, '--tag', 'x'], {
+      encoding: 'utf8',
+      env: { ...process.env, SIDECACHE_ADMIN_TOKEN: '' },
+    });
     expect(denied.status).toBe(1);
     expect(denied.stderr).toContain('401');
     const ok = await new Promise<{ status: number | null; stdout: string }>((resolve) => {

@@ -53,7 +53,8 @@ invalidation:
     const redis = redisClient();
     const pg = await connect(undefined);
     const status = async (i: Instance) => (await fetch(`${i.http}/x`)).headers.get('cache-status') ?? '';
-    const applied = async (i: Instance, source: string) => sample(await (await fetch(`${i.admin}/metrics`)).text(), 'sidecache_invalidated_entries_total', { source });
+    const applied = async (i: Instance, source: string) =>
+      sample(await (await fetch(`${i.admin}/metrics`)).text(), 'sidecache_invalidated_entries_total', { source });
     try {
       for (const i of instances) {
         await status(i);

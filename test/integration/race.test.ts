@@ -53,7 +53,10 @@ async function httpRace(unsafeWithoutFillGuard: boolean): Promise<RaceResult> {
     // The admin endpoint answers once the local store has applied the message.
     await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body: '{"tags":["item"]}' });
     const joined = read();
-    await waitFor(async () => (await metric(server, 'sidecache_coalesced_total', { protocol: 'http', listener: 'api' })) === 1, 'the second read to join the held fill');
+    await waitFor(
+      async () => (await metric(server, 'sidecache_coalesced_total', { protocol: 'http', listener: 'api' })) === 1,
+      'the second read to join the held fill',
+    );
     held.release();
     // The read that began before the invalidation may return either value.
     expect([0, 1]).toContain(await before);
@@ -88,13 +91,17 @@ async function pgRace(unsafeWithoutFillGuard: boolean): Promise<RaceResult> {
   const read = async (i: number) => (await readers[i]!.query(sql)).rows[0].v as number;
   try {
     const before = read(0);
-    const waiting = async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'advisory' AND query = $1`, [sql])).rows[0].n as number;
+    const waiting = async () =>
+      (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'advisory' AND query = $1`, [sql])).rows[0].n as number;
     await waitFor(async () => (await waiting()) === 1, 'the first fill to hold on the advisory lock');
     // NOTIFY is delivered at commit: the message follows the write it announces.
     await direct.query(`BEGIN; UPDATE ${table} SET v = 1 WHERE id = 1; SELECT pg_notify('${channel}', '${table}'); COMMIT`);
     await waitFor(async () => (await metric(server, 'sidecache_invalidations_total', { source: `postgres:${channel}` })) === 1, 'the NOTIFY to be applied');
     const joined = read(1);
-    await waitFor(async () => (await metric(server, 'sidecache_coalesced_total', { protocol: 'postgres', listener: 'main' })) === 1, 'the second read to join the held fill');
+    await waitFor(
+      async () => (await metric(server, 'sidecache_coalesced_total', { protocol: 'postgres', listener: 'main' })) === 1,
+      'the second read to join the held fill',
+    );
     await locker.query(`SELECT pg_advisory_unlock(hashtext('${held}'))`);
     // The read that began before the invalidation returns the value of its snapshot.
     expect(await before).toBe(0);

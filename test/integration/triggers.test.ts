@@ -44,7 +44,7 @@ describe.skipIf(unreachable !== undefined)('sidecache sql triggers: writes made 
     const before = await notified();
     await direct.query(`UPDATE ${schema}.items SET v = 'two' WHERE id = 1`);
     // The trigger's message, not expiry, ends the cached answer: one message from the bus.
-    await waitFor(async () => (await notified()) === before + 1, 'the trigger\'s NOTIFY to be applied');
+    await waitFor(async () => (await notified()) === before + 1, "the trigger's NOTIFY to be applied");
     expect(await read()).toBe('two');
   });
 
@@ -54,6 +54,6 @@ describe.skipIf(unreachable !== undefined)('sidecache sql triggers: writes made 
     const entries = server.store.size;
     expect(entries).toBeGreaterThan(0);
     await direct.query(`ALTER TABLE ${schema}.other ADD COLUMN extra int`);
-    await waitFor(() => server.store.size === 0, 'the event trigger\'s flush');
+    await waitFor(() => server.store.size === 0, "the event trigger's flush");
   });
 });

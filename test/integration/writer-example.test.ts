@@ -26,7 +26,15 @@ describe.skipIf(skip !== undefined)('examples/writers/update-and-publish.mjs', (
       const read = async () => (await via.query(`SELECT name FROM ${table} WHERE id = 42`)).rows[0].name;
       expect(await read()).toBe('old');
       expect(await read()).toBe('old');
-      const env = { ...process.env, PGHOST: PG.host, PGPORT: String(PG.port), PGUSER: PG.user, PGDATABASE: PG.database, REDIS_URL, SIDECACHE_CHANNEL: pgChannel };
+      const env = {
+        ...process.env,
+        PGHOST: PG.host,
+        PGPORT: String(PG.port),
+        PGUSER: PG.user,
+        PGDATABASE: PG.database,
+        REDIS_URL,
+        SIDECACHE_CHANNEL: pgChannel,
+      };
       const { stdout } = await run(process.execPath, ['examples/writers/update-and-publish.mjs', table, '42', 'new'], { env });
       expect(stdout).toContain('published');
       await waitFor(async () => (await read()) === 'new', 'the NOTIFY to invalidate the row');
@@ -35,7 +43,8 @@ describe.skipIf(skip !== undefined)('examples/writers/update-and-publish.mjs', (
       expect(metrics).toContain(`sidecache_invalidations_total{source="postgres:${pgChannel}"} 1`);
       // The same message on Redis reaches an instance subscribed there.
       await run(process.execPath, ['examples/writers/update-and-publish.mjs', table, '42', 'newer'], { env: { ...env, SIDECACHE_CHANNEL: redisChannel } });
-      const fromRedis = async () => sample(await (await fetch(`${server.adminUrl}/metrics`)).text(), 'sidecache_invalidations_total', { source: `redis:${redisChannel}` });
+      const fromRedis = async () =>
+        sample(await (await fetch(`${server.adminUrl}/metrics`)).text(), 'sidecache_invalidations_total', { source: `redis:${redisChannel}` });
       await waitFor(async () => (await fromRedis()) === 1, 'the Redis message to be applied');
       expect(await read()).toBe('newer');
     } finally {

@@ -16,7 +16,10 @@ describe('docs/contracts.md stays true to the code', () => {
     for (const code of known) expect(contracts).toContain(`| \`${code}\` |`);
     for (const { path, text } of documents) {
       const named = new Set(text.match(/SC_(?:ERR|WARN)_[A-Z_]+/g));
-      expect([...named].filter((c) => !known.includes(c)), path).toEqual([]);
+      expect(
+        [...named].filter((c) => !known.includes(c)),
+        path,
+      ).toEqual([]);
     }
   });
 
@@ -25,7 +28,10 @@ describe('docs/contracts.md stays true to the code', () => {
     for (const name of known) expect(contracts).toContain(`| \`${name}\` |`);
     for (const { path, text } of documents) {
       const named = new Set(text.match(/\bsidecache_[a-z_]+[a-z]/g));
-      expect([...named].filter((n) => !known.includes(n)), path).toEqual([]);
+      expect(
+        [...named].filter((n) => !known.includes(n)),
+        path,
+      ).toEqual([]);
     }
   });
 

@@ -15,7 +15,11 @@ postgres: [{ name: db, listen: "127.0.0.1:6432", upstream: "postgres://p:5432", 
 describe('planReload', () => {
   it('applies rules and TTLs per listener, and changes nothing when nothing changed', () => {
     expect(planReload(config(base), config(base), keys)).toMatchObject({ needsRestart: [], http: [], postgres: [], buses: false });
-    const next = config(base.replace('ttl: 1m }] }]\npostgres', 'ttl: 2m }] }]\npostgres').replace('rules: [{ tables: [t], ttl: 1m }]', 'rules: [{ tables: [t], cache: false }], defaultTtl: 5m'));
+    const next = config(
+      base
+        .replace('ttl: 1m }] }]\npostgres', 'ttl: 2m }] }]\npostgres')
+        .replace('rules: [{ tables: [t], ttl: 1m }]', 'rules: [{ tables: [t], cache: false }], defaultTtl: 5m'),
+    );
     const plan = planReload(config(base), next, keys);
     expect(plan.needsRestart).toEqual([]);
     expect(plan.http.map((h) => h.rules[0]!.ttl)).toEqual([120_000]);
@@ -24,7 +28,11 @@ describe('planReload', () => {
   });
 
   it('reports what needs a restart and keeps the running values of those listeners whole', () => {
-    const next = config(base.replace('upstream: "http://a:1", rules: [{ path: "/x", ttl: 1m }]', 'upstream: "http://b:1", rules: [{ path: "/x", ttl: 9m }]').replace('9090', '9191') + 'cache: { maxBytes: 1GiB }\n');
+    const next = config(
+      base
+        .replace('upstream: "http://a:1", rules: [{ path: "/x", ttl: 1m }]', 'upstream: "http://b:1", rules: [{ path: "/x", ttl: 9m }]')
+        .replace('9090', '9191') + 'cache: { maxBytes: 1GiB }\n',
+    );
     const plan = planReload(config(base), next, keys);
     expect(plan.needsRestart).toEqual(['admin.listen', 'cache.maxBytes', 'http[api].upstream']);
     expect(plan.http).toEqual([]);
@@ -33,7 +41,9 @@ describe('planReload', () => {
   });
 
   it('reports listeners added or removed, and notices bus changes', () => {
-    const next = config(`admin: { listen: "127.0.0.1:9090" }\nhttp: [{ name: other, listen: "127.0.0.1:8081", upstream: "http://a:1" }]\ninvalidation: [{ type: redis, url: "redis://r" }]\n`);
+    const next = config(
+      `admin: { listen: "127.0.0.1:9090" }\nhttp: [{ name: other, listen: "127.0.0.1:8081", upstream: "http://a:1" }]\ninvalidation: [{ type: redis, url: "redis://r" }]\n`,
+    );
     const plan = planReload(config(base), next, keys);
     expect(plan.needsRestart).toEqual(['http[other] (added)', 'http[api] (removed)', 'postgres[db] (removed)']);
     expect(plan.buses).toBe(true);

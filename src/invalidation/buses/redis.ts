@@ -24,7 +24,11 @@ export class RedisBus implements BusTransport {
   async subscribe(onMessage: (payload: string) => void, onLost: (reason: string) => void): Promise<Subscription> {
     const common = { lazyConnect: true, autoResubscribe: false, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: this.#connectTimeoutMs };
     const client = this.#cluster
-      ? new Cluster([this.#url], { lazyConnect: true, clusterRetryStrategy: () => null, redisOptions: { lazyConnect: true, autoResubscribe: false, maxRetriesPerRequest: 0, connectTimeout: this.#connectTimeoutMs } })
+      ? new Cluster([this.#url], {
+          lazyConnect: true,
+          clusterRetryStrategy: () => null,
+          redisOptions: { lazyConnect: true, autoResubscribe: false, maxRetriesPerRequest: 0, connectTimeout: this.#connectTimeoutMs },
+        })
       : new Redis(this.#url, { ...common, retryStrategy: () => null });
     let closing = false;
     let lost = false;

@@ -166,7 +166,15 @@ function responseHeaderOptions(ctx: ListenerContext): Omit<ResponseHeaderOptions
   return { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders };
 }
 
-function buildInput(ctx: ListenerContext, fr: FillRequest, status: number, fields: readonly string[], body: Buffer, decision: StoreDecision, key?: string): EntryInput<HttpMeta> {
+function buildInput(
+  ctx: ListenerContext,
+  fr: FillRequest,
+  status: number,
+  fields: readonly string[],
+  body: Buffer,
+  decision: StoreDecision,
+  key?: string,
+): EntryInput<HttpMeta> {
   const { policy, lifetimes, responseHeaders } = decision;
   const now = ctx.clock.now();
   const vary = varyNames(responseHeaders.vary);

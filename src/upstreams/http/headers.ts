@@ -16,17 +16,7 @@ export const VIA = '1.1 sidecache';
  * (RFC 9110 §11.7.2), and Expect: node:http already answered `100-continue` to the client
  * (RFC 9110 §10.1.1), and undici refuses the field.
  */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'expect',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+const HOP_BY_HOP = new Set(['connection', 'expect', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** Conditional and range fields: a fill asks for the whole representation, whatever the client asked. */
 const CONDITIONAL = new Set(['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']);

@@ -27,5 +27,8 @@ export function variantKey(base: string, names: readonly string[], headers: Inco
 function normalizeField(value: string | string[] | undefined): string {
   if (value === undefined) return '';
   const text = Array.isArray(value) ? value.join(', ') : value;
-  return text.trim().replace(/\s*,\s*/g, ', ').replace(/\s+/g, ' ');
+  return text
+    .trim()
+    .replace(/\s*,\s*/g, ', ')
+    .replace(/\s+/g, ' ');
 }

@@ -155,12 +155,20 @@ export class HttpListener {
   /** `PURGE <url>` removes every stored variant of that URL (Varnish, Squid). */
   #purge(req: IncomingMessage, res: ServerResponse, url: string): void {
     req.resume();
-    const allowed = this.#adminToken === '' ? isLoopback(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '') : hasBearer(req.headers.authorization, this.#adminToken);
+    const allowed =
+      this.#adminToken === '' ? isLoopback(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '') : hasBearer(req.headers.authorization, this.#adminToken);
     const [status, body] = allowed
       ? [200, { purged: this.#ctx.invalidate({ tags: [urlTag(this.name, url)] }) }]
-      : [this.#adminToken === '' ? 403 : 401, { error: this.#adminToken === '' ? 'PURGE is allowed from loopback only' : 'PURGE requires Authorization: Bearer <admin.token>' }];
+      : [
+          this.#adminToken === '' ? 403 : 401,
+          { error: this.#adminToken === '' ? 'PURGE is allowed from loopback only' : 'PURGE requires Authorization: Bearer <admin.token>' },
+        ];
     const text = JSON.stringify(body) + '\n';
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-status': formatCacheStatus({ fwd: 'method' }) });
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      'cache-status': formatCacheStatus({ fwd: 'method' }),
+    });
     res.end(text);
   }
 
@@ -174,7 +182,6 @@ export class HttpListener {
     const reason = http.STATUS_CODES[status];
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
-
 }
 
 /** Keys of an `http[]` entry that a reload cannot apply: they are built into sockets and pools. */

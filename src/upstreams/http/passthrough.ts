@@ -55,7 +55,10 @@ export class Passthrough {
   #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = new URL(this.#upstream);
     const port = Number(target.port || (target.protocol === 'https:' ? 443 : 80));
-    const upstream = target.protocol === 'https:' ? tls.connect({ host: target.hostname, port, servername: target.hostname, ...(this.#ca !== undefined && { ca: this.#ca }) }) : net.connect(port, target.hostname);
+    const upstream =
+      target.protocol === 'https:'
+        ? tls.connect({ host: target.hostname, port, servername: target.hostname, ...(this.#ca !== undefined && { ca: this.#ca }) })
+        : net.connect(port, target.hostname);
     const lines = [`${req.method} ${target.pathname.replace(/\/$/, '')}${req.url ?? '/'} HTTP/1.1`];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       if (req.rawHeaders[i]!.toLowerCase() !== 'host') lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);

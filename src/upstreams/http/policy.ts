@@ -94,8 +94,8 @@ function computeLifetimes(policy: CachePolicy, rescc: Directives, input: Storage
   const stated = Math.max(0, policy.maxAge() - ageSeconds) * 1000;
   const freshMs = route.ttlMs ?? (statesFreshness(rescc, responseHeaders) || defaults.defaultTtlMs === 0 ? stated : defaults.defaultTtlMs);
   const noStale = forbidsStale(rescc);
-  const swrMs = noStale ? 0 : seconds(rescc.get('stale-while-revalidate')) ?? defaults.staleWhileRevalidateMs;
-  const sieMs = noStale ? 0 : seconds(rescc.get('stale-if-error')) ?? defaults.staleIfErrorMs;
+  const swrMs = noStale ? 0 : (seconds(rescc.get('stale-while-revalidate')) ?? defaults.staleWhileRevalidateMs);
+  const sieMs = noStale ? 0 : (seconds(rescc.get('stale-if-error')) ?? defaults.staleIfErrorMs);
   const keepMs = Math.max(swrMs, sieMs, hasValidator(responseHeaders) ? REVALIDATION_KEEP_MS : 0);
   return { freshMs: Math.round(freshMs), swrMs, sieMs, keepMs, ageSeconds, authorizedReuse: allowsAuthorizedReuse(rescc) };
 }

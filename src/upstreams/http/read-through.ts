@@ -48,7 +48,8 @@ export function readThrough(ctx: ReadThroughContext, req: IncomingMessage, res: 
     }
     if (reusable && now >= entry.freshUntil && now < entry.meta.swrUntil && directives?.noCache !== true) {
       answerStaleWhileRevalidate(ctx, req, res, entry, now, started);
-      if (ctx.store.flightOf(entry.key) === undefined) refreshInBackground(ctx, { req, route, url, base, key: entry.key, policyHeaders: policyHeaders(req.headers, route) }, entry);
+      if (ctx.store.flightOf(entry.key) === undefined)
+        refreshInBackground(ctx, { req, route, url, base, key: entry.key, policyHeaders: policyHeaders(req.headers, route) }, entry);
       return;
     }
     fwd = !reusable || now < entry.freshUntil ? 'request' : 'stale';

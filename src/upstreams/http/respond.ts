@@ -20,7 +20,14 @@ export function answerHit(ctx: ListenerContext, req: IncomingMessage, res: Serve
 }
 
 /** RFC 5861 §3: the stale copy, at once, while one refresh runs. */
-export function answerStaleWhileRevalidate(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, entry: HttpEntry, now: Millis, started: Millis): void {
+export function answerStaleWhileRevalidate(
+  ctx: ListenerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  entry: HttpEntry,
+  now: Millis,
+  started: Millis,
+): void {
   const status = formatCacheStatus({ hit: true, ttlSeconds: ttlOf(entry, now), detail: 'STALE-WHILE-REVALIDATE' });
   answerStored(ctx, req, res, entry, now, status, 'stale', started);
 }
@@ -74,7 +81,12 @@ export function answerFailure(ctx: ListenerContext, ex: Exchange, err: unknown, 
   const now = ctx.clock.now();
   const upstreamStatus = err instanceof UpstreamStatusError ? err.status : undefined;
   if (stale !== undefined && now < stale.meta.sieUntil) {
-    const status = formatCacheStatus({ fwd: 'stale', ...(upstreamStatus !== undefined && { fwdStatus: upstreamStatus }), ttlSeconds: ttlOf(stale, now), detail: 'STALE-IF-ERROR' });
+    const status = formatCacheStatus({
+      fwd: 'stale',
+      ...(upstreamStatus !== undefined && { fwdStatus: upstreamStatus }),
+      ttlSeconds: ttlOf(stale, now),
+      detail: 'STALE-IF-ERROR',
+    });
     answerStored(ctx, ex.req, res, stale, now, status, 'stale', ex.started);
     return;
   }
@@ -105,7 +117,16 @@ export async function streamBody(res: ServerResponse, body: AsyncIterable<Buffer
 }
 
 /** Answers from a stored response, with 304 when the client's validators match (RFC 9110 §13.2.2). */
-function answerStored(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, entry: HttpEntry, now: Millis, cacheStatus: string, result: RequestResult, started: Millis): void {
+function answerStored(
+  ctx: ListenerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  entry: HttpEntry,
+  now: Millis,
+  cacheStatus: string,
+  result: RequestResult,
+  started: Millis,
+): void {
   const meta = entry.meta;
   const age = ageOf(entry, now);
   if (isNotModified(req.headers, meta.etag, meta.lastModified)) writePrepared(res, 304, meta.notModified, age, cacheStatus, undefined);

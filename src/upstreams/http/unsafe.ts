@@ -35,7 +35,12 @@ export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, 
       signal: controller.signal,
     });
     if (UNSAFE.has(method) && response.statusCode >= 200 && response.statusCode < 400) invalidateTargets(ctx, req, response.headers);
-    const fields = clientResponseHeaders(response.headers, { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders, dropSetCookie: false });
+    const fields = clientResponseHeaders(response.headers, {
+      tagHeader: ctx.tagHeader,
+      exposeTags: ctx.config.exposeTags,
+      mode: ctx.config.forwardedHeaders,
+      dropSetCookie: false,
+    });
     fields.push('cache-status', formatCacheStatus({ fwd }));
     res.writeHead(response.statusCode, fields);
     await streamBody(res, response.body as AsyncIterable<Buffer>, true);

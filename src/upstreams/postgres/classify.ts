@@ -44,11 +44,37 @@ const TIME_SVF = /^SVFOP_(CURRENT_DATE|CURRENT_TIME|LOCALTIME)/;
 export const SYSTEM_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 /** Statements that read nothing cacheable and change no data. */
 const HARMLESS = new Set([
-  'TransactionStmt', 'VariableShowStmt', 'ExplainStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt',
-  'PrepareStmt', 'DeallocateStmt', 'DeclareCursorStmt', 'FetchStmt', 'ClosePortalStmt', 'LockStmt',
-  'CheckPointStmt', 'VacuumStmt', 'LoadStmt', 'ConstraintsSetStmt',
+  'TransactionStmt',
+  'VariableShowStmt',
+  'ExplainStmt',
+  'ListenStmt',
+  'UnlistenStmt',
+  'NotifyStmt',
+  'PrepareStmt',
+  'DeallocateStmt',
+  'DeclareCursorStmt',
+  'FetchStmt',
+  'ClosePortalStmt',
+  'LockStmt',
+  'CheckPointStmt',
+  'VacuumStmt',
+  'LoadStmt',
+  'ConstraintsSetStmt',
 ]);
-const ALL_DATA = new Set(['AlterRoleStmt', 'AlterRoleSetStmt', 'GrantStmt', 'GrantRoleStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'DoStmt', 'CallStmt', 'ExecuteStmt', 'AlterDefaultPrivilegesStmt', 'ReassignOwnedStmt', 'DropOwnedStmt']);
+const ALL_DATA = new Set([
+  'AlterRoleStmt',
+  'AlterRoleSetStmt',
+  'GrantStmt',
+  'GrantRoleStmt',
+  'CreatePolicyStmt',
+  'AlterPolicyStmt',
+  'DoStmt',
+  'CallStmt',
+  'ExecuteStmt',
+  'AlterDefaultPrivilegesStmt',
+  'ReassignOwnedStmt',
+  'DropOwnedStmt',
+]);
 
 function notCacheable(reason: string, extra: Partial<Classification> = {}): Classification {
   return { cacheable: false, reason, reads: [], functions: [], writes: [], invalidatesAll: false, session: 'none', transaction: false, ...extra };
@@ -133,7 +159,16 @@ function classifySelect(select: Node): Classification {
   const reads = facts.reads.filter((r) => r.schema !== undefined || !facts.ctes.has(r.name));
   const system = reads.find((r) => r.schema !== undefined && SYSTEM_SCHEMAS.has(r.schema));
   if (system !== undefined) return notCacheable(`reads the system catalog (${system.schema}.${system.name})`);
-  return { cacheable: true, reason: undefined, reads, functions: [...new Set(facts.functions)], writes: [], invalidatesAll: false, session: 'none', transaction: false };
+  return {
+    cacheable: true,
+    reason: undefined,
+    reads,
+    functions: [...new Set(facts.functions)],
+    writes: [],
+    invalidatesAll: false,
+    session: 'none',
+    transaction: false,
+  };
 }
 
 interface Facts {
@@ -168,7 +203,14 @@ function walk(node: unknown, facts: Facts): void {
         if (TIME_SVF.test(String(v.op))) facts.problem ??= 'reads the current time';
         break;
       case 'A_Const':
-        if (TIME_WORDS.has(String((v.sval as Node | undefined)?.sval ?? '').trim().toLowerCase())) facts.problem ??= 'reads the current time';
+        if (
+          TIME_WORDS.has(
+            String((v.sval as Node | undefined)?.sval ?? '')
+              .trim()
+              .toLowerCase(),
+          )
+        )
+          facts.problem ??= 'reads the current time';
         break;
       case 'lockingClause':
         facts.problem ??= 'has a locking clause';

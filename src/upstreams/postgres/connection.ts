@@ -47,7 +47,11 @@ export class PgConnection {
     this.#client = client;
     this.#onClose = onClose;
     this.#effects = new Effects(ctx);
-    this.#queue = new ResponseQueue({ write: (bytes) => this.#client.write(bytes), now: () => ctx.clock.now(), ended: (slot, status) => this.#ended(slot, status) });
+    this.#queue = new ResponseQueue({
+      write: (bytes) => this.#client.write(bytes),
+      now: () => ctx.clock.now(),
+      ended: (slot, status) => this.#ended(slot, status),
+    });
     client.setNoDelay(true);
     this.#listen(client);
   }
@@ -109,7 +113,8 @@ export class PgConnection {
       void this.#cancel(bytes);
       return;
     }
-    if (code !== StartupCode.Protocol3_0 && code !== StartupCode.Protocol3_2) return this.#fail('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
+    if (code !== StartupCode.Protocol3_0 && code !== StartupCode.Protocol3_2)
+      return this.#fail('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
     const { params } = decodeStartup(bytes);
     const session = new Session(this.#ctx.name, params);
     const send = (bytes: Buffer): void => void this.#upstream!.write(bytes);

@@ -77,7 +77,13 @@ export class PostgresListener {
       log: deps.log,
       planner: new Planner(config, this.#catalog),
       target: upstreamTarget(upstream, config.connectTimeout),
-      tls: config.tls === undefined ? undefined : tls.createSecureContext({ cert: readPem(config.tls.cert, `postgres[${config.name}].tls.cert`), key: readPem(config.tls.key, `postgres[${config.name}].tls.key`) }),
+      tls:
+        config.tls === undefined
+          ? undefined
+          : tls.createSecureContext({
+              cert: readPem(config.tls.cert, `postgres[${config.name}].tls.cert`),
+              key: readPem(config.tls.key, `postgres[${config.name}].tls.key`),
+            }),
       invalidate: (target) => void deps.invalidate(target, source),
       report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
     };
@@ -123,6 +129,4 @@ export class PostgresListener {
   async explain(sql: string, database?: string, user?: string): Promise<Explanation> {
     return this.#ctx.planner.plan(database ?? this.#explainAs.database, user ?? this.#explainAs.user, sql);
   }
-
 }
-

@@ -129,7 +129,11 @@ export class Planner {
     const tags = new Set(names.map(tableTag));
     if (this.#catalog !== undefined && names.length > 0) {
       // The same memo as reads: a busy writer does not ask the catalog on every statement.
-      const facts = await this.#relationFacts(database, user, names.map((name) => ({ schema: undefined, name })));
+      const facts = await this.#relationFacts(
+        database,
+        user,
+        names.map((name) => ({ schema: undefined, name })),
+      );
       for (const n of facts.names) tags.add(tableTag(n));
     }
     return [...tags];
@@ -157,7 +161,10 @@ export class Planner {
    * ones (statements that differ only in constants ask once).
    */
   #relationFacts(database: string, user: string, relations: readonly RelationRef[]): Promise<RelationFacts> {
-    const key = `${database}\u0000${relations.map((r) => `${r.schema ?? ''}.${r.name}`).sort().join(',')}`;
+    const key = `${database}\u0000${relations
+      .map((r) => `${r.schema ?? ''}.${r.name}`)
+      .sort()
+      .join(',')}`;
     let facts: Promise<RelationFacts> | undefined = this.#facts.get(key);
     if (facts === undefined) {
       facts = this.#catalog!.relations(database, user, relations).catch((err: unknown) => {

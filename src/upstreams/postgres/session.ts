@@ -35,7 +35,10 @@ export class Session {
     this.database = params.get('database') ?? this.user;
     this.#prefix = `pg\u0000${listener}\u0000`;
     // Every startup parameter belongs to the fingerprint (docs/architecture.md "Postgres session facts").
-    this.#startup = [...params].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('\u0001');
+    this.#startup = [...params]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\u0001');
   }
 
   get idle(): boolean {
@@ -65,7 +68,10 @@ export class Session {
   /** Every key of this session starts with this: listener, database, user and settings. */
   get fingerprint(): string {
     if (this.#fingerprint === undefined) {
-      const server = [...this.#server].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join('\u0001');
+      const server = [...this.#server]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\u0001');
       this.#fingerprint = `${this.#prefix}${this.database}\u0000${this.user}\u0000${this.#startup}\u0000${server}\u0000${this.#sets.join('\u0001')}\u0000`;
     }
     return this.#fingerprint;

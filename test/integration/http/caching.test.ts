@@ -34,7 +34,9 @@ describe('http read-through: storing and answering', () => {
 
   it('forwards method, path and query exactly, drops hop-by-hop fields and adds Via / X-Forwarded-*', async () => {
     const { origin, base } = await setup((_req, res) => res.end('ok'));
-    await request(`${base}/p/%7Ex?a=1&a=2&b`, { headers: { 'x-custom': 'v', 'x-forwarded-for': '10.0.0.1', connection: 'keep-alive, x-drop', 'x-drop': 'secret' } });
+    await request(`${base}/p/%7Ex?a=1&a=2&b`, {
+      headers: { 'x-custom': 'v', 'x-forwarded-for': '10.0.0.1', connection: 'keep-alive, x-drop', 'x-drop': 'secret' },
+    });
     const seen = origin.seen[0]!;
     expect(seen.url).toBe('/p/%7Ex?a=1&a=2&b');
     expect(seen.headers['x-custom']).toBe('v');
@@ -54,7 +56,11 @@ describe('http read-through: storing and answering', () => {
       res.writeHead(200, headers);
       res.end(`call ${n}`);
     });
-    for (const [path, detail] of [['/no-store', 'no-store'], ['/private', 'private'], ['/cookie', 'set-cookie']] as const) {
+    for (const [path, detail] of [
+      ['/no-store', 'no-store'],
+      ['/private', 'private'],
+      ['/cookie', 'set-cookie'],
+    ] as const) {
       const first = await fetch(`${base}${path}`);
       expect(first.headers.get('cache-status')).toBe(`sidecache; fwd=uri-miss; detail=${detail}`);
       expect(await first.text()).toBe('call 1');
@@ -64,13 +70,10 @@ describe('http read-through: storing and answering', () => {
   });
 
   it('stores Set-Cookie responses on a cacheSetCookie route, without the cookie', async () => {
-    const { origin, base } = await setup(
-      (_req, res, n) => {
-        res.writeHead(200, { 'cache-control': 'max-age=60', 'set-cookie': `s=${n}` });
-        res.end(`call ${n}`);
-      },
-      '    rules:\n      - { path: "/shared/**", cacheSetCookie: true }\n',
-    );
+    const { origin, base } = await setup((_req, res, n) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'set-cookie': `s=${n}` });
+      res.end(`call ${n}`);
+    }, '    rules:\n      - { path: "/shared/**", cacheSetCookie: true }\n');
     const first = await fetch(`${base}/shared/x`);
     expect(first.headers.get('set-cookie')).toBe('s=1');
     const hit = await fetch(`${base}/shared/x`);
@@ -163,10 +166,7 @@ describe('http read-through: storing and answering', () => {
   });
 
   it('answers HEAD from a stored GET, and honours request Cache-Control unless the route ignores it', async () => {
-    const { origin, base } = await setup(
-      counting(),
-      '    rules:\n      - { path: "/firm", ignoreRequestCacheControl: true }\n',
-    );
+    const { origin, base } = await setup(counting(), '    rules:\n      - { path: "/firm", ignoreRequestCacheControl: true }\n');
     await fetch(`${base}/h`);
     const head = await fetch(`${base}/h`, { method: 'HEAD' });
     expect(head.headers.get('cache-status')).toMatch(/hit/);

@@ -42,10 +42,7 @@ describe('http listener: pass-through, streaming and errors', () => {
   });
 
   it('routes with cache: false pass through untouched, every time', async () => {
-    const { origin, base } = await setup(
-      counting(),
-      '    rules:\n      - { path: "/health", cache: false }\n',
-    );
+    const { origin, base } = await setup(counting(), '    rules:\n      - { path: "/health", cache: false }\n');
     const first = await fetch(`${base}/health`);
     expect(first.headers.get('cache-status')).toBe('sidecache; fwd=bypass');
     expect(await first.text()).toBe('call 1');
@@ -68,18 +65,20 @@ describe('http listener: pass-through, streaming and errors', () => {
     );
     for (const path of ['/sized', '/chunked']) {
       const received = await new Promise<{ early: number; total: number; status: string }>((resolve, reject) => {
-        http.get(`${base}${path}`, (res) => {
-          let total = 0;
-          let early = 0;
-          res.on('data', (chunk: Buffer) => {
-            total += chunk.length;
-            if (early === 0 && total >= 256 * 1024) {
-              early = total;
-              finish();
-            }
-          });
-          res.on('end', () => resolve({ early, total, status: String(res.headers['cache-status']) }));
-        }).on('error', reject);
+        http
+          .get(`${base}${path}`, (res) => {
+            let total = 0;
+            let early = 0;
+            res.on('data', (chunk: Buffer) => {
+              total += chunk.length;
+              if (early === 0 && total >= 256 * 1024) {
+                early = total;
+                finish();
+              }
+            });
+            res.on('end', () => resolve({ early, total, status: String(res.headers['cache-status']) }));
+          })
+          .on('error', reject);
       });
       // The first half reached the client before the origin sent the second.
       expect(received.early).toBeGreaterThanOrEqual(256 * 1024);
@@ -135,14 +134,11 @@ describe('http listener: pass-through, streaming and errors', () => {
   });
 
   it('counts what the test did in the metrics', async () => {
-    const { server, base } = await setup(
-      (req, res) => {
-        if (req.url === '/boom') return req.socket.destroy();
-        res.writeHead(200, { 'cache-control': 'max-age=60' });
-        res.end('x');
-      },
-      '    rules:\n      - { path: "/pass", cache: false }\n',
-    );
+    const { server, base } = await setup((req, res) => {
+      if (req.url === '/boom') return req.socket.destroy();
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      res.end('x');
+    }, '    rules:\n      - { path: "/pass", cache: false }\n');
     await fetch(`${base}/a`);
     await fetch(`${base}/a`);
     await fetch(`${base}/a`);
@@ -152,7 +148,8 @@ describe('http listener: pass-through, streaming and errors', () => {
     await fetch(`${base}/boom`);
     const reported = async () => {
       let total = 0;
-      for (const result of ['hit', 'miss', 'stale', 'bypass', 'error']) total += await metric(server, 'sidecache_requests_total', { protocol: 'http', listener: 'api', result });
+      for (const result of ['hit', 'miss', 'stale', 'bypass', 'error'])
+        total += await metric(server, 'sidecache_requests_total', { protocol: 'http', listener: 'api', result });
       return total;
     };
     await waitFor(async () => (await reported()) === 7, 'all seven requests to be reported');

@@ -6,7 +6,10 @@ const setup = useHttpSetup();
 
 const cached = (tags?: string) => (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, n: number) => {
   if (req.method !== 'GET') {
-    res.writeHead(req.url === '/items' ? 201 : 200, req.url === '/items' ? { location: '/items/7', 'content-location': `http://${req.headers.host}/items/8` } : {});
+    res.writeHead(
+      req.url === '/items' ? 201 : 200,
+      req.url === '/items' ? { location: '/items/7', 'content-location': `http://${req.headers.host}/items/8` } : {},
+    );
     return res.end('written');
   }
   res.writeHead(200, { 'cache-control': 'max-age=60', ...(tags && { 'surrogate-key': tags }) });

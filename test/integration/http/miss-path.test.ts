@@ -16,7 +16,7 @@ describe('http read-through: the miss path', () => {
     expect(origin.calls('/hm')).toBe(1);
   });
 
-  it("a leader whose upstream body breaks loses its connection, and nothing is stored", async () => {
+  it('a leader whose upstream body breaks loses its connection, and nothing is stored', async () => {
     const { origin, base } = await setup((req, res, n) => {
       res.writeHead(200, { 'cache-control': 'max-age=60' });
       if (n === 1) res.write('half ', () => req.socket.destroy());

@@ -84,7 +84,7 @@ describe.skipIf(unreachable !== undefined)('postgres listener: caching reads, co
     }
   });
 
-  it('keys on search_path: another schema gives that schema\'s rows', async () => {
+  it("keys on search_path: another schema gives that schema's rows", async () => {
     const schema = unique('other');
     const name = unique('items');
     await f.direct.query(`CREATE SCHEMA ${schema}; CREATE TABLE public.${name} (v text); CREATE TABLE ${schema}.${name} (v text);
@@ -105,7 +105,9 @@ describe.skipIf(unreachable !== undefined)('postgres listener: caching reads, co
   it('never lets two roles share an entry', async () => {
     const [r1, r2] = [unique('r1'), unique('r2')];
     const secret = unique('secret');
-    await f.direct.query(`CREATE ROLE ${r1} LOGIN; CREATE ROLE ${r2} LOGIN; CREATE TABLE ${secret} (v text); INSERT INTO ${secret} VALUES ('x'); GRANT SELECT ON ${secret} TO ${r1}`);
+    await f.direct.query(
+      `CREATE ROLE ${r1} LOGIN; CREATE ROLE ${r2} LOGIN; CREATE TABLE ${secret} (v text); INSERT INTO ${secret} VALUES ('x'); GRANT SELECT ON ${secret} TO ${r1}`,
+    );
     try {
       const one = await through({ user: r1 });
       expect((await one.query(`SELECT v FROM ${secret}`)).rows).toEqual([{ v: 'x' }]);
@@ -164,7 +166,15 @@ describe.skipIf(unreachable !== undefined)('postgres listener: caching reads, co
       await pipeline(Readable.from(['1\tone\n', '2\ttwo\n']), via.query(from(`COPY ${target} FROM STDIN`)));
       expect((await via.query(`SELECT count(*)::int AS n FROM ${target}`)).rows[0].n).toBe(2);
       let out = '';
-      await pipeline(via.query(to(`COPY ${target} TO STDOUT`)), new Writable({ write(chunk, _e, cb) { out += chunk; cb(); } }));
+      await pipeline(
+        via.query(to(`COPY ${target} TO STDOUT`)),
+        new Writable({
+          write(chunk, _e, cb) {
+            out += chunk;
+            cb();
+          },
+        }),
+      );
       expect(out).toBe('1\tone\n2\ttwo\n');
     } finally {
       await via.query(`DROP TABLE ${target}`);

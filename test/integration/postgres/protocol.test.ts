@@ -85,7 +85,8 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
     const client = await connect(f.port);
     const sql = `SELECT pg_sleep(10) AS ${unique('cancelled')}`;
     const sleeping = client.query(sql);
-    const running = async () => (await f.direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = $1`, [sql])).rows[0].n as number;
+    const running = async () =>
+      (await f.direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query = $1`, [sql])).rows[0].n as number;
     await waitFor(async () => (await running()) === 1, 'the pg_sleep to run');
     const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
     const cancel = Buffer.alloc(16);
@@ -157,7 +158,9 @@ describe.skipIf(unreachable !== undefined)('postgres listener: protocol', () => 
 
   it('runs psql -c and pgbench (simple, extended, prepared) without errors', async () => {
     const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(f.port), PGUSER: PG.user, PGDATABASE: PG.database, PGSSLMODE: 'disable' };
-    const psql = await run('psql', ['-X', '-A', '-t', '-c', `SELECT v FROM ${f.table} WHERE id = 2`, '-c', `SELECT v FROM ${f.table} WHERE id = 2`], { env }).catch((e) => e);
+    const psql = await run('psql', ['-X', '-A', '-t', '-c', `SELECT v FROM ${f.table} WHERE id = 2`, '-c', `SELECT v FROM ${f.table} WHERE id = 2`], {
+      env,
+    }).catch((e) => e);
     if ((psql as { code?: string }).code === 'ENOENT') return console.warn('SKIPPED: psql and pgbench are not installed');
     expect((psql as { stdout: string }).stdout).toBe('v2\nv2\n');
     const script = `\\set id random(1, 20)\nSELECT v FROM ${f.table} WHERE id = :id;\n`;
@@ -180,30 +183,33 @@ describe.skipIf(unreachable !== undefined || !hasOpenssl())('postgres listener: 
     const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     writeFileSync(join(pki.dir, 'server.crt'), pki.cert);
-    await withPgSidecache(async (port) => {
-    const { readFileSync } = await import('node:fs');
-    const client = await connect(port, { ssl: { ca: readFileSync(pki.caFile, 'utf8') } });
-    expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
-    expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
-    await client.end();
-    const plain = await connect(port, { ssl: false });
-    expect((await plain.query('SELECT 8 AS n')).rows).toEqual([{ n: 8 }]);
-    await plain.end();
-    }, `    tls: { cert: "${join(pki.dir, 'server.crt')}", key: "${join(pki.dir, 'server.key')}" }\n`);
+    await withPgSidecache(
+      async (port) => {
+        const { readFileSync } = await import('node:fs');
+        const client = await connect(port, { ssl: { ca: readFileSync(pki.caFile, 'utf8') } });
+        expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
+        expect((await client.query('SELECT 7 AS n')).rows).toEqual([{ n: 7 }]);
+        await client.end();
+        const plain = await connect(port, { ssl: false });
+        expect((await plain.query('SELECT 8 AS n')).rows).toEqual([{ n: 8 }]);
+        await plain.end();
+      },
+      `    tls: { cert: "${join(pki.dir, 'server.crt')}", key: "${join(pki.dir, 'server.key')}" }\n`,
+    );
   });
 });
 
 describe.skipIf(unreachable !== undefined)('postgres listener: portal suspension', () => {
   it('passes an Execute with a row limit through (PortalSuspended), and does not cache it', async () => {
     await withPgSidecache(async (port) => {
-    const socket = await rawSession(port);
-    const sql = 'SELECT g FROM generate_series(1, 5) g';
-    const batch = Buffer.concat([parse('', sql), bind('', []), execute('', 2), execute('', 2), sync()]);
-    for (let i = 0; i < 2; i++) {
-      const answer = readMessages(await exchange(socket, batch, (d) => readyCount(d) === 1));
-      expect(answer.map((m) => m.code).join('')).toBe('12DDsDDsZ');
-    }
-    socket.end(terminate());
+      const socket = await rawSession(port);
+      const sql = 'SELECT g FROM generate_series(1, 5) g';
+      const batch = Buffer.concat([parse('', sql), bind('', []), execute('', 2), execute('', 2), sync()]);
+      for (let i = 0; i < 2; i++) {
+        const answer = readMessages(await exchange(socket, batch, (d) => readyCount(d) === 1));
+        expect(answer.map((m) => m.code).join('')).toBe('12DDsDDsZ');
+      }
+      socket.end(terminate());
     });
   });
 });
@@ -219,27 +225,33 @@ describe.skipIf(unreachable !== undefined)('postgres listener: backpressure', ()
       CREATE FUNCTION ${counted}(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM nextval('${produced}'); RETURN $1; END $$`);
     try {
       await withPgSidecache(async (port) => {
-      const socket = await rawSession(port);
-      socket.pause();
-      const before = process.memoryUsage().rss;
-      // About 200 MB of rows, more than the store takes, to a client that reads nothing.
-      const sql = `SELECT repeat('x', 1000) AS v, ${counted}(g) AS n FROM generate_series(1, 200000) g`;
-      socket.write(query(sql));
-      const rows = async () => (await direct.query(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END::int AS n FROM ${produced}`)).rows[0].n as number;
-      const waiting = async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND wait_event = 'ClientWrite' AND query = $1`, [sql])).rows[0].n as number;
-      // Backpressure reached PostgreSQL: its backend waits to write to sidecache and has stopped
-      // producing rows. Without it, sidecache drains the whole result and the query ends instead.
-      let last = -1;
-      await waitFor(async () => {
-        const [now, blocked] = [await rows(), await waiting()];
-        const stalled = blocked === 1 && now === last;
-        last = now;
-        return stalled;
-      }, 'PostgreSQL to stop producing rows for a client that does not read', 15_000);
-      // Far less than the result was produced (64 MiB is 65536 rows of 1 KiB), and sidecache did not hold it.
-      expect(last).toBeLessThan(65_536);
-      expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
-      socket.destroy();
+        const socket = await rawSession(port);
+        socket.pause();
+        const before = process.memoryUsage().rss;
+        // About 200 MB of rows, more than the store takes, to a client that reads nothing.
+        const sql = `SELECT repeat('x', 1000) AS v, ${counted}(g) AS n FROM generate_series(1, 200000) g`;
+        socket.write(query(sql));
+        const rows = async () => (await direct.query(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END::int AS n FROM ${produced}`)).rows[0].n as number;
+        const waiting = async () =>
+          (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND wait_event = 'ClientWrite' AND query = $1`, [sql]))
+            .rows[0].n as number;
+        // Backpressure reached PostgreSQL: its backend waits to write to sidecache and has stopped
+        // producing rows. Without it, sidecache drains the whole result and the query ends instead.
+        let last = -1;
+        await waitFor(
+          async () => {
+            const [now, blocked] = [await rows(), await waiting()];
+            const stalled = blocked === 1 && now === last;
+            last = now;
+            return stalled;
+          },
+          'PostgreSQL to stop producing rows for a client that does not read',
+          15_000,
+        );
+        // Far less than the result was produced (64 MiB is 65536 rows of 1 KiB), and sidecache did not hold it.
+        expect(last).toBeLessThan(65_536);
+        expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+        socket.destroy();
       });
     } finally {
       await direct.query(`DROP FUNCTION ${counted}(int); DROP SEQUENCE ${produced}`);
@@ -251,17 +263,17 @@ describe.skipIf(unreachable !== undefined)('postgres listener: backpressure', ()
 describe.skipIf(unreachable !== undefined)('postgres listener: a Query inside an unfinished extended batch', () => {
   it('passes both through and never stores one response under the other', async () => {
     await withPgSidecache(async (port) => {
-    const socket = await rawSession(port);
-    const sql = "SELECT 'simple' AS v";
-    // Parse/Bind/Execute without Sync, then a simple Query, then the Sync.
-    const mixed = Buffer.concat([parse('', "SELECT 'extended' AS v"), bind('', []), execute(), query(sql), sync()]);
-    const first = readMessages(await exchange(socket, mixed, (d) => readyCount(d) === 2));
-    expect(first.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['extended', 'simple']);
-    for (let i = 0; i < 2; i++) {
-      const again = readMessages(await exchange(socket, query(sql), (d) => readyCount(d) === 1));
-      expect(again.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['simple']);
-    }
-    socket.end(terminate());
+      const socket = await rawSession(port);
+      const sql = "SELECT 'simple' AS v";
+      // Parse/Bind/Execute without Sync, then a simple Query, then the Sync.
+      const mixed = Buffer.concat([parse('', "SELECT 'extended' AS v"), bind('', []), execute(), query(sql), sync()]);
+      const first = readMessages(await exchange(socket, mixed, (d) => readyCount(d) === 2));
+      expect(first.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['extended', 'simple']);
+      for (let i = 0; i < 2; i++) {
+        const again = readMessages(await exchange(socket, query(sql), (d) => readyCount(d) === 1));
+        expect(again.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['simple']);
+      }
+      socket.end(terminate());
     });
   });
 });

@@ -129,7 +129,8 @@ describe.skipIf(unreachable !== undefined)('postgres listener: what invalidates 
       const before = await coalesced();
       const sql = `SELECT ${fn}(7) AS v`;
       const pending = Promise.all(sessions.map((s) => s.query(sql)));
-      const held = async () => (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'advisory' AND query = $1`, [sql])).rows[0].n as number;
+      const held = async () =>
+        (await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'advisory' AND query = $1`, [sql])).rows[0].n as number;
       // Every query is in: held at the database, or waiting in sidecache on one that is.
       await waitFor(async () => (await held()) + (await coalesced()) - before === 8, 'all eight queries to arrive');
       await locker.query(`SELECT pg_advisory_unlock(hashtext('${fn}'))`);
@@ -150,12 +151,18 @@ describe.skipIf(unreachable !== undefined)('postgres listener without a catalog'
     const { server, port } = await startPgSidecache('    catalogUrl: "postgres://127.0.0.1:1/none"\n    connectTimeout: 500ms\n');
     const via = await connect(port);
     try {
-      const explainTable = await (await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT * FROM some_table')}`)).json();
+      const explainTable = await (
+        await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT * FROM some_table')}`)
+      ).json();
       expect(explainTable).toMatchObject({ cacheable: false, reason: expect.stringMatching(/^the catalog could not be asked/) });
-      const explainConst = await (await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT 1 + $1::int')}`)).json();
+      const explainConst = await (
+        await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT 1 + $1::int')}`)
+      ).json();
       expect(explainConst).toMatchObject({ cacheable: true, tags: [] });
       // Function volatility comes from the catalog too: without it, even an IMMUTABLE built-in is not vouched for.
-      const explainCall = await (await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT abs($1::int)')}`)).json();
+      const explainCall = await (
+        await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT abs($1::int)')}`)
+      ).json();
       expect(explainCall).toMatchObject({ cacheable: false, reason: expect.stringMatching(/^the catalog could not be asked/) });
       expect((await via.query('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
     } finally {

@@ -20,12 +20,19 @@ const target = (port: number, sslmode: 'require' | 'prefer') => ({ host: '127.0.
 describe('connecting to the upstream', () => {
   it('fails with SC_ERR_UPSTREAM_CONNECT when sslmode requires TLS the server does not offer', async () => {
     const port = await fakeServer(refusesTls);
-    await expect(connectUpstream(target(port, 'require'))).rejects.toMatchObject({ name: 'SidecacheError', code: 'SC_ERR_UPSTREAM_CONNECT', message: 'the server does not offer TLS (sslmode=require)' });
+    await expect(connectUpstream(target(port, 'require'))).rejects.toMatchObject({
+      name: 'SidecacheError',
+      code: 'SC_ERR_UPSTREAM_CONNECT',
+      message: 'the server does not offer TLS (sslmode=require)',
+    });
   });
 
   it('fails with SC_ERR_UPSTREAM_CONNECT when the server closes during TLS negotiation', async () => {
     const port = await fakeServer(hangsUp);
-    await expect(connectUpstream(target(port, 'prefer'))).rejects.toMatchObject({ code: 'SC_ERR_UPSTREAM_CONNECT', message: 'the server closed the connection during TLS negotiation' });
+    await expect(connectUpstream(target(port, 'prefer'))).rejects.toMatchObject({
+      code: 'SC_ERR_UPSTREAM_CONNECT',
+      message: 'the server closed the connection during TLS negotiation',
+    });
   });
 
   it('tells the client why, in a FATAL 08006', async () => {
@@ -40,6 +47,10 @@ describe('connecting to the upstream', () => {
       socket.write(startup({ user: 'x', database: 'y' }));
     });
     const error = readMessages(answer).find((m) => m.code === 'E');
-    expect(fields(error!.body)).toMatchObject({ S: 'FATAL', C: '08006', M: `sidecache cannot connect to the upstream PostgreSQL at 127.0.0.1:${port}: the server does not offer TLS (sslmode=require)` });
+    expect(fields(error!.body)).toMatchObject({
+      S: 'FATAL',
+      C: '08006',
+      M: `sidecache cannot connect to the upstream PostgreSQL at 127.0.0.1:${port}: the server does not offer TLS (sslmode=require)`,
+    });
   });
 });

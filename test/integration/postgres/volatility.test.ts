@@ -21,18 +21,20 @@ class CountingCatalog extends Catalog {
 }
 
 function plannerWithCatalog(): { planner: Planner; catalog: CountingCatalog } {
-  const config = parseConfig(`postgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}" }\n`, 'test.yaml', {}).postgres[0]!;
+  const config = parseConfig(`postgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}" }\n`, 'test.yaml', {})
+    .postgres[0]!;
   const catalog = new CountingCatalog((database, user) => ({ host: PG.host, port: PG.port, user, database }), new Logger({ level: 'silent' }));
   onTestFinished(() => catalog.close());
   return { planner: new Planner(config, catalog), catalog };
 }
 
-describe.skipIf(unreachable !== undefined)('function volatility from the database\'s own pg_proc', () => {
+describe.skipIf(unreachable !== undefined)("function volatility from the database's own pg_proc", () => {
   it('caches a statement whose calls are all IMMUTABLE built-ins: a hit on the second run', async () => {
     await withPgSidecache(async (port, server) => {
       const via = await connect(port);
       try {
-        const count = async (result: string) => sample(await (await fetch(`${server.adminUrl}/metrics`)).text(), 'sidecache_requests_total', { protocol: 'postgres', listener: 'main', result });
+        const count = async (result: string) =>
+          sample(await (await fetch(`${server.adminUrl}/metrics`)).text(), 'sidecache_requests_total', { protocol: 'postgres', listener: 'main', result });
         const sql = "SELECT abs(-5) AS a, lower('ABC') AS l, md5('x') AS m, length('abc') AS n, round(2.5) AS r";
         const rows = [{ a: 5, l: 'abc', m: '9dd4e461268c8034f5c8564e155c67a6', n: 3, r: '3' }];
         expect((await via.query(sql)).rows).toEqual(rows);
@@ -49,7 +51,14 @@ describe.skipIf(unreachable !== undefined)('function volatility from the databas
     const { planner } = plannerWithCatalog();
     await loadParser();
     const seq = unique('seq');
-    for (const [sql, fn] of [['SELECT now()', 'now'], ['SELECT random()', 'random'], [`SELECT nextval('${seq}')`, 'nextval'], ['SELECT clock_timestamp()', 'clock_timestamp'], ["SELECT concat('a', 'b')", 'concat'], ["SELECT to_char(1, '9')", 'to_char']]) {
+    for (const [sql, fn] of [
+      ['SELECT now()', 'now'],
+      ['SELECT random()', 'random'],
+      [`SELECT nextval('${seq}')`, 'nextval'],
+      ['SELECT clock_timestamp()', 'clock_timestamp'],
+      ["SELECT concat('a', 'b')", 'concat'],
+      ["SELECT to_char(1, '9')", 'to_char'],
+    ]) {
       expect(await planner.plan(PG.database, PG.user, sql!)).toMatchObject({ cacheable: false, reason: `calls ${fn}, which is not IMMUTABLE` });
     }
   });

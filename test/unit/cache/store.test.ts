@@ -121,7 +121,21 @@ describe('Store.invalidate', () => {
     // Counted, not timed: every walk over the cache (lru-cache's iterators, clear, purgeStale) and
     // every walk over a Map or Set larger than one tag's 100 keys (the cache's key map, the tag
     // index), and every delete.
-    const walks = ['entries', 'keys', 'values', 'rentries', 'rkeys', 'rvalues', 'forEach', 'rforEach', 'find', 'dump', 'clear', 'purgeStale', Symbol.iterator] as const;
+    const walks = [
+      'entries',
+      'keys',
+      'values',
+      'rentries',
+      'rkeys',
+      'rvalues',
+      'forEach',
+      'rforEach',
+      'find',
+      'dump',
+      'clear',
+      'purgeStale',
+      Symbol.iterator,
+    ] as const;
     const lruWalks = walks.map((name) => vi.spyOn(LRUCache.prototype, name as 'entries'));
     const collectionWalks = [Map.prototype, Set.prototype].flatMap((proto) =>
       (['entries', 'keys', 'values', 'forEach', Symbol.iterator] as const).map((name) => vi.spyOn(proto as Map<unknown, unknown>, name as 'entries')),

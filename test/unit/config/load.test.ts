@@ -151,7 +151,9 @@ describe('config/sidecache.yaml, the documented example', () => {
       }
     };
     walk(parse(readFileSync(file, 'utf8')), '');
-    const missing = describeSchema(configSchema).map((k) => k.path).filter((p) => !shown.has(p));
+    const missing = describeSchema(configSchema)
+      .map((k) => k.path)
+      .filter((p) => !shown.has(p));
     expect(missing).toEqual([]);
   });
 

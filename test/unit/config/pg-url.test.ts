@@ -33,7 +33,15 @@ describe('parsePgUrl (pg-connection-string)', () => {
   });
 
   it('leaves absent parts undefined, for libpq defaults to fill', () => {
-    expect(parsePgUrl('postgres://127.0.0.1')).toEqual({ host: '127.0.0.1', port: undefined, user: undefined, password: undefined, database: undefined, sslmode: undefined, ca: undefined });
+    expect(parsePgUrl('postgres://127.0.0.1')).toEqual({
+      host: '127.0.0.1',
+      port: undefined,
+      user: undefined,
+      password: undefined,
+      database: undefined,
+      sslmode: undefined,
+      ca: undefined,
+    });
   });
 
   it('accepts every sslmode libpq knows', () => {
@@ -96,10 +104,14 @@ describe('postgres URLs in the configuration', () => {
 
   it('reports an invalid postgres invalidation[].url with its key path', () => {
     expect(problemsOf(bus('postgres://127.0.0.1:5432/app?sslmode=verify-ful'))).toEqual([
-      expect.stringMatching(/^invalidation\[0\]\.url: expected a URL like "postgres:\/\/127\.0\.0\.1:5432\/app", got .* \(sslmode must be one of .*, got "verify-ful"\)$/),
+      expect.stringMatching(
+        /^invalidation\[0\]\.url: expected a URL like "postgres:\/\/127\.0\.0\.1:5432\/app", got .* \(sslmode must be one of .*, got "verify-ful"\)$/,
+      ),
     ]);
     expect(problemsOf(bus('postgres://[::1/app'))).toEqual([expect.stringMatching(/^invalidation\[0\]\.url: expected a URL like .* \(not a URL\)$/)]);
-    expect(parseConfig(bus('postgres://127.0.0.1:5432/app?sslmode=disable'), 'ok.yaml', {}).invalidation[0]!.url).toBe('postgres://127.0.0.1:5432/app?sslmode=disable');
+    expect(parseConfig(bus('postgres://127.0.0.1:5432/app?sslmode=disable'), 'ok.yaml', {}).invalidation[0]!.url).toBe(
+      'postgres://127.0.0.1:5432/app?sslmode=disable',
+    );
   });
 });
 

@@ -34,7 +34,12 @@ describe('parseCacheControl (RFC 9111 §5.2)', () => {
 
   it('reads a directive named like an Object method as a directive, and nothing else as one', () => {
     expect(parseCacheControl('public').get('constructor')).toBeUndefined();
-    expect(parseCacheControl('toString, __proto__=1')).toEqual(new Map<string, string | true>([['tostring', true], ['__proto__', '1']]));
+    expect(parseCacheControl('toString, __proto__=1')).toEqual(
+      new Map<string, string | true>([
+        ['tostring', true],
+        ['__proto__', '1'],
+      ]),
+    );
   });
 });
 

@@ -28,13 +28,25 @@ describe('keys, headers and Cache-Status', () => {
   it('builds variant keys from the nominated fields, normalizing whitespace (RFC 9111 §4.1)', () => {
     const base = baseKey('api', '/x?a=1');
     expect(variantKey(base, [], { accept: 'a' })).toBe(base);
-    expect(variantKey(base, ['accept-language'], { 'accept-language': 'en,  fr' })).toBe(variantKey(base, ['accept-language'], { 'accept-language': 'en, fr' }));
+    expect(variantKey(base, ['accept-language'], { 'accept-language': 'en,  fr' })).toBe(
+      variantKey(base, ['accept-language'], { 'accept-language': 'en, fr' }),
+    );
     expect(variantKey(base, ['accept-language'], { 'accept-language': 'en' })).not.toBe(variantKey(base, ['accept-language'], {}));
   });
 
   it('drops hop-by-hop fields, Connection-listed fields, Age and the tag header from responses', () => {
     const fields = clientResponseHeaders(
-      { connection: 'x-hop', 'x-hop': '1', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', age: '3', 'surrogate-key': 'a', 'set-cookie': ['a=1', 'b=2'], via: '1.0 edge', 'x-keep': 'y' },
+      {
+        connection: 'x-hop',
+        'x-hop': '1',
+        'keep-alive': 'timeout=5',
+        'transfer-encoding': 'chunked',
+        age: '3',
+        'surrogate-key': 'a',
+        'set-cookie': ['a=1', 'b=2'],
+        via: '1.0 edge',
+        'x-keep': 'y',
+      },
       { tagHeader: 'surrogate-key', exposeTags: false, mode: 'append', dropSetCookie: false },
     );
     expect(fields).toEqual(['set-cookie', 'a=1', 'set-cookie', 'b=2', 'x-keep', 'y', 'via', '1.0 edge, 1.1 sidecache']);
@@ -55,7 +67,20 @@ describe('forwarded request fields', () => {
       headers: Object.fromEntries(raw.flatMap((v, i) => (i % 2 === 0 ? [[v.toLowerCase(), raw[i + 1]]] : []))),
       socket: { remoteAddress: '10.1.1.1' },
     }) as unknown as import('node:http').IncomingMessage;
-  const incoming = ['Host', 'app.local', 'X-Forwarded-For', '1.2.3.4', 'X-Forwarded-Proto', 'https', 'Via', '1.0 edge', 'If-None-Match', '"a"', 'Accept', '*/*'];
+  const incoming = [
+    'Host',
+    'app.local',
+    'X-Forwarded-For',
+    '1.2.3.4',
+    'X-Forwarded-Proto',
+    'https',
+    'Via',
+    '1.0 edge',
+    'If-None-Match',
+    '"a"',
+    'Accept',
+    '*/*',
+  ];
   const as = (fields: string[]) => Object.fromEntries(fields.flatMap((v, i) => (i % 2 === 0 ? [[v.toLowerCase(), fields[i + 1]]] : [])));
 
   it('append keeps the chain and adds this hop', () => {

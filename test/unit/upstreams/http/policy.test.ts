@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../../src/clock.js';
-import { clockedPolicy, decideStorage, isNotModified, readRequestDirectives, requestAllowsStored, REVALIDATION_KEEP_MS, type StorageInput } from '../../../../src/upstreams/http/policy.js';
+import {
+  clockedPolicy,
+  decideStorage,
+  isNotModified,
+  readRequestDirectives,
+  requestAllowsStored,
+  REVALIDATION_KEEP_MS,
+  type StorageInput,
+} from '../../../../src/upstreams/http/policy.js';
 import type { HttpRoute } from '../../../../src/upstreams/http/rules.js';
 
 const clock = new ManualClock(Date.parse('2026-11-24T00:00:00Z'));
@@ -42,7 +50,9 @@ describe('decideStorage (shared cache, RFC 9111)', () => {
     expect(fresh(decide({ 'cache-control': 'max-age=60', 'set-cookie': ['a=1'] }))).toBe('not stored: set-cookie');
     expect(fresh(decide({ 'cache-control': 'max-age=60', vary: 'Accept, *' }))).toBe('not stored: vary-star');
     expect(fresh(decide({ 'cache-control': 'max-age=60' }, { requestHeaders: { host: 'h', authorization: 'x' } }))).toBe('not stored: authorization');
-    expect(fresh(decide({ 'cache-control': 'max-age=60' }, { requestHeaders: { host: 'h', 'cache-control': 'no-store' } }))).toBe('not stored: request-no-store');
+    expect(fresh(decide({ 'cache-control': 'max-age=60' }, { requestHeaders: { host: 'h', 'cache-control': 'no-store' } }))).toBe(
+      'not stored: request-no-store',
+    );
     expect(fresh(decide({ 'cache-control': 'max-age=60' }, { status: 500 }))).toBe('not stored: status-500');
     expect(fresh(decide({}))).toBe('not stored: no-freshness');
   });

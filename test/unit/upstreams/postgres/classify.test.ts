@@ -5,7 +5,13 @@ beforeAll(() => loadParser());
 
 describe('classify (libpg-query)', () => {
   it('accepts single read-only SELECTs: WITH of selects, VALUES, TABLE', () => {
-    for (const sql of ['SELECT * FROM a WHERE id = $1', 'WITH x AS (SELECT 1) SELECT * FROM x JOIN b ON true', 'VALUES (1), (2)', 'TABLE a', 'SELECT lower(name) FROM s.users']) {
+    for (const sql of [
+      'SELECT * FROM a WHERE id = $1',
+      'WITH x AS (SELECT 1) SELECT * FROM x JOIN b ON true',
+      'VALUES (1), (2)',
+      'TABLE a',
+      'SELECT lower(name) FROM s.users',
+    ]) {
       expect(classify(sql)).toMatchObject({ cacheable: true });
     }
     expect(classify('WITH x AS (SELECT 1) SELECT * FROM x JOIN b ON true').reads).toEqual([{ schema: undefined, name: 'b' }]);
@@ -34,7 +40,7 @@ describe('classify (libpg-query)', () => {
     expect(classify('SELECT now(), random(), my.fn(1) FROM t').functions).toEqual(['now/0', 'random/0', 'my.fn/1']);
     // Overloads count by arity: length(text) and length(bytea, name) are told apart.
     expect(classify('SELECT length(v), avg(x), max(v), length(v) FROM t').functions).toEqual(['length/1', 'avg/1', 'max/1']);
-    expect(classify('SELECT length(v, \'UTF8\'), pg_catalog.concat(a, b) FROM t').functions).toEqual(['length/2', 'pg_catalog.concat/2']);
+    expect(classify("SELECT length(v, 'UTF8'), pg_catalog.concat(a, b) FROM t").functions).toEqual(['length/2', 'pg_catalog.concat/2']);
   });
 
   it('names what writes touch, and what they do to the session', () => {
@@ -46,7 +52,13 @@ describe('classify (libpg-query)', () => {
     expect(classify('COPY a TO STDOUT').writes).toEqual([]);
     expect(classify('ALTER TABLE a ADD COLUMN c int').writes.map((w) => w.name)).toEqual(['a']);
     expect(classify('DROP TABLE a, s.b').writes.map((w) => w.name)).toEqual(['a', 'b']);
-    for (const sql of ['GRANT SELECT ON a TO r', 'ALTER ROLE r SET search_path = x', 'CREATE POLICY p ON a USING (true)', 'CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$', 'DO $$ BEGIN END $$']) {
+    for (const sql of [
+      'GRANT SELECT ON a TO r',
+      'ALTER ROLE r SET search_path = x',
+      'CREATE POLICY p ON a USING (true)',
+      'CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$',
+      'DO $$ BEGIN END $$',
+    ]) {
       expect([sql, classify(sql).invalidatesAll]).toEqual([sql, true]);
     }
     expect(classify('SET search_path TO x').session).toBe('set');

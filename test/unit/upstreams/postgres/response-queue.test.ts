@@ -97,7 +97,13 @@ describe('ResponseQueue', () => {
     const results: (string | undefined)[] = [];
     const open = () => {
       const slot = queue.open([], false, 'miss', new Capture(1024));
-      slot.onEnd = (bytes) => void results.push(bytes && readMessages(bytes).map((m) => m.code).join(''));
+      slot.onEnd = (bytes) =>
+        void results.push(
+          bytes &&
+            readMessages(bytes)
+              .map((m) => m.code)
+              .join(''),
+        );
     };
     open();
     respond('I');

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { BuiltinFunctions, type ProcRow } from '../../../../src/upstreams/postgres/volatility.js';
 
-const fn = (name: string, min: number, max: number, immutable: boolean, variadic = false): ProcRow => ({ name, min_args: min, max_args: max, variadic, immutable });
+const fn = (name: string, min: number, max: number, immutable: boolean, variadic = false): ProcRow => ({
+  name,
+  min_args: min,
+  max_args: max,
+  variadic,
+  immutable,
+});
 
 /** Rows as pg_catalog has them (abridged): overloads by arity, defaults, variadics, mixed volatility. */
 const builtins = new BuiltinFunctions([
@@ -29,6 +35,9 @@ describe('BuiltinFunctions (pg_catalog.pg_proc)', () => {
   });
 
   it('leaves to the catalog what no built-in answers: other names, argument counts, schemas', () => {
-    expect(builtins.sort(['slugify/1', 'abs/2', 'round/3', 'app.abs/1', 'app.now/0'])).toEqual({ volatile: [], unknown: ['slugify/1', 'abs/2', 'round/3', 'app.abs/1', 'app.now/0'] });
+    expect(builtins.sort(['slugify/1', 'abs/2', 'round/3', 'app.abs/1', 'app.now/0'])).toEqual({
+      volatile: [],
+      unknown: ['slugify/1', 'abs/2', 'round/3', 'app.abs/1', 'app.now/0'],
+    });
   });
 });
