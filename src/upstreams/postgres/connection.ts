@@ -10,12 +10,13 @@ import tls from 'node:tls';
 import { Batches } from './batch.js';
 import { Backend, Frontend, StartupCode } from './codes.js';
 import type { PgContext } from './context.js';
-import { Effects } from './effects.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
 import { ACCEPT_ENCRYPTION, decodeParameterStatus, decodeQuery, decodeReadyStatus, decodeStartup, encodeError, REFUSE_ENCRYPTION } from './messages.js';
 import { ReadThrough } from './read-through.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import { Session } from './session.js';
+import { applySessionEffects } from './session-effects.js';
+import { WriteEffects } from './write-effects.js';
 import { connectUpstream } from './upstream-socket.js';
 import { pauseWhileFull } from '../../drain.js';
 import { isSidecacheError } from '../../errors.js';
@@ -38,7 +39,7 @@ export class PgConnection {
   readonly #inbox: Frame[] = [];
   #blocked = false;
   readonly #queue: ResponseQueue;
-  readonly #effects: Effects;
+  readonly #writes: WriteEffects;
   #closed = false;
   readonly #onClose: () => void;
 
@@ -46,7 +47,7 @@ export class PgConnection {
     this.#ctx = ctx;
     this.#client = client;
     this.#onClose = onClose;
-    this.#effects = new Effects(ctx);
+    this.#writes = new WriteEffects(ctx);
     this.#queue = new ResponseQueue({
       write: (bytes) => this.#client.write(bytes),
       now: () => ctx.clock.now(),
@@ -198,7 +199,8 @@ export class PgConnection {
   #ended(slot: UpstreamSlot, status: number): void {
     const { session } = this.#started!;
     session.txStatus = status;
-    this.#effects.apply(session, slot.executed);
+    this.#writes.apply(session, slot.executed);
+    applySessionEffects(this.#ctx.planner, session, slot.executed);
     if (slot.result !== undefined) this.#ctx.report(slot.result, slot.started, this.#ctx.clock.now() - slot.started);
   }
 

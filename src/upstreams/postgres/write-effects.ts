@@ -1,14 +1,13 @@
-/** What completed statements do beyond their response: invalidations for writes and DDL, and session changes (SET, RESET, taint). */
+/** What completed statements do to the cache: writes and DDL invalidate what they touch. */
 import { databaseTag, tableTag } from '../../cache/tags.js';
 import type { PgContext } from './context.js';
 import type { Session } from './session.js';
 
 /**
- * What completed statements do to the cache and the session: writes and DDL invalidate what they
- * touch when the statement completes and again when the transaction ends (docs/architecture.md "Writes in
- * transactions"); SET / RESET / set_config change the session's fingerprint.
+ * Writes and DDL invalidate what they touch when the statement completes and again when the
+ * transaction ends (docs/architecture.md "Writes in transactions").
  */
-export class Effects {
+export class WriteEffects {
   readonly #ctx: PgContext;
   readonly #txWrites = new Set<string>();
   #txAll = false;
@@ -17,7 +16,7 @@ export class Effects {
     this.#ctx = ctx;
   }
 
-  /** Applies the statements of one finished request; `session.idle` says whether a transaction ended. */
+  /** Applies the writes of one finished request; `session.idle` says whether a transaction ended. */
   apply(session: Session, executed: readonly string[]): void {
     const { planner } = this.#ctx;
     for (const sql of executed) {
@@ -34,9 +33,6 @@ export class Effects {
         this.#ctx.invalidate({ tags: [databaseTag(session.database)] });
         this.#txAll = true;
       }
-      if (c.session === 'set') session.noteSet(sql);
-      else if (c.session === 'reset') session.reset();
-      else if (c.session === 'taint') session.tainted = true;
     }
     if (!session.idle) return;
     // The transaction ended: what it wrote is invalidated again, as readers may have filled in between.
