@@ -5,24 +5,13 @@
 //   point-miss point lookups by random key over 1M rows (almost every one a miss).
 // Prints TPS and mean latency for both, with the ratio sidecache/direct.
 // Needs pgbench and PostgreSQL at PGHOST/PGPORT (default 127.0.0.1:5432), database PGDATABASE (test).
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import pg from 'pg';
+import { fmt, PG, pgbench as runPgbench, scratch, startSidecache } from './lib/pg.mjs';
 
-const run = promisify(execFile);
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
-const PG = {
-  host: process.env.PGHOST ?? '127.0.0.1',
-  port: Number(process.env.PGPORT ?? 5432),
-  user: process.env.PGUSER ?? 'postgres',
-  database: process.env.PGDATABASE ?? 'test',
-};
-const root = new URL('../', import.meta.url);
-const dir = mkdtempSync(join(tmpdir(), 'sidecache-pgbench-'));
+const dir = scratch();
 
 const admin = new pg.Client(PG);
 await admin.connect();
@@ -36,36 +25,10 @@ const scripts = {
 };
 for (const [name, text] of Object.entries(scripts)) writeFileSync(join(dir, `${name}.sql`), text);
 
-const config = join(dir, 'bench.yaml');
-writeFileSync(
-  config,
-  `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 1GiB }\npostgres:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable", defaultTtl: 1h }\n`,
-);
-const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', config], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
-const port = await new Promise((resolve, reject) => {
-  let out = '';
-  child.stderr.on('data', (chunk) => {
-    out += chunk;
-    const match = /"msg":"postgres listener ready"[^\n]*"address":"[^"]*:(\d+)"/.exec(out);
-    if (match) resolve(Number(match[1]));
-  });
-  child.once('exit', (code) => reject(new Error(`sidecache exited ${code}: ${out}`)));
-});
+const sidecache = await startSidecache(dir);
+const { port } = sidecache;
+const pgbench = (targetPort, mode, script, seconds) => runPgbench(targetPort, mode, join(dir, `${script}.sql`), seconds);
 
-async function pgbench(targetPort, mode, script, seconds, clients = 8) {
-  const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(targetPort), PGUSER: PG.user, PGDATABASE: PG.database, PGSSLMODE: 'disable' };
-  const { stdout } = await run('pgbench', ['-n', '-M', mode, '-c', String(clients), '-j', '2', '-T', String(seconds), '-f', join(dir, `${script}.sql`)], {
-    env,
-    maxBuffer: 1 << 24,
-  });
-  const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
-  const latency = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1]);
-  const failed = Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? 0);
-  if (!Number.isFinite(tps) || failed > 0) throw new Error(`pgbench ${mode} ${script} on ${targetPort}: ${stdout}`);
-  return { tps, latency };
-}
-
-const fmt = (r) => `${Math.round(r.tps).toLocaleString('en-US').padStart(9)} tps  ${r.latency.toFixed(3).padStart(8)} ms`;
 try {
   for (const script of Object.keys(scripts)) {
     for (const mode of ['simple', 'extended', 'prepared']) {
@@ -78,8 +41,7 @@ try {
     }
   }
 } finally {
-  child.kill('SIGTERM');
-  await once(child, 'exit');
+  await sidecache.stop();
   await admin.query('DROP TABLE IF EXISTS sc_bench_big');
   await admin.end();
 }
