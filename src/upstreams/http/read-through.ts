@@ -69,7 +69,7 @@ function requestDirectives(headers: IncomingHttpHeaders, route: HttpRoute): Requ
 }
 
 function allowsStored(entry: HttpEntry, directives: RequestDirectives | undefined, now: Millis): boolean {
-  if (directives === undefined) return now < entry.freshUntil;
+  if (directives === undefined || (entry.meta.noStale && now >= entry.freshUntil)) return now < entry.freshUntil;
   return requestAllowsStored(directives, ageOf(entry, now), (entry.freshUntil - now) / 1000);
 }
 
