@@ -162,7 +162,7 @@ function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notM
   );
   // The 304's cookies are for this requester (RFC 9111 §4.3.4 updates the stored fields with
   // them, §3.1 and our rule keep Set-Cookie out of the store): answered, never kept.
-  const cookies = notModified['set-cookie'];
+  const cookies: string | string[] | undefined = notModified['set-cookie'];
   const fromUpstream = cookies === undefined ? notModified : withoutSetCookie(notModified);
   // A 304 that does not fit the stored response stands on its own fields, as in the library.
   const merged = withoutOwnTargeted(ctx, matches ? freshenHeaders(meta.responseHeaders, fromUpstream) : fromUpstream);
@@ -183,9 +183,9 @@ function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notM
   return { ...answer, fields: answered, ageSeconds: Math.floor(input.meta.ageBase), cacheStatus, input: Promise.resolve(input) };
 }
 
-function withCookies(fields: readonly string[], cookies: string[] | undefined): string[] {
+function withCookies(fields: readonly string[], cookies: string | string[] | undefined): string[] {
   if (cookies === undefined) return [...fields];
-  return [...fields, ...cookies.flatMap((c) => ['set-cookie', c])];
+  return [...fields, ...(Array.isArray(cookies) ? cookies : [cookies]).flatMap((c) => ['set-cookie', c])];
 }
 
 function withoutSetCookie(headers: IncomingHttpHeaders): IncomingHttpHeaders {

@@ -259,6 +259,8 @@ export interface RequestDirectives {
   minFreshSeconds: number | undefined;
   /** `true` for a bare max-stale (any staleness), or the seconds allowed. */
   maxStale: number | true | undefined;
+  /** RFC 9111 §5.2.1.7: answer from the store or with 504, never upstream. */
+  onlyIfCached: boolean;
 }
 
 /** RFC 9111 §1.2.2 delta-seconds: digits only. */
@@ -274,6 +276,7 @@ export function readRequestDirectives(headers: IncomingHttpHeaders): RequestDire
     maxAgeSeconds: deltaSeconds(d.get('max-age')),
     minFreshSeconds: deltaSeconds(d.get('min-fresh')),
     maxStale: d.get('max-stale') === true ? true : deltaSeconds(d.get('max-stale')),
+    onlyIfCached: d.has('only-if-cached'),
   };
 }
 
@@ -291,9 +294,11 @@ export function requestAllowsStored(d: RequestDirectives, ageSeconds: number, fr
 
 /**
  * RFC 9110 §13.1.2 and §13.1.3: whether a client's conditional GET/HEAD is satisfied by the stored
- * validators, so it gets 304. If-None-Match uses the weak comparison and takes precedence.
+ * validators, so it gets 304. If-None-Match uses the weak comparison and takes precedence. Only a
+ * 2xx answer can be "not modified": for any other status the conditions are ignored (§13.2.1).
  */
-export function isNotModified(request: IncomingHttpHeaders, etag: string | undefined, lastModified: string | undefined): boolean {
+export function isNotModified(request: IncomingHttpHeaders, status: number, etag: string | undefined, lastModified: string | undefined): boolean {
+  if (status < 200 || status > 299) return false;
   const inm = request['if-none-match'];
   if (inm !== undefined) {
     if (etag === undefined) return false;
