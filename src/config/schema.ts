@@ -98,6 +98,16 @@ const httpRule = object({
   ignoreRequestCacheControl: withDefault(boolean, false),
 });
 
+/**
+ * HTTP cache-policy keys (RFC 9111/9213 behaviour), kept apart from the listener's forwarding keys.
+ * `targetedCacheControl` names the targeted Cache-Control field (RFC 9213) meant for sidecache
+ * alone: it takes precedence over `CDN-Cache-Control`, which takes precedence over `Cache-Control`,
+ * and it is removed from responses to clients.
+ */
+const httpCachePolicyKeys = {
+  targetedCacheControl: withDefault(pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), 'Sidecache-Cache-Control'),
+};
+
 /** Keys every listener has, whatever its protocol. */
 const listenerIdentity = { name: required(name), listen: required(listen) };
 
@@ -122,6 +132,7 @@ const httpListener = object({
   /** PEM file of a CA to trust for an `https://` upstream, in addition to the system's. */
   ca: optional(string),
   rules: withDefault(arrayOf(httpRule), []),
+  ...httpCachePolicyKeys,
 });
 
 const postgresRule = object({

@@ -25,6 +25,8 @@ export interface HttpMeta {
   sieUntil: Millis;
   /** May answer a request that carries Authorization (RFC 9111 §3.5). */
   authorizedReuse: boolean;
+  /** Never served stale without revalidation, whatever the request allows (RFC 9111 §4.2.4). */
+  noStale: boolean;
   /** Lower-case names from the response's Vary. */
   vary: readonly string[];
   /** The policy of the stored exchange, for conditional revalidation (RFC 9111 §4.3). */

@@ -14,7 +14,8 @@ import { BodyTee } from './body-tee.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
-import { decideStorage, freshenHeaders, type StoreDecision, varyNames } from './policy.js';
+import { cacheDirectivesOf, decideStorage, freshenHeaders, type StorageDecision, type StoreDecision, varyNames } from './policy.js';
+import { requestView, responseView } from './freshness.js';
 
 /**
  * Thrown by a fill whose upstream answered 5xx while a stale copy may still stand in for it
@@ -94,17 +95,37 @@ export function storeOnly(fetched: Fetched): Promise<EntryInput<HttpMeta> | null
   return fetched.input;
 }
 
-function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.ResponseData, upstreamStart: Millis): Relayed {
-  const decision = decideStorage({
+/** The targeted Cache-Control fields this listener obeys, first one first (RFC 9213 §2.2). */
+function targetedFields(ctx: ListenerContext): string[] {
+  return [ctx.config.targetedCacheControl.toLowerCase(), 'cdn-cache-control'];
+}
+
+function decide(ctx: ListenerContext, fr: FillRequest, status: number, responseHeaders: IncomingHttpHeaders, requestTime: Millis): StorageDecision {
+  return decideStorage({
     Policy: ctx.Policy,
     method: 'GET',
     url: fr.url,
     requestHeaders: fr.policyHeaders,
-    status: response.statusCode,
-    responseHeaders: response.headers,
+    status,
+    responseHeaders,
     route: fr.route,
     defaults: ctx.defaults,
+    targeted: targetedFields(ctx),
+    requestTime,
   });
+}
+
+/** The upstream's fields without the targeted field meant for this cache alone (RFC 9213 §3: it need not go on). */
+function withoutOwnTargeted(ctx: ListenerContext, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const own = ctx.config.targetedCacheControl.toLowerCase();
+  if (headers[own] === undefined) return headers;
+  const copy = { ...headers };
+  delete copy[own];
+  return copy;
+}
+
+function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.ResponseData, upstreamStart: Millis): Relayed {
+  const decision = decide(ctx, fr, response.statusCode, response.headers, upstreamStart);
   const declared = Number(response.headers['content-length']);
   const tooLarge = Number.isFinite(declared) && declared > ctx.store.maxEntryBytes;
   const store = decision.store && !tooLarge;
@@ -112,7 +133,8 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
   if (!store && (detail === undefined || !TRANSIENT.test(detail))) ctx.markHitForMiss(fr.key);
 
   const headerOptions = responseHeaderOptions(ctx);
-  const fields = clientResponseHeaders(response.headers, { ...headerOptions, dropSetCookie: false });
+  const clientHeaders = withoutOwnTargeted(ctx, response.headers);
+  const fields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: false });
   const upstreamAge = single(response.headers.age);
   if (upstreamAge !== undefined) fields.push('age', upstreamAge);
   const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
@@ -124,7 +146,7 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
       if (store && captured === undefined) ctx.markHitForMiss(fr.key);
       return null;
     }
-    const storedFields = clientResponseHeaders(response.headers, { ...headerOptions, dropSetCookie: true });
+    const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
     return buildInput(ctx, fr, response.statusCode, storedFields, captured, decision);
   });
   return { kind: 'relayed', status: response.statusCode, fields, cacheStatus, upstreamStart, input, body };
@@ -133,21 +155,18 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
 /** A 304 to a revalidation: the stale body with the refreshed fields (RFC 9111 §4.3.4). */
 function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notModified: IncomingHttpHeaders, upstreamStart: Millis): Refreshed {
   const meta = stale.meta;
-  const { modified, matches } = meta.policy.revalidatedPolicy({ method: 'GET', url: fr.url, headers: fr.policyHeaders }, { status: 304, headers: notModified });
+  const { directives, targeted } = cacheDirectivesOf(notModified, targetedFields(ctx));
+  const { modified, matches } = meta.policy.revalidatedPolicy(
+    { method: 'GET', url: fr.url, headers: requestView(fr.policyHeaders) },
+    { status: 304, headers: responseView(notModified, directives, targeted, ctx.clock.now()) },
+  );
+  // The 304's cookies are for this requester (RFC 9111 §4.3.4 updates the stored fields with
+  // them, §3.1 and our rule keep Set-Cookie out of the store): answered, never kept.
+  const cookies: string | string[] | undefined = notModified['set-cookie'];
+  const fromUpstream = cookies === undefined ? notModified : withoutSetCookie(notModified);
   // A 304 that does not fit the stored response stands on its own fields, as in the library.
-  const merged = matches ? freshenHeaders(meta.responseHeaders, notModified) : notModified;
-  const decision = modified
-    ? undefined
-    : decideStorage({
-        Policy: ctx.Policy,
-        method: 'GET',
-        url: fr.url,
-        requestHeaders: fr.policyHeaders,
-        status: meta.status,
-        responseHeaders: merged,
-        route: fr.route,
-        defaults: ctx.defaults,
-      });
+  const merged = withoutOwnTargeted(ctx, matches ? freshenHeaders(meta.responseHeaders, fromUpstream) : fromUpstream);
+  const decision = modified ? undefined : decide(ctx, fr, meta.status, merged, upstreamStart);
   const body = bodyOf(stale);
   const fields = clientResponseHeaders(merged, { ...responseHeaderOptions(ctx), dropSetCookie: true });
   const answer = { kind: 'refreshed', status: meta.status, upstreamStart, body } as const;
@@ -155,11 +174,24 @@ function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notM
     // The 304 does not fit the stored response, or forbids storing it now: answer it once, keep nothing.
     const cacheStatus: FillStatus = { fwdStatus: 304, detail: decision?.store === false ? decision.detail : 'mismatch' };
     const ageSeconds = ageOf(stale, ctx.clock.now());
-    return { ...answer, fields: prepareHeaders(fields, body.length).headers, ageSeconds, cacheStatus, input: Promise.resolve(null) };
+    return { ...answer, fields: prepareHeaders(withCookies(fields, cookies), body.length).headers, ageSeconds, cacheStatus, input: Promise.resolve(null) };
   }
   const input = buildInput(ctx, fr, meta.status, fields, body, decision, stale.key);
   const cacheStatus: FillStatus = { fwdStatus: 304, stored: true, ttlSeconds: Math.round(input.ttlMs / 1000) };
-  return { ...answer, fields: input.meta.headers, ageSeconds: Math.floor(input.meta.ageBase), cacheStatus, input: Promise.resolve(input) };
+  // The prepared list is the entry's, shared by every hit: the requester's cookies go in a copy.
+  const answered = cookies === undefined ? input.meta.headers : prepareHeaders(withCookies(fields, cookies), body.length).headers;
+  return { ...answer, fields: answered, ageSeconds: Math.floor(input.meta.ageBase), cacheStatus, input: Promise.resolve(input) };
+}
+
+function withCookies(fields: readonly string[], cookies: string | string[] | undefined): string[] {
+  if (cookies === undefined) return [...fields];
+  return [...fields, ...(Array.isArray(cookies) ? cookies : [cookies]).flatMap((c) => ['set-cookie', c])];
+}
+
+function withoutSetCookie(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const copy = { ...headers };
+  delete copy['set-cookie'];
+  return copy;
 }
 
 function responseHeaderOptions(ctx: ListenerContext): Omit<ResponseHeaderOptions, 'dropSetCookie'> {
@@ -190,6 +222,7 @@ function buildInput(
     swrUntil: now + lifetimes.freshMs + lifetimes.swrMs,
     sieUntil: now + lifetimes.freshMs + lifetimes.sieMs,
     authorizedReuse: lifetimes.authorizedReuse,
+    noStale: lifetimes.noStale,
     vary,
     policy,
     responseHeaders,

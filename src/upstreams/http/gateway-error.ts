@@ -11,7 +11,8 @@ import { type ForwardReason, formatCacheStatus } from './cache-status.js';
  */
 export interface GatewayFailure {
   status: 502 | 504;
-  detail: 'UPSTREAM-CONNECT' | 'UPSTREAM-RESET' | 'UPSTREAM-TIMEOUT' | 'UPSTREAM-ERROR';
+  /** Why; `only-if-cached`: the client forbade asking the upstream and nothing stored may answer. */
+  detail: 'UPSTREAM-CONNECT' | 'UPSTREAM-RESET' | 'UPSTREAM-TIMEOUT' | 'UPSTREAM-ERROR' | 'only-if-cached';
   message: string;
 }
 

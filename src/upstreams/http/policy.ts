@@ -8,7 +8,8 @@ import CachePolicy from 'http-cache-semantics';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
-import { type Directives, directivesOf } from './cache-control.js';
+import { type Directives, directivesOf, parseCacheControl } from './cache-control.js';
+import { initialAgeSeconds, requestView, responseView } from './freshness.js';
 import type { HttpRoute } from './rules.js';
 
 /** How long an entry whose freshness ran out is kept for a conditional revalidation. */
@@ -44,6 +45,8 @@ export interface Lifetimes {
   ageSeconds: number;
   /** May answer requests that carry Authorization (RFC 9111 §3.5). */
   authorizedReuse: boolean;
+  /** Never served stale without revalidation, whatever the request allows (RFC 9111 §4.2.4). */
+  noStale: boolean;
 }
 
 export type StorageDecision =
@@ -68,6 +71,13 @@ export interface StorageInput {
   responseHeaders: IncomingHttpHeaders;
   route: HttpRoute;
   defaults: ListenerDefaults;
+  /**
+   * Lower-case names of the targeted Cache-Control fields this cache obeys, first one first
+   * (RFC 9213 §2.2); none: Cache-Control alone.
+   */
+  targeted?: readonly string[];
+  /** When the request was sent upstream (RFC 9111 §4.2.3 `request_time`); the policy's now by default. */
+  requestTime?: Millis;
 }
 
 /** Decides whether a response is stored, and for how long. Reasons are Cache-Status `detail` tokens. */
@@ -76,28 +86,81 @@ export function decideStorage(input: StorageInput): StorageDecision {
   if (hasSetCookie(responseHeaders) && !route.cacheSetCookie) return { store: false, detail: 'set-cookie' };
   if (hasVaryStar(responseHeaders)) return { store: false, detail: 'vary-star' };
   const stored = withoutSetCookie(responseHeaders);
+  // The clocked policy's now (clockedPolicy): the moment the response is judged.
+  const responseTime = (input.Policy.prototype as unknown as { now(): number }).now();
+  const { directives: rescc, targeted } = cacheDirectivesOf(responseHeaders, input.targeted ?? []);
+  // The library reads the fields as we do: see responseView.
   const policy = new input.Policy(
-    { method: input.method, url: input.url, headers: input.requestHeaders },
-    { status: input.status, headers: stored },
+    { method: input.method, url: input.url, headers: requestView(input.requestHeaders) },
+    { status: input.status, headers: responseView(stored, rescc, targeted, responseTime) },
     { shared: true },
   );
-  const rescc = directivesOf(responseHeaders);
   if (!policy.storable()) return { store: false, detail: notStorableDetail(input, rescc, directivesOf(input.requestHeaders)) };
-  const lifetimes = computeLifetimes(policy, rescc, input);
+  const ageSeconds = initialAgeSeconds(responseHeaders, input.requestTime ?? responseTime, responseTime);
+  const lifetimes = computeLifetimes(policy, rescc, targeted, ageSeconds, input);
   if (lifetimes.freshMs + lifetimes.keepMs <= 0) return { store: false, detail: 'no-freshness' };
   return { store: true, policy, lifetimes, responseHeaders: stored };
 }
 
-function computeLifetimes(policy: CachePolicy, rescc: Directives, input: StorageInput): Lifetimes {
+/**
+ * The directives this cache obeys: those of the first targeted field in `names` that is present
+ * and valid (RFC 9213 §2.2, https://www.rfc-editor.org/rfc/rfc9213#section-2.2: Cache-Control
+ * and Expires are then ignored), else Cache-Control's.
+ */
+export function cacheDirectivesOf(headers: IncomingHttpHeaders, names: readonly string[]): { directives: Directives; targeted: boolean } {
+  for (const name of names) {
+    const value = headers[name];
+    const directives = value === undefined ? undefined : parseTargeted(value);
+    if (directives !== undefined) return { directives, targeted: true };
+  }
+  return { directives: directivesOf(headers), targeted: false };
+}
+
+/** SF dictionary keys (RFC 8941 §3.2) and the values a directive takes: integer, token, string, boolean. */
+const SF_KEY = /^[a-z*][a-z0-9_.*-]*$/;
+const SF_VALUE = /^(?:-?\d{1,15}(?:\.\d{1,3})?|[A-Za-z*][!#$%&'*+.^_`|~0-9A-Za-z:/-]*|\?[01])$/;
+
+/**
+ * A targeted field is a Structured Fields Dictionary (RFC 9213 §2.1): lower-case keys, no empty
+ * members. An empty or invalid field is ignored (undefined), as if absent.
+ */
+function parseTargeted(value: string | string[]): Directives | undefined {
+  const text = Array.isArray(value) ? value.join(',') : value;
+  if (text.trim() === '') return undefined;
+  const members = text.split(',').map((m) => m.trim());
+  for (const member of members) {
+    const [key, ...rest] = member.split('=');
+    if (!SF_KEY.test(key!)) return undefined;
+    const argument = rest.join('=');
+    if (rest.length > 0 && !SF_VALUE.test(argument) && !/^"(?:[^"\\]|\\["\\])*"$/.test(argument)) return undefined;
+  }
+  const parsed = parseCacheControl(text);
+  // Boolean false (`?0`) is the directive's absence; `?1` is its presence.
+  const out = new Map<string, string | true>();
+  for (const [name, argument] of parsed) {
+    if (argument === '?0') continue;
+    out.set(name, argument === '?1' ? true : argument);
+  }
+  return out;
+}
+
+function computeLifetimes(policy: CachePolicy, rescc: Directives, targeted: boolean, ageSeconds: number, input: StorageInput): Lifetimes {
   const { route, defaults, responseHeaders } = input;
-  const ageSeconds = policy.age();
   const stated = Math.max(0, policy.maxAge() - ageSeconds) * 1000;
-  const freshMs = route.ttlMs ?? (statesFreshness(rescc, responseHeaders) || defaults.defaultTtlMs === 0 ? stated : defaults.defaultTtlMs);
+  const freshMs = route.ttlMs ?? (statesFreshness(rescc, targeted ? {} : responseHeaders) || defaults.defaultTtlMs === 0 ? stated : defaults.defaultTtlMs);
   const noStale = forbidsStale(rescc);
-  const swrMs = noStale ? 0 : (seconds(rescc.get('stale-while-revalidate')) ?? defaults.staleWhileRevalidateMs);
-  const sieMs = noStale ? 0 : (seconds(rescc.get('stale-if-error')) ?? defaults.staleIfErrorMs);
+  // An explicit stale-* directive beside s-maxage is the origin's own permission (RFC 5861); the
+  // listener's defaults never override a prohibition.
+  const explicitStale = !requiresRevalidation(rescc);
+  const swrMs = staleWindow(rescc.get('stale-while-revalidate'), explicitStale, noStale ? 0 : defaults.staleWhileRevalidateMs);
+  const sieMs = staleWindow(rescc.get('stale-if-error'), explicitStale, noStale ? 0 : defaults.staleIfErrorMs);
   const keepMs = Math.max(swrMs, sieMs, hasValidator(responseHeaders) ? REVALIDATION_KEEP_MS : 0);
-  return { freshMs: Math.round(freshMs), swrMs, sieMs, keepMs, ageSeconds, authorizedReuse: allowsAuthorizedReuse(rescc) };
+  return { freshMs: Math.round(freshMs), swrMs, sieMs, keepMs, ageSeconds, authorizedReuse: allowsAuthorizedReuse(rescc), noStale };
+}
+
+function staleWindow(stated: string | true | undefined, allowed: boolean, fallback: Millis): Millis {
+  if (!allowed) return 0;
+  return seconds(stated) ?? fallback;
 }
 
 /** RFC 9111 §4.2.1: explicit freshness (no-cache counts: it states "zero"). */
@@ -106,8 +169,17 @@ function statesFreshness(rescc: Directives, headers: IncomingHttpHeaders): boole
 }
 
 /** RFC 9111 §5.2.2.2, §5.2.2.8, §5.2.2.4: a stale copy may not be served without revalidation. */
-function forbidsStale(rescc: Directives): boolean {
+function requiresRevalidation(rescc: Directives): boolean {
   return rescc.has('must-revalidate') || rescc.has('proxy-revalidate') || rescc.has('no-cache');
+}
+
+/**
+ * RFC 9111 §4.2.4 (https://www.rfc-editor.org/rfc/rfc9111#section-4.2.4): no stale copy, and no
+ * request's max-stale, where no-cache, must-revalidate, proxy-revalidate or s-maxage (which
+ * carries proxy-revalidate for a shared cache, §5.2.2.10) forbid it.
+ */
+function forbidsStale(rescc: Directives): boolean {
+  return requiresRevalidation(rescc) || rescc.has('s-maxage');
 }
 
 /** RFC 9111 §3.5: a shared cache may reuse a response to an authorized request only if it says so. */
@@ -187,6 +259,8 @@ export interface RequestDirectives {
   minFreshSeconds: number | undefined;
   /** `true` for a bare max-stale (any staleness), or the seconds allowed. */
   maxStale: number | true | undefined;
+  /** RFC 9111 §5.2.1.7: answer from the store or with 504, never upstream. */
+  onlyIfCached: boolean;
 }
 
 /** RFC 9111 §1.2.2 delta-seconds: digits only. */
@@ -202,6 +276,7 @@ export function readRequestDirectives(headers: IncomingHttpHeaders): RequestDire
     maxAgeSeconds: deltaSeconds(d.get('max-age')),
     minFreshSeconds: deltaSeconds(d.get('min-fresh')),
     maxStale: d.get('max-stale') === true ? true : deltaSeconds(d.get('max-stale')),
+    onlyIfCached: d.has('only-if-cached'),
   };
 }
 
@@ -219,9 +294,11 @@ export function requestAllowsStored(d: RequestDirectives, ageSeconds: number, fr
 
 /**
  * RFC 9110 §13.1.2 and §13.1.3: whether a client's conditional GET/HEAD is satisfied by the stored
- * validators, so it gets 304. If-None-Match uses the weak comparison and takes precedence.
+ * validators, so it gets 304. If-None-Match uses the weak comparison and takes precedence. Only a
+ * 2xx answer can be "not modified": for any other status the conditions are ignored (§13.2.1).
  */
-export function isNotModified(request: IncomingHttpHeaders, etag: string | undefined, lastModified: string | undefined): boolean {
+export function isNotModified(request: IncomingHttpHeaders, status: number, etag: string | undefined, lastModified: string | undefined): boolean {
+  if (status < 200 || status > 299) return false;
   const inm = request['if-none-match'];
   if (inm !== undefined) {
     if (etag === undefined) return false;

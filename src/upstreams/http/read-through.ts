@@ -14,7 +14,7 @@ import { type Fetched, fetchForStore, storeOnly } from './fill.js';
 import { errorText } from './gateway-error.js';
 import { baseKey, variantKey } from './key.js';
 import { readRequestDirectives, type RequestDirectives, requestAllowsStored } from './policy.js';
-import { answerCollapsed, answerFailure, answerFetched, answerHit, answerStaleWhileRevalidate, awaitsHead } from './respond.js';
+import { answerCollapsed, answerFailure, answerFetched, answerHit, answerOnlyIfCached, answerStaleWhileRevalidate, awaitsHead } from './respond.js';
 import type { HttpRoute } from './rules.js';
 
 /** Callers that may wait on one fill; more go upstream on their own. */
@@ -54,6 +54,7 @@ export function readThrough(ctx: ReadThroughContext, req: IncomingMessage, res: 
     }
     fwd = !reusable || now < entry.freshUntil ? 'request' : 'stale';
   }
+  if (directives?.onlyIfCached === true) return answerOnlyIfCached(ctx, req, res, fwd, started);
   const hitForMiss = ctx.isHitForMiss(key);
   if (hitForMiss && entry === undefined) fwd = 'miss';
   // Requests with credentials neither wait on others nor make others wait on them.
@@ -69,7 +70,7 @@ function requestDirectives(headers: IncomingHttpHeaders, route: HttpRoute): Requ
 }
 
 function allowsStored(entry: HttpEntry, directives: RequestDirectives | undefined, now: Millis): boolean {
-  if (directives === undefined) return now < entry.freshUntil;
+  if (directives === undefined || (entry.meta.noStale && now >= entry.freshUntil)) return now < entry.freshUntil;
   return requestAllowsStored(directives, ageOf(entry, now), (entry.freshUntil - now) / 1000);
 }
 
@@ -126,10 +127,14 @@ async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry | undef
     lead(fetched);
     return fetched.then((f) => f.input);
   };
+  // The fill timeout bounds a waiter's wait for another's head. A leader is bounded by its own
+  // upstream timeouts instead: its fill settles only once the body is in, and a body that keeps
+  // arriving (bodyTimeout is between chunks) must not be cut.
+  const leads = ctx.store.flightOf(ex.key) === undefined;
   const filled = alone
     ? ctx.store.fillAlone(ex.key, [], loader, HTTP_SPACE)
     : ctx.store.fill(ex.key, [], loader, {
-        timeoutMs: ctx.config.connectTimeout + ctx.config.headersTimeout,
+        ...(!leads && { timeoutMs: ctx.config.connectTimeout + ctx.config.headersTimeout }),
         maxWaiters: MAX_WAITERS,
         space: HTTP_SPACE,
         context: { protocol: 'http', listener: ctx.name },

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { whenWritable } from '../../drain.js';
 import type { RequestResult } from '../../events.js';
 import type { Millis } from '../../units.js';
-import { formatCacheStatus, hitStatus } from './cache-status.js';
+import { type ForwardReason, formatCacheStatus, hitStatus } from './cache-status.js';
 import type { Exchange, ListenerContext } from './context.js';
 import { ageOf, bodyOf, type HttpEntry, ttlOf } from './entry.js';
 import { type Fetched, UpstreamStatusError } from './fill.js';
@@ -92,8 +92,17 @@ export function answerFailure(ctx: ListenerContext, ex: Exchange, err: unknown, 
   }
   const failure: GatewayFailure =
     upstreamStatus !== undefined ? { status: 502, detail: 'UPSTREAM-ERROR', message: `the upstream answered ${upstreamStatus}` } : classifyUpstreamError(err);
+  // RFC 9111 §5.2.2.2: a cache that cannot revalidate a response that forbids serving it stale answers 504.
+  if (stale?.meta.noStale === true) failure.status = 504;
   writeGatewayError(res, failure, ex.fwd, ex.req.method !== 'HEAD');
   ctx.report('error', ex.started);
+}
+
+/** RFC 9111 §5.2.1.7: `only-if-cached` and no stored response may answer: 504, the upstream is not asked. */
+export function answerOnlyIfCached(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, fwd: ForwardReason, started: Millis): void {
+  const failure: GatewayFailure = { status: 504, detail: 'only-if-cached', message: 'only-if-cached: no stored response may answer this request' };
+  writeGatewayError(res, failure, fwd, req.method !== 'HEAD');
+  ctx.report('error', started);
 }
 
 /** Whether the client is still there and has not been sent a head yet. */
@@ -129,7 +138,7 @@ function answerStored(
 ): void {
   const meta = entry.meta;
   const age = ageOf(entry, now);
-  if (isNotModified(req.headers, meta.etag, meta.lastModified)) writePrepared(res, 304, meta.notModified, age, cacheStatus, undefined);
+  if (isNotModified(req.headers, meta.status, meta.etag, meta.lastModified)) writePrepared(res, 304, meta.notModified, age, cacheStatus, undefined);
   else writePrepared(res, meta.status, meta.headers, age, cacheStatus, req.method !== 'HEAD' ? bodyOf(entry) : undefined);
   ctx.report(result, started);
 }

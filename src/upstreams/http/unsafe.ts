@@ -6,12 +6,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ForwardReason, formatCacheStatus } from './cache-status.js';
 import { classifyUpstreamError, errorText, writeGatewayError } from './gateway-error.js';
 import type { ListenerContext } from './context.js';
+import type { Upstream } from './forward.js';
 import { clientResponseHeaders, forwardRequestHeaders } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { streamBody } from './respond.js';
 
-/** RFC 9110 §9.2.1: methods that may change the target's state. */
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** RFC 9110 §9.2.1 (https://www.rfc-editor.org/rfc/rfc9110#section-9.2.1): the safe methods. */
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/**
+ * Methods whose success invalidates (RFC 9111 §4.4): every method not known to be safe, WebDAV's
+ * and ones nobody here knows included.
+ */
+const UNSAFE = { has: (method: string): boolean => !SAFE.has(method) };
 
 /**
  * A request the cache does not answer (any method but GET and HEAD, or a Range request): forwarded with its body
@@ -66,21 +73,32 @@ function invalidateTargets(ctx: ListenerContext, req: IncomingMessage, headers: 
   const urls = new Set([req.url ?? '/']);
   for (const name of ['location', 'content-location']) {
     const value = headers[name];
-    const url = typeof value === 'string' ? sameOriginPath(value, req.headers.host, ctx.upstream.origin) : undefined;
+    const url = typeof value === 'string' ? targetPath(value, req, ctx.upstream) : undefined;
     if (url !== undefined) urls.add(url);
   }
   ctx.invalidate({ tags: [...urls].map((u) => urlTag(ctx.name, u)) });
 }
 
-/** The path and query of a same-origin reference (relative, or absolute to us or the upstream). */
-function sameOriginPath(reference: string, host: string | undefined, upstreamOrigin: string): string | undefined {
+/**
+ * The path and query (as clients send them) of a `Location`/`Content-Location` reference, when
+ * it names a resource of this listener (RFC 9111 §4.4). The upstream wrote the reference in its
+ * own URL space: a relative one is resolved against the URL the upstream was asked for
+ * (RFC 3986 §5, e.g. `items/5` after `POST /api/items` is `/api/items/5`), and the upstream's
+ * path prefix is taken off; an absolute one may also name this listener, in the clients' space.
+ */
+function targetPath(reference: string, req: IncomingMessage, upstream: Upstream): string | undefined {
+  const prefix = upstream.pathFor('');
   let url: URL;
   try {
-    url = new URL(reference, `http://${host ?? 'localhost'}`);
+    url = new URL(reference, upstream.origin + upstream.pathFor(req.url ?? '/'));
   } catch {
     // An unparsable Location names nothing we store.
     return undefined;
   }
-  if (url.host !== host && url.origin !== upstreamOrigin) return undefined;
-  return url.pathname + url.search;
+  const path = url.pathname + url.search;
+  if (url.origin === upstream.origin) {
+    if (prefix === '') return path;
+    return path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`) ? path.slice(prefix.length) : undefined;
+  }
+  return url.host === req.headers.host ? path : undefined;
 }

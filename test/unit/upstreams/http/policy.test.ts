@@ -110,12 +110,17 @@ describe('request directives and conditionals', () => {
   });
 
   it('matches If-None-Match weakly, with precedence over If-Modified-Since', () => {
-    expect(isNotModified({ 'if-none-match': 'W/"a"' }, '"a"', undefined)).toBe(true);
-    expect(isNotModified({ 'if-none-match': '"b", "a"' }, 'W/"a"', undefined)).toBe(true);
-    expect(isNotModified({ 'if-none-match': '*' }, '"z"', undefined)).toBe(true);
-    expect(isNotModified({ 'if-none-match': '"b"', 'if-modified-since': 'Tue, 24 Nov 2026 00:00:00 GMT' }, '"a"', 'Mon, 23 Nov 2026 00:00:00 GMT')).toBe(false);
-    expect(isNotModified({ 'if-modified-since': 'Tue, 24 Nov 2026 00:00:00 GMT' }, undefined, 'Mon, 23 Nov 2026 00:00:00 GMT')).toBe(true);
-    expect(isNotModified({ 'if-modified-since': 'Sun, 22 Nov 2026 00:00:00 GMT' }, undefined, 'Mon, 23 Nov 2026 00:00:00 GMT')).toBe(false);
-    expect(isNotModified({ 'if-modified-since': 'garbage' }, undefined, 'Mon, 23 Nov 2026 00:00:00 GMT')).toBe(false);
+    expect(isNotModified({ 'if-none-match': 'W/"a"' }, 200, '"a"', undefined)).toBe(true);
+    expect(isNotModified({ 'if-none-match': '"b", "a"' }, 200, 'W/"a"', undefined)).toBe(true);
+    expect(isNotModified({ 'if-none-match': '*' }, 200, '"z"', undefined)).toBe(true);
+    expect(isNotModified({ 'if-none-match': '"b"', 'if-modified-since': 'Tue, 24 Nov 2026 00:00:00 GMT' }, 200, '"a"', 'Mon, 23 Nov 2026 00:00:00 GMT')).toBe(
+      false,
+    );
+    expect(isNotModified({ 'if-modified-since': 'Tue, 24 Nov 2026 00:00:00 GMT' }, 200, undefined, 'Mon, 23 Nov 2026 00:00:00 GMT')).toBe(true);
+    expect(isNotModified({ 'if-modified-since': 'Sun, 22 Nov 2026 00:00:00 GMT' }, 200, undefined, 'Mon, 23 Nov 2026 00:00:00 GMT')).toBe(false);
+    expect(isNotModified({ 'if-modified-since': 'garbage' }, 200, undefined, 'Mon, 23 Nov 2026 00:00:00 GMT')).toBe(false);
+    // RFC 9110 §13.2.1: conditions apply to 2xx answers only.
+    expect(isNotModified({ 'if-none-match': '"a"' }, 404, '"a"', undefined)).toBe(false);
+    expect(isNotModified({ 'if-modified-since': 'Tue, 24 Nov 2026 00:00:00 GMT' }, 301, undefined, 'Mon, 23 Nov 2026 00:00:00 GMT')).toBe(false);
   });
 });
