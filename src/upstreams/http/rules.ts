@@ -22,14 +22,9 @@ interface CompiledRule {
 }
 
 /** The route of paths no rule matches. */
-const DEFAULT_ROUTE: HttpRoute = {
-  glob: '**',
-  cache: true,
-  ttlMs: undefined,
-  tags: [],
-  cacheSetCookie: false,
-  ignoreRequestCacheControl: false,
-};
+function defaultRoute(ignoreRequestCacheControl: boolean): HttpRoute {
+  return { glob: '**', cache: true, ttlMs: undefined, tags: [], cacheSetCookie: false, ignoreRequestCacheControl };
+}
 
 /** `*` matches within one path segment, `**` across segments; everything else is literal. */
 export function compileGlob(glob: string): RegExp {
@@ -45,12 +40,18 @@ export function compileGlob(glob: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-/** First match wins (docs/contracts.md "Configuration"); results are remembered per path, as most APIs repeat paths. */
+/**
+ * First match wins (docs/contracts.md "Configuration"); results are remembered per path, as most APIs repeat paths.
+ * Paths are matched in their normal form (`target.ts`), never as the client spelled them.
+ */
 export class RouteTable {
   readonly #rules: readonly CompiledRule[];
+  readonly #default: HttpRoute;
   readonly #memo = new Map<string, HttpRoute>();
 
-  constructor(rules: HttpListenerConfig['rules']) {
+  /** `listener` gives what a rule does not say: `ignoreRequestCacheControl`. */
+  constructor(rules: HttpListenerConfig['rules'], listener: Pick<HttpListenerConfig, 'ignoreRequestCacheControl'>) {
+    this.#default = defaultRoute(listener.ignoreRequestCacheControl);
     this.#rules = rules.map((r) => ({
       test: compileGlob(r.path),
       route: {
@@ -59,7 +60,7 @@ export class RouteTable {
         ttlMs: r.ttl,
         tags: r.tags ?? [],
         cacheSetCookie: r.cacheSetCookie,
-        ignoreRequestCacheControl: r.ignoreRequestCacheControl,
+        ignoreRequestCacheControl: r.ignoreRequestCacheControl ?? listener.ignoreRequestCacheControl,
       },
     }));
   }
@@ -67,7 +68,7 @@ export class RouteTable {
   match(path: string): HttpRoute {
     const known = this.#memo.get(path);
     if (known !== undefined) return known;
-    const route = this.#rules.find((r) => r.test.test(path))?.route ?? DEFAULT_ROUTE;
+    const route = this.#rules.find((r) => r.test.test(path))?.route ?? this.#default;
     // Paths with ids are unbounded; the memo only saves work, so it is simply reset when large.
     if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
     this.#memo.set(path, route);
