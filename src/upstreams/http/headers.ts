@@ -46,12 +46,16 @@ export function stripRequestFields(req: IncomingMessage, names: ReadonlySet<stri
   let found = false;
   for (let i = 0; i < raw.length && !found; i += 2) found = names.has(raw[i]!.toLowerCase());
   if (!found) return;
-  // node:http builds `headers` from `rawHeaders` on first read: built first, so both can be edited.
-  const headers = req.headers;
+  // node:http builds `headers` and `headersDistinct` from `rawHeaders` (and the count its parser
+  // read) on first read: they are built first, so all three can be edited.
+  const { headers, headersDistinct } = req;
   const kept: string[] = [];
   for (let i = 0; i < raw.length; i += 2) if (!names.has(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
   req.rawHeaders = kept;
-  for (const name of names) delete headers[name];
+  for (const name of names) {
+    delete headers[name];
+    delete headersDistinct[name];
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ListenerContext } from './context.js';
 import { clientResponseHeaders, forwardRequestHeaders } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { streamBody } from './respond.js';
+import { normalizeTarget } from './target.js';
 
 /** RFC 9110 §9.2.1: methods that may change the target's state. */
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -69,7 +70,12 @@ function invalidateTargets(ctx: ListenerContext, req: IncomingMessage, headers: 
     const url = typeof value === 'string' ? sameOriginPath(value, req.headers.host, ctx.upstream.origin) : undefined;
     if (url !== undefined) urls.add(url);
   }
-  ctx.invalidate({ tags: [...urls].map((u) => urlTag(ctx.name, u)) });
+  ctx.invalidate({ tags: [...urls].map((u) => normalUrlTag(ctx.name, u)) });
+}
+
+/** The URL tag of a target in its normal form (`target.ts`), the form entries are stored under. */
+function normalUrlTag(listener: string, url: string): string {
+  return urlTag(listener, normalizeTarget(url) ?? url);
 }
 
 /** The path and query of a same-origin reference (relative, or absolute to us or the upstream). */

@@ -9,6 +9,21 @@ const setup = useHttpSetup();
 
 const H2C = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n';
 
+/** A WebSocket handshake that is not switched: the first answer, and all that came before the connection closed. */
+async function refusedHandshake(base: string): Promise<{ first: string; received: string }> {
+  const conn = new RawConnection(base);
+  try {
+    conn.write(
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    const [first] = await conn.responses(1);
+    await waitFor(() => conn.closed, 'the connection to close');
+    return { first: first!, received: conn.received };
+  } finally {
+    conn.destroy();
+  }
+}
+
 describe('http listener: Upgrade requests the origin does not switch, or that are not allowed', () => {
   it('an h2c upgrade answered normally leaves the connection parsed as HTTP (no tunnel, no smuggling)', async () => {
     const { origin, base } = await setup(counting(), '    rules:\n      - { path: "/private/**", cache: false }\n');
@@ -48,6 +63,33 @@ describe('http listener: Upgrade requests the origin does not switch, or that ar
     }
   });
 
+  it('an h2c upgrade with a body is answered as a plain request, body intact, and the next request is parsed', async () => {
+    const { origin, base } = await setup((_req, res, n, body) => res.end(`call ${n}: ${body}`));
+    const conn = new RawConnection(base);
+    try {
+      conn.write(`POST /w HTTP/1.1\r\nHost: x\r\n${H2C}Content-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const [first, second] = await conn.responses(2);
+      expect(first).toMatch(/\r\n\r\ncall 1: hello$/);
+      expect(second).toMatch(/cache-status/i);
+      // node:http answers pipelined requests in order, but may forward them concurrently.
+      const seen = origin.seen.map((s) => [s.method, s.url, s.body, s.headers.via, s.headers.upgrade]);
+      expect(seen.sort()).toEqual([
+        ['GET', '/b', '', '1.1 sidecache', undefined],
+        ['POST', '/w', 'hello', '1.1 sidecache', undefined],
+      ]);
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  it('a WebSocket handshake to an upstream that is down gets a 502 from sidecache', async () => {
+    const { origin, base } = await setup(counting());
+    await origin.close();
+    const { first } = await refusedHandshake(base);
+    expect(first).toMatch(/^HTTP\/1\.1 502 /);
+    expect(first).toMatch(/cache-status: sidecache; fwd=bypass; detail=UPSTREAM-CONNECT/);
+  });
+
   it('a protocol outside upgradeProtocols is not tunnelled even when the origin would switch', async () => {
     const { origin, base } = await setup(counting());
     let switched = 0;
@@ -70,18 +112,9 @@ describe('http listener: Upgrade requests the origin does not switch, or that ar
   it('a WebSocket handshake the origin refuses reaches the client, and the connection is not tunnelled', async () => {
     const { origin, base } = await setup(counting());
     origin.server.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno'));
-    const conn = new RawConnection(base);
-    try {
-      conn.write(
-        'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
-      );
-      const [first] = await conn.responses(1);
-      expect(first).toMatch(/^HTTP\/1\.1 403 /);
-      await waitFor(() => conn.closed, 'the connection to close');
-      expect(conn.received).toMatch(/\r\n\r\nno$/);
-    } finally {
-      conn.destroy();
-    }
+    const { first, received } = await refusedHandshake(base);
+    expect(first).toMatch(/^HTTP\/1\.1 403 /);
+    expect(received).toMatch(/\r\n\r\nno$/);
   });
 });
 

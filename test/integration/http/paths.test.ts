@@ -57,6 +57,22 @@ describe('http listener: one normal form of the path for rules, keys, invalidati
     expect(origin.calls('/users/2')).toBe(2);
   });
 
+  it('Location and Content-Location of an unsafe method are invalidated in their normal form', async () => {
+    const { base } = await setup((req, res, n) => {
+      if (req.method !== 'GET') {
+        res.writeHead(201, { location: '/%69tems//7', 'content-location': `http://${req.headers.host}/items/./8?` });
+        return res.end('written');
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=60' });
+      res.end(`${req.url} ${n}`);
+    });
+    await send(base, '/items/7');
+    await send(base, '/items/8');
+    await send(base, '/items', { method: 'POST', body: 'x' });
+    expect((await send(base, '/items/7')).body).toBe('/items/7 2');
+    expect((await send(base, '/items/8')).body).toBe('/items/8 2');
+  });
+
   it('answers 400 to a malformed percent-encoding, without asking the upstream', async () => {
     const { origin, base } = await setup(normalising);
     expect((await send(base, '/a%zz')).status).toBe(400);
