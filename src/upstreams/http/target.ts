@@ -64,6 +64,24 @@ export function hostOf(authority: string): string | undefined {
   }
 }
 
+/**
+ * How a lenient origin may read a normal path, although RFC 3986 does not: every escape decoded
+ * (`%2F` as `/`, and up to three times, for origins that decode twice), `\` as `/`, path
+ * parameters (`;jsessionid=…`) dropped, then slashes merged and dot segments removed again. Rules
+ * are also matched against this reading, ignoring case (IIS and other case-insensitive origins):
+ * a path that any of these readings puts under a `cache: false` rule is passed through.
+ */
+export function lenientReading(path: string): string {
+  let p = path;
+  for (let i = 0; i < 3; i++) {
+    const decoded = p.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    if (decoded === p) break;
+    p = decoded;
+  }
+  p = `/${p.replace(/\\/g, '/').replace(/;[^/]*/g, '')}`;
+  return removeDotSegments(p.replace(/\/{2,}/g, '/'));
+}
+
 function normalizeEscapes(component: string, allowed: RegExp): string | undefined {
   let out = '';
   for (let i = 0; i < component.length; i++) {

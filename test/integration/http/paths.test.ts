@@ -28,6 +28,29 @@ describe('http listener: one normal form of the path for rules, keys, invalidati
     expect(origin.seen.map((s) => s.url)).toEqual(['/private/me', '/private/me']);
   });
 
+  it.each(['/private%2Fme', '/PRIVATE/me', '/Private/me', '/private;jsessionid=1/me', '/private\\me', '/%2570rivate/me', '/x%2F..%2Fprivate/me'])(
+    '%s, which a lenient origin reads as /private/me, is passed through too (default deny)',
+    async (path) => {
+      // Origins that decode %2F, fold case (IIS), drop path parameters (servlet containers), read
+      // backslashes as slashes or decode twice: no RFC says so, so sidecache cannot know they will not.
+      const { base } = await setup((req, res, n) => {
+        let p = (req.url ?? '/').split('?')[0]!;
+        for (let i = 0; i < 3; i++) p = decodeURIComponent(p);
+        p = p
+          .replace(/\\/g, '/')
+          .replace(/;[^/]*/g, '')
+          .toLowerCase();
+        p = new URL(p.replace(/\/{2,}/g, '/'), 'http://origin').pathname;
+        res.writeHead(200, { 'cache-control': 'max-age=60' });
+        res.end(p.startsWith('/private/') ? `secret of ${String(req.headers.cookie)}` : `${p} ${n}`);
+      }, PRIVATE);
+      expect((await send(base, path, { headers: { cookie: 'user=a' } })).body).toBe('secret of user=a');
+      const second = await send(base, path, { headers: { cookie: 'user=b' } });
+      expect(second.body).toBe('secret of user=b');
+      expect(second.headers['cache-status']).toBe('sidecache; fwd=bypass');
+    },
+  );
+
   it('spellings of one path share one entry', async () => {
     const { origin, base } = await setup(normalising);
     await send(base, '/users/1');

@@ -30,6 +30,22 @@ describe('route rules', () => {
   });
 });
 
+describe('route rules: lenient readings', () => {
+  it('a path that a lenient reading puts under a cache: false rule gets that rule; other rules are matched as written', () => {
+    const table = new RouteTable(
+      [
+        { path: '/Users/*', cache: true, ttl: 1000, tags: undefined, cacheSetCookie: false, ignoreRequestCacheControl: undefined },
+        { path: '/private/**', cache: false, ttl: undefined, tags: undefined, cacheSetCookie: false, ignoreRequestCacheControl: undefined },
+      ],
+      { ignoreRequestCacheControl: true },
+    );
+    for (const path of ['/PRIVATE/me', '/private%2Fme', '/private;a=b/me', '/%2570rivate/me']) expect(table.match(path).cache, path).toBe(false);
+    expect(table.match('/users/1')).toMatchObject({ cache: true, ttlMs: undefined });
+    expect(table.match('/Users/1')).toMatchObject({ cache: true, ttlMs: 1000 });
+    expect(table.match('/privatefoo').cache).toBe(true);
+  });
+});
+
 describe('keys, headers and Cache-Status', () => {
   it('builds variant keys from the nominated fields, normalizing whitespace (RFC 9111 §4.1)', () => {
     const base = baseKey('api', '/x?a=1');
