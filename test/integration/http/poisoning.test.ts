@@ -18,6 +18,11 @@ const STEERING = {
   'x-forwarded-proto': 'gopher',
   'x-forwarded-port': '666',
   'x-forwarded-prefix': '/evil',
+  'x-forwarded-server': 'evil.example',
+  'x-forwarded-scheme': 'evil',
+  'x-forwarded-ssl': 'evil-on',
+  'front-end-https': 'evil-on',
+  'x-host': 'evil.example',
   forwarded: 'host=evil.example;proto=https',
   'x-http-method-override': 'DELETE',
   'x-method-override': 'DELETE',
@@ -53,6 +58,7 @@ describe('http listener: a stored response depends only on the key (no poisoning
       expect(seen.headers['x-rewrite-url']).toBeUndefined();
       expect(seen.headers['x-forwarded-port']).toBeUndefined();
       expect(seen.headers['x-forwarded-prefix']).toBeUndefined();
+      expect(seen.headers['x-host']).toBeUndefined();
     }
   });
 
