@@ -96,11 +96,12 @@ export function forwardUpgrade(ctx: ListenerContext, req: IncomingMessage, socke
       ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
       tunnel(socket, upstream, head);
     },
-    onResponseStart(c, statusCode, upstreamHeaders, statusMessage) {
+    onResponseStart(_c, statusCode, upstreamHeaders, statusMessage) {
+      // Informational answers (103 Early Hints) are not passed on: the final one follows.
+      if (statusCode < 200) return;
       const fields = responseFields(ctx, upstreamHeaders);
       fields.push('connection', 'close');
       writeHead(statusCode, statusMessage ?? '', fields);
-      c.resume();
     },
     onResponseData(c, chunk) {
       if (!socket.write(chunk)) {
