@@ -94,9 +94,37 @@ const httpRule = object({
   cache: withDefault(boolean, true),
   /** Store responses that set cookies (the stored copy has its `Set-Cookie` removed). */
   cacheSetCookie: withDefault(boolean, false),
-  /** Ignore clients' `Cache-Control`/`Pragma`, so they cannot force a trip to the upstream. */
-  ignoreRequestCacheControl: withDefault(boolean, false),
+  /** Ignore clients' `Cache-Control`/`Pragma`, so they cannot force a trip to the upstream; default: the listener's. */
+  ignoreRequestCacheControl: optional(boolean),
 });
+
+const headerName = pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name');
+/** `host[:port]`, a name or an IP (`[v6]`). */
+const publicHost = pattern(
+  /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/,
+  'a host like "api.example.com" or "api.example.com:8080"',
+);
+
+/**
+ * Request fields removed from every request before anything reads it: clients must not steer the
+ * links or the method an origin answers with (the answer may be stored for everyone).
+ */
+export const DEFAULT_STRIP_REQUEST_HEADERS = [
+  'X-Forwarded-Host',
+  'X-Forwarded-Proto',
+  'X-Forwarded-Port',
+  'X-Forwarded-Prefix',
+  'X-Forwarded-Server',
+  'X-Forwarded-Scheme',
+  'X-Forwarded-Ssl',
+  'Front-End-Https',
+  'X-Host',
+  'Forwarded',
+  'X-HTTP-Method-Override',
+  'X-Method-Override',
+  'X-Original-URL',
+  'X-Rewrite-URL',
+];
 
 /**
  * HTTP cache-policy keys (RFC 9111/9213 behaviour), kept apart from the listener's forwarding keys.
@@ -105,7 +133,7 @@ const httpRule = object({
  * and it is removed from responses to clients.
  */
 const httpCachePolicyKeys = {
-  targetedCacheControl: withDefault(pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), 'Sidecache-Cache-Control'),
+  targetedCacheControl: withDefault(headerName, 'Sidecache-Cache-Control'),
 };
 
 /** Keys every listener has, whatever its protocol. */
@@ -117,7 +145,7 @@ const httpListener = object({
   defaultTtl: withDefault(duration, 0),
   staleWhileRevalidate: withDefault(duration, 0),
   staleIfError: withDefault(duration, 0),
-  tagHeader: withDefault(pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), 'Surrogate-Key'),
+  tagHeader: withDefault(headerName, 'Surrogate-Key'),
   /** Keep the tag header in responses to clients (it is removed by default). */
   exposeTags: withDefault(boolean, false),
   /** Keep-alive connections to the upstream at most. */
@@ -129,6 +157,14 @@ const httpListener = object({
   bodyTimeout: withDefault(duration, 30_000),
   /** `append` to the client's X-Forwarded-For, `replace` it, or `off` (no Via or X-Forwarded-*). */
   forwardedHeaders: withDefault(oneOf(['append', 'replace', 'off'] as const), 'append'),
+  /** Public `host[:port]` of the listener: sent upstream as X-Forwarded-Host, and accepted in absolute-form targets. */
+  host: optional(publicHost),
+  /** Request fields removed before the request is routed, keyed or forwarded. */
+  stripRequestHeaders: withDefault(arrayOf(headerName), DEFAULT_STRIP_REQUEST_HEADERS),
+  /** Ignore clients' `Cache-Control`/`Pragma` (rules may override): they neither bypass nor replace shared entries. */
+  ignoreRequestCacheControl: withDefault(boolean, true),
+  /** `Upgrade` protocols tunnelled after the upstream's `101`; other Upgrade requests are handled as plain requests. */
+  upgradeProtocols: withDefault(arrayOf(pattern(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'a protocol name like "websocket"')), ['websocket']),
   /** PEM file of a CA to trust for an `https://` upstream, in addition to the system's. */
   ca: optional(string),
   rules: withDefault(arrayOf(httpRule), []),

@@ -12,10 +12,12 @@ export interface RawResponse {
  */
 export function request(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string; agent?: http.Agent; path?: string } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false }, (res) => {
+    // `path` is sent byte for byte (`//a`, `/./a`, an absolute URL): `url` alone would be normalised first.
+    const target = options.path === undefined ? {} : { path: options.path };
+    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? false, ...target }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));

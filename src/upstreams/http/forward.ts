@@ -1,16 +1,17 @@
 /**
- * The connection pool to one upstream origin (undici), which every fill and forwarded method goes
- * through.
+ * The connection pool to one upstream origin (undici), which every request sidecache sends goes
+ * through: fills, forwarded methods, pass-through routes and Upgrade handshakes.
  */
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import type { HttpListenerConfig } from '../../config/schema.js';
 import { readPem } from '../read-pem.js';
+import { withForwardedHost } from './headers.js';
 
 export interface UpstreamRequest {
   method: string;
-  /** Path and query as the client sent them. */
+  /** Path and query in their normal form (`target.ts`). */
   url: string;
   headers: string[];
   body: Readable | null;
@@ -24,12 +25,15 @@ export class Upstream {
   readonly origin: string;
   readonly #basePath: string;
   readonly #pool: Pool;
+  /** X-Forwarded-Host on every request (`http[].host`), unless `forwardedHeaders: off`. */
+  readonly #publicHost: string | undefined;
 
   constructor(config: HttpListenerConfig) {
     const url = new URL(config.upstream);
     this.host = url.host;
     this.origin = url.origin;
     this.#basePath = url.pathname.replace(/\/$/, '');
+    this.#publicHost = config.forwardedHeaders === 'off' ? undefined : config.host;
     this.#pool = new Pool(url.origin, {
       connections: config.connections,
       connectTimeout: config.connectTimeout,
@@ -48,10 +52,26 @@ export class Upstream {
     return this.#pool.request({
       method: req.method as Dispatcher.HttpMethod,
       path: this.pathFor(req.url),
-      headers: req.headers,
+      headers: withForwardedHost(req.headers, this.#publicHost),
       body: req.body,
       signal: req.signal ?? null,
     });
+  }
+
+  /**
+   * An Upgrade handshake: `handler` gets the upstream's socket after a `101`, or the response it
+   * answered instead (undici's dispatch handler).
+   */
+  upgrade(req: Omit<UpstreamRequest, 'body' | 'signal'>, protocol: string, handler: Dispatcher.DispatchHandler): void {
+    this.#pool.dispatch(
+      {
+        method: req.method as Dispatcher.HttpMethod,
+        path: this.pathFor(req.url),
+        headers: withForwardedHost(req.headers, this.#publicHost),
+        upgrade: protocol,
+      },
+      handler,
+    );
   }
 
   destroy(): Promise<void> {

@@ -1,6 +1,6 @@
 /**
- * Header fields across the proxy: what is forwarded upstream (hop-by-hop removed, Via and
- * X-Forwarded-*) and what the client gets back.
+ * Header fields across the proxy: what is removed from a request before anything reads it, what is
+ * forwarded upstream (hop-by-hop removed, Via and X-Forwarded-*) and what the client gets back.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
@@ -36,7 +36,34 @@ export interface ForwardOptions {
   unconditional: boolean;
 }
 
-/** The request fields to send upstream, as a flat `[name, value, …]` list in the client's order. */
+/**
+ * Removes `names` (lower case) from a request, in place, before it is routed, keyed or forwarded:
+ * every later reader (Vary keys, the policy, the upstream request) sees the same fields.
+ */
+export function stripRequestFields(req: IncomingMessage, names: ReadonlySet<string>): void {
+  if (names.size === 0) return;
+  const raw = req.rawHeaders;
+  let found = false;
+  for (let i = 0; i < raw.length && !found; i += 2) found = names.has(raw[i]!.toLowerCase());
+  if (!found) return;
+  // node:http builds `headers` and `headersDistinct` from `rawHeaders` (and the count its parser
+  // read) on first read: they are built first, so all three can be edited.
+  const { headers, headersDistinct } = req;
+  const kept: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (!names.has(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
+  req.rawHeaders = kept;
+  for (const name of names) {
+    delete headers[name];
+    delete headersDistinct[name];
+  }
+}
+
+/**
+ * The request fields to send upstream, as a flat `[name, value, …]` list in the client's order.
+ * The client's Host is never forwarded nor turned into X-Forwarded-Host: the store keys no Host, so
+ * an answer built from it would be served to everyone (`Upstream` sets X-Forwarded-Host from
+ * `http[].host`).
+ */
 export function forwardRequestHeaders(req: IncomingMessage, options: ForwardOptions): string[] {
   const listed = connectionListed(req.headers.connection);
   const raw = req.rawHeaders;
@@ -67,7 +94,18 @@ export function forwardRequestHeaders(req: IncomingMessage, options: ForwardOpti
   out.push('via', via === undefined ? VIA : `${via}, ${VIA}`);
   out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
   if (options.mode === 'replace' || req.headers['x-forwarded-proto'] === undefined) out.push('x-forwarded-proto', 'http');
-  if (options.mode === 'replace' || req.headers['x-forwarded-host'] === undefined) out.push('x-forwarded-host', req.headers.host ?? '');
+  return out;
+}
+
+/**
+ * Sets X-Forwarded-Host to the listener's public host (`http[].host`) in a flat field list, in
+ * place of any other; without one the list is returned as it is.
+ */
+export function withForwardedHost(fields: string[], publicHost: string | undefined): string[] {
+  if (publicHost === undefined) return fields;
+  const out: string[] = [];
+  for (let i = 0; i < fields.length; i += 2) if (fields[i]!.toLowerCase() !== 'x-forwarded-host') out.push(fields[i]!, fields[i + 1]!);
+  out.push('x-forwarded-host', publicHost);
   return out;
 }
 

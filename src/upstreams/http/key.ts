@@ -5,7 +5,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 /**
  * Store keys of HTTP entries. The base key names the listener, the method family and the URL
- * exactly as sent (path and query); a variant key adds the values of the request fields the
+ * (path and query) in its normal form (`target.ts`: the listener normalises every target on
+ * arrival, and the upstream is asked for that same form); a variant key adds the values of the request fields the
  * response's `Vary` nominated (RFC 9111 §4.1). NUL separates parts: it cannot occur in a URL or
  * a field value.
  */

@@ -1,6 +1,7 @@
 /**
- * One `http[]` listener: a node:http server that routes each request to the read-through path, a
- * forwarded method, a pass-through or PURGE.
+ * One `http[]` listener: a node:http server that puts each request in its normal form (target and
+ * fields) and routes it to the read-through path, a forwarded method, a pass-through, an Upgrade
+ * or PURGE.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,13 +18,14 @@ import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
 import { formatCacheStatus } from './cache-status.js';
 import { Upstream } from './forward.js';
-import type { GatewayFailure } from './gateway-error.js';
 import { urlTag } from '../../cache/tags.js';
-import { Passthrough } from './passthrough.js';
+import { stripRequestFields } from './headers.js';
 import { clockedPolicy, type ListenerDefaults } from './policy.js';
 import { readThrough, type ReadThroughContext } from './read-through.js';
 import { RouteTable } from './rules.js';
+import { hostOf, normalizeTarget, originForm } from './target.js';
 import { forwardMethod } from './unsafe.js';
+import { forwardUpgrade, isAllowedUpgrade, reparseWithoutUpgrade } from './upgrade.js';
 
 /** How long a key that answered an unshareable response skips coalescing (Varnish "hit-for-miss"). */
 const HIT_FOR_MISS_MS: Millis = 10_000;
@@ -47,8 +49,13 @@ export class HttpListener {
   #config: HttpListenerConfig;
   readonly #server: http.Server;
   readonly #upstream: Upstream;
-  readonly #passthrough: Passthrough;
   #routes: RouteTable;
+  /** Request fields removed on arrival (`stripRequestHeaders`), lower case. */
+  #strip: ReadonlySet<string>;
+  /** Protocols an Upgrade may switch to (`upgradeProtocols`), lower case. */
+  #upgradeProtocols: ReadonlySet<string>;
+  /** Authorities an absolute-form target may name: the bound address and `http[].host`. */
+  #ownHosts = new Set<string>();
   readonly #ctx: ReadThroughContext;
   readonly #adminToken: string;
   readonly #log: Logger;
@@ -62,11 +69,9 @@ export class HttpListener {
     this.#adminToken = deps.adminToken;
     this.#log = deps.log;
     this.#upstream = new Upstream(config);
-    this.#routes = new RouteTable(config.rules);
-    const onUpstreamError = (failure: GatewayFailure): void => {
-      this.#log.debug('pass-through failed', { detail: failure.detail, message: failure.message });
-    };
-    this.#passthrough = new Passthrough(config, onUpstreamError);
+    this.#routes = new RouteTable(config.rules, config);
+    this.#strip = lowerSet(config.stripRequestHeaders);
+    this.#upgradeProtocols = lowerSet(config.upgradeProtocols);
     const vary = new LRUCache<string, readonly string[]>({ max: VARY_MEMORY });
     const hitForMiss = new LRUCache<string, true>({ max: VARY_MEMORY, ttl: HIT_FOR_MISS_MS, ttlAutopurge: false, perf: clock });
     const source = `http:${config.name}`;
@@ -88,19 +93,16 @@ export class HttpListener {
       isHitForMiss: (key) => hitForMiss.get(key) !== undefined,
     };
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      // Upgraded sockets leave node:http's bookkeeping: tracked here so a stop can end them.
-      this.#upgraded.add(socket);
-      socket.once('close', () => this.#upgraded.delete(socket));
-      this.#passthrough.upgrade(req, socket, head);
-    });
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
   }
 
   /** Applies a reloaded entry whose changes need no new socket or pool (see `HTTP_RESTART_KEYS`). */
   update(config: HttpListenerConfig): void {
     this.#config = config;
-    this.#routes = new RouteTable(config.rules);
+    this.#routes = new RouteTable(config.rules, config);
+    this.#strip = lowerSet(config.stripRequestHeaders);
+    this.#upgradeProtocols = lowerSet(config.upgradeProtocols);
     this.#ctx.config = config;
     this.#ctx.defaults = defaultsOf(config);
     this.#ctx.tagHeader = config.tagHeader.toLowerCase();
@@ -108,6 +110,10 @@ export class HttpListener {
 
   async start(): Promise<AddressInfo> {
     this.#address = await listen(this.#server, this.#config.listen, `http listener ${this.name}`);
+    for (const authority of [formatAddress(this.#address), this.#config.host]) {
+      const host = authority === undefined ? undefined : hostOf(authority);
+      if (host !== undefined) this.#ownHosts.add(host);
+    }
     this.#log.info('http listener ready', { address: formatAddress(this.#address), upstream: this.#upstream.origin });
     return this.#address;
   }
@@ -117,7 +123,6 @@ export class HttpListener {
     const forced = await closeGracefully(this.#server, graceMs, () => {
       for (const socket of this.#upgraded) socket.destroy();
     });
-    this.#passthrough.close();
     await this.#upstream.destroy();
     return forced;
   }
@@ -136,20 +141,46 @@ export class HttpListener {
     return httpUrlOf(this.address);
   }
 
+  /**
+   * Puts a request in its normal form, in place, before anything reads it: the target in the one
+   * normal form (`target.ts`; `req.url` then holds it) and the `stripRequestHeaders` fields removed.
+   * False for a target sidecache does not serve (malformed, or absolute for another authority).
+   */
+  #normalize(req: IncomingMessage): boolean {
+    const origin = originForm(req.url ?? '', (host) => this.#ownHosts.has(host));
+    const target = origin === undefined ? undefined : normalizeTarget(origin);
+    if (target === undefined) return false;
+    req.url = target;
+    stripRequestFields(req, this.#strip);
+    return true;
+  }
+
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const started = this.#ctx.clock.now();
+    if (!this.#normalize(req)) return badTarget(res);
     const method = req.method ?? 'GET';
-    const url = req.url ?? '/';
+    const url = req.url!;
     if (method === 'PURGE') return this.#purge(req, res, url);
     const route = this.#routes.match(pathOf(url));
-    if (!route.cache) {
-      res.once('finish', () => this.#ctx.report('bypass', started));
-      return this.#passthrough.web(req, res);
-    }
+    // Never cached, but forwarded like everything else: the same fields, timeouts and metrics.
+    if (!route.cache) return void forwardMethod(this.#ctx, req, res, started, 'bypass');
     if (method !== 'GET' && method !== 'HEAD') return void forwardMethod(this.#ctx, req, res, started, 'method');
     // Partial content is not stored; a Range request goes upstream as it is.
     if (req.headers.range !== undefined) return void forwardMethod(this.#ctx, req, res, started, 'request');
     readThrough(this.#ctx, req, res, route, url, started);
+  }
+
+  /** An Upgrade request: tunnelled after a 101 when its protocol is allowed, else answered as a plain request. */
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!this.#normalize(req)) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (!isAllowedUpgrade(req.headers.upgrade, this.#upgradeProtocols)) return reparseWithoutUpgrade(this.#server, req, socket, head);
+    // Upgraded sockets leave node:http's bookkeeping: tracked here so a stop can end them.
+    this.#upgraded.add(socket);
+    socket.once('close', () => this.#upgraded.delete(socket));
+    forwardUpgrade(this.#ctx, req, socket, head, this.#ctx.clock.now());
   }
 
   /** `PURGE <url>` removes every stored variant of that URL (Varnish, Squid). */
@@ -185,10 +216,31 @@ export class HttpListener {
 }
 
 /** Keys of an `http[]` entry that a reload cannot apply: they are built into sockets and pools. */
-export const HTTP_RESTART_KEYS = ['listen', 'upstream', 'connections', 'connectTimeout', 'headersTimeout', 'bodyTimeout', 'ca', 'forwardedHeaders'] as const;
+export const HTTP_RESTART_KEYS = [
+  'listen',
+  'upstream',
+  'connections',
+  'connectTimeout',
+  'headersTimeout',
+  'bodyTimeout',
+  'ca',
+  'forwardedHeaders',
+  'host',
+] as const;
 
 function defaultsOf(config: HttpListenerConfig): ListenerDefaults {
   return { defaultTtlMs: config.defaultTtl, staleWhileRevalidateMs: config.staleWhileRevalidate, staleIfErrorMs: config.staleIfError };
+}
+
+function lowerSet(names: readonly string[]): ReadonlySet<string> {
+  return new Set(names.map((n) => n.toLowerCase()));
+}
+
+/** RFC 9112 §3.2: a target that is neither origin-form nor absolute-form for this listener. */
+function badTarget(res: ServerResponse): void {
+  const text = 'request target refused: expected a path, or an absolute http:// URL naming this listener\n';
+  res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+  res.end(text);
 }
 
 function pathOf(url: string): string {

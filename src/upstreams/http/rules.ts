@@ -4,6 +4,7 @@
  */
 import type { Millis } from '../../units.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
+import { lenientReading } from './target.js';
 
 /** A route rule ready for matching: the glob compiled once, the listener's defaults folded in. */
 export interface HttpRoute {
@@ -18,18 +19,15 @@ export interface HttpRoute {
 
 interface CompiledRule {
   readonly test: RegExp;
+  /** The same glob, ignoring case, for the lenient readings of a path (`target.ts`). */
+  readonly lenientTest: RegExp;
   readonly route: HttpRoute;
 }
 
 /** The route of paths no rule matches. */
-const DEFAULT_ROUTE: HttpRoute = {
-  glob: '**',
-  cache: true,
-  ttlMs: undefined,
-  tags: [],
-  cacheSetCookie: false,
-  ignoreRequestCacheControl: false,
-};
+function defaultRoute(ignoreRequestCacheControl: boolean): HttpRoute {
+  return { glob: '**', cache: true, ttlMs: undefined, tags: [], cacheSetCookie: false, ignoreRequestCacheControl };
+}
 
 /** `*` matches within one path segment, `**` across segments; everything else is literal. */
 export function compileGlob(glob: string): RegExp {
@@ -45,33 +43,57 @@ export function compileGlob(glob: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-/** First match wins (docs/contracts.md "Configuration"); results are remembered per path, as most APIs repeat paths. */
+/**
+ * First match wins (docs/contracts.md "Configuration"); results are remembered per path, as most APIs repeat paths.
+ * Paths are matched in their normal form (`target.ts`), never as the client spelled them.
+ */
 export class RouteTable {
   readonly #rules: readonly CompiledRule[];
+  readonly #default: HttpRoute;
+  /** Whether any rule says `cache: false` (only then are lenient readings worth computing). */
+  readonly #passThrough: boolean;
   readonly #memo = new Map<string, HttpRoute>();
 
-  constructor(rules: HttpListenerConfig['rules']) {
+  /** `listener` gives what a rule does not say: `ignoreRequestCacheControl`. */
+  constructor(rules: HttpListenerConfig['rules'], listener: Pick<HttpListenerConfig, 'ignoreRequestCacheControl'>) {
+    this.#default = defaultRoute(listener.ignoreRequestCacheControl);
     this.#rules = rules.map((r) => ({
       test: compileGlob(r.path),
+      lenientTest: new RegExp(compileGlob(r.path).source, 'i'),
       route: {
         glob: r.path,
         cache: r.cache,
         ttlMs: r.ttl,
         tags: r.tags ?? [],
         cacheSetCookie: r.cacheSetCookie,
-        ignoreRequestCacheControl: r.ignoreRequestCacheControl,
+        ignoreRequestCacheControl: r.ignoreRequestCacheControl ?? listener.ignoreRequestCacheControl,
       },
     }));
+    this.#passThrough = this.#rules.some((r) => !r.route.cache);
   }
 
   match(path: string): HttpRoute {
     const known = this.#memo.get(path);
     if (known !== undefined) return known;
-    const route = this.#rules.find((r) => r.test.test(path))?.route ?? DEFAULT_ROUTE;
+    const first = this.#rules.find((r) => r.test.test(path))?.route ?? this.#default;
+    const route = first.cache && this.#passThrough ? (this.#passThroughReading(path) ?? first) : first;
     // Paths with ids are unbounded; the memo only saves work, so it is simply reset when large.
     if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
     this.#memo.set(path, route);
     return route;
+  }
+
+  /**
+   * Default deny: the `cache: false` rule that the path falls under as a lenient origin may read it
+   * (case ignored, or its `lenientReading`), if any. Such a path is passed through, never stored.
+   */
+  #passThroughReading(path: string): HttpRoute | undefined {
+    for (const candidate of [path, lenientReading(path)]) {
+      // First match wins here too: a cacheable rule listed before a `cache: false` one keeps its paths.
+      const route = this.#rules.find((r) => r.lenientTest.test(candidate))?.route;
+      if (route !== undefined && !route.cache) return route;
+    }
+    return undefined;
   }
 }
 

@@ -10,6 +10,7 @@ import type { Upstream } from './forward.js';
 import { clientResponseHeaders, forwardRequestHeaders } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { streamBody } from './respond.js';
+import { normalizeTarget } from './target.js';
 
 /** RFC 9110 §9.2.1 (https://www.rfc-editor.org/rfc/rfc9110#section-9.2.1): the safe methods. */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
@@ -76,7 +77,12 @@ function invalidateTargets(ctx: ListenerContext, req: IncomingMessage, headers: 
     const url = typeof value === 'string' ? targetPath(value, req, ctx.upstream) : undefined;
     if (url !== undefined) urls.add(url);
   }
-  ctx.invalidate({ tags: [...urls].map((u) => urlTag(ctx.name, u)) });
+  ctx.invalidate({ tags: [...urls].map((u) => normalUrlTag(ctx.name, u)) });
+}
+
+/** The URL tag of a target in its normal form (`target.ts`), the form entries are stored under. */
+function normalUrlTag(listener: string, url: string): string {
+  return urlTag(listener, normalizeTarget(url) ?? url);
 }
 
 /**
