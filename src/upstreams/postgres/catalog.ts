@@ -178,16 +178,16 @@ export class Catalog {
     return { names: [...new Set(rows.map((r) => r.relname))], sideEffects: rows.some((r) => r.side_effects) };
   }
 
+  /** The built-ins and the objects of other schemas in one round trip (a session's first statement waits on both). */
+  async functions(database: string, user: string): Promise<{ builtins: BuiltinFunctions; users: UserObjects }> {
+    const text = `SELECT *, false AS operator, true AS builtin FROM (${BUILTINS}) b UNION ALL SELECT *, false AS builtin FROM (${USER_OBJECTS}) u`;
+    const { rows } = await this.#query<ProcRow & { operator: boolean; builtin: boolean }>(database, user, text, []);
+    return { builtins: new BuiltinFunctions(rows.filter((r) => r.builtin)), users: userObjects(rows.filter((r) => !r.builtin)) };
+  }
+
   /** Functions and operators outside pg_catalog; throws when the catalog cannot be asked. */
   async userObjects(database: string, user: string): Promise<UserObjects> {
-    const { rows } = await this.#query<ProcRow & { operator: boolean }>(database, user, USER_OBJECTS, []);
-    return {
-      functions: new BuiltinFunctions(
-        rows.filter((r) => !r.operator),
-        false,
-      ),
-      volatileOperators: new Set(rows.filter((r) => r.operator).map((r) => r.name)),
-    };
+    return userObjects((await this.#query<ProcRow & { operator: boolean }>(database, user, USER_OBJECTS, [])).rows);
   }
 
   /** Which of `tables` (as `rules[].tables` spells them) name no relation of the database. */
@@ -262,6 +262,16 @@ export class Catalog {
     }
     return client;
   }
+}
+
+function userObjects(rows: readonly (ProcRow & { operator: boolean })[]): UserObjects {
+  return {
+    functions: new BuiltinFunctions(
+      rows.filter((r) => !r.operator),
+      false,
+    ),
+    volatileOperators: new Set(rows.filter((r) => r.operator).map((r) => r.name)),
+  };
 }
 
 /** Names (and schemas, when every name has one) as the queries' $1 and $2. */

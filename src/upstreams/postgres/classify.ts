@@ -250,8 +250,15 @@ function classifyStatement(stmt: Node): Classification {
     case 'InsertStmt':
     case 'UpdateStmt':
     case 'DeleteStmt':
-    case 'MergeStmt':
-      return notCacheable('writes', { writes: [...relationOf(body.relation), ...dataModifyingCtes(body)], session: callsSetConfig(body) ? 'taint' : 'none' });
+    case 'MergeStmt': {
+      const facts = newFacts();
+      walk(body, facts);
+      return notCacheable('writes', {
+        ...callsOf(facts),
+        writes: [...relationOf(body.relation), ...dataModifyingCtes(body)],
+        session: facts.setConfig ? 'taint' : 'none',
+      });
+    }
     case 'TruncateStmt':
       return notCacheable('writes', { writes: ((body.relations as Node[]) ?? []).flatMap((r) => relationOf(r)), cascade: body.behavior === 'DROP_CASCADE' });
     case 'CopyStmt':
@@ -316,8 +323,8 @@ function classifySelect(select: Node): Classification {
   walk(select, facts);
   const writes = dataModifyingCtes(select);
   if (writes.length > 0) return notCacheable('data-modifying WITH', { writes });
-  if (facts.setConfig) return notCacheable('calls set_config', { session: 'taint' });
-  if (facts.problem !== undefined) return notCacheable(facts.problem);
+  if (facts.setConfig) return notCacheable('calls set_config', { ...callsOf(facts), session: 'taint' });
+  if (facts.problem !== undefined) return notCacheable(facts.problem, callsOf(facts));
   const reads = facts.reads.filter((r) => r.schema !== undefined || !facts.ctes.has(r.name));
   const system = reads.find((r) => r.schema !== undefined && SYSTEM_SCHEMAS.has(r.schema));
   if (system !== undefined) return notCacheable(`reads the system catalog (${system.schema}.${system.name})`);
@@ -326,10 +333,13 @@ function classifySelect(select: Node): Classification {
     cacheable: true,
     reason: undefined,
     reads,
-    functions: [...new Set(facts.functions)],
-    operators: [...new Set(facts.operators)],
-    attributes: [...new Set(facts.attributes)],
+    ...callsOf(facts),
   };
+}
+
+/** What a statement runs besides reading: calls, operators, attribute names (a function it runs may write). */
+function callsOf(facts: Facts): Pick<Classification, 'functions' | 'operators' | 'attributes'> {
+  return { functions: [...new Set(facts.functions)], operators: [...new Set(facts.operators)], attributes: [...new Set(facts.attributes)] };
 }
 
 interface Facts {
@@ -450,12 +460,6 @@ function dataModifyingCtes(stmt: Node): RelationRef[] {
     if (query === undefined || 'SelectStmt' in query) return [];
     return classifyStatement(query).writes.concat(relationOf((Object.values(query)[0] as Node).relation));
   });
-}
-
-function callsSetConfig(body: Node): boolean {
-  const facts = newFacts();
-  walk(body, facts);
-  return facts.setConfig;
 }
 
 function relationOf(node: unknown): RelationRef[] {

@@ -92,7 +92,7 @@ export class PostgresListener {
     };
     this.#onInvalidation = (message) => {
       const event = message as InvalidationEvent;
-      if (event.store === deps.store && event.source !== source) this.#ctx.planner.forgetAll();
+      if (event.store === deps.store && event.source !== source) this.#ctx.planner.forget(event.target);
     };
     this.#server = net.createServer((socket) => {
       const connection = new PgConnection(this.#ctx, socket, () => this.#connections.delete(connection));

@@ -138,8 +138,22 @@ export class Planner {
    */
   warm(database: string, user: string): void {
     if (this.#catalog === undefined) return;
-    if (this.#builtins.get(database) === undefined) this.#loadBuiltins(database, user);
-    if (this.#users.get(database) === undefined) this.#loadUsers(database, user);
+    const builtins = this.#builtins.get(database) === undefined;
+    const users = this.#users.get(database) === undefined;
+    if (builtins && users) {
+      const both = this.#catalog.functions(database, user);
+      this.#load(
+        this.#builtins,
+        database,
+        both.then((b) => b.builtins),
+      );
+      this.#load(
+        this.#users,
+        database,
+        both.then((b) => b.users),
+      );
+    } else if (builtins) this.#loadBuiltins(database, user);
+    else if (users) this.#loadUsers(database, user);
   }
 
   /** After DDL the catalog's answers may have changed: plans of that database are worked out again. */
@@ -152,10 +166,47 @@ export class Planner {
     this.#users.delete(database);
   }
 
-  /** An invalidation from elsewhere (a bus, the admin API) may follow DDL sidecache did not see: every answer is asked again. */
+  /** Every answer is asked again (after statements that may change any database of the server). */
   forgetAll(): void {
     this.#epoch++;
     for (const memo of [this.#plans, this.#facts, this.#calls, this.#reach, this.#users] as LRUCache<string, object>[]) memo.clear();
+  }
+
+  /**
+   * An invalidation from elsewhere (a bus, the admin API, another listener) may follow DDL
+   * sidecache did not see: plans that carry one of its tags are worked out again, with fresh
+   * catalog answers (the shared memos of relations, calls and reach are dropped; the plans of
+   * other tables stand). `all`, or a database's or server's tag, drops every plan; HTTP targets
+   * (keys, prefixes, URL and user tags) say nothing about the catalog.
+   */
+  forget(target: { readonly tags?: readonly string[]; readonly all?: boolean }): void {
+    const all = [...(target.tags ?? [])];
+    if (target.all === true || all.some((t) => t.startsWith(databaseTag('')) || t.startsWith(clusterTag('')))) return this.forgetAll();
+    const tags = new Set(all.filter((t) => t.startsWith(tableTag(''))));
+    if (tags.size === 0) return;
+    this.#epoch++;
+    for (const [key, plan] of this.#plans.entries()) if (plan.tags.some((t) => tags.has(t))) this.#plans.delete(key);
+    for (const memo of [this.#facts, this.#calls, this.#reach, this.#users] as LRUCache<string, object>[]) memo.clear();
+  }
+
+  /**
+   * Whether running `c` may write through what it calls: a function, an attribute-notation call
+   * or an operator outside pg_catalog that is not IMMUTABLE, or a call neither the built-ins nor
+   * the other schemas' functions list (created since, or not loaded yet). Sidecache cannot see
+   * what such a function writes: the caller invalidates the database. Answered without waiting;
+   * a statement whose plan says it may be cached calls nothing of the kind.
+   */
+  mayWrite(database: string, sql: string, c: Classification): boolean {
+    if (this.#plans.get(`${database}\u0000${sql}`)?.cacheable === true) return false;
+    const calls = c.functions.filter((f) => !this.#isAllowed(f));
+    if (calls.length === 0 && c.operators.length === 0 && c.attributes.length === 0) return false;
+    const builtins = this.#builtins.get(database)?.loaded;
+    const users = this.#users.get(database)?.loaded;
+    if (builtins === undefined || users === undefined) return calls.length > 0;
+    if (c.operators.some((o) => !o.startsWith('pg_catalog.') && users.volatileOperators.has(o.split('.').at(-1)!))) return true;
+    if (users.functions.sort(c.attributes.map((a) => `${a}/1`)).volatile.length > 0) return true;
+    const fromUsers = users.functions.sort(calls);
+    return fromUsers.volatile.length > 0 || builtins.sort(fromUsers.unknown).unknown.length > 0;
   }
 
   /**

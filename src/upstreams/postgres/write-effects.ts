@@ -29,7 +29,9 @@ export class WriteEffects {
     let committed = false;
     for (const sql of executed) {
       const c = planner.classify(sql);
-      if (c.cacheable && c.session === 'none') continue;
+      // A function it calls may write tables sidecache cannot name: the whole database.
+      const viaCalls = planner.mayWrite(session.database, sql, c);
+      if (c.cacheable && c.session === 'none' && !viaCalls) continue;
       committed ||= c.commits;
       if (c.writes.length > 0) {
         this.#invalidateTables(session, c.writes, c.cascade);
@@ -38,8 +40,8 @@ export class WriteEffects {
       }
       // After DDL the catalog's answers (views, partitions) may have changed.
       if (c.invalidatesAll || (c.writes.length > 0 && c.reason === 'DDL')) planner.forgetPlans(session.database);
-      if (c.invalidatesAll) this.#invalidateAll(session, c.cluster);
-      this.#txAll ||= c.invalidatesAll;
+      if (c.invalidatesAll || viaCalls) this.#invalidateAll(session, c.cluster);
+      this.#txAll ||= c.invalidatesAll || viaCalls;
       this.#txCluster ||= c.cluster;
     }
     if (!session.idle && !committed) return;

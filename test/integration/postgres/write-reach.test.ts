@@ -40,7 +40,11 @@ describe.skipIf(unreachable !== undefined)('what a write reaches', () => {
       CREATE TABLE ${s}.ex (v int); INSERT INTO ${s}.ex VALUES (1);
       CREATE TABLE ${s}.tx (v int); INSERT INTO ${s}.tx VALUES (1);
       CREATE TABLE ${s}.old (v int); INSERT INTO ${s}.old VALUES (1), (2);
-      CREATE SEQUENCE ${s}.seq;`);
+      CREATE SEQUENCE ${s}.seq;
+      CREATE TABLE ${s}.counter (n int); INSERT INTO ${s}.counter VALUES (0);
+      CREATE FUNCTION ${s}.bump() RETURNS int VOLATILE LANGUAGE sql AS $$UPDATE ${s}.counter SET n = n + 1 RETURNING n$$;
+      CREATE TABLE ${s}.shown (v int); INSERT INTO ${s}.shown VALUES (1);
+      CREATE VIEW ${s}.shifting AS SELECT v FROM ${s}.shown;`);
     ({ server } = await startPgSidecache());
     via = await connect(server.postgresListeners[0]!.address.port);
   });
@@ -136,5 +140,24 @@ describe.skipIf(unreachable !== undefined)('what a write reaches', () => {
       await other.end();
       await direct.query(`DROP ROLE IF EXISTS ${role}`);
     }
+  });
+
+  it('a SELECT that calls a user function that is not IMMUTABLE may write: the database is invalidated', async () => {
+    expect(await cachedCount(`SELECT n FROM ${s}.counter`)).toBe(0);
+    await via.query(`SELECT ${s}.bump()`);
+    expect(await count(`SELECT n FROM ${s}.counter`)).toBe(1);
+  });
+
+  it('an invalidation from elsewhere (admin, a bus) drops the plans of its tables: a view redefined outside sidecache is resolved again', async () => {
+    const sql = `SELECT sum(v) AS n FROM ${s}.shifting`;
+    expect(await cachedCount(sql)).toBe(1);
+    await direct.query(`CREATE TABLE ${s}.other (v int); INSERT INTO ${s}.other VALUES (5);
+      CREATE OR REPLACE VIEW ${s}.shifting AS SELECT v FROM ${s}.other`);
+    const posted = await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body: JSON.stringify({ tables: ['shifting'] }) });
+    expect(posted.status).toBe(200);
+    expect(await cachedCount(sql)).toBe(5);
+    // The entry carries the tags of the view's new definition.
+    await via.query(`UPDATE ${s}.other SET v = 6`);
+    expect(await count(sql)).toBe(6);
   });
 });
