@@ -115,6 +115,8 @@ const KNOWN_NODES = new Set([
   'SQLValueFunction',
   'GroupingSet',
   'GroupingFunc',
+  'NamedArgExpr',
+  'ColumnDef',
   'List',
   'IntoClause',
   'LockingClause',
@@ -304,7 +306,10 @@ function classifyStatement(stmt: Node): Classification {
 /** EXPLAIN of a write may run it (ANALYZE): it counts as the write, whatever its options. */
 function classifyExplain(body: Node): Classification {
   const inner = classifyStatement((body.query as Node | undefined) ?? {});
-  if (inner.writes.length === 0 && !inner.invalidatesAll && inner.session === 'none') return notCacheable('ExplainStmt is not a SELECT');
+  if (inner.writes.length === 0 && !inner.invalidatesAll && inner.session === 'none') {
+    // Its calls stay listed: EXPLAIN ANALYZE runs them, and a function may write.
+    return notCacheable('ExplainStmt is not a SELECT', { functions: inner.functions, operators: inner.operators, attributes: inner.attributes });
+  }
   return { ...inner, cacheable: false, reason: `EXPLAIN of a statement that ${inner.reason ?? 'writes'}` };
 }
 

@@ -101,6 +101,7 @@ describe('classify: default deny', () => {
   it('EXPLAIN of a write is the write; COMMIT AND CHAIN commits; roles and databases reach every database', () => {
     expect(classify('EXPLAIN ANALYZE UPDATE a SET x = 1').writes.map((w) => w.name)).toEqual(['a']);
     expect(classify('EXPLAIN SELECT 1').writes).toEqual([]);
+    expect(classify('EXPLAIN ANALYZE SELECT f(1)').functions).toEqual(['f/1']);
     expect(classify('COMMIT AND CHAIN')).toMatchObject({ transaction: true, commits: true });
     expect(classify('BEGIN').commits).toBe(false);
     expect(classify("COMMIT PREPARED 'x'").invalidatesAll).toBe(true);
