@@ -53,6 +53,8 @@ export class Planner {
   readonly #plans: LRUCache<string, CachePlan>;
   readonly #pending = new Map<string, Promise<CachePlan>>();
   readonly #facts = new LRUCache<string, Promise<RelationFacts>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
+  /** The tags of each answered relation question, so an invalidation of a table drops only the answers that reach it. */
+  readonly #factTags = new WeakMap<Promise<RelationFacts>, ReadonlySet<string>>();
   /** Per set of calls the built-ins do not answer: the catalog's reason they are not all IMMUTABLE, if any. */
   readonly #calls = new LRUCache<string, Promise<string | undefined>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
   /**
@@ -175,8 +177,7 @@ export class Planner {
   /**
    * An invalidation from elsewhere (a bus, the admin API, another listener) may follow DDL
    * sidecache did not see: plans that carry one of its tags are worked out again, with fresh
-   * catalog answers (the shared memos of relations, calls and reach are dropped; the plans of
-   * other tables stand). `all`, or a database's or server's tag, drops every plan; HTTP targets
+   * catalog answers about those tables (answers about others, and about functions, stand). `all`, or a database's or server's tag, drops every plan; HTTP targets
    * (keys, prefixes, URL and user tags) say nothing about the catalog.
    */
   forget(target: { readonly tags?: readonly string[]; readonly all?: boolean }): void {
@@ -185,8 +186,10 @@ export class Planner {
     const tags = new Set(all.filter((t) => t.startsWith(tableTag(''))));
     if (tags.size === 0) return;
     this.#epoch++;
-    for (const [key, plan] of this.#plans.entries()) if (plan.tags.some((t) => tags.has(t))) this.#plans.delete(key);
-    for (const memo of [this.#facts, this.#calls, this.#reach, this.#users] as LRUCache<string, object>[]) memo.clear();
+    const reaches = (names: Iterable<string> | undefined): boolean => names === undefined || [...names].some((n) => tags.has(n));
+    for (const [key, plan] of this.#plans.entries()) if (reaches(plan.tags)) this.#plans.delete(key);
+    for (const [key, facts] of this.#facts.entries()) if (reaches(this.#factTags.get(facts))) this.#facts.delete(key);
+    for (const [key, reach] of this.#reach.entries()) if (reaches(reach.names.map(tableTag))) this.#reach.delete(key);
   }
 
   /**
@@ -301,6 +304,7 @@ export class Planner {
         return { names: [], problem: unreachable(err), views: [], columns: [] };
       });
       this.#facts.set(key, asked);
+      void asked.then((answer) => this.#factTags.set(asked, new Set(answer.names.map(tableTag))));
       facts = asked;
     }
     return facts;
