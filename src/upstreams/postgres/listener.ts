@@ -158,6 +158,6 @@ export class PostgresListener {
 
   /** Whether `sql` would be cached for `database` (default: the upstream URL's), and why not. */
   async explain(sql: string, database?: string, user?: string): Promise<Explanation> {
-    return this.#ctx.planner.plan(database ?? this.#explainAs.database, user ?? this.#explainAs.user, sql);
+    return this.#ctx.planner.explain(database ?? this.#explainAs.database, user ?? this.#explainAs.user, sql);
   }
 }

@@ -135,6 +135,14 @@ export class Planner {
   }
 
   /**
+   * The plan for /cache/explain: the one sessions use when known, else worked out without being
+   * remembered, so a question (perhaps asked as another user) never changes what sessions cache.
+   */
+  explain(database: string, user: string, sql: string): Promise<CachePlan> {
+    return Promise.resolve(this.#plans.get(`${database}\u0000${sql}`) ?? this.#resolve(database, user, this.classify(sql)));
+  }
+
+  /**
    * A session of `database` has begun: its functions are loaded now if they are not known, so the
    * session's first statement with a call rarely waits for them.
    */

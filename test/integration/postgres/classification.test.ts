@@ -161,6 +161,16 @@ describe.skipIf(unreachable !== undefined)('what may be cached: default deny', (
     }
   });
 
+  it('an explanation is not remembered for sessions: asking (as any user) never changes what they cache', async () => {
+    const p = planner();
+    const sql = `SELECT a FROM ${schema}.t WHERE a = 41`;
+    expect(await p.explain(PG.database, 'no_such_role_anywhere', sql)).toMatchObject({
+      cacheable: false,
+      reason: expect.stringMatching(/^the catalog could not be asked/),
+    });
+    expect(p.peek(PG.database, PG.user, sql)).toBeUndefined();
+  });
+
   it("/cache/explain without an admin token answers only as the listener's own catalog user: naming another user is refused", async () => {
     await withPgSidecache(async (_port, server) => {
       const ask = (params: string) => fetch(`${server.adminUrl}/cache/explain?listener=main&sql=${encodeURIComponent('SELECT 1')}${params}`);
