@@ -34,7 +34,7 @@ const CATALOG_RETRY_MS: Millis = 5_000;
  * them and asked about on its own), so DDL does not drop them; the hour bounds an upgrade in place.
  */
 const BUILTINS_TTL_MS: Millis = 3_600_000;
-/** How many rounds of views reached only through their definitions (not pg_depend) are resolved. */
+/** How many further catalog questions a statement's views may need (relations their definitions name that pg_depend did not list). */
 const MAX_VIEW_ROUNDS = 8;
 
 /** One database's answer, loading or loaded (then `loaded` is set, for answers without waiting). */
@@ -271,7 +271,8 @@ export class Planner {
     // Views are classified like the statement: built-ins they call are not in pg_depend.
     const views = [...facts.views];
     const seen = new Set<string>();
-    for (let round = 0; views.length > 0; round++) {
+    let asked = 0;
+    while (views.length > 0) {
       const view = views.shift()!;
       if (seen.has(view.name)) continue;
       seen.add(view.name);
@@ -280,7 +281,7 @@ export class Planner {
       checks.push({ prefix: `the view ${view.name} `, c: vc });
       const unseen = vc.reads.filter((r) => !names.has(r.name));
       if (unseen.length === 0) continue;
-      if (round >= MAX_VIEW_ROUNDS) return no(`the view ${view.name} reaches views more than ${MAX_VIEW_ROUNDS} deep`);
+      if (++asked > MAX_VIEW_ROUNDS) return no(`the view ${view.name} reads relations beyond ${MAX_VIEW_ROUNDS} further catalog questions`);
       const more = await this.#relationFacts(database, user, unseen);
       if (more.problem !== undefined) return no(`the view ${view.name} ${more.problem}`);
       for (const n of more.names) names.add(n);

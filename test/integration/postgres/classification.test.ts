@@ -41,6 +41,7 @@ describe.skipIf(unreachable !== undefined)('what may be cached: default deny', (
       CREATE VIEW ${schema}.v_random AS SELECT random() AS r;
       CREATE VIEW ${schema}.v_of_v AS SELECT n FROM ${schema}.v_next;
       CREATE VIEW ${schema}.v_plain AS SELECT a FROM ${schema}.t WHERE a > 0;
+      CREATE VIEW ${schema}.v_system AS SELECT relname FROM pg_class;
       CREATE FUNCTION ${schema}.bump(${schema}.t) RETURNS bigint VOLATILE LANGUAGE sql AS $$SELECT nextval('${schema}.seq1')$$;
       CREATE FUNCTION ${schema}.volop(int, int) RETURNS bool VOLATILE LANGUAGE sql AS 'SELECT random() < 2';
       CREATE OPERATOR ${schema}.=== (procedure = ${schema}.volop, leftarg = int, rightarg = int);
@@ -67,6 +68,11 @@ describe.skipIf(unreachable !== undefined)('what may be cached: default deny', (
       expect(answer.reason, view).toMatch(/^(the view .* (calls|is not cacheable)|reads the sequence)/);
     }
     expect(await plan(p, `SELECT * FROM ${schema}.v_plain`)).toMatchObject({ cacheable: true });
+    // pg_depend does not list the system catalogs (they are pinned): the definition names them.
+    expect(await plan(p, `SELECT * FROM ${schema}.v_system`)).toMatchObject({
+      cacheable: false,
+      reason: `the view ${schema}.v_system reads the system catalog (pg_catalog.pg_class)`,
+    });
     await withPgSidecache(async (port) => {
       const via = await connect(port);
       try {
