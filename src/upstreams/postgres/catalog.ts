@@ -33,6 +33,8 @@ export interface UserObjects {
   functions: BuiltinFunctions;
   /** Names of operators outside pg_catalog whose function is not IMMUTABLE. */
   volatileOperators: ReadonlySet<string>;
+  /** Names of types outside pg_catalog whose input function, or a cast to which, is not IMMUTABLE. */
+  volatileTypes: ReadonlySet<string>;
 }
 
 /**
@@ -100,16 +102,24 @@ SELECT DISTINCT c.relname,
 FROM reach JOIN pg_class c ON c.oid = reach.oid`;
 
 /**
- * Functions outside pg_catalog, in the built-ins' columns, then (`operator` set) the names of
- * operators outside pg_catalog backed by a function that is not IMMUTABLE: one round trip.
+ * In one round trip, in the built-ins' columns: functions outside pg_catalog (`kind` f), then the
+ * names of operators outside pg_catalog backed by a function that is not IMMUTABLE (o), of types
+ * outside pg_catalog whose input function is not IMMUTABLE, and of the targets of casts through
+ * such a function (t).
  */
 const USER_OBJECTS = `
 SELECT DISTINCT proname AS name, pronargs - pronargdefaults AS min_args, pronargs AS max_args,
-  provariadic <> 0 AS variadic, provolatile = 'i' AS immutable, false AS operator
+  provariadic <> 0 AS variadic, provolatile = 'i' AS immutable, 'f' AS kind
 FROM pg_proc WHERE pronamespace <> 'pg_catalog'::regnamespace
 UNION ALL
-SELECT DISTINCT o.oprname, 0, 0, false, false, true FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
-WHERE o.oprnamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'`;
+SELECT DISTINCT o.oprname, 0, 0, false, false, 'o' FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
+WHERE o.oprnamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'
+UNION ALL
+SELECT DISTINCT t.typname, 0, 0, false, false, 't' FROM pg_type t JOIN pg_proc p ON p.oid = t.typinput
+WHERE t.typnamespace <> 'pg_catalog'::regnamespace AND t.typtype = 'b' AND t.typcategory <> 'A' AND p.provolatile <> 'i'
+UNION ALL
+SELECT DISTINCT t.typname, 0, 0, false, false, 't' FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_type t ON t.oid = c.casttarget
+WHERE p.pronamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'`;
 
 /** Which of the names (`[schema.]name`, compared without case) no relation has. */
 const MISSING = `
@@ -180,14 +190,14 @@ export class Catalog {
 
   /** The built-ins and the objects of other schemas in one round trip (a session's first statement waits on both). */
   async functions(database: string, user: string): Promise<{ builtins: BuiltinFunctions; users: UserObjects }> {
-    const text = `SELECT *, false AS operator, true AS builtin FROM (${BUILTINS}) b UNION ALL SELECT *, false AS builtin FROM (${USER_OBJECTS}) u`;
-    const { rows } = await this.#query<ProcRow & { operator: boolean; builtin: boolean }>(database, user, text, []);
+    const text = `SELECT *, 'f' AS kind, true AS builtin FROM (${BUILTINS}) b UNION ALL SELECT *, false AS builtin FROM (${USER_OBJECTS}) u`;
+    const { rows } = await this.#query<UserRow & { builtin: boolean }>(database, user, text, []);
     return { builtins: new BuiltinFunctions(rows.filter((r) => r.builtin)), users: userObjects(rows.filter((r) => !r.builtin)) };
   }
 
   /** Functions and operators outside pg_catalog; throws when the catalog cannot be asked. */
   async userObjects(database: string, user: string): Promise<UserObjects> {
-    return userObjects((await this.#query<ProcRow & { operator: boolean }>(database, user, USER_OBJECTS, [])).rows);
+    return userObjects((await this.#query<UserRow>(database, user, USER_OBJECTS, [])).rows);
   }
 
   /** Which of `tables` (as `rules[].tables` spells them) name no relation of the database. */
@@ -264,13 +274,18 @@ export class Catalog {
   }
 }
 
-function userObjects(rows: readonly (ProcRow & { operator: boolean })[]): UserObjects {
+/** A row of USER_OBJECTS: a function (`f`), an operator (`o`) or a type (`t`). */
+type UserRow = ProcRow & { kind: 'f' | 'o' | 't' };
+
+function userObjects(rows: readonly UserRow[]): UserObjects {
+  const names = (kind: UserRow['kind']): Set<string> => new Set(rows.filter((r) => r.kind === kind).map((r) => r.name));
   return {
     functions: new BuiltinFunctions(
-      rows.filter((r) => !r.operator),
+      rows.filter((r) => r.kind === 'f'),
       false,
     ),
-    volatileOperators: new Set(rows.filter((r) => r.operator).map((r) => r.name)),
+    volatileOperators: names('o'),
+    volatileTypes: names('t'),
   };
 }
 

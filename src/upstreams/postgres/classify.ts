@@ -24,6 +24,8 @@ export interface Classification {
   functions: string[];
   /** Every operator named (`[schema.]op`): the catalog must vouch that no user operator of that name is anything but IMMUTABLE. */
   operators: string[];
+  /** Types constants and expressions are cast to (last name part): the catalog must vouch that their input and casts are IMMUTABLE. */
+  types: string[];
   /** Names read as `x.name` or `(x).name`: a column, or a call `name(x)` (attribute notation) when no relation read has such a column. */
   attributes: string[];
   /** Relations the statement writes or alters. */
@@ -200,6 +202,7 @@ function notCacheable(reason: string, extra: Partial<Classification> = {}): Clas
     reads: [],
     functions: [],
     operators: [],
+    types: [],
     attributes: [],
     writes: [],
     invalidatesAll: false,
@@ -308,7 +311,12 @@ function classifyExplain(body: Node): Classification {
   const inner = classifyStatement((body.query as Node | undefined) ?? {});
   if (inner.writes.length === 0 && !inner.invalidatesAll && inner.session === 'none') {
     // Its calls stay listed: EXPLAIN ANALYZE runs them, and a function may write.
-    return notCacheable('ExplainStmt is not a SELECT', { functions: inner.functions, operators: inner.operators, attributes: inner.attributes });
+    return notCacheable('ExplainStmt is not a SELECT', {
+      functions: inner.functions,
+      operators: inner.operators,
+      types: inner.types,
+      attributes: inner.attributes,
+    });
   }
   return { ...inner, cacheable: false, reason: `EXPLAIN of a statement that ${inner.reason ?? 'writes'}` };
 }
@@ -343,14 +351,20 @@ function classifySelect(select: Node): Classification {
 }
 
 /** What a statement runs besides reading: calls, operators, attribute names (a function it runs may write). */
-function callsOf(facts: Facts): Pick<Classification, 'functions' | 'operators' | 'attributes'> {
-  return { functions: [...new Set(facts.functions)], operators: [...new Set(facts.operators)], attributes: [...new Set(facts.attributes)] };
+function callsOf(facts: Facts): Pick<Classification, 'functions' | 'operators' | 'types' | 'attributes'> {
+  return {
+    functions: [...new Set(facts.functions)],
+    operators: [...new Set(facts.operators)],
+    types: [...new Set(facts.types)],
+    attributes: [...new Set(facts.attributes)],
+  };
 }
 
 interface Facts {
   reads: RelationRef[];
   functions: string[];
   operators: string[];
+  types: string[];
   attributes: string[];
   ctes: Set<string>;
   problem: string | undefined;
@@ -358,7 +372,7 @@ interface Facts {
 }
 
 function newFacts(): Facts {
-  return { reads: [], functions: [], operators: [], attributes: [], ctes: new Set(), problem: undefined, setConfig: false };
+  return { reads: [], functions: [], operators: [], types: [], attributes: [], ctes: new Set(), problem: undefined, setConfig: false };
 }
 
 const names = (list: unknown): string[] =>
@@ -411,6 +425,7 @@ function noteNode(key: string, v: Node, facts: Facts): boolean {
       return true;
     case 'TypeCast': {
       const type = names((v.typeName as Node | undefined)?.names).at(-1) ?? '';
+      facts.types.push(type);
       if (CATALOG_TYPES.has(type)) facts.problem ??= `casts to ${type}, whose value depends on the catalog`;
       // A constant cast to a text type is only text, whatever words it holds ('now'::text::date is not).
       if (!isTextType(v.typeName) && TIME_WORD.test(innermostString(v))) facts.problem ??= 'reads the current time';

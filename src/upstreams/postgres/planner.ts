@@ -261,7 +261,7 @@ export class Planner {
 
   async #resolve(database: string, user: string, c: Classification): Promise<CachePlan> {
     if (!c.cacheable) return no(c.reason ?? 'not cacheable');
-    const toCheck = c.functions.some((f) => !this.#isAllowed(f)) || c.operators.length > 0 || c.attributes.length > 0;
+    const toCheck = c.functions.some((f) => !this.#isAllowed(f)) || c.operators.length > 0 || c.types.length > 0 || c.attributes.length > 0;
     if ((c.reads.length > 0 || toCheck) && this.#catalog === undefined) return no('the catalog is off: relations and functions cannot be checked');
     const facts = await this.#relationFacts(database, user, c.reads);
     if (facts.problem !== undefined) return no(facts.problem);
@@ -335,7 +335,7 @@ export class Planner {
   }
 
   #needsCheck(c: Classification, columns: ReadonlySet<string>): boolean {
-    return c.functions.some((f) => !this.#isAllowed(f)) || c.operators.length > 0 || c.attributes.some((a) => !columns.has(a));
+    return c.functions.some((f) => !this.#isAllowed(f)) || c.operators.length > 0 || c.types.length > 0 || c.attributes.some((a) => !columns.has(a));
   }
 
   #loadBuiltins(database: string, user: string): Memo<BuiltinFunctions> {
@@ -411,6 +411,8 @@ export class Planner {
 function check(c: Classification, columns: ReadonlySet<string>, builtins: BuiltinFunctions, users: UserObjects, allowed: (call: string) => boolean): CallCheck {
   const operator = c.operators.find((o) => !o.startsWith('pg_catalog.') && users.volatileOperators.has(o.split('.').at(-1)!));
   if (operator !== undefined) return { problem: `uses the operator ${operator.split('.').at(-1)}, which is not IMMUTABLE`, unknown: [] };
+  const type = c.types.find((t) => users.volatileTypes.has(t));
+  if (type !== undefined) return { problem: `casts to ${type}, whose input or cast is not IMMUTABLE`, unknown: [] };
   const attributes = c.attributes.filter((a) => !columns.has(a) && !allowed(`${a}/1`)).map((a) => `${a}/1`);
   const attribute = attributes.find((a) => builtins.sort([a]).volatile.length > 0 || users.functions.sort([a]).volatile.length > 0);
   if (attribute !== undefined) return { problem: volatilityProblem([attribute]), unknown: [] };

@@ -46,6 +46,13 @@ describe.skipIf(unreachable !== undefined)('what may be cached: default deny', (
       CREATE FUNCTION ${schema}.volop(int, int) RETURNS bool VOLATILE LANGUAGE sql AS 'SELECT random() < 2';
       CREATE OPERATOR ${schema}.=== (procedure = ${schema}.volop, leftarg = int, rightarg = int);
       CREATE FUNCTION ${schema}.reverse(int) RETURNS int VOLATILE LANGUAGE sql AS 'SELECT $1';
+      CREATE TYPE ${schema}.tick;
+      CREATE FUNCTION ${schema}.tick_in(cstring) RETURNS ${schema}.tick VOLATILE STRICT LANGUAGE internal AS 'int4in';
+      CREATE FUNCTION ${schema}.tick_out(${schema}.tick) RETURNS cstring IMMUTABLE STRICT LANGUAGE internal AS 'int4out';
+      CREATE TYPE ${schema}.tick (input = ${schema}.tick_in, output = ${schema}.tick_out, like = int4);
+      CREATE TYPE ${schema}.wrapped AS (v int);
+      CREATE FUNCTION ${schema}.wrap(int) RETURNS ${schema}.wrapped VOLATILE LANGUAGE sql AS 'SELECT ROW($1)::${schema}.wrapped';
+      CREATE CAST (int AS ${schema}.wrapped) WITH FUNCTION ${schema}.wrap(int);
       CREATE TABLE ${schema}."Secrets" (a int);
       CREATE TABLE ${schema}.qualified (a int);
       CREATE TABLE ${schema}.guarded (a int);
@@ -85,7 +92,7 @@ describe.skipIf(unreachable !== undefined)('what may be cached: default deny', (
     });
   });
 
-  it('volatile functions reached without a call: attribute notation, an operator, a user overload of a built-in name', async () => {
+  it('volatile functions reached without a call: attribute notation, an operator, a user overload of a built-in name, a type input, a cast', async () => {
     const p = planner();
     expect(await plan(p, `SELECT t.bump FROM ${schema}.t`)).toMatchObject({ cacheable: false, reason: 'calls bump, which is not IMMUTABLE' });
     expect(await plan(p, `SELECT (t).bump FROM ${schema}.t`)).toMatchObject({ cacheable: false, reason: 'calls bump, which is not IMMUTABLE' });
@@ -98,6 +105,9 @@ describe.skipIf(unreachable !== undefined)('what may be cached: default deny', (
     expect(await plan(p, `SELECT reverse(a) FROM ${schema}.t`)).toMatchObject({ cacheable: false, reason: 'calls reverse, which is not IMMUTABLE' });
     expect(await plan(p, `SELECT reverse('abc')`)).toMatchObject({ cacheable: false, reason: 'calls reverse, which is not IMMUTABLE' });
     expect(await plan(p, `SELECT pg_catalog.reverse('abc')`)).toMatchObject({ cacheable: true });
+    expect(await plan(p, `SELECT '7'::${schema}.tick`)).toMatchObject({ cacheable: false, reason: 'casts to tick, whose input or cast is not IMMUTABLE' });
+    expect(await plan(p, `SELECT 7::${schema}.wrapped`)).toMatchObject({ cacheable: false, reason: 'casts to wrapped, whose input or cast is not IMMUTABLE' });
+    expect(await plan(p, `SELECT a::bigint FROM ${schema}.t`)).toMatchObject({ cacheable: true });
   });
 
   it('time words in any date/time literal, and casts whose value depends on the catalog', async () => {

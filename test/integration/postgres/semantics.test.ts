@@ -155,9 +155,7 @@ describe.skipIf(unreachable !== undefined)('postgres listener without a catalog'
         await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT * FROM some_table')}`)
       ).json();
       expect(explainTable).toMatchObject({ cacheable: false, reason: expect.stringMatching(/^the catalog could not be asked/) });
-      const explainConst = await (
-        await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT 1, $1::int')}`)
-      ).json();
+      const explainConst = await (await fetch(`${server.adminUrl}/cache/explain?listener=main&database=test&sql=${encodeURIComponent('SELECT 1, $1')}`)).json();
       expect(explainConst).toMatchObject({ cacheable: true });
       expect((explainConst as { tags: string[] }).tags.filter((t) => t.startsWith('table:'))).toEqual([]);
       // An operator may be a user's (CREATE OPERATOR) that is not IMMUTABLE: without the catalog, not vouched for either.
