@@ -39,4 +39,6 @@ export interface InvalidationEvent {
   /** `admin`, or the bus name. */
   source: string;
   removed: number;
+  /** What was invalidated (the store's `InvalidationTarget`), so caches of derived facts (the Postgres planner's) can drop theirs. */
+  target: { readonly tags?: readonly string[]; readonly all?: boolean };
 }

@@ -121,7 +121,14 @@ async function explain(deps: AdminDeps, req: IncomingMessage, res: ServerRespons
   const listener = query.get('listener') ?? '';
   const sql = query.get('sql');
   if (sql === null) return json(res, 400, { error: 'the sql parameter is required' });
-  const answer = deps.explain(listener, sql, query.get('database') ?? undefined, query.get('user') ?? undefined);
+  const database = query.get('database') ?? undefined;
+  const user = query.get('user') ?? undefined;
+  // Without a token anyone may ask, but only as the listener's own catalog user: nobody makes
+  // sidecache connect as another role, nor fills the memos sessions share with such answers.
+  if (deps.config.token === '' && user !== undefined) {
+    return json(res, 403, { error: "the user parameter needs admin.token: without it, /cache/explain answers only as the listener's own catalog user" });
+  }
+  const answer = deps.explain(listener, sql, database, user);
   if (answer === undefined) return json(res, 404, { error: `no postgres listener named "${listener}"` });
   json(res, 200, { listener, sql, ...((await answer) as object) });
 }

@@ -18,6 +18,14 @@ export function databaseTag(database: string): Tag {
   return `\u0000pgdb:${database}`;
 }
 
+/**
+ * The tag every Postgres entry of one server (`host:port` of the upstream) carries, for statements
+ * that change results in all its databases (roles, role membership, databases).
+ */
+export function clusterTag(cluster: string): Tag {
+  return `\u0000pgcluster:${cluster}`;
+}
+
 /** The tag every variant of one URL carries, so PURGE and unsafe methods reach them all. */
 export function urlTag(listener: string, path: string): Tag {
   return `\u0000url:${listener}\u0000${path}`;

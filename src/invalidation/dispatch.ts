@@ -20,7 +20,7 @@ export class Dispatcher {
   apply(target: InvalidationTarget, source: string): number {
     const removed = this.#store.invalidate(target);
     if (channels.invalidation.hasSubscribers) {
-      channels.invalidation.publish({ store: this.#store, source, removed } satisfies InvalidationEvent);
+      channels.invalidation.publish({ store: this.#store, source, removed, target } satisfies InvalidationEvent);
     }
     this.#log.debug('invalidation applied', { source, removed });
     return removed;

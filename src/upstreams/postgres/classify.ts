@@ -22,13 +22,25 @@ export interface Classification {
   reads: RelationRef[];
   /** Every call (`[schema.]name/argument count`), built-ins included: the database's catalog (or the allow list) must vouch that each is IMMUTABLE. */
   functions: string[];
+  /** Every operator named (`[schema.]op`): the catalog must vouch that no user operator of that name is anything but IMMUTABLE. */
+  operators: string[];
+  /** Types constants and expressions are cast to (last name part): the catalog must vouch that their input and casts are IMMUTABLE. */
+  types: string[];
+  /** Names read as `x.name` or `(x).name`: a column, or a call `name(x)` (attribute notation) when no relation read has such a column. */
+  attributes: string[];
   /** Relations the statement writes or alters. */
   writes: RelationRef[];
-  /** The statement may change anything of the database (roles, grants, policies, unknown DDL). */
+  /** The statement may change anything of the database (grants, policies, functions, renames, …). */
   invalidatesAll: boolean;
+  /** The statement may change results in every database of the server (roles, databases, code that can do either, unknown statements); implies `invalidatesAll`. */
+  cluster: boolean;
+  /** TRUNCATE … CASCADE: the write reaches every table that references a written one, whatever its foreign key's actions. */
+  cascade: boolean;
   session: SessionEffect;
   /** Starts, ends or otherwise touches a transaction block (BEGIN, COMMIT, …). */
   transaction: boolean;
+  /** Ends a transaction even when the session stays in a block (COMMIT AND CHAIN, ROLLBACK AND CHAIN, PREPARE TRANSACTION). */
+  commits: boolean;
 }
 
 type Node = Record<string, unknown>;
@@ -38,15 +50,86 @@ export function loadParser(): Promise<void> {
   return loadModule();
 }
 
-const TIME_WORDS = new Set(['now', 'today', 'tomorrow', 'yesterday']);
+/** A string constant with one of these words may be read as the current time by any date/time type (arrays and ranges included). */
+const TIME_WORD = /\b(now|today|tomorrow|yesterday)\b/i;
 const TIME_SVF = /^SVFOP_(CURRENT_DATE|CURRENT_TIME|LOCALTIME)/;
+/** Types a constant may be cast to without being read as a time. */
+const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'char', 'name', 'citext', 'json', 'jsonb', 'bytea']);
+/** Types whose input reads the catalog (a name's OID changes with DDL): https://www.postgresql.org/docs/current/datatype-oid.html */
+const CATALOG_TYPES = new Set([
+  'regclass',
+  'regcollation',
+  'regconfig',
+  'regdictionary',
+  'regnamespace',
+  'regoper',
+  'regoperator',
+  'regproc',
+  'regprocedure',
+  'regrole',
+  'regtype',
+  'aclitem',
+]);
+/**
+ * Parse-tree nodes of a SELECT whose meaning sidecache checks. Any other node (XML, JSON
+ * functions, table functions, anything a newer parser adds) keeps the statement from the cache.
+ */
+const KNOWN_NODES = new Set([
+  'SelectStmt',
+  'ResTarget',
+  'ColumnRef',
+  'A_Star',
+  'A_Const',
+  'String',
+  'Integer',
+  'Float',
+  'Boolean',
+  'BitString',
+  'ParamRef',
+  'A_Expr',
+  'BoolExpr',
+  'NullTest',
+  'BooleanTest',
+  'FuncCall',
+  'WindowDef',
+  'SortBy',
+  'TypeCast',
+  'TypeName',
+  'CollateClause',
+  'SubLink',
+  'RangeVar',
+  'RangeSubselect',
+  'RangeFunction',
+  'JoinExpr',
+  'Alias',
+  'CommonTableExpr',
+  'WithClause',
+  'CTESearchClause',
+  'CTECycleClause',
+  'A_Indirection',
+  'A_Indices',
+  'A_ArrayExpr',
+  'CaseExpr',
+  'CaseWhen',
+  'CoalesceExpr',
+  'MinMaxExpr',
+  'RowExpr',
+  'SQLValueFunction',
+  'GroupingSet',
+  'GroupingFunc',
+  'NamedArgExpr',
+  'ColumnDef',
+  'List',
+  'IntoClause',
+  'LockingClause',
+  'RangeTableSample',
+]);
 /** Schemas of the system catalog: reads of them are never cached (the catalog rejects them too, for names resolved there). */
 export const SYSTEM_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 /** Statements that read nothing cacheable and change no data. */
 const HARMLESS = new Set([
   'TransactionStmt',
   'VariableShowStmt',
-  'ExplainStmt',
   'ListenStmt',
   'UnlistenStmt',
   'NotifyStmt',
@@ -60,24 +143,78 @@ const HARMLESS = new Set([
   'VacuumStmt',
   'LoadStmt',
   'ConstraintsSetStmt',
+  'ReindexStmt',
+  'ClusterStmt',
 ]);
-const ALL_DATA = new Set([
-  'AlterRoleStmt',
-  'AlterRoleSetStmt',
+/** Statements whose effect stays in the database they run in, but may change any result there. */
+const DATABASE_WIDE = new Set([
   'GrantStmt',
-  'GrantRoleStmt',
   'CreatePolicyStmt',
   'AlterPolicyStmt',
-  'DoStmt',
-  'CallStmt',
-  'ExecuteStmt',
   'AlterDefaultPrivilegesStmt',
   'ReassignOwnedStmt',
   'DropOwnedStmt',
+  'CreateFunctionStmt',
+  'AlterFunctionStmt',
+  'CreateSchemaStmt',
+  'CommentStmt',
+  'CreateExtensionStmt',
+  'AlterExtensionStmt',
+  'AlterExtensionContentsStmt',
+  'CreateSeqStmt',
+  'AlterSeqStmt',
+  'CompositeTypeStmt',
+  'CreateEnumStmt',
+  'AlterEnumStmt',
+  'CreateRangeStmt',
+  'CreateDomainStmt',
+  'AlterDomainStmt',
+  'DefineStmt',
+  'CreateCastStmt',
+  'AlterObjectSchemaStmt',
+  'AlterOwnerStmt',
+  'AlterOperatorStmt',
+  'AlterTypeStmt',
+  'CreateStatsStmt',
+  'AlterStatsStmt',
+  'CreateForeignTableStmt',
+  'CreateOpClassStmt',
+  'CreateOpFamilyStmt',
+  'AlterOpFamilyStmt',
+  'CreateConversionStmt',
+  'CreateTransformStmt',
+  'CreateEventTrigStmt',
+  'AlterEventTrigStmt',
+  'AlterCollationStmt',
+  'AlterTSDictionaryStmt',
+  'AlterTSConfigurationStmt',
+  'AlterTableMoveAllStmt',
+  'CreateTableAsStmt',
+  'SecLabelStmt',
 ]);
+/** Roles and databases belong to the whole server; DO, CALL and EXECUTE may run any of these. Unknown statements count here too. */
+const CLUSTER_OBJECTS = new Set(['OBJECT_ROLE', 'OBJECT_DATABASE', 'OBJECT_TABLESPACE']);
 
 function notCacheable(reason: string, extra: Partial<Classification> = {}): Classification {
-  return { cacheable: false, reason, reads: [], functions: [], writes: [], invalidatesAll: false, session: 'none', transaction: false, ...extra };
+  const c: Classification = {
+    cacheable: false,
+    reason,
+    reads: [],
+    functions: [],
+    operators: [],
+    types: [],
+    attributes: [],
+    writes: [],
+    invalidatesAll: false,
+    cluster: false,
+    cascade: false,
+    session: 'none',
+    transaction: false,
+    commits: false,
+    ...extra,
+  };
+  if (c.cluster) c.invalidatesAll = true;
+  return c;
 }
 
 /** Classifies a SQL text (one or several statements). Never throws: unparsable SQL passes through. */
@@ -96,8 +233,11 @@ export function classify(sql: string): Classification {
     ...notCacheable('several statements'),
     writes: parts.flatMap((p) => p.writes),
     invalidatesAll: parts.some((p) => p.invalidatesAll),
+    cluster: parts.some((p) => p.cluster),
+    cascade: parts.some((p) => p.cascade),
     session: combineSession(parts.map((p) => p.session)),
     transaction: parts.some((p) => p.transaction),
+    commits: parts.some((p) => p.commits),
   };
 }
 
@@ -115,71 +255,130 @@ function classifyStatement(stmt: Node): Classification {
     case 'InsertStmt':
     case 'UpdateStmt':
     case 'DeleteStmt':
-    case 'MergeStmt':
-      return notCacheable('writes', { writes: [...relationOf(body.relation), ...dataModifyingCtes(body)], session: callsSetConfig(body) ? 'taint' : 'none' });
+    case 'MergeStmt': {
+      const facts = newFacts();
+      walk(body, facts);
+      return notCacheable('writes', {
+        ...callsOf(facts),
+        writes: [...relationOf(body.relation), ...dataModifyingCtes(body)],
+        session: facts.setConfig ? 'taint' : 'none',
+      });
+    }
     case 'TruncateStmt':
-      return notCacheable('writes', { writes: ((body.relations as Node[]) ?? []).flatMap((r) => relationOf(r)) });
+      return notCacheable('writes', { writes: ((body.relations as Node[]) ?? []).flatMap((r) => relationOf(r)), cascade: body.behavior === 'DROP_CASCADE' });
     case 'CopyStmt':
       return notCacheable('COPY', { writes: body.is_from ? relationOf(body.relation) : [] });
+    case 'ExplainStmt':
+      return classifyExplain(body);
     case 'VariableSetStmt':
       return notCacheable('sets a session variable', { session: body.kind === 'VAR_RESET_ALL' ? 'reset' : 'set' });
     case 'DiscardStmt':
       return notCacheable('DISCARD', { session: body.target === 'DISCARD_ALL' ? 'reset' : 'none' });
     case 'TransactionStmt':
-      return notCacheable('transaction control', { transaction: true });
+      return classifyTransaction(body);
     case 'CreateStmt':
       return notCacheable('DDL', { writes: relationOf(body.relation), session: isTemp(body.relation) ? 'taint' : 'none' });
     case 'CreateTableAsStmt':
-      return notCacheable('DDL', { session: isTemp((body.into as Node | undefined)?.rel) ? 'taint' : 'none' });
+      // The new name may shadow another relation on some search_path: everything of the database.
+      return notCacheable('DDL', { invalidatesAll: true, session: isTemp((body.into as Node | undefined)?.rel) ? 'taint' : 'none' });
+    case 'RenameStmt':
+      // The new name may shadow another (and the old one may come back as another table).
+      return notCacheable('DDL', { writes: relationOf(body.relation), invalidatesAll: true, cluster: CLUSTER_OBJECTS.has(String(body.renameType)) });
     case 'AlterTableStmt':
     case 'IndexStmt':
     case 'RefreshMatViewStmt':
     case 'RuleStmt':
     case 'CreateTrigStmt':
-    case 'RenameStmt':
     case 'ViewStmt':
       return notCacheable('DDL', { writes: relationOf(body.relation ?? body.view) });
     case 'DropStmt':
-      return notCacheable('DDL', { writes: droppedRelations(body), invalidatesAll: !isRelationDrop(body) });
+      return notCacheable('DDL', {
+        writes: droppedRelations(body),
+        invalidatesAll: !isRelationDrop(body),
+        cluster: CLUSTER_OBJECTS.has(String(body.removeType)),
+        cascade: body.behavior === 'DROP_CASCADE',
+      });
     default:
       if (HARMLESS.has(type)) return notCacheable(`${type} is not a SELECT`);
-      if (ALL_DATA.has(type)) return notCacheable(`${type} may change any result`, { invalidatesAll: true });
-      return notCacheable(`${type} is not a SELECT`, { invalidatesAll: true });
+      if (DATABASE_WIDE.has(type)) return notCacheable(`${type} may change any result`, { invalidatesAll: true });
+      // Roles, databases, DO/CALL/EXECUTE and statements sidecache does not know: every database of the server.
+      return notCacheable(`${type} may change any result`, { cluster: true });
   }
+}
+
+/** EXPLAIN of a write may run it (ANALYZE): it counts as the write, whatever its options. */
+function classifyExplain(body: Node): Classification {
+  const inner = classifyStatement((body.query as Node | undefined) ?? {});
+  if (inner.writes.length === 0 && !inner.invalidatesAll && inner.session === 'none') {
+    // Its calls stay listed: EXPLAIN ANALYZE runs them, and a function may write.
+    return notCacheable('ExplainStmt is not a SELECT', {
+      functions: inner.functions,
+      operators: inner.operators,
+      types: inner.types,
+      attributes: inner.attributes,
+    });
+  }
+  return { ...inner, cacheable: false, reason: `EXPLAIN of a statement that ${inner.reason ?? 'writes'}` };
+}
+
+/** https://www.postgresql.org/docs/current/sql-commit.html: AND CHAIN commits and opens the next transaction at once. */
+function classifyTransaction(body: Node): Classification {
+  const kind = String(body.kind);
+  const ends = ['TRANS_STMT_COMMIT', 'TRANS_STMT_ROLLBACK', 'TRANS_STMT_PREPARE'].includes(kind);
+  // COMMIT PREPARED makes visible what another session wrote: sidecache does not know what.
+  const prepared = kind === 'TRANS_STMT_COMMIT_PREPARED' || kind === 'TRANS_STMT_ROLLBACK_PREPARED';
+  return notCacheable('transaction control', { transaction: true, commits: ends, invalidatesAll: prepared });
 }
 
 /** https://www.postgresql.org/docs/current/sql-select.html: only plain reads qualify. */
 function classifySelect(select: Node): Classification {
-  const facts = { reads: [] as RelationRef[], functions: [] as string[], ctes: new Set<string>(), problem: undefined as string | undefined, setConfig: false };
+  const facts = newFacts();
   walk(select, facts);
   const writes = dataModifyingCtes(select);
   if (writes.length > 0) return notCacheable('data-modifying WITH', { writes });
-  if (facts.setConfig) return notCacheable('calls set_config', { session: 'taint' });
-  if (facts.problem !== undefined) return notCacheable(facts.problem);
+  if (facts.setConfig) return notCacheable('calls set_config', { ...callsOf(facts), session: 'taint' });
+  if (facts.problem !== undefined) return notCacheable(facts.problem, callsOf(facts));
   const reads = facts.reads.filter((r) => r.schema !== undefined || !facts.ctes.has(r.name));
   const system = reads.find((r) => r.schema !== undefined && SYSTEM_SCHEMAS.has(r.schema));
   if (system !== undefined) return notCacheable(`reads the system catalog (${system.schema}.${system.name})`);
   return {
+    ...notCacheable(''),
     cacheable: true,
     reason: undefined,
     reads,
+    ...callsOf(facts),
+  };
+}
+
+/** What a statement runs besides reading: calls, operators, attribute names (a function it runs may write). */
+function callsOf(facts: Facts): Pick<Classification, 'functions' | 'operators' | 'types' | 'attributes'> {
+  return {
     functions: [...new Set(facts.functions)],
-    writes: [],
-    invalidatesAll: false,
-    session: 'none',
-    transaction: false,
+    operators: [...new Set(facts.operators)],
+    types: [...new Set(facts.types)],
+    attributes: [...new Set(facts.attributes)],
   };
 }
 
 interface Facts {
   reads: RelationRef[];
   functions: string[];
+  operators: string[];
+  types: string[];
+  attributes: string[];
   ctes: Set<string>;
   problem: string | undefined;
   setConfig: boolean;
 }
 
-/** Walks the parse tree once, collecting relations and functions and the first disqualifier. */
+function newFacts(): Facts {
+  return { reads: [], functions: [], operators: [], types: [], attributes: [], ctes: new Set(), problem: undefined, setConfig: false };
+}
+
+const names = (list: unknown): string[] =>
+  ((list as Node[] | undefined) ?? []).flatMap((n) => ((n.String as Node | undefined)?.sval as string | undefined) ?? []);
+
+/** Walks the parse tree once, collecting relations, calls, operators and attribute names, and the first disqualifier. */
 function walk(node: unknown, facts: Facts): void {
   if (Array.isArray(node)) {
     for (const item of node) walk(item, facts);
@@ -188,45 +387,90 @@ function walk(node: unknown, facts: Facts): void {
   if (node === null || typeof node !== 'object') return;
   for (const [key, value] of Object.entries(node as Node)) {
     const v = value as Node;
-    switch (key) {
-      case 'RangeVar':
-        if (v.relpersistence === 't') facts.problem ??= 'reads a temporary relation';
-        facts.reads.push({ schema: v.schemaname as string | undefined, name: v.relname as string });
-        break;
-      case 'FuncCall': {
-        const names = ((v.funcname as Node[]) ?? []).map((n) => (n.String as Node | undefined)?.sval as string);
-        if (names.at(-1) === 'set_config') facts.setConfig = true;
-        facts.functions.push(`${names.join('.')}/${(v.args as unknown[] | undefined)?.length ?? 0}`);
-        break;
-      }
-      case 'SQLValueFunction':
-        if (TIME_SVF.test(String(v.op))) facts.problem ??= 'reads the current time';
-        break;
-      case 'A_Const':
-        if (
-          TIME_WORDS.has(
-            String((v.sval as Node | undefined)?.sval ?? '')
-              .trim()
-              .toLowerCase(),
-          )
-        )
-          facts.problem ??= 'reads the current time';
-        break;
-      case 'lockingClause':
-        facts.problem ??= 'has a locking clause';
-        break;
-      case 'intoClause':
-        facts.problem ??= 'is SELECT INTO';
-        break;
-      case 'RangeTableSample':
-        facts.problem ??= 'uses TABLESAMPLE';
-        break;
-      case 'CommonTableExpr':
-        facts.ctes.add(v.ctename as string);
-        break;
-    }
+    if (/^[A-Z]/.test(key) && !KNOWN_NODES.has(key)) facts.problem ??= `uses ${key}, which sidecache does not check`;
+    if (!noteNode(key, v, facts)) continue;
     walk(value, facts);
   }
+}
+
+/** Records what one node means; false when its children need no walk. */
+function noteNode(key: string, v: Node, facts: Facts): boolean {
+  switch (key) {
+    case 'RangeVar':
+      if (v.relpersistence === 't') facts.problem ??= 'reads a temporary relation';
+      facts.reads.push({ schema: v.schemaname as string | undefined, name: v.relname as string });
+      return true;
+    case 'FuncCall': {
+      const fn = names(v.funcname);
+      if (fn.at(-1) === 'set_config') facts.setConfig = true;
+      facts.functions.push(`${fn.join('.')}/${(v.args as unknown[] | undefined)?.length ?? 0}`);
+      return true;
+    }
+    case 'A_Expr':
+      facts.operators.push(...operatorsOf(v));
+      return true;
+    case 'SubLink':
+      if (v.operName !== undefined) facts.operators.push(names(v.operName).join('.'));
+      return true;
+    case 'SortBy':
+      if (v.useOp !== undefined) facts.operators.push(names(v.useOp).join('.'));
+      return true;
+    case 'ColumnRef': {
+      const fields = names(v.fields);
+      if (fields.length > 1) facts.attributes.push(fields.at(-1)!);
+      return true;
+    }
+    case 'A_Indirection':
+      facts.attributes.push(...names(v.indirection));
+      return true;
+    case 'TypeCast': {
+      const type = names((v.typeName as Node | undefined)?.names).at(-1) ?? '';
+      facts.types.push(type);
+      if (CATALOG_TYPES.has(type)) facts.problem ??= `casts to ${type}, whose value depends on the catalog`;
+      // A constant cast to a text type is only text, whatever words it holds ('now'::text::date is not).
+      if (!isTextType(v.typeName) && TIME_WORD.test(innermostString(v))) facts.problem ??= 'reads the current time';
+      return !(isTextType(v.typeName) && (v.arg as Node | undefined)?.A_Const !== undefined);
+    }
+    case 'SQLValueFunction':
+      if (TIME_SVF.test(String(v.op))) facts.problem ??= 'reads the current time';
+      return true;
+    case 'A_Const':
+      if (TIME_WORD.test(String((v.sval as Node | undefined)?.sval ?? ''))) facts.problem ??= 'reads the current time';
+      return true;
+    case 'lockingClause':
+      facts.problem ??= 'has a locking clause';
+      return true;
+    case 'intoClause':
+      facts.problem ??= 'is SELECT INTO';
+      return true;
+    case 'RangeTableSample':
+      facts.problem ??= 'uses TABLESAMPLE';
+      return true;
+    case 'CommonTableExpr':
+      facts.ctes.add(v.ctename as string);
+      return true;
+    default:
+      return true;
+  }
+}
+
+function isTextType(typeName: unknown): boolean {
+  const t = typeName as Node | undefined;
+  return t !== undefined && t.arrayBounds === undefined && TEXT_TYPES.has(names(t.names).at(-1) ?? '');
+}
+
+/** The string constant at the bottom of a chain of casts, or ''. */
+function innermostString(cast: Node): string {
+  let arg = cast.arg as Node | undefined;
+  while (arg?.TypeCast !== undefined) arg = (arg.TypeCast as Node).arg as Node | undefined;
+  return String(((arg?.A_Const as Node | undefined)?.sval as Node | undefined)?.sval ?? '');
+}
+
+/** The operators an expression runs: BETWEEN is two comparisons; the others name theirs. */
+function operatorsOf(expr: Node): string[] {
+  const kind = String(expr.kind);
+  if (kind.startsWith('AEXPR_BETWEEN') || kind.startsWith('AEXPR_NOT_BETWEEN')) return ['>=', '<='];
+  return [names(expr.name).join('.')];
 }
 
 function dataModifyingCtes(stmt: Node): RelationRef[] {
@@ -236,12 +480,6 @@ function dataModifyingCtes(stmt: Node): RelationRef[] {
     if (query === undefined || 'SelectStmt' in query) return [];
     return classifyStatement(query).writes.concat(relationOf((Object.values(query)[0] as Node).relation));
   });
-}
-
-function callsSetConfig(body: Node): boolean {
-  const facts: Facts = { reads: [], functions: [], ctes: new Set(), problem: undefined, setConfig: false };
-  walk(body, facts);
-  return facts.setConfig;
 }
 
 function relationOf(node: unknown): RelationRef[] {

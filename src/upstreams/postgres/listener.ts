@@ -8,6 +8,7 @@ import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
 import { closeGracefully, formatAddress, listen } from '../../listen.js';
+import { channels, type InvalidationEvent } from '../../events.js';
 import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
 import { requestReporter } from '../report.js';
@@ -45,6 +46,8 @@ export class PostgresListener {
   /** Who `/cache/explain` asks as when the request names no database or user. */
   readonly #explainAs: { database: string; user: string };
   #address: AddressInfo | undefined;
+  /** Invalidations from elsewhere (buses, the admin API, other listeners) may follow DDL: the planner asks the catalog again. */
+  readonly #onInvalidation: (message: unknown) => void;
 
   constructor(deps: PostgresListenerDeps) {
     const { config } = deps;
@@ -87,6 +90,10 @@ export class PostgresListener {
       invalidate: (target) => void deps.invalidate(target, source),
       report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
     };
+    this.#onInvalidation = (message) => {
+      const event = message as InvalidationEvent;
+      if (event.store === deps.store && event.source !== source) this.#ctx.planner.forget(event.target);
+    };
     this.#server = net.createServer((socket) => {
       const connection = new PgConnection(this.#ctx, socket, () => this.#connections.delete(connection));
       this.#connections.add(connection);
@@ -98,11 +105,14 @@ export class PostgresListener {
     this.#config = config;
     this.#ctx.config = config;
     this.#ctx.planner = new Planner(config, this.#catalog);
+    void this.#checkRules();
   }
 
   async start(): Promise<AddressInfo> {
     await loadParser();
     this.#address = await listen(this.#server, this.#config.listen, `postgres listener ${this.name}`);
+    channels.invalidation.subscribe(this.#onInvalidation);
+    void this.#checkRules();
     this.#log.info('postgres listener ready', { address: formatAddress(this.#address), upstream: `${this.#ctx.target.host}:${this.#ctx.target.port}` });
     return this.#address;
   }
@@ -112,8 +122,29 @@ export class PostgresListener {
     const forced = await closeGracefully(this.#server, graceMs, () => {
       for (const c of this.#connections) c.destroy();
     });
+    channels.invalidation.unsubscribe(this.#onInvalidation);
     await this.#catalog.close();
     return forced;
+  }
+
+  /** A rule naming a table the database does not have is a warning at start (a typo keeps the rule from ever matching). */
+  async #checkRules(): Promise<void> {
+    const rules = this.#config.rules;
+    const tables = [...new Set(rules.flatMap((r) => r.tables))];
+    if (tables.length === 0) return;
+    const { database, user } = this.#explainAs;
+    let missing: string[];
+    try {
+      missing = await this.#catalog.missingTables(database, user, tables);
+    } catch (err) {
+      this.#log.warn(`postgres[${this.name}].rules: the catalog could not be asked whether the tables exist`, { database, err: (err as Error).message });
+      return;
+    }
+    rules.forEach((rule, i) => {
+      for (const table of rule.tables.filter((t) => missing.includes(t))) {
+        this.#log.warn(`postgres[${this.name}].rules[${i}].tables: no table "${table}" in database "${database}"`);
+      }
+    });
   }
 
   get listening(): boolean {
@@ -127,6 +158,6 @@ export class PostgresListener {
 
   /** Whether `sql` would be cached for `database` (default: the upstream URL's), and why not. */
   async explain(sql: string, database?: string, user?: string): Promise<Explanation> {
-    return this.#ctx.planner.plan(database ?? this.#explainAs.database, user ?? this.#explainAs.user, sql);
+    return this.#ctx.planner.explain(database ?? this.#explainAs.database, user ?? this.#explainAs.user, sql);
   }
 }

@@ -26,11 +26,13 @@ export interface CallVerdicts {
   unknown: string[];
 }
 
-/** The built-in functions (schema pg_catalog) of one database, by name. */
+/** The built-in functions (schema pg_catalog) of one database, by name; or, with `builtin` false, those of every other schema. */
 export class BuiltinFunctions {
   readonly #byName = new Map<string, ProcRow[]>();
+  readonly #builtin: boolean;
 
-  constructor(rows: readonly ProcRow[]) {
+  constructor(rows: readonly ProcRow[], builtin = true) {
+    this.#builtin = builtin;
     for (const row of rows) {
       const list = this.#byName.get(row.name);
       if (list === undefined) this.#byName.set(row.name, [row]);
@@ -56,7 +58,7 @@ export class BuiltinFunctions {
   #candidates(call: string): ProcRow[] {
     const [qualified, count] = call.split('/');
     const parts = qualified!.split('.');
-    if (parts.length > 1 && parts.at(-2) !== 'pg_catalog') return [];
+    if (parts.length > 1 && (parts.at(-2) === 'pg_catalog') !== this.#builtin) return [];
     const n = Number(count);
     return (this.#byName.get(parts.at(-1)!) ?? []).filter((p) => p.variadic || (n >= p.min_args && n <= p.max_args));
   }

@@ -1,54 +1,67 @@
-/** What completed statements do to the cache: writes and DDL invalidate what they touch. */
-import { databaseTag, tableTag } from '../../cache/tags.js';
+/** What completed statements do to the cache: writes and DDL invalidate what they reach. */
+import { databaseTag } from '../../cache/tags.js';
 import type { PgContext } from './context.js';
+import type { RelationRef } from './classify.js';
 import type { Session } from './session.js';
 
 /**
- * Writes and DDL invalidate what they touch when the statement completes and again when the
- * transaction ends (docs/architecture.md "Writes in transactions").
+ * Writes and DDL invalidate what they reach when the statement completes and again when the
+ * transaction ends (docs/architecture.md "Writes in transactions"). What a write reaches beyond
+ * the names it writes (partitions, parents, views, cascading foreign keys) is applied at once when
+ * the planner knows it, else the database's plans wait for it (`Planner.afterWrite`): the next
+ * read of the session never meets an entry the write made stale.
  */
 export class WriteEffects {
   readonly #ctx: PgContext;
-  readonly #txWrites = new Set<string>();
+  /** What the open transaction wrote, by `schema.name`. */
+  readonly #txWrites = new Map<string, RelationRef>();
+  #txCascade = false;
   #txAll = false;
+  #txCluster = false;
 
   constructor(ctx: PgContext) {
     this.#ctx = ctx;
   }
 
-  /** Applies the writes of one finished request; `session.idle` says whether a transaction ended. */
+  /** Applies the writes of one finished request; `session.idle` (or a COMMIT AND CHAIN) says whether a transaction ended. */
   apply(session: Session, executed: readonly string[]): void {
     const { planner } = this.#ctx;
+    let committed = false;
     for (const sql of executed) {
       const c = planner.classify(sql);
-      if (c.cacheable && c.session === 'none') continue;
+      // A function it calls may write tables sidecache cannot name: the whole database.
+      const viaCalls = planner.mayWrite(session.database, sql, c);
+      if (c.cacheable && c.session === 'none' && !viaCalls) continue;
+      committed ||= c.commits;
       if (c.writes.length > 0) {
-        const names = c.writes.map((w) => w.name);
-        this.#invalidateTables(session, names);
-        for (const n of names) this.#txWrites.add(n);
+        this.#invalidateTables(session, c.writes, c.cascade);
+        for (const w of c.writes) this.#txWrites.set(`${w.schema ?? ''}.${w.name}`, w);
+        this.#txCascade ||= c.cascade;
       }
       // After DDL the catalog's answers (views, partitions) may have changed.
       if (c.invalidatesAll || (c.writes.length > 0 && c.reason === 'DDL')) planner.forgetPlans(session.database);
-      if (c.invalidatesAll) {
-        this.#ctx.invalidate({ tags: [databaseTag(session.database)] });
-        this.#txAll = true;
-      }
+      if (c.invalidatesAll || viaCalls) this.#invalidateAll(session, c.cluster);
+      this.#txAll ||= c.invalidatesAll || viaCalls;
+      this.#txCluster ||= c.cluster;
     }
-    if (!session.idle) return;
+    if (!session.idle && !committed) return;
     // The transaction ended: what it wrote is invalidated again, as readers may have filled in between.
-    if (this.#txWrites.size > 0) this.#invalidateTables(session, [...this.#txWrites]);
-    if (this.#txAll) this.#ctx.invalidate({ tags: [databaseTag(session.database)] });
+    if (this.#txWrites.size > 0) this.#invalidateTables(session, [...this.#txWrites.values()], this.#txCascade);
+    if (this.#txAll) this.#invalidateAll(session, this.#txCluster);
     this.#txWrites.clear();
+    this.#txCascade = false;
     this.#txAll = false;
+    this.#txCluster = false;
   }
 
-  #invalidateTables(session: Session, names: string[]): void {
-    const tags = names.map(tableTag);
-    this.#ctx.invalidate({ tags });
-    // Views over, and partitions of, what was written: the catalog knows them.
-    void this.#ctx.planner.writeTags(session.database, session.user, names).then((expanded) => {
-      const more = expanded.filter((t) => !tags.includes(t));
-      if (more.length > 0) this.#ctx.invalidate({ tags: more });
-    });
+  #invalidateTables(session: Session, writes: readonly RelationRef[], cascade: boolean): void {
+    this.#ctx.planner.afterWrite(session.database, session.user, writes, cascade, (target) => this.#ctx.invalidate(target));
+  }
+
+  /** Everything of the database, or with `cluster` every database of the server (entries carry the planner's cluster tag). */
+  #invalidateAll(session: Session, cluster: boolean): void {
+    const { planner } = this.#ctx;
+    if (cluster) planner.forgetAll();
+    this.#ctx.invalidate({ tags: [cluster ? planner.clusterTag : databaseTag(session.database)] });
   }
 }

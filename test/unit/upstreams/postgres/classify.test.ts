@@ -70,3 +70,55 @@ describe('classify (libpg-query)', () => {
     expect(classify('BEGIN').transaction).toBe(true);
   });
 });
+
+describe('classify: default deny', () => {
+  it('refuses time words in any literal that is not plain text, and casts whose value depends on the catalog', () => {
+    for (const sql of [
+      "SELECT '{now}'::timestamptz[]",
+      "SELECT '[now,infinity)'::tstzrange",
+      "SELECT 'today 00:00'::timestamp",
+      "SELECT 'TOMORROW'::date",
+      "SELECT * FROM t WHERE at > 'yesterday'",
+      "SELECT 'now'::text::timestamptz",
+    ]) {
+      expect([sql, classify(sql).reason]).toEqual([sql, 'reads the current time']);
+    }
+    expect(classify("SELECT 'now'::text, 'nowhere', '2020-01-01'::date").cacheable).toBe(true);
+    expect(classify("SELECT 't'::regclass").reason).toBe('casts to regclass, whose value depends on the catalog');
+    expect(classify('SELECT x::regtype FROM t').reason).toBe('casts to regtype, whose value depends on the catalog');
+  });
+
+  it('lists operators and names that attribute notation may turn into calls, for the catalog to check', () => {
+    const c = classify('SELECT t.f, (t).g, a OPERATOR(s.===) 1, b BETWEEN 1 AND 2 FROM t ORDER BY a USING <');
+    expect(c.operators.sort()).toEqual(['<', '<=', '>=', 's.==='].sort());
+    expect(c.attributes.sort()).toEqual(['f', 'g']);
+  });
+
+  it('refuses parse nodes it does not check', () => {
+    expect(classify("SELECT xmlparse(document '<a/>')").reason).toBe('uses XmlExpr, which sidecache does not check');
+  });
+
+  it('EXPLAIN of a write is the write; COMMIT AND CHAIN commits; roles and databases reach every database', () => {
+    expect(classify('EXPLAIN ANALYZE UPDATE a SET x = 1').writes.map((w) => w.name)).toEqual(['a']);
+    expect(classify('EXPLAIN SELECT 1').writes).toEqual([]);
+    expect(classify('EXPLAIN ANALYZE SELECT f(1)').functions).toEqual(['f/1']);
+    expect(classify('COMMIT AND CHAIN')).toMatchObject({ transaction: true, commits: true });
+    expect(classify('BEGIN').commits).toBe(false);
+    expect(classify("COMMIT PREPARED 'x'").invalidatesAll).toBe(true);
+    expect(classify('TRUNCATE a CASCADE').cascade).toBe(true);
+    for (const sql of [
+      'GRANT r TO u',
+      'ALTER ROLE r NOSUPERUSER',
+      'CREATE DATABASE d',
+      'DROP DATABASE d',
+      'DROP ROLE r',
+      'ALTER ROLE r RENAME TO q',
+      'DO $$ BEGIN END $$',
+    ]) {
+      expect([sql, classify(sql).cluster, classify(sql).invalidatesAll]).toEqual([sql, true, true]);
+    }
+    for (const sql of ['GRANT SELECT ON a TO r', 'CREATE TABLE b AS SELECT 1', 'ALTER TABLE a RENAME TO b', 'ALTER SCHEMA s RENAME TO t']) {
+      expect([sql, classify(sql).cluster, classify(sql).invalidatesAll]).toEqual([sql, false, true]);
+    }
+  });
+});

@@ -40,4 +40,12 @@ describe('BuiltinFunctions (pg_catalog.pg_proc)', () => {
       unknown: ['slugify/1', 'abs/2', 'round/3', 'app.abs/1', 'app.now/0'],
     });
   });
+
+  it('with builtin false, answers for the functions of every other schema: unqualified or qualified there, never pg_catalog', () => {
+    const others = new BuiltinFunctions([fn('upper', 1, 1, false), fn('slug', 1, 1, true)], false);
+    expect(others.sort(['upper/1', 'app.upper/1', 'pg_catalog.upper/1', 'slug/1', 'upper/2'])).toEqual({
+      volatile: ['upper/1', 'app.upper/1'],
+      unknown: ['pg_catalog.upper/1', 'upper/2'],
+    });
+  });
 });
