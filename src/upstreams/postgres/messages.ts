@@ -36,12 +36,14 @@ export function decodeQuery(bytes: Buffer): string {
 export interface ParseMessage {
   name: string;
   sql: string;
+  /** Offset of the parameter type OIDs (Int16 count, then Int32 each): part of what shapes the response. */
+  typesAt: number;
 }
 
 export function decodeParse(bytes: Buffer): ParseMessage {
   const [name, next] = cstring(bytes, BODY);
-  const [sql] = cstring(bytes, next);
-  return { name, sql };
+  const [sql, typesAt] = cstring(bytes, next);
+  return { name, sql, typesAt };
 }
 
 export interface BindMessage {

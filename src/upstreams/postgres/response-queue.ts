@@ -19,6 +19,12 @@ export interface UpstreamSlot {
   executed: string[];
   /** May change the transaction status or session: no cache use until it ends. */
   uncertain: boolean;
+  /** It ran something sidecache cannot see (a FunctionCall, an Execute of a portal it does not know). */
+  unknown: boolean;
+  /** The server answered an ErrorResponse. */
+  errored: boolean;
+  /** The statements of its Describe messages, in order: each RowDescription or NoData answers the first. */
+  describes: { description: Buffer | undefined }[];
   /** ParseCompletes of Parses sidecache sent on its own, which the client must not see. */
   swallowParse: number;
   capture: Capture | undefined;
@@ -52,7 +58,19 @@ export class ResponseQueue {
 
   /** Opens the slot of a request about to be sent upstream. */
   open(executed: string[], uncertain: boolean, result?: RequestResult, capture?: Capture): UpstreamSlot {
-    const slot: UpstreamSlot = { kind: 'up', executed, uncertain, swallowParse: 0, capture, onEnd: undefined, started: this.#options.now(), result };
+    const slot: UpstreamSlot = {
+      kind: 'up',
+      executed,
+      uncertain,
+      unknown: false,
+      errored: false,
+      describes: [],
+      swallowParse: 0,
+      capture,
+      onEnd: undefined,
+      started: this.#options.now(),
+      result,
+    };
     this.#slots.push(slot);
     return slot;
   }
@@ -78,6 +96,12 @@ export class ResponseQueue {
       return;
     }
     head.capture?.add(frame);
+    if (frame.code === Backend.ErrorResponse) head.errored = true;
+    else if (frame.code === Backend.RowDescription || frame.code === Backend.NoData) {
+      const statement = head.describes.shift();
+      // A copy: the frame is a slice of a socket chunk.
+      if (statement !== undefined) statement.description = Buffer.from(frame.bytes);
+    }
     this.#options.write(frame.bytes);
     if (frame.code === Backend.ReadyForQuery) this.#end(head, decodeReadyStatus(frame.bytes));
   }
