@@ -11,7 +11,16 @@ import { Batches } from './batch.js';
 import { Backend, Frontend, StartupCode } from './codes.js';
 import type { PgContext } from './context.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
-import { ACCEPT_ENCRYPTION, decodeParameterStatus, decodeQuery, decodeReadyStatus, decodeStartup, encodeError, REFUSE_ENCRYPTION } from './messages.js';
+import {
+  ACCEPT_ENCRYPTION,
+  decodeParameterStatus,
+  decodeQuery,
+  decodeReadyStatus,
+  decodeStartup,
+  encodeError,
+  REFUSE_ENCRYPTION,
+  startsWithTerminate,
+} from './messages.js';
 import { ReadThrough } from './read-through.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import { Session } from './session.js';
@@ -80,6 +89,11 @@ export class PgConnection {
   }
 
   #onClientData(chunk: Buffer): void {
+    if (this.#phase === 'startup' && this.#started === undefined && this.#clientFrames.buffered === 0 && startsWithTerminate(chunk)) {
+      // The client is done before it began: a clean close, no upstream connection, no error.
+      this.#client.end();
+      return this.#close();
+    }
     let frames: Frame[];
     try {
       frames = this.#clientFrames.push(chunk);

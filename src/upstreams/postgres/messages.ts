@@ -79,6 +79,17 @@ export function decodeParameterStatus(bytes: Buffer): [name: string, value: stri
   return [name, cstring(bytes, next)[0]];
 }
 
+/** Terminate (`X`, length 4). */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
+/**
+ * Whether `bytes` begin with a Terminate. node-postgres's `connect(); end()` queues one before its
+ * startup packet; PostgreSQL closes such a connection without a word.
+ */
+export function startsWithTerminate(bytes: Buffer): boolean {
+  return bytes.length >= TERMINATE.length && bytes.subarray(0, TERMINATE.length).equals(TERMINATE);
+}
+
 /** `ReadyForQuery('I')`, the end of every stored response. */
 export const READY_IDLE = Buffer.from([Backend.ReadyForQuery, 0, 0, 0, 5, TxStatus.Idle]);
 
