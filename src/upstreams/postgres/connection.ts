@@ -249,17 +249,18 @@ export class PgConnection {
   }
 
   #handle(frame: Frame): Promise<void> | undefined {
-    const { batches, readThrough } = this.#started!;
+    const { batches, readThrough, session } = this.#started!;
     switch (frame.code) {
       case Frontend.Query:
-        this.#started!.session.simpleQuery();
         if (batches.pending) {
           // A Query inside an unfinished extended batch: the batch's response and this one's share
           // a ReadyForQuery, so neither can be told apart for the cache. Both pass through.
           batches.release();
+          session.simpleQuery();
           this.#forwardSlot(frame, [decodeQuery(frame.bytes)]);
           return undefined;
         }
+        session.simpleQuery();
         return readThrough.query(frame);
       case Frontend.Parse:
       case Frontend.Bind:

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { query, readMessages, startup, terminate } from '../../helpers/pg-bytes.js';
 import { connect, PG, pgUnreachable, rawSocket, usePgFixture } from '../../helpers/pg.js';
 import { metric } from '../../helpers/sidecache.js';
+import { exchange, rawSession } from './raw-session.js';
 
 const unreachable = await pgUnreachable();
 
@@ -18,23 +19,6 @@ function untilClose(socket: net.Socket): Promise<Buffer> {
     socket.on('data', (chunk: Buffer) => (all = Buffer.concat([all, chunk])));
     socket.on('error', () => undefined);
     socket.once('close', () => resolve(all));
-  });
-}
-
-/** Sends bytes and collects the answer up to the `ready`-th ReadyForQuery. */
-function exchange(socket: net.Socket, bytes: Buffer, ready: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let all = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      all = Buffer.concat([all, chunk]);
-      if (readMessages(all).filter((m) => m.code === 'Z').length >= ready) {
-        socket.off('data', onData);
-        resolve(all);
-      }
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.write(bytes);
   });
 }
 
@@ -61,8 +45,7 @@ describe.skipIf(unreachable !== undefined)('postgres listener: keys and counting
   it('startup parameters that differ only by a separator character get different keys (9)', async () => {
     const { table } = f;
     const run = async (params: Record<string, string>) => {
-      const socket = await rawSocket(f.port);
-      await exchange(socket, startup({ user: PG.user, database: PG.database, ...params }), 1);
+      const socket = await rawSession(f.port, params);
       const answer = await exchange(socket, query(`SELECT v FROM ${table} WHERE id = 1`), 1);
       socket.destroy();
       return readMessages(answer).find((m) => m.code === 'E') === undefined;

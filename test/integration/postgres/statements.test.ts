@@ -3,35 +3,14 @@
  * types, the row shape a statement was prepared with), and a statement the client named exists
  * upstream whenever the client names it again, by message or in SQL.
  */
-import type net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { bind, describePortal, execute, fields, firstColumn, parse, query, readMessages, startup, sync } from '../../helpers/pg-bytes.js';
-import { PG, pgUnreachable, rawSocket, usePgFixture } from '../../helpers/pg.js';
+import { bind, describePortal, execute, fields, firstColumn, parse, query, readMessages, sync } from '../../helpers/pg-bytes.js';
+import { pgUnreachable, usePgFixture } from '../../helpers/pg.js';
+import { exchange, rawSession } from './raw-session.js';
 
 const unreachable = await pgUnreachable();
 
-/** Sends bytes and collects the answer up to the `ready`-th ReadyForQuery. */
-function exchange(socket: net.Socket, bytes: Buffer, ready: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let all = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      all = Buffer.concat([all, chunk]);
-      if (readMessages(all).filter((m) => m.code === 'Z').length >= ready) {
-        socket.off('data', onData);
-        resolve(all);
-      }
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.write(bytes);
-  });
-}
-
-async function session(port: number): Promise<net.Socket> {
-  const socket = await rawSocket(port);
-  await exchange(socket, startup({ user: PG.user, database: PG.database }), 1);
-  return socket;
-}
+const session = (port: number) => rawSession(port);
 
 /** A Parse naming its parameter types, as psycopg's `%t` and typed drivers send it. */
 function typedParse(name: string, sql: string, oids: number[]): Buffer {
