@@ -182,6 +182,7 @@ export class Batches {
   /** Forwards one extended frame, keeping the statements the upstream knows in step with the client's. */
   #forward(frame: Frame, slot: UpstreamSlot): void {
     const { session } = this.#options;
+    if (frame.code !== Frontend.Flush) slot.replies++;
     switch (frame.code) {
       case Frontend.Parse: {
         const { name, sql, typesAt } = decodeParse(frame.bytes);

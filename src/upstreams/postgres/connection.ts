@@ -254,10 +254,14 @@ export class PgConnection {
       case Frontend.Query:
         if (batches.pending) {
           // A Query inside an unfinished extended batch: the batch's response and this one's share
-          // a ReadyForQuery, so neither can be told apart for the cache. Both pass through.
+          // a ReadyForQuery, so neither can be told apart for the cache. Both pass through, and as
+          // whose error is whose cannot be told either, the session is tainted. The server skips
+          // the Query when the batch fails first (response-queue.ts drops its slot then).
           batches.release();
           session.simpleQuery();
-          this.#forwardSlot(frame, [decodeQuery(frame.bytes)]);
+          const slot = this.#forwardSlot(frame, [decodeQuery(frame.bytes)]);
+          slot.unknown = true;
+          slot.skippable = true;
           return undefined;
         }
         session.simpleQuery();

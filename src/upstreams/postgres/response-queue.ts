@@ -23,6 +23,10 @@ export interface UpstreamSlot {
   unknown: boolean;
   /** The server answered an ErrorResponse. */
   errored: boolean;
+  /** Replies still due to the extended messages forwarded in it (one completion message each). */
+  replies: number;
+  /** A Query sent inside an unfinished extended batch: the server discards it when the batch fails first. */
+  skippable: boolean;
   /** The statements of its Describe messages, in order: each RowDescription or NoData answers the first. */
   describes: { description: Buffer | undefined }[];
   /** ParseCompletes of Parses sidecache sent on its own, which the client must not see. */
@@ -33,6 +37,18 @@ export interface UpstreamSlot {
   started: Millis;
   result: RequestResult | undefined;
 }
+
+/** Messages that complete one extended-protocol message (Describe completes with RowDescription or NoData). */
+const COMPLETIONS = new Set<number>([
+  Backend.ParseComplete,
+  Backend.BindComplete,
+  Backend.CloseComplete,
+  Backend.RowDescription,
+  Backend.NoData,
+  Backend.CommandComplete,
+  Backend.EmptyQueryResponse,
+  Backend.PortalSuspended,
+]);
 
 /** A stored answer waiting for the slots before it. */
 interface CachedSlot {
@@ -64,6 +80,8 @@ export class ResponseQueue {
       uncertain,
       unknown: false,
       errored: false,
+      replies: 0,
+      skippable: false,
       describes: [],
       swallowParse: 0,
       capture,
@@ -96,14 +114,30 @@ export class ResponseQueue {
       return;
     }
     head.capture?.add(frame);
-    if (frame.code === Backend.ErrorResponse) head.errored = true;
-    else if (frame.code === Backend.RowDescription || frame.code === Backend.NoData) {
+    if (frame.code === Backend.ErrorResponse) this.#error(head);
+    else if (COMPLETIONS.has(frame.code) && head.replies > 0) head.replies--;
+    if (frame.code === Backend.RowDescription || frame.code === Backend.NoData) {
       const statement = head.describes.shift();
       // A copy: the frame is a slice of a socket chunk.
       if (statement !== undefined) statement.description = Buffer.from(frame.bytes);
     }
     this.#options.write(frame.bytes);
     if (frame.code === Backend.ReadyForQuery) this.#end(head, decodeReadyStatus(frame.bytes));
+  }
+
+  /**
+   * An ErrorResponse. When extended messages of the slot were still due, the server now discards
+   * messages up to the Sync, a Query sent in between included: its slot will get no ReadyForQuery.
+   */
+  #error(head: UpstreamSlot): void {
+    head.errored = true;
+    if (head.replies === 0) return;
+    head.replies = 0;
+    while (this.#slots[1]?.kind === 'up' && this.#slots[1].skippable) {
+      const skipped = this.#slots.splice(1, 1)[0] as UpstreamSlot;
+      head.unknown ||= skipped.unknown;
+      skipped.onEnd?.(undefined);
+    }
   }
 
   #end(slot: UpstreamSlot, status: number): void {

@@ -7,7 +7,9 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SidecacheServer } from '../../../src/server.js';
 import { connect, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
+import { bind, execute, firstColumn, parse, query, readMessages, sync } from '../../helpers/pg-bytes.js';
 import { metric } from '../../helpers/sidecache.js';
+import { exchange, rawSession } from './raw-session.js';
 
 const unreachable = await pgUnreachable();
 
@@ -145,6 +147,36 @@ describe.skipIf(unreachable !== undefined)('postgres listener: session state', (
     expect(await rows(a, `SELECT * FROM ${tt}`)).toEqual(['99']);
     expect(await rows(a, `SELECT * FROM ${tt}`)).toEqual(['99']);
     expect(await rows(await session(), `SELECT * FROM ${tt}`)).toEqual(['1']);
+  });
+
+  it('a Query inside an unfinished extended batch taints: the server may have skipped it after an error', async () => {
+    const socket = await rawSession(port, { user: app });
+    // After the division by zero the server discards messages up to Sync, the Query included.
+    const mixed = Buffer.concat([parse('', 'SELECT 1/0'), bind('', []), execute(), query(`SET search_path = ${s2}`), sync()]);
+    await exchange(socket, mixed, 1);
+    const answer = readMessages(await exchange(socket, query(`SELECT * FROM ${t}`), 1));
+    expect(answer.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['public row']);
+    socket.destroy();
+    const b = await session();
+    await b.query(`SET search_path = ${s2}`);
+    expect(await rows(b, `SELECT * FROM ${t}`)).toEqual(['s2 row']);
+  });
+
+  it('a skipped Query does not shift later responses: a write right after it invalidates at once', async () => {
+    const w = unique('w');
+    await direct.query(`CREATE TABLE ${w} (v text); INSERT INTO ${w} VALUES ('old'); GRANT ALL ON ${w} TO ${low}`);
+    try {
+      const reader = await session();
+      expect(await rows(reader, `SELECT v FROM ${w}`)).toEqual(['old']);
+      expect(await rows(reader, `SELECT v FROM ${w}`)).toEqual(['old']);
+      const socket = await rawSession(port, { user: app });
+      await exchange(socket, Buffer.concat([parse('', 'SELECT 1/0'), bind('', []), execute(), query('SELECT 1'), sync()]), 1);
+      await exchange(socket, query(`UPDATE ${w} SET v = 'new'`), 1);
+      expect(await rows(reader, `SELECT v FROM ${w}`)).toEqual(['new']);
+      socket.destroy();
+    } finally {
+      await direct.query(`DROP TABLE ${w}`);
+    }
   });
 
   it('ordinary session settings keep the hit ratio: SET application_name, SET search_path, SET LOCAL in a committed transaction', async () => {
