@@ -118,7 +118,9 @@ const SESSION_NEUTRAL_FUNCTIONS = new Set(
   pg_sleep pg_advisory_lock pg_advisory_unlock pg_advisory_xact_lock pg_try_advisory_lock pg_try_advisory_xact_lock
   pg_advisory_lock_shared pg_advisory_unlock_shared pg_advisory_unlock_all pg_notify pg_backend_pid
   current_setting current_database current_schema current_schemas version txid_current pg_current_xact_id
-  pg_collation_for num_nulls num_nonnulls`.split(/\s+/),
+  pg_collation_for num_nulls num_nonnulls date uuid_generate_v1 uuid_generate_v1mc uuid_generate_v4
+  to_tsvector to_tsquery plainto_tsquery phraseto_tsquery websearch_to_tsquery ts_rank ts_rank_cd ts_headline
+  json_extract_path json_extract_path_text jsonb_extract_path jsonb_extract_path_text jsonb_path_query jsonb_path_exists`.split(/\s+/),
 );
 
 /** Settings the server reports with ParameterStatus (PostgreSQL 15): the server's word keys them, not the SET. */

@@ -3,12 +3,14 @@
  * one its key says, tracked from what the server confirmed (a SET counts once it succeeded and
  * its transaction committed), and anything the listener cannot model taints the session.
  */
+import type net from 'node:net';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SidecacheServer } from '../../../src/server.js';
 import { connect, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
 import { bind, execute, firstColumn, parse, query, readMessages, sync } from '../../helpers/pg-bytes.js';
 import { metric } from '../../helpers/sidecache.js';
+import { waitFor } from '../../helpers/wait.js';
 import { exchange, rawSession } from './raw-session.js';
 
 const unreachable = await pgUnreachable();
@@ -137,6 +139,31 @@ describe.skipIf(unreachable !== undefined)('postgres listener: session state', (
     // DISCARD ALL outside a transaction makes the session clean again.
     await a.query('DISCARD ALL');
     expect(await rows(a, `SELECT * FROM ${t}`)).toEqual(['public row']);
+  });
+
+  it('a FunctionCall message taints the session (it may call set_config)', async () => {
+    const oid = Number((await direct.query("SELECT 'set_config'::regproc::oid AS oid")).rows[0].oid);
+    const text = (v: string) => [Buffer.from([0, 0, 0, Buffer.byteLength(v)].map((b, i) => (i < 3 ? 0 : b))), Buffer.from(v)];
+    const body = Buffer.concat([Buffer.alloc(4), Buffer.from([0, 1, 0, 0, 0, 3]), ...text('search_path'), ...text(s2), ...text('false'), Buffer.from([0, 0])]);
+    body.writeInt32BE(oid, 0);
+    const call = Buffer.concat([Buffer.from('F'), Buffer.alloc(4), body]);
+    call.writeInt32BE(body.length + 4, 1);
+    // Raw sessions share their startup parameters, so their keys: the clean one's answer is stored first.
+    const read = async (socket: net.Socket) =>
+      readMessages(await exchange(socket, query(`SELECT * FROM ${t}`), 1))
+        .filter((m) => m.code === 'D')
+        .map((m) => firstColumn(m.body));
+    const clean = await rawSession(port, { user: app });
+    await waitFor(async () => {
+      const before = await hits();
+      expect(await read(clean)).toEqual(['public row']);
+      return (await hits()) > before;
+    }, 'a stored answer for a clean session');
+    const socket = await rawSession(port, { user: app });
+    await exchange(socket, call, 1);
+    expect(await read(socket)).toEqual(['s2 row']);
+    expect(await read(clean)).toEqual(['public row']);
+    for (const s of [socket, clean]) s.destroy();
   });
 
   it('a temporary table made by SELECT INTO is seen by its session only (5)', async () => {

@@ -4,7 +4,9 @@ import { loadParser } from '../../../../src/upstreams/postgres/classify.js';
 import { Session } from '../../../../src/upstreams/postgres/session.js';
 import { applySessionEffects, defaultsEpoch, sessionEffects } from '../../../../src/upstreams/postgres/session-effects.js';
 
-const { Idle: I, InBlock: T, Failed: E } = TxStatus;
+const I = TxStatus.Idle;
+const T = TxStatus.InBlock;
+const E = TxStatus.Failed;
 
 /** A session that ran `steps` ([sql, status after, errored?]) one request each; `vouched` SQL texts count as planner-approved. */
 function after(steps: [sql: string, status: number, errored?: boolean][], vouched: string[] = []): Session {
