@@ -217,7 +217,10 @@ export class PgConnection {
     this.#writes.apply(session, slot.executed);
     const { planner } = this.#ctx;
     const cached = (sql: string) => planner.peek(session.database, session.user, sql)?.cacheable === true;
+    const clean = !session.tainted;
     applySessionEffects(session, { executed: slot.executed, unknown: slot.unknown, errored: slot.errored, before, after: status }, cached, this.#ctx);
+    // Why a session stopped using the cache (the operator's question when the hit ratio drops).
+    if (clean && session.tainted) this.#ctx.log.debug('session tainted: no cache use until DISCARD ALL', { reason: session.taintedBy });
     if (slot.result !== undefined) this.#ctx.report(slot.result, slot.started, this.#ctx.clock.now() - slot.started);
   }
 

@@ -50,7 +50,8 @@ export class Session {
   #pending: SettingChange[] = [];
   /** The open block failed: it cannot commit (a COMMIT answers ROLLBACK). */
   #aborted = false;
-  #tainted = false;
+  /** Why the session is tainted, while it is. */
+  #taintedBy: string | undefined;
   #fingerprint: string | undefined;
 
   /** `epoch` counts the role and database defaults (ALTER ROLE/DATABASE … SET) changed through the listener before the session began. */
@@ -67,11 +68,16 @@ export class Session {
 
   /** Set after something the cache cannot model (set_config, DO, temporary tables, …) until a successful DISCARD ALL. */
   get tainted(): boolean {
-    return this.#tainted;
+    return this.#taintedBy !== undefined;
   }
 
-  taint(): void {
-    this.#tainted = true;
+  /** What tainted the session first, while it is tainted (for the debug log). */
+  get taintedBy(): string | undefined {
+    return this.#taintedBy;
+  }
+
+  taint(why: string): void {
+    this.#taintedBy ??= why;
   }
 
   /** A ParameterStatus from the server (TimeZone, DateStyle, application_name, …): the server's word. */
@@ -92,12 +98,12 @@ export class Session {
    * an ErrorResponse, `before`/`after` its ReadyForQuery status on each side.
    */
   endRequest(effects: readonly Effect[], errored: boolean, before: number, after: number): void {
-    if (effects.some((e) => e.kind === 'taint')) this.#tainted = true;
+    for (const e of effects) if (e.kind === 'taint') this.taint(e.why);
     const relevant = effects.filter((e) => e.kind !== 'none' && e.kind !== 'taint');
     if (errored) {
       // Which statements of a failed request ran is not known: one that changes the session taints it.
       // A failed single statement did nothing; its transaction may have ended or failed.
-      if (relevant.length > 0 && effects.length > 1) this.#tainted = true;
+      if (relevant.length > 0 && effects.length > 1) this.taint('a request that changes the session failed part way');
     } else {
       let open = before !== TxStatus.Idle;
       for (const e of relevant) open = this.#apply(e, open);
@@ -106,7 +112,7 @@ export class Session {
     if (after === TxStatus.Idle) {
       // No block is open: what was pending committed above, or was rolled back (an error ended the
       // block); pending SETs left after a request that succeeded mean the model lost track.
-      if (this.#pending.length > 0 && !errored) this.#tainted = true;
+      if (this.#pending.length > 0 && !errored) this.taint('a transaction block ended unseen');
       this.#pending = [];
       this.#aborted = false;
     }
@@ -123,7 +129,7 @@ export class Session {
       case 'discard-all':
         this.#settings.clear();
         this.#pending = [];
-        this.#tainted = false;
+        this.#taintedBy = undefined;
         this.statements.clear();
         this.portals.clear();
         this.#fingerprint = undefined;
@@ -144,11 +150,11 @@ export class Session {
       }
       case 'rollback-to':
         // Which SETs came after the savepoint is not tracked.
-        if (this.#pending.length > 0) this.#tainted = true;
+        if (this.#pending.length > 0) this.taint('ROLLBACK TO SAVEPOINT after a SET');
         this.#aborted = false;
         return open;
       case 'prepare-transaction':
-        if (this.#pending.length > 0) this.#tainted = true;
+        if (this.#pending.length > 0) this.taint('PREPARE TRANSACTION after a SET');
         this.#pending = [];
         return false;
       default:
