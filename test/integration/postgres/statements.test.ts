@@ -20,13 +20,16 @@ function typedParse(name: string, sql: string, oids: number[]): Buffer {
   head.writeInt32BE(body.length + 4, 1);
   return Buffer.concat([head, body]);
 }
-const describeStatement = (name: string) => {
+/** Describe ('D') or Close ('C') of a prepared statement. */
+const statementMessage = (code: 'D' | 'C', name: string) => {
   const body = Buffer.from(`S${name}\0`);
   const head = Buffer.alloc(5);
-  head.write('D');
+  head.write(code);
   head.writeInt32BE(body.length + 4, 1);
   return Buffer.concat([head, body]);
 };
+const describeStatement = (name: string) => statementMessage('D', name);
+const closeStatement = (name: string) => statementMessage('C', name);
 
 const messages = (data: Buffer) => readMessages(data);
 const errors = (data: Buffer) =>
@@ -84,12 +87,21 @@ describe.skipIf(unreachable !== undefined)('postgres listener: prepared statemen
     expect(rows(await exchange(a, batch, 1))).toEqual(['one']);
     const b = await session(f.port);
     expect(rows(await exchange(b, batch, 1))).toEqual(['one']);
+    // Describe and Close messages name it too.
+    const described = await exchange(b, Buffer.concat([describeStatement('_pg3_0'), sync()]), 1);
+    expect(errors(described)).toEqual([]);
+    expect(messages(described).map((m) => m.code)).toEqual(['t', 'T', 'Z']);
     const executed = await exchange(b, query('EXECUTE _pg3_0(2)'), 1);
     expect(errors(executed)).toEqual([]);
     expect(rows(executed)).toEqual(['two']);
     expect(errors(await exchange(b, query('DEALLOCATE _pg3_0'), 1))).toEqual([]);
     // Deallocated: a Bind meets the server's 26000, not a stored answer.
     expect(errors(await exchange(b, Buffer.concat([bind('_pg3_0', ['1']), describePortal(), execute(), sync()]), 1))).toEqual(['26000']);
+    const c = await session(f.port);
+    expect(rows(await exchange(c, batch, 1))).toEqual(['one']);
+    expect(messages(await exchange(c, Buffer.concat([closeStatement('_pg3_0'), sync()]), 1)).map((m) => m.code)).toEqual(['3', 'Z']);
+    expect(errors(await exchange(c, query('EXECUTE _pg3_0(1)'), 1))).toEqual(['26000']);
+    c.destroy();
     a.destroy();
     b.destroy();
   });
