@@ -123,18 +123,6 @@ const SESSION_NEUTRAL_FUNCTIONS = new Set(
   json_extract_path json_extract_path_text jsonb_extract_path jsonb_extract_path_text jsonb_path_query jsonb_path_exists`.split(/\s+/),
 );
 
-/** Settings the server reports with ParameterStatus (PostgreSQL 15): the server's word keys them, not the SET. */
-const REPORTED_SETTINGS = new Set([
-  'application_name',
-  'client_encoding',
-  'datestyle',
-  'intervalstyle',
-  'timezone',
-  'standard_conforming_strings',
-  'default_transaction_read_only',
-  'integer_datetimes',
-]);
-
 /** Old spellings the server maps to current names (guc.c map_old_guc_names). */
 const SETTING_ALIASES: Readonly<Record<string, string>> = { sort_mem: 'work_mem', vacuum_mem: 'maintenance_work_mem' };
 
@@ -227,7 +215,6 @@ function setEffect(body: Node): Effect {
   if (kind === 'VAR_SET_MULTI') return body.name === 'TRANSACTION' || body.name === 'TRANSACTION SNAPSHOT' ? NONE : taint(`SET ${String(body.name)}`);
   const raw = String(body.name ?? '').toLowerCase();
   const name = SETTING_ALIASES[raw] ?? raw;
-  if (REPORTED_SETTINGS.has(name)) return NONE;
   if (kind === 'VAR_SET_VALUE') return { kind: 'set', name, value: JSON.stringify(body.args ?? [], (k, v: unknown) => (k === 'location' ? undefined : v)) };
   if (kind === 'VAR_SET_DEFAULT' || kind === 'VAR_RESET') return { kind: 'set', name, value: undefined };
   return taint(`SET ${kind}`);

@@ -44,6 +44,8 @@ export class Session {
   readonly portals = new Map<string, PreparedStatement>();
   readonly #prefix: string;
   readonly #server = new Map<string, string>();
+  /** Lower-cased names of the settings the server reports (every one is reported at startup). */
+  readonly #reported = new Set<string>();
   /** Session-level settings the server confirmed (succeeded, and committed when in a block). */
   readonly #settings = new Map<string, string>();
   /** SETs of the open transaction block, applied if it commits. */
@@ -84,6 +86,7 @@ export class Session {
   serverParameter(name: string, value: string): void {
     if (this.#server.get(name) === value) return;
     this.#server.set(name, value);
+    this.#reported.add(name.toLowerCase());
     this.#fingerprint = undefined;
   }
 
@@ -175,6 +178,8 @@ export class Session {
     const { name, value } = change;
     // SET SESSION AUTHORIZATION (and its RESET) also sets the role to none.
     if (name === 'session_authorization') this.#settings.set('role', ROLE_NONE);
+    // The server's word keys the settings it reports (application_name, TimeZone, …), not the SET.
+    if (this.#reported.has(name)) return;
     if (value !== undefined) this.#settings.set(name, value);
     else if (name.includes('.')) this.#settings.set(name, PLACEHOLDER_RESET);
     else this.#settings.delete(name);
