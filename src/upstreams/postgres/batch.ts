@@ -187,8 +187,16 @@ export class Batches {
       case Frontend.Parse: {
         const { name, sql, typesAt } = decodeParse(frame.bytes);
         // A named statement that exists stays as it is: the server refuses the Parse (42P05).
-        if (name === '' || !session.statements.has(name))
-          session.statements.set(name, { sql, parse: frame.bytes, typesAt, upstream: true, description: undefined });
+        if (name !== '' && session.statements.has(name)) {
+          slot.parses.push(() => undefined);
+          break;
+        }
+        const statement: PreparedStatement = { sql, parse: frame.bytes, typesAt, upstream: true, description: undefined };
+        session.statements.set(name, statement);
+        // The server's word: a Parse that failed (or was skipped after an error) made no statement.
+        slot.parses.push(() => {
+          if (session.statements.get(name) === statement) session.statements.delete(name);
+        });
         break;
       }
       case Frontend.Bind: {

@@ -27,6 +27,8 @@ export interface UpstreamSlot {
   replies: number;
   /** A Query sent inside an unfinished extended batch: the server discards it when the batch fails first. */
   skippable: boolean;
+  /** One per Parse of the client's forwarded in it: a ParseComplete drops the first, and those left at its end (the Parse failed or was skipped) are called. */
+  parses: (() => void)[];
   /** The statements of its Describe messages, in order: each RowDescription or NoData answers the first. */
   describes: { description: Buffer | undefined }[];
   /** ParseCompletes of Parses sidecache sent on its own, which the client must not see. */
@@ -82,6 +84,7 @@ export class ResponseQueue {
       errored: false,
       replies: 0,
       skippable: false,
+      parses: [],
       describes: [],
       swallowParse: 0,
       capture,
@@ -116,6 +119,7 @@ export class ResponseQueue {
     head.capture?.add(frame);
     if (frame.code === Backend.ErrorResponse) this.#error(head);
     else if (COMPLETIONS.has(frame.code) && head.replies > 0) head.replies--;
+    if (frame.code === Backend.ParseComplete) head.parses.shift();
     if (frame.code === Backend.RowDescription || frame.code === Backend.NoData) {
       const statement = head.describes.shift();
       // A copy: the frame is a slice of a socket chunk.
@@ -142,6 +146,7 @@ export class ResponseQueue {
 
   #end(slot: UpstreamSlot, status: number): void {
     this.#slots.shift();
+    for (const failed of slot.parses) failed();
     this.#options.ended(slot, status);
     slot.onEnd?.(slot.capture?.result(status));
     while (this.#slots[0]?.kind === 'cached') this.#options.write((this.#slots.shift() as CachedSlot).bytes);

@@ -3,6 +3,7 @@
  * types, the row shape a statement was prepared with), and a statement the client named exists
  * upstream whenever the client names it again, by message or in SQL.
  */
+import type net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { bind, describePortal, execute, fields, firstColumn, parse, query, readMessages, sync } from '../../helpers/pg-bytes.js';
 import { pgUnreachable, usePgFixture } from '../../helpers/pg.js';
@@ -102,6 +103,26 @@ describe.skipIf(unreachable !== undefined)('postgres listener: prepared statemen
     expect(messages(await exchange(c, Buffer.concat([closeStatement('_pg3_0'), sync()]), 1)).map((m) => m.code)).toEqual(['3', 'Z']);
     expect(errors(await exchange(c, query('EXECUTE _pg3_0(1)'), 1))).toEqual(['26000']);
     c.destroy();
+    a.destroy();
+    b.destroy();
+  });
+
+  it('a named Parse that failed makes no statement: a later Parse of the name is what runs and what keys', async () => {
+    const failing = `SELECT v FROM ${f.table} WHERE id = $1::no_such_type_here`;
+    const run = Buffer.concat([bind('x', ['1']), execute(), sync()]);
+    const prepareAs = async (socket: net.Socket, text: string) => {
+      expect(errors(await exchange(socket, Buffer.concat([parse('x', failing), sync()]), 1))).toEqual(['42704']);
+      expect(
+        errors(await exchange(socket, Buffer.concat([parse('x', `SELECT '${text}' AS v FROM ${f.table} WHERE id = $1`), describeStatement('x'), sync()]), 1)),
+      ).toEqual([]);
+    };
+    const a = await session(f.port);
+    await prepareAs(a, 'other');
+    expect(rows(await exchange(a, run, 1))).toEqual(['other']);
+    expect(rows(await exchange(a, run, 1))).toEqual(['other']);
+    const b = await session(f.port);
+    await prepareAs(b, 'third');
+    expect(rows(await exchange(b, run, 1))).toEqual(['third']);
     a.destroy();
     b.destroy();
   });
