@@ -58,6 +58,9 @@ describe.skipIf(unreachable !== undefined)('postgres listener: keys and counting
 
   it('what the listener decides not to cache counts as bypass; a cacheable statement that went upstream as miss (11)', async () => {
     const count = (result: string) => metric(f.server, 'sidecache_requests_total', { protocol: 'postgres', listener: 'main', result });
+    // Plans worked out beforehand: a first use that waits too long for its plan counts as miss.
+    const statements = ['SELECT now()', 'SELECT now(), $1::int', `SELECT v FROM ${f.table} WHERE id = 1 AND v = 'one'`];
+    for (const sql of statements) await fetch(`${f.server.adminUrl}/cache/explain?listener=main&database=${PG.database}&sql=${encodeURIComponent(sql)}`);
     const c: pg.Client = await connect(f.port);
     try {
       const [miss0, bypass0] = [await count('miss'), await count('bypass')];
