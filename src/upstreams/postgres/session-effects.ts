@@ -120,7 +120,15 @@ const SESSION_NEUTRAL_FUNCTIONS = new Set(
   current_setting current_database current_schema current_schemas version txid_current pg_current_xact_id
   pg_collation_for num_nulls num_nonnulls date uuid_generate_v1 uuid_generate_v1mc uuid_generate_v4
   to_tsvector to_tsquery plainto_tsquery phraseto_tsquery websearch_to_tsquery ts_rank ts_rank_cd ts_headline
-  json_extract_path json_extract_path_text jsonb_extract_path jsonb_extract_path_text jsonb_path_query jsonb_path_exists`.split(/\s+/),
+  json_extract_path json_extract_path_text jsonb_extract_path jsonb_extract_path_text jsonb_path_query jsonb_path_exists
+  format_type pg_get_expr col_description obj_description shobj_description pg_get_indexdef pg_get_constraintdef
+  pg_get_viewdef pg_get_triggerdef pg_get_functiondef pg_get_function_arguments pg_get_function_result
+  pg_get_function_identity_arguments pg_get_serial_sequence pg_get_userbyid pg_get_partkeydef pg_get_statisticsobjdef
+  pg_get_ruledef pg_table_is_visible pg_type_is_visible pg_function_is_visible pg_encoding_to_char pg_typeof
+  has_table_privilege has_schema_privilege has_column_privilege has_database_privilege has_sequence_privilege
+  has_function_privilege pg_has_role to_regclass to_regtype to_regproc to_regnamespace pg_relation_size
+  pg_total_relation_size pg_table_size pg_indexes_size pg_size_pretty pg_is_in_recovery pg_postmaster_start_time
+  generate_subscripts array_dims pg_get_keywords inet_server_addr inet_server_port`.split(/\s+/),
 );
 
 /** Old spellings the server maps to current names (guc.c map_old_guc_names). */

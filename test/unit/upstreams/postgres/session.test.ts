@@ -109,6 +109,9 @@ describe('Postgres session state', () => {
     ).toBe(true);
     expect(tainted([['SET search_path = s2; SELECT 1/0', I, true]])).toBe(true);
     for (const sql of [
+      // What ORMs ask the catalog at boot (Rails, SQLAlchemy, Django introspection).
+      'SELECT a.attname, format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a LEFT JOIN pg_attrdef d ON true',
+      "SELECT pg_catalog.pg_get_indexdef(i.indexrelid), pg_table_is_visible(c.oid) FROM pg_index i, pg_class c WHERE c.relname = 'x'",
       'SELECT now(), count(*) FROM t',
       "INSERT INTO t VALUES (now(), gen_random_uuid(), lower('A'))",
       'SET LOCAL statement_timeout = 5',
