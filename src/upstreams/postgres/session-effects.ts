@@ -220,12 +220,30 @@ function setEffect(body: Node): Effect {
   // SET LOCAL never outlives its transaction, and the cache is not used inside one.
   if (body.is_local === true) return NONE;
   if (kind === 'VAR_RESET_ALL') return { kind: 'reset-all' };
-  if (kind === 'VAR_SET_MULTI') return body.name === 'TRANSACTION' || body.name === 'TRANSACTION SNAPSHOT' ? NONE : taint(`SET ${String(body.name)}`);
+  if (kind === 'VAR_SET_MULTI') return body.name === 'TRANSACTION' || body.name === 'TRANSACTION SNAPSHOT' ? NONE : sessionCharacteristics(body);
   const raw = String(body.name ?? '').toLowerCase();
   const name = SETTING_ALIASES[raw] ?? raw;
-  if (kind === 'VAR_SET_VALUE') return { kind: 'set', name, value: JSON.stringify(body.args ?? [], (k, v: unknown) => (k === 'location' ? undefined : v)) };
+  if (kind === 'VAR_SET_VALUE') return { kind: 'set', name, value: canonical(body.args) };
   if (kind === 'VAR_SET_DEFAULT' || kind === 'VAR_RESET') return { kind: 'set', name, value: undefined };
   return taint(`SET ${kind}`);
+}
+
+/**
+ * SET SESSION CHARACTERISTICS AS TRANSACTION <one mode> (pgjdbc's setTransactionIsolation) is a SET
+ * of default_transaction_<mode>; several modes at once taint.
+ */
+function sessionCharacteristics(body: Node): Effect {
+  const modes = (body.args as Node[] | undefined) ?? [];
+  const mode = modes.length === 1 ? (modes[0]!.DefElem as Node | undefined) : undefined;
+  const name = String(mode?.defname ?? '');
+  if (body.name !== 'SESSION CHARACTERISTICS' || !['transaction_isolation', 'transaction_read_only', 'transaction_deferrable'].includes(name))
+    return taint(`SET ${String(body.name)}`);
+  return { kind: 'set', name: `default_${name}`, value: canonical([mode!.arg]) };
+}
+
+/** A SET's value as the parser read it, without source positions (so `=` and `TO`, spacing and case of keywords agree). */
+function canonical(args: unknown): string {
+  return JSON.stringify(args ?? [], (k, v: unknown) => (k === 'location' ? undefined : v));
 }
 
 function transactionEffect(body: Node): Effect {

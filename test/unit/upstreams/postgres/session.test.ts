@@ -78,6 +78,9 @@ describe('Postgres session state', () => {
     expect(idle('SET myapp.tenant = 5', 'RESET ALL')).not.toBe(fresh());
     // Settings the server reports with ParameterStatus are keyed by its word, not by the SET.
     expect(idle("SET application_name = 'x'")).toBe(fresh());
+    // pgjdbc's setTransactionIsolation is a SET of default_transaction_isolation.
+    expect(idle('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE')).toBe(idle("SET default_transaction_isolation = 'serializable'"));
+    expect(idle('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE')).not.toBe(fresh());
     // One this server does not report (older servers do not report all of them) is keyed by the SET.
     expect(idle('SET default_transaction_read_only = on')).not.toBe(fresh());
   });
@@ -95,7 +98,7 @@ describe('Postgres session state', () => {
       'CREATE TEMP TABLE tt (id int)',
       'SELECT my_function()',
       'INSERT INTO t VALUES (my_function())',
-      'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY',
+      'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY, DEFERRABLE',
       'ALTER SYSTEM SET work_mem = 1',
     ])
       expect(tainted([[sql, I]]), sql).toBe(true);
