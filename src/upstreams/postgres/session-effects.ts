@@ -300,8 +300,12 @@ export function applySessionEffects(session: Session, outcome: RequestOutcome, c
   const effects: Effect[] = [];
   for (const sql of outcome.executed) {
     // A statement the planner vouched for is one plain SELECT whose calls are all IMMUTABLE (or
-    // allowed by the operator), without INTO or temporary relations: nothing to read again.
-    if (cached(sql)) continue;
+    // allowed by the operator), without INTO or temporary relations: not parsed again. It still
+    // counts as a statement of the request (which one failed is not known when several ran).
+    if (cached(sql)) {
+      effects.push(NONE);
+      continue;
+    }
     for (const e of sessionEffects(sql)) {
       if (e.kind === 'defaults') epochs.set(listener, defaultsEpoch(listener) + 1);
       effects.push(e);

@@ -123,6 +123,11 @@ describe('Postgres session state', () => {
       'DISCARD ALL',
     ])
       expect(tainted([[sql, I]]), sql).toBe(false);
+    // A request of several statements that failed part way, a vouched-for one among them.
+    const session = new Session('main', new Map([['user', 'u']]));
+    const outcome = { executed: ['SET search_path = s2', 'SELECT v FROM t'], unknown: false, errored: true, before: T, after: E };
+    applySessionEffects(session, outcome, (s) => s === 'SELECT v FROM t', {});
+    expect(session.tainted).toBe(true);
     // A statement the planner vouched for (every call IMMUTABLE) needs no allow list.
     expect(tainted([['SELECT my_immutable(1)', I]], ['SELECT my_immutable(1)'])).toBe(false);
     expect(
