@@ -296,8 +296,8 @@ export function defaultsEpoch(listener: object): number {
  * for a SQL text as cacheable: such a text changes nothing in the session and is not parsed again.
  */
 export function applySessionEffects(session: Session, outcome: RequestOutcome, cached: (sql: string) => boolean, listener: object): void {
-  if (outcome.unknown) return session.taint('a FunctionCall, or an Execute of a portal sidecache does not know');
   const effects: Effect[] = [];
+  if (outcome.unknown) effects.push(taint('a FunctionCall, or an Execute of a portal sidecache does not know'));
   for (const sql of outcome.executed) {
     // A statement the planner vouched for is one plain SELECT whose calls are all IMMUTABLE (or
     // allowed by the operator), without INTO or temporary relations: not parsed again. It still

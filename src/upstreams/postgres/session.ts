@@ -132,6 +132,7 @@ export class Session {
       case 'discard-all':
         this.#settings.clear();
         this.#pending = [];
+        this.#aborted = false;
         this.#taintedBy = undefined;
         this.statements.clear();
         this.portals.clear();

@@ -128,6 +128,20 @@ describe('Postgres session state', () => {
     const outcome = { executed: ['SET search_path = s2', 'SELECT v FROM t'], unknown: false, errored: true, before: T, after: E };
     applySessionEffects(session, outcome, (s) => s === 'SELECT v FROM t', {});
     expect(session.tainted).toBe(true);
+    // A request sidecache could not see into still ends its failed block: a later block commits.
+    const unseen = new Session('main', new Map([['user', 'u']]));
+    const end = (executed: string[], errored: boolean, before: number, after: number, unknown = false) =>
+      applySessionEffects(unseen, { executed, unknown, errored, before, after }, () => false, {});
+    end(['BEGIN'], false, I, T);
+    end(['SELECT 1/0'], true, T, E);
+    end([], false, E, I, true);
+    end(['DISCARD ALL'], false, I, I);
+    end(['BEGIN'], false, I, T);
+    end(['SET search_path = s2'], false, T, T);
+    end(['COMMIT'], false, T, I);
+    const expected = new Session('main', new Map([['user', 'u']]));
+    applySessionEffects(expected, { executed: ['SET search_path = s2'], unknown: false, errored: false, before: I, after: I }, () => false, {});
+    expect(unseen.fingerprint).toBe(expected.fingerprint);
     // A statement the planner vouched for (every call IMMUTABLE) needs no allow list.
     expect(tainted([['SELECT my_immutable(1)', I]], ['SELECT my_immutable(1)'])).toBe(false);
     expect(
