@@ -152,8 +152,9 @@ function analyze(sql: string): readonly Effect[] {
   try {
     stmts = (parseSync(sql) as unknown as { stmts?: { stmt?: Node }[] }).stmts ?? [];
   } catch {
-    // The server answers a syntax error itself, and a statement that does not parse does not run.
-    return [];
+    // The server refuses it too (then it did nothing), or reads it otherwise than this parser (a
+    // newer syntax, a replication command): then nothing is known of what it did.
+    return [taint('a statement sidecache cannot parse')];
   }
   return stmts.map((s) => statementEffect(s.stmt ?? {}));
 }

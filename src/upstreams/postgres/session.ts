@@ -101,12 +101,14 @@ export class Session {
    * an ErrorResponse, `before`/`after` its ReadyForQuery status on each side.
    */
   endRequest(effects: readonly Effect[], errored: boolean, before: number, after: number): void {
-    for (const e of effects) if (e.kind === 'taint') this.taint(e.why);
+    // A failed single statement did nothing, not even what would taint (GUC changes and temporary
+    // objects roll back with it); its transaction may have ended or failed, as `after` says.
+    const failedAlone = errored && effects.length === 1;
+    if (!failedAlone) for (const e of effects) if (e.kind === 'taint') this.taint(e.why);
     const relevant = effects.filter((e) => e.kind !== 'none' && e.kind !== 'taint');
     if (errored) {
       // Which statements of a failed request ran is not known: one that changes the session taints it.
-      // A failed single statement did nothing; its transaction may have ended or failed.
-      if (relevant.length > 0 && effects.length > 1) this.taint('a request that changes the session failed part way');
+      if (relevant.length > 0 && !failedAlone) this.taint('a request that changes the session failed part way');
     } else {
       let open = before !== TxStatus.Idle;
       for (const e of relevant) open = this.#apply(e, open);

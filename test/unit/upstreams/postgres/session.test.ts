@@ -123,6 +123,10 @@ describe('Postgres session state', () => {
       'DISCARD ALL',
     ])
       expect(tainted([[sql, I]]), sql).toBe(false);
+    // What the server refused did nothing; what it ran but this parser cannot read taints.
+    expect(tainted([['SELEC 1', I, true]])).toBe(false);
+    expect(tainted([["DO $$ BEGIN PERFORM set_config('search_path', 's2', false); RAISE 'no'; END $$", I, true]])).toBe(false);
+    expect(tainted([['IDENTIFY_SYSTEM', I]])).toBe(true);
     // A request of several statements that failed part way, a vouched-for one among them.
     const session = new Session('main', new Map([['user', 'u']]));
     const outcome = { executed: ['SET search_path = s2', 'SELECT v FROM t'], unknown: false, errored: true, before: T, after: E };
@@ -178,6 +182,6 @@ describe('Postgres session state', () => {
       { kind: 'deallocate', name: undefined },
       { kind: 'deallocate', name: 'x' },
     ]);
-    expect(sessionEffects('not sql at all')).toEqual([]);
+    expect(sessionEffects('not sql at all')).toEqual([{ kind: 'taint', why: 'a statement sidecache cannot parse' }]);
   });
 });
