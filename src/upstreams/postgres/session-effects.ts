@@ -15,7 +15,7 @@ import type { Session, SettingChange } from './session.js';
 /** One statement's effect on the session. */
 export type Effect =
   | { kind: 'none' }
-  | { kind: 'taint'; why: string }
+  | { kind: 'taint'; why: string; evenIfFailed?: true }
   | SettingChange
   | { kind: 'discard-all' }
   | { kind: 'begin' }
@@ -168,6 +168,10 @@ function statementEffect(stmt: Node): Effect {
       return body.target === 'DISCARD_ALL' ? { kind: 'discard-all' } : NONE;
     case 'TransactionStmt':
       return transactionEffect(body);
+    case 'DoStmt':
+    case 'CallStmt':
+      // A DO block or procedure may COMMIT part way: what it did before a later error stays.
+      return { kind: 'taint', why: `${type === 'DoStmt' ? 'DO' : 'CALL'} may change the session`, evenIfFailed: true };
     case 'AlterRoleSetStmt':
     case 'AlterDatabaseSetStmt':
       // Not this session's settings: those of sessions that begin after it (see `defaultsEpoch`).

@@ -102,9 +102,10 @@ export class Session {
    */
   endRequest(effects: readonly Effect[], errored: boolean, before: number, after: number): void {
     // A failed single statement did nothing, not even what would taint (GUC changes and temporary
-    // objects roll back with it); its transaction may have ended or failed, as `after` says.
+    // objects roll back with it), unless it can commit part way (DO, CALL); its transaction may
+    // have ended or failed, as `after` says.
     const failedAlone = errored && effects.length === 1;
-    if (!failedAlone) for (const e of effects) if (e.kind === 'taint') this.taint(e.why);
+    for (const e of effects) if (e.kind === 'taint' && (!failedAlone || e.evenIfFailed === true)) this.taint(e.why);
     const relevant = effects.filter((e) => e.kind !== 'none' && e.kind !== 'taint');
     if (errored) {
       // Which statements of a failed request ran is not known: one that changes the session taints it.

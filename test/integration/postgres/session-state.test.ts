@@ -166,6 +166,13 @@ describe.skipIf(unreachable !== undefined)('postgres listener: session state', (
     for (const s of [socket, clean]) s.destroy();
   });
 
+  it('a DO block that commits part way and then fails still taints: what it committed stays', async () => {
+    const a = await session();
+    expect(await sqlstate(a, `DO $$ BEGIN PERFORM set_config('search_path', '${s2}', false); COMMIT; RAISE 'no'; END $$`)).toBe('P0001');
+    expect(await rows(a, `SELECT * FROM ${t}`)).toEqual(['s2 row']);
+    expect(await rows(await session(), `SELECT * FROM ${t}`)).toEqual(['public row']);
+  });
+
   it('a temporary table made by SELECT INTO is seen by its session only (5)', async () => {
     const other = await session();
     expect(await rows(other, `SELECT * FROM ${tt}`)).toEqual(['1']);

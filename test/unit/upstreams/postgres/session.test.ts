@@ -125,7 +125,8 @@ describe('Postgres session state', () => {
       expect(tainted([[sql, I]]), sql).toBe(false);
     // What the server refused did nothing; what it ran but this parser cannot read taints.
     expect(tainted([['SELEC 1', I, true]])).toBe(false);
-    expect(tainted([["DO $$ BEGIN PERFORM set_config('search_path', 's2', false); RAISE 'no'; END $$", I, true]])).toBe(false);
+    expect(tainted([["DO $$ BEGIN PERFORM set_config('search_path', 's2', false); COMMIT; RAISE 'no'; END $$", I, true]])).toBe(true);
+    expect(tainted([['CALL p()', I, true]])).toBe(true);
     expect(tainted([['IDENTIFY_SYSTEM', I]])).toBe(true);
     // A request of several statements that failed part way, a vouched-for one among them.
     const session = new Session('main', new Map([['user', 'u']]));
