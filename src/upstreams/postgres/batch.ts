@@ -4,19 +4,23 @@
  * upstream knows in step with the client's
  * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY).
  */
-import { Frontend, Target } from './codes.js';
+import { Backend, Frontend, Target } from './codes.js';
 import type { Frame } from './framing.js';
 import { decodeBind, decodeExecute, decodeParse, decodeTarget } from './messages.js';
 import type { ResponseQueue, UpstreamSlot } from './response-queue.js';
-import type { Session } from './session.js';
+import type { PreparedStatement, Session } from './session.js';
 
 /** An extended-protocol batch up to its Sync, held back while it may still be a cache hit. */
 export interface Batch {
   frames: Frame[];
   /** P, S (describe statement), B, D (describe portal), E, in the order seen. */
   shape: string;
-  parse: { name: string; sql: string; bytes: Buffer } | undefined;
+  parse: { name: string; sql: string; typesAt: number; bytes: Buffer } | undefined;
   sql: string | undefined;
+  /** The parameter type OIDs the statement was parsed with (latin1 of the Parse's tail), part of the key. */
+  types: string;
+  /** For a Bind without Parse: the RowDescription/NoData the statement was described with (latin1), part of the key. */
+  description: string;
   /** Parameter formats, values and result formats: the Bind's tail, part of the key. */
   bindTail: string;
   /** Set once the batch goes upstream. */
@@ -24,22 +28,29 @@ export interface Batch {
 }
 
 function newBatch(): Batch {
-  return { frames: [], shape: '', parse: undefined, sql: undefined, bindTail: '', slot: undefined };
+  return { frames: [], shape: '', parse: undefined, sql: undefined, types: '', description: '', bindTail: '', slot: undefined };
 }
 
 /**
  * Adds `frame` to the batch if the batch stays a candidate for the cache: Parse? DescribeS? Bind
- * DescribeP? Execute, with the unnamed portal and no row limit
- * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY).
- * `known` gives the SQL of a statement the session prepared earlier.
+ * DescribeP? Execute, with the unnamed statement when it parses, the unnamed portal and no row
+ * limit (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY).
+ * `known` gives a statement the session prepared earlier.
+ *
+ * A named statement's Parse always goes upstream: the statement must exist there whenever the
+ * client names it later, by any message or in SQL (EXECUTE, DEALLOCATE, PREPARE of the same name),
+ * and a re-Parse of an existing name must meet the server's 42P05. Only the unnamed statement,
+ * which SQL cannot name, is parsed upstream later if its Parse was answered from the cache.
  */
-function extendBatch(batch: Batch, frame: Frame, known: (name: string) => string | undefined): boolean {
+function extendBatch(batch: Batch, frame: Frame, known: (name: string) => PreparedStatement | undefined): boolean {
   const { shape } = batch;
-  const statementSql = (name: string): string | undefined => (batch.parse !== undefined && batch.parse.name === name ? batch.parse.sql : known(name));
+  const statementSql = (name: string): string | undefined => (batch.parse !== undefined && batch.parse.name === name ? batch.parse.sql : known(name)?.sql);
   switch (frame.code) {
     case Frontend.Parse: {
-      if (shape !== '') return false;
-      batch.parse = { ...decodeParse(frame.bytes), bytes: frame.bytes };
+      const parse = decodeParse(frame.bytes);
+      if (shape !== '' || parse.name !== '') return false;
+      batch.parse = { ...parse, bytes: frame.bytes };
+      batch.types = frame.bytes.toString('latin1', parse.typesAt);
       batch.shape = 'P';
       return true;
     }
@@ -60,6 +71,15 @@ function extendBatch(batch: Batch, frame: Frame, known: (name: string) => string
       const bind = decodeBind(frame.bytes);
       const sql = statementSql(bind.statement);
       if (bind.portal !== '' || sql === undefined) return false;
+      if (batch.parse === undefined) {
+        // The statement was prepared earlier: its parameter types and the row shape it was described
+        // with belong to the key (after ALTER TABLE the server answers such a statement with 0A000,
+        // never with rows of the new shape). Never described: nothing vouches for its shape.
+        const statement = known(bind.statement)!;
+        if (statement.description === undefined) return false;
+        batch.types = statement.parse.toString('latin1', statement.typesAt);
+        batch.description = statement.description.toString('latin1');
+      }
       batch.sql = sql;
       batch.bindTail = frame.bytes.toString('latin1', bind.restAt);
       batch.shape += 'B';
@@ -108,7 +128,7 @@ export class Batches {
   /** Parse, Bind, Describe, Execute, Close or Flush: held while the batch may be a hit, else forwarded. */
   add(frame: Frame): void {
     const batch = (this.#batch ??= newBatch());
-    if (batch.slot === undefined && extendBatch(batch, frame, (name) => this.#options.session.statements.get(name)?.sql)) {
+    if (batch.slot === undefined && extendBatch(batch, frame, (name) => this.#options.session.statements.get(name))) {
       batch.frames.push(frame);
       return;
     }
@@ -146,26 +166,44 @@ export class Batches {
     for (const f of batch.frames) this.#forward(f, slot);
   }
 
-  /** The batch was answered from the cache: its Parse is known to the session, not yet to the upstream. */
-  answered(batch: Batch): void {
+  /**
+   * The batch was answered from the cache with `bytes`: its Parse (of the unnamed statement) is
+   * known to the session, not yet to the upstream, described as the stored response says.
+   */
+  answered(batch: Batch, bytes: Buffer): void {
     const parse = batch.parse;
-    if (parse !== undefined) this.#options.session.statements.set(parse.name, { sql: parse.sql, parse: parse.bytes, upstream: false });
+    if (parse === undefined) return;
+    const statement: PreparedStatement = { sql: parse.sql, parse: parse.bytes, typesAt: parse.typesAt, upstream: false, description: undefined };
+    this.#options.session.statements.set(parse.name, statement);
+    if (/[SD]/.test(batch.shape)) statement.description = describedShape(bytes);
+    if (batch.shape.includes('B')) this.#options.session.portals.set('', statement);
   }
 
   /** Forwards one extended frame, keeping the statements the upstream knows in step with the client's. */
   #forward(frame: Frame, slot: UpstreamSlot): void {
     const { session } = this.#options;
+    if (frame.code !== Frontend.Flush) slot.replies++;
     switch (frame.code) {
       case Frontend.Parse: {
-        const { name, sql } = decodeParse(frame.bytes);
-        session.statements.set(name, { sql, parse: frame.bytes, upstream: true });
+        const { name, sql, typesAt } = decodeParse(frame.bytes);
+        // A named statement that exists stays as it is: the server refuses the Parse (42P05).
+        if (name !== '' && session.statements.has(name)) {
+          slot.parses.push(() => undefined);
+          break;
+        }
+        const statement: PreparedStatement = { sql, parse: frame.bytes, typesAt, upstream: true, description: undefined };
+        session.statements.set(name, statement);
+        // The server's word: a Parse that failed (or was skipped after an error) made no statement.
+        slot.parses.push(() => {
+          if (session.statements.get(name) === statement) session.statements.delete(name);
+        });
         break;
       }
       case Frontend.Bind: {
         const { portal, statement } = decodeBind(frame.bytes);
         this.#materialize(statement, slot);
-        const sql = session.statements.get(statement)?.sql;
-        if (sql !== undefined) session.portals.set(portal, sql);
+        const prepared = session.statements.get(statement);
+        if (prepared !== undefined) session.portals.set(portal, prepared);
         else session.portals.delete(portal);
         break;
       }
@@ -173,6 +211,11 @@ export class Batches {
       case Frontend.Close: {
         const { kind, name } = decodeTarget(frame.bytes);
         if (kind === Target.Statement) this.#materialize(name, slot);
+        if (frame.code === Frontend.Describe) {
+          // Its RowDescription/NoData describes that statement (a placeholder keeps the order for unknown names).
+          const described = kind === Target.Statement ? session.statements.get(name) : session.portals.get(name);
+          slot.describes.push(described ?? { description: undefined });
+        }
         if (frame.code === Frontend.Close) {
           if (kind === Target.Statement) session.statements.delete(name);
           else session.portals.delete(name);
@@ -180,9 +223,12 @@ export class Batches {
         break;
       }
       case Frontend.Execute: {
-        const sql = session.portals.get(decodeExecute(frame.bytes).portal);
-        if (sql === undefined) slot.uncertain = true;
-        else {
+        const sql = session.portals.get(decodeExecute(frame.bytes).portal)?.sql;
+        if (sql === undefined) {
+          // A portal sidecache does not know (from SQL PREPARE or DECLARE): it may run anything.
+          slot.uncertain = true;
+          slot.unknown = true;
+        } else {
           slot.executed.push(sql);
           if (!this.#options.isCacheable(sql)) slot.uncertain = true;
           slot.result ??= 'bypass';
@@ -201,4 +247,13 @@ export class Batches {
     statement.upstream = true;
     slot.swallowParse++;
   }
+}
+
+/** The RowDescription or NoData frame in a stored response, if any. */
+function describedShape(bytes: Buffer): Buffer | undefined {
+  for (let at = 0; at + 5 <= bytes.length; at += 1 + bytes.readInt32BE(at + 1)) {
+    const code = bytes[at];
+    if (code === Backend.RowDescription || code === Backend.NoData) return bytes.subarray(at, at + 1 + bytes.readInt32BE(at + 1));
+  }
+  return undefined;
 }

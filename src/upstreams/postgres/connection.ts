@@ -11,11 +11,20 @@ import { Batches } from './batch.js';
 import { Backend, Frontend, StartupCode } from './codes.js';
 import type { PgContext } from './context.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
-import { ACCEPT_ENCRYPTION, decodeParameterStatus, decodeQuery, decodeReadyStatus, decodeStartup, encodeError, REFUSE_ENCRYPTION } from './messages.js';
+import {
+  ACCEPT_ENCRYPTION,
+  decodeParameterStatus,
+  decodeQuery,
+  decodeReadyStatus,
+  decodeStartup,
+  encodeError,
+  REFUSE_ENCRYPTION,
+  startsWithTerminate,
+} from './messages.js';
 import { ReadThrough } from './read-through.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import { Session } from './session.js';
-import { applySessionEffects } from './session-effects.js';
+import { applySessionEffects, defaultsEpoch } from './session-effects.js';
 import { WriteEffects } from './write-effects.js';
 import { connectUpstream } from './upstream-socket.js';
 import { pauseWhileFull } from '../../drain.js';
@@ -80,6 +89,11 @@ export class PgConnection {
   }
 
   #onClientData(chunk: Buffer): void {
+    if (this.#phase === 'startup' && this.#started === undefined && this.#clientFrames.buffered === 0 && startsWithTerminate(chunk)) {
+      // The client is done before it began: a clean close, no upstream connection, no error.
+      this.#client.end();
+      return this.#close();
+    }
     let frames: Frame[];
     try {
       frames = this.#clientFrames.push(chunk);
@@ -117,7 +131,7 @@ export class PgConnection {
     if (code !== StartupCode.Protocol3_0 && code !== StartupCode.Protocol3_2)
       return this.#fail('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
     const { params } = decodeStartup(bytes);
-    const session = new Session(this.#ctx.name, params);
+    const session = new Session(this.#ctx.name, params, defaultsEpoch(this.#ctx));
     const send = (bytes: Buffer): void => void this.#upstream!.write(bytes);
     const batches = new Batches({ session, queue: this.#queue, send, isCacheable: (sql) => this.#ctx.planner.classify(sql).cacheable });
     this.#started = { session, batches, readThrough: new ReadThrough({ ctx: this.#ctx, session, queue: this.#queue, batches, send }) };
@@ -198,9 +212,15 @@ export class PgConnection {
   /** A request's response ended: what it ran takes effect, and it is counted. */
   #ended(slot: UpstreamSlot, status: number): void {
     const { session } = this.#started!;
+    const before = session.txStatus;
     session.txStatus = status;
     this.#writes.apply(session, slot.executed);
-    applySessionEffects(this.#ctx.planner, session, slot.executed);
+    const { planner } = this.#ctx;
+    const cached = (sql: string) => planner.peek(session.database, session.user, sql)?.cacheable === true;
+    const clean = !session.tainted;
+    applySessionEffects(session, { executed: slot.executed, unknown: slot.unknown, errored: slot.errored, before, after: status }, cached, this.#ctx);
+    // Why a session stopped using the cache (the operator's question when the hit ratio drops).
+    if (clean && session.tainted) this.#ctx.log.debug('session tainted: no cache use until DISCARD ALL', { reason: session.taintedBy });
     if (slot.result !== undefined) this.#ctx.report(slot.result, slot.started, this.#ctx.clock.now() - slot.started);
   }
 
@@ -232,16 +252,22 @@ export class PgConnection {
   }
 
   #handle(frame: Frame): Promise<void> | undefined {
-    const { batches, readThrough } = this.#started!;
+    const { batches, readThrough, session } = this.#started!;
     switch (frame.code) {
       case Frontend.Query:
         if (batches.pending) {
           // A Query inside an unfinished extended batch: the batch's response and this one's share
-          // a ReadyForQuery, so neither can be told apart for the cache. Both pass through.
+          // a ReadyForQuery, so neither can be told apart for the cache. Both pass through, and as
+          // whose error is whose cannot be told either, the session is tainted. The server skips
+          // the Query when the batch fails first (response-queue.ts drops its slot then).
           batches.release();
-          this.#forwardSlot(frame, [decodeQuery(frame.bytes)]);
+          session.simpleQuery();
+          const slot = this.#forwardSlot(frame, [decodeQuery(frame.bytes)]);
+          slot.unknown = true;
+          slot.skippable = true;
           return undefined;
         }
+        session.simpleQuery();
         return readThrough.query(frame);
       case Frontend.Parse:
       case Frontend.Bind:
@@ -256,8 +282,9 @@ export class PgConnection {
         return held === undefined ? undefined : readThrough.batch(held, frame);
       }
       case Frontend.FunctionCall:
+        // A function call sidecache cannot see into (it may call set_config): the session is tainted.
         batches.release();
-        this.#forwardSlot(frame, []);
+        this.#forwardSlot(frame, []).unknown = true;
         return undefined;
       default:
         // CopyData/CopyDone/CopyFail, Terminate and anything unknown pass through as they are.
@@ -268,9 +295,10 @@ export class PgConnection {
   }
 
   /** Sends a request the cache has no part in, with a slot of its own (it may change the session). */
-  #forwardSlot(frame: Frame, executed: string[]): void {
-    this.#queue.open(executed, true);
+  #forwardSlot(frame: Frame, executed: string[]): UpstreamSlot {
+    const slot = this.#queue.open(executed, true);
     this.#upstream!.write(frame.bytes);
+    return slot;
   }
 
   #onUpstreamClose(): void {

@@ -32,6 +32,11 @@ export class FrameSplitter {
     this.#typed = true;
   }
 
+  /** Bytes held of a message not yet complete. */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
   /** Appends `chunk` and returns every message now complete; a partial one is kept. */
   push(chunk: Buffer): Frame[] {
     const data = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);

@@ -1,17 +1,36 @@
 /**
  * Store keys of Postgres entries. Every key starts with the session's fingerprint (listener,
- * database, user and settings, see session.ts); then comes what the client sent: a simple Query's
- * SQL text, or an extended batch's shape, SQL text and Bind tail (parameter formats, values and
- * result formats), as the response depends on each of them. NUL separates parts: it cannot occur
- * in a SQL text (protocol strings are NUL-terminated).
+ * database, user, startup parameters, reported and confirmed settings, see session.ts); then comes
+ * what the client sent that shapes the response bytes: a simple Query's SQL text, or an extended
+ * batch's shape, SQL text, Parse parameter types, the statement's row description when the batch
+ * does not Parse, and the Bind tail (parameter formats, values and result formats). Every field is
+ * length-prefixed, so no value can pass for a separator.
  */
+
+/** One key field: its length, a colon, the value. */
+export function field(value: string): string {
+  return `${value.length}:${value}`;
+}
 
 /** The key of a simple Query (`Q`). */
 export function queryKey(fingerprint: string, sql: string): string {
-  return `${fingerprint}Q\u0000${sql}`;
+  return `${fingerprint}Q${field(sql)}`;
 }
 
-/** The key of an extended batch: `shape` is P?S?BD?E, `bindTail` the Bind's bytes after the statement name. */
-export function batchKey(fingerprint: string, shape: string, sql: string, bindTail: string): string {
-  return `${fingerprint}${shape}\u0000${sql}\u0000${bindTail}`;
+/** What makes an extended batch's response, besides the session. */
+export interface BatchKeyParts {
+  /** P?S?BD?E: which messages, so which frames the response holds. */
+  shape: string;
+  sql: string;
+  /** The Parse's parameter type OIDs (count and list), as bytes. */
+  types: string;
+  /** The RowDescription/NoData the statement was described with, for a batch that does not Parse. */
+  description: string;
+  /** The Bind's bytes after the statement name: parameter formats, values, result formats. */
+  bindTail: string;
+}
+
+/** The key of an extended batch. */
+export function batchKey(fingerprint: string, parts: BatchKeyParts): string {
+  return `${fingerprint}X${field(parts.shape)}${field(parts.sql)}${field(parts.types)}${field(parts.description)}${field(parts.bindTail)}`;
 }

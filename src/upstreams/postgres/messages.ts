@@ -36,12 +36,14 @@ export function decodeQuery(bytes: Buffer): string {
 export interface ParseMessage {
   name: string;
   sql: string;
+  /** Offset of the parameter type OIDs (Int16 count, then Int32 each): part of what shapes the response. */
+  typesAt: number;
 }
 
 export function decodeParse(bytes: Buffer): ParseMessage {
   const [name, next] = cstring(bytes, BODY);
-  const [sql] = cstring(bytes, next);
-  return { name, sql };
+  const [sql, typesAt] = cstring(bytes, next);
+  return { name, sql, typesAt };
 }
 
 export interface BindMessage {
@@ -75,6 +77,17 @@ export function decodeReadyStatus(bytes: Buffer): number {
 export function decodeParameterStatus(bytes: Buffer): [name: string, value: string] {
   const [name, next] = cstring(bytes, BODY);
   return [name, cstring(bytes, next)[0]];
+}
+
+/** Terminate (`X`, length 4). */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
+/**
+ * Whether `bytes` begin with a Terminate. node-postgres's `connect(); end()` queues one before its
+ * startup packet; PostgreSQL closes such a connection without a word.
+ */
+export function startsWithTerminate(bytes: Buffer): boolean {
+  return bytes.length >= TERMINATE.length && bytes.subarray(0, TERMINATE.length).equals(TERMINATE);
 }
 
 /** `ReadyForQuery('I')`, the end of every stored response. */

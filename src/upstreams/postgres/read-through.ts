@@ -31,8 +31,8 @@ interface Cacheable {
   started: Millis;
   /** Sends the request upstream; its response belongs to `slot`. */
   forward(slot: UpstreamSlot): void;
-  /** What answering from the store changes in the session. */
-  onHit(): void;
+  /** What answering from the store (with these bytes) changes in the session. */
+  onHit(bytes: Buffer): void;
 }
 
 /** What the read-through of one connection needs from it. */
@@ -77,12 +77,13 @@ export class ReadThrough {
       forward: () => this.#send(frame.bytes),
       onHit: () => undefined,
     });
-    const pass = (): void => {
-      this.#queue.open([sql], !cacheable, cacheable ? 'miss' : 'bypass');
+    // `bypass` when the listener decided not to use the cache, `miss` when it could not tell in time.
+    const pass = (result: 'miss' | 'bypass'): void => {
+      this.#queue.open([sql], !cacheable, result);
       this.#send(frame.bytes);
     };
     if (!cacheable || !this.#usable()) {
-      pass();
+      pass('bypass');
       return undefined;
     }
     return this.#withPlan(sql, request, pass);
@@ -92,20 +93,20 @@ export class ReadThrough {
   batch(batch: Batch, sync: Frame): Promise<void> | undefined {
     const session = this.#session;
     const sql = batch.sql;
-    const pass = (): void => {
-      batch.slot = this.#queue.open([], false, executes(batch) ? 'miss' : undefined);
+    const pass = (result: 'miss' | 'bypass'): void => {
+      batch.slot = this.#queue.open([], false, executes(batch) ? result : undefined);
       this.#batches.forward(batch, batch.slot);
       this.#send(sync.bytes);
     };
     if (!executes(batch) || sql === undefined || !this.#ctx.planner.classify(sql).cacheable || !this.#usable()) {
-      pass();
+      pass('bypass');
       return undefined;
     }
     const started = this.#ctx.clock.now();
     return this.#withPlan(
       sql,
       (plan) => ({
-        key: batchKey(session.fingerprint, batch.shape, sql, batch.bindTail),
+        key: batchKey(session.fingerprint, { ...batch, sql }),
         plan,
         sql,
         started,
@@ -114,7 +115,7 @@ export class ReadThrough {
           this.#batches.forward(batch, slot);
           this.#send(sync.bytes);
         },
-        onHit: () => this.#batches.answered(batch),
+        onHit: (bytes) => this.#batches.answered(batch, bytes),
       }),
       pass,
     );
@@ -130,13 +131,13 @@ export class ReadThrough {
    * Uses the statement's cache plan, waiting for it the first time a SQL text is seen (one catalog
    * question; later requests of the session wait behind it, so order holds).
    */
-  #withPlan(sql: string, request: (plan: CachePlan) => Cacheable, pass: () => void): Promise<void> | undefined {
+  #withPlan(sql: string, request: (plan: CachePlan) => Cacheable, pass: (result: 'miss' | 'bypass') => void): Promise<void> | undefined {
     const { planner } = this.#ctx;
     const session = this.#session;
     // The caller checked that the session may use the cache; nothing runs in between on this path.
     const use = (plan: CachePlan): Promise<void> | undefined => {
       if (plan.cacheable) return this.#cached(request(plan));
-      pass();
+      pass('bypass');
       return undefined;
     };
     const plan = planner.peek(session.database, session.user, sql);
@@ -148,7 +149,7 @@ export class ReadThrough {
       clearTimeout(timer);
       // Earlier requests may have finished meanwhile: ask again whether the session may use the cache.
       if (known !== undefined && this.#usable()) return use(known);
-      pass();
+      pass(known === undefined ? 'miss' : 'bypass');
       return undefined;
     });
   }
@@ -158,7 +159,7 @@ export class ReadThrough {
     const { store } = this.#ctx;
     const entry = store.get(request.key, PG_SPACE);
     if (entry !== undefined) {
-      request.onHit();
+      request.onHit(entry.body as Buffer);
       this.#queue.answer(entry.body as Buffer);
       this.#ctx.report('hit', request.started);
       return undefined;
@@ -185,7 +186,7 @@ export class ReadThrough {
         (outcome) => {
           if (outcome.leader || ranLoader) return;
           if (outcome.entry !== null) {
-            request.onHit();
+            request.onHit(outcome.entry.body as Buffer);
             this.#queue.answer(outcome.entry.body as Buffer);
             this.#ctx.report('miss', request.started);
             return;

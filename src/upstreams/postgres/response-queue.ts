@@ -19,6 +19,18 @@ export interface UpstreamSlot {
   executed: string[];
   /** May change the transaction status or session: no cache use until it ends. */
   uncertain: boolean;
+  /** It ran something sidecache cannot see (a FunctionCall, an Execute of a portal it does not know). */
+  unknown: boolean;
+  /** The server answered an ErrorResponse. */
+  errored: boolean;
+  /** Replies still due to the extended messages forwarded in it (one completion message each). */
+  replies: number;
+  /** A Query sent inside an unfinished extended batch: the server discards it when the batch fails first. */
+  skippable: boolean;
+  /** One per Parse of the client's forwarded in it: a ParseComplete drops the first, and those left at its end (the Parse failed or was skipped) are called. */
+  parses: (() => void)[];
+  /** The statements of its Describe messages, in order: each RowDescription or NoData answers the first. */
+  describes: { description: Buffer | undefined }[];
   /** ParseCompletes of Parses sidecache sent on its own, which the client must not see. */
   swallowParse: number;
   capture: Capture | undefined;
@@ -27,6 +39,18 @@ export interface UpstreamSlot {
   started: Millis;
   result: RequestResult | undefined;
 }
+
+/** Messages that complete one extended-protocol message (Describe completes with RowDescription or NoData). */
+const COMPLETIONS = new Set<number>([
+  Backend.ParseComplete,
+  Backend.BindComplete,
+  Backend.CloseComplete,
+  Backend.RowDescription,
+  Backend.NoData,
+  Backend.CommandComplete,
+  Backend.EmptyQueryResponse,
+  Backend.PortalSuspended,
+]);
 
 /** A stored answer waiting for the slots before it. */
 interface CachedSlot {
@@ -52,7 +76,22 @@ export class ResponseQueue {
 
   /** Opens the slot of a request about to be sent upstream. */
   open(executed: string[], uncertain: boolean, result?: RequestResult, capture?: Capture): UpstreamSlot {
-    const slot: UpstreamSlot = { kind: 'up', executed, uncertain, swallowParse: 0, capture, onEnd: undefined, started: this.#options.now(), result };
+    const slot: UpstreamSlot = {
+      kind: 'up',
+      executed,
+      uncertain,
+      unknown: false,
+      errored: false,
+      replies: 0,
+      skippable: false,
+      parses: [],
+      describes: [],
+      swallowParse: 0,
+      capture,
+      onEnd: undefined,
+      started: this.#options.now(),
+      result,
+    };
     this.#slots.push(slot);
     return slot;
   }
@@ -78,12 +117,36 @@ export class ResponseQueue {
       return;
     }
     head.capture?.add(frame);
+    if (frame.code === Backend.ErrorResponse) this.#error(head);
+    else if (COMPLETIONS.has(frame.code) && head.replies > 0) head.replies--;
+    if (frame.code === Backend.ParseComplete) head.parses.shift();
+    if (frame.code === Backend.RowDescription || frame.code === Backend.NoData) {
+      const statement = head.describes.shift();
+      // A copy: the frame is a slice of a socket chunk.
+      if (statement !== undefined) statement.description = Buffer.from(frame.bytes);
+    }
     this.#options.write(frame.bytes);
     if (frame.code === Backend.ReadyForQuery) this.#end(head, decodeReadyStatus(frame.bytes));
   }
 
+  /**
+   * An ErrorResponse. When extended messages of the slot were still due, the server now discards
+   * messages up to the Sync, a Query sent in between included: its slot will get no ReadyForQuery.
+   */
+  #error(head: UpstreamSlot): void {
+    head.errored = true;
+    if (head.replies === 0) return;
+    head.replies = 0;
+    while (this.#slots[1]?.kind === 'up' && this.#slots[1].skippable) {
+      const skipped = this.#slots.splice(1, 1)[0] as UpstreamSlot;
+      head.unknown ||= skipped.unknown;
+      skipped.onEnd?.(undefined);
+    }
+  }
+
   #end(slot: UpstreamSlot, status: number): void {
     this.#slots.shift();
+    for (const failed of slot.parses) failed();
     this.#options.ended(slot, status);
     slot.onEnd?.(slot.capture?.result(status));
     while (this.#slots[0]?.kind === 'cached') this.#options.write((this.#slots.shift() as CachedSlot).bytes);

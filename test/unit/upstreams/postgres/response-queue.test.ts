@@ -125,4 +125,39 @@ describe('ResponseQueue', () => {
     expect(written).toEqual([]);
     expect(queue.uncertain).toBe(false);
   });
+  it('drops a skippable Query slot when the batch before it fails with replies still due; keeps it when the batch completed', () => {
+    const failed = setup();
+    const batch = failed.queue.open([], false);
+    batch.replies = 3;
+    const skipped = failed.queue.open(['SET search_path = x'], true);
+    skipped.skippable = true;
+    skipped.unknown = true;
+    let skippedEnd: unknown = 'not called';
+    skipped.onEnd = (bytes) => (skippedEnd = bytes);
+    failed.feed(parseComplete(), errorResponse('22012', 'division by zero'), readyForQuery('I'));
+    expect(failed.ended.map((e) => e.slot)).toEqual([batch]);
+    expect(skippedEnd).toBeUndefined();
+    expect(batch.errored && batch.unknown).toBe(true);
+    expect(failed.queue.uncertain).toBe(false);
+
+    const ran = setup();
+    const done = ran.queue.open([], false);
+    done.replies = 1;
+    const query = ran.queue.open(['SELECT 1/0'], true);
+    query.skippable = true;
+    ran.feed(commandComplete('SELECT 1'), errorResponse('22012', 'division by zero'), readyForQuery('I'), readyForQuery('I'));
+    expect(ran.ended.map((e) => e.slot)).toEqual([done, query]);
+  });
+
+  it('calls back the Parses a slot ended without ParseComplete for', () => {
+    const { queue, feed } = setup();
+    const slot = queue.open([], false);
+    const undone: string[] = [];
+    slot.parses.push(
+      () => undone.push('a'),
+      () => undone.push('b'),
+    );
+    feed(parseComplete(), errorResponse('42P01', 'no such table'), readyForQuery('I'));
+    expect(undone).toEqual(['b']);
+  });
 });
