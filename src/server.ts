@@ -31,6 +31,11 @@ export interface ServerOptions {
   log?: Logger;
   /** See `StoreOptions.unsafeWithoutFillGuard`: for the race test only, never from configuration. */
   unsafeWithoutFillGuard?: boolean;
+  /**
+   * How long a Postgres statement's first use waits for its cache plan (default 100 ms). Tests that
+   * need a plan on a loaded machine raise it; not a configuration key.
+   */
+  planWaitMs?: number;
   /** The file the configuration came from: SIGHUP and `POST /reload` read it again. */
   configFile?: string;
 }
@@ -113,6 +118,7 @@ export class SidecacheServer {
           clock,
           log: this.#log.child({ listener: listener.name }),
           invalidate: (target, source) => this.dispatcher.apply(target, source),
+          ...(options.planWaitMs !== undefined && { planWaitMs: options.planWaitMs }),
         }),
     );
     const busLog = this.#log.child({ component: 'invalidation' });

@@ -36,6 +36,8 @@ export function unique(prefix: string): string {
 export async function startPgSidecache(extra = ''): Promise<{ server: SidecacheServer; port: number }> {
   const server = await startSidecache(
     `postgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable"\n${extra}`,
+    // Tests that expect a hit need the plan, however loaded the machine: the catalog's answer, not a 100 ms race.
+    { planWaitMs: 10_000 },
   );
   return { server, port: server.postgresListeners[0]!.address.port };
 }

@@ -6,7 +6,10 @@ import { type ServerOptions, SidecacheServer } from '../../src/server.js';
  * A sidecache in-process on loopback port 0, built from YAML, silent unless SIDECACHE_LOG_LEVEL
  * says otherwise. Pass a `ManualClock` as `clock` to move its time by hand.
  */
-export async function startSidecache(yaml: string, options: Pick<ServerOptions, 'clock' | 'unsafeWithoutFillGuard'> = {}): Promise<SidecacheServer> {
+export async function startSidecache(
+  yaml: string,
+  options: Pick<ServerOptions, 'clock' | 'unsafeWithoutFillGuard' | 'planWaitMs'> = {},
+): Promise<SidecacheServer> {
   const admin = /^admin:/m.test(yaml) ? '' : 'admin: { listen: "127.0.0.1:0" }\n';
   const config = parseConfig(admin + yaml, 'test.yaml', process.env);
   const server = new SidecacheServer(config, { ...options, log: new Logger({ level: (process.env.SIDECACHE_LOG_LEVEL as 'silent') ?? 'silent' }) });

@@ -83,7 +83,8 @@ async function pgRace(unsafeWithoutFillGuard: boolean): Promise<RaceResult> {
   const server: SidecacheServer = await startSidecache(
     `postgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable" }\n` +
       `invalidation:\n  - { type: postgres, url: "postgres://${PG.user}@${PG.host}:${PG.port}/${PG.database}", channel: ${channel} }\n`,
-    { unsafeWithoutFillGuard },
+    // The NOTIFY drops the statement's plan; the joining read must get it again, however loaded the machine.
+    { unsafeWithoutFillGuard, planWaitMs: 10_000 },
   );
   const port = server.postgresListeners[0]!.address.port;
   const readers = await Promise.all([connect(port), connect(port)]);

@@ -22,6 +22,8 @@ export interface PgContext {
   readonly target: UpstreamTarget;
   /** Present when the listener offers TLS to its clients. */
   readonly tls: SecureContext | undefined;
+  /** How long the first use of a SQL text waits for its cache plan before going upstream uncached. */
+  readonly planWaitMs: Millis;
   /** Applies an invalidation through the one dispatch path. */
   invalidate(target: InvalidationTarget): void;
   report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;

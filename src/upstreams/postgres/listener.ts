@@ -29,7 +29,12 @@ export interface PostgresListenerDeps {
   clock: Clock;
   log: Logger;
   invalidate(target: InvalidationTarget, source: string): number;
+  /** See `PgContext.planWaitMs`; default 100 ms. */
+  planWaitMs?: Millis;
 }
+
+/** A catalog answer normally takes milliseconds; past this the statement goes upstream uncached. */
+const DEFAULT_PLAN_WAIT_MS = 100;
 
 /** What `/cache/explain` answers for one statement: its cache plan. */
 export type Explanation = Readonly<CachePlan>;
@@ -87,6 +92,7 @@ export class PostgresListener {
               cert: readPem(config.tls.cert, `postgres[${config.name}].tls.cert`),
               key: readPem(config.tls.key, `postgres[${config.name}].tls.key`),
             }),
+      planWaitMs: deps.planWaitMs ?? DEFAULT_PLAN_WAIT_MS,
       invalidate: (target) => void deps.invalidate(target, source),
       report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
     };

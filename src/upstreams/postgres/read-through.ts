@@ -20,8 +20,6 @@ import type { Session } from './session.js';
 export const PG_SPACE = new Space<undefined>('postgres');
 /** Sessions that may wait on one fill; more go upstream on their own. */
 const MAX_WAITERS = 1000;
-/** How long the first use of a SQL text waits for its cache plan (one catalog question). */
-const PLAN_WAIT_MS = 100;
 
 /** What a cacheable request needs, whichever way it is answered. */
 interface Cacheable {
@@ -144,7 +142,7 @@ export class ReadThrough {
     if (plan !== undefined) return use(plan);
     // A slow catalog must not stall the session: past a short wait the statement goes upstream uncached.
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, PLAN_WAIT_MS, undefined)));
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, this.#ctx.planWaitMs, undefined)));
     return Promise.race([planner.plan(session.database, session.user, sql), late]).then((known) => {
       clearTimeout(timer);
       // Earlier requests may have finished meanwhile: ask again whether the session may use the cache.
