@@ -225,9 +225,18 @@ export class Planner {
    * expands them to (partitions and parents, views, cascading foreign keys) at once when that
    * answer is known, else when it lands; until then plans of the database wait for it, so the
    * next read of the writing session cannot be answered from an entry the write made stale.
-   * A table with triggers or rules, or a catalog that cannot be asked, invalidates the database.
+   * A table with triggers or rules, or a catalog that cannot be asked, invalidates the database,
+   * and calls `unknownCode`: the write ran code the statement does not show (a trigger may call
+   * set_config), so the writing session can no longer be modelled.
    */
-  afterWrite(database: string, user: string, refs: readonly RelationRef[], cascade: boolean, invalidate: (target: InvalidationTarget) => void): void {
+  afterWrite(
+    database: string,
+    user: string,
+    refs: readonly RelationRef[],
+    cascade: boolean,
+    invalidate: (target: InvalidationTarget) => void,
+    unknownCode: () => void,
+  ): void {
     const direct = [...new Set(refs.map((r) => tableTag(r.name)))];
     invalidate({ tags: direct });
     if (this.#catalog === undefined || refs.length === 0) return;
@@ -236,7 +245,10 @@ export class Planner {
       .sort()
       .join(',')}`;
     const apply = (reach: WriteReach): void => {
-      if (reach.sideEffects) return invalidate({ tags: [databaseTag(database)] });
+      if (reach.sideEffects) {
+        unknownCode();
+        return invalidate({ tags: [databaseTag(database)] });
+      }
       const more = reach.names.map(tableTag).filter((t) => !direct.includes(t));
       if (more.length > 0) invalidate({ tags: more });
     };
@@ -248,7 +260,10 @@ export class Planner {
         if (epoch === this.#epoch) this.#reach.set(key, reach);
         apply(reach);
       },
-      () => invalidate({ tags: [databaseTag(database)] }),
+      () => {
+        unknownCode();
+        invalidate({ tags: [databaseTag(database)] });
+      },
     );
     let set = this.#unresolved.get(database);
     if (set === undefined) this.#unresolved.set(database, (set = new Set()));

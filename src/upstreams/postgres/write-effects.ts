@@ -55,7 +55,14 @@ export class WriteEffects {
   }
 
   #invalidateTables(session: Session, writes: readonly RelationRef[], cascade: boolean): void {
-    this.#ctx.planner.afterWrite(session.database, session.user, writes, cascade, (target) => this.#ctx.invalidate(target));
+    this.#ctx.planner.afterWrite(
+      session.database,
+      session.user,
+      writes,
+      cascade,
+      (target) => this.#ctx.invalidate(target),
+      () => session.taint('a write ran triggers or rules'),
+    );
   }
 
   /** Everything of the database, or with `cluster` every database of the server (entries carry the planner's cluster tag). */
