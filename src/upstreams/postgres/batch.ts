@@ -6,7 +6,7 @@
  */
 import { Backend, Frontend, Target } from './codes.js';
 import type { Frame } from './framing.js';
-import { decodeBind, decodeExecute, decodeParse, decodeTarget } from './messages.js';
+import { bindReadsClock, decodeBind, decodeExecute, decodeParse, decodeTarget } from './messages.js';
 import type { ResponseQueue, UpstreamSlot } from './response-queue.js';
 import type { PreparedStatement, Session } from './session.js';
 
@@ -71,6 +71,8 @@ function extendBatch(batch: Batch, frame: Frame, known: (name: string) => Prepar
       const bind = decodeBind(frame.bytes);
       const sql = statementSql(bind.statement);
       if (bind.portal !== '' || sql === undefined) return false;
+      // A parameter such as 'now' for a timestamptz parameter reads the clock at execution.
+      if (bindReadsClock(frame.bytes, bind.restAt)) return false;
       if (batch.parse === undefined) {
         // The statement was prepared earlier: its parameter types and the row shape it was described
         // with belong to the key (after ALTER TABLE the server answers such a statement with 0A000,

@@ -1,12 +1,13 @@
 /**
- * A write can run code the statement does not show: a user trigger may change the session
- * (set_config), so the session stops using the cache once the catalog says a table it wrote has
- * user triggers or rules.
+ * Inputs the statement text does not show: a write can run a user trigger that changes the session
+ * (set_config), and a Bind parameter can read the clock (`now` bound to a timestamptz).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { SidecacheServer } from '../../../src/server.js';
 import { connect, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
+import { metric } from '../../helpers/sidecache.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const unreachable = await pgUnreachable();
 
@@ -52,6 +53,35 @@ describe.skipIf(unreachable !== undefined)('postgres listener: writes that run t
     } finally {
       await other.end();
       await session.end();
+    }
+  });
+});
+
+describe.skipIf(unreachable !== undefined)('postgres listener: bind parameters that read the clock', () => {
+  it("a text parameter 'now', 'today' or 'tomorrow' bound to a date/time parameter is never answered from the cache", async () => {
+    const { server, port } = await startPgSidecache();
+    const client = await connect(port);
+    try {
+      const hits = () => metric(server, 'sidecache_requests_total', { protocol: 'postgres', listener: 'main', result: 'hit' });
+      const first = (await client.query({ text: 'SELECT $1::timestamptz AS t', values: ['now'] })).rows[0].t as Date;
+      await waitFor(
+        async () => (await client.query('SELECT clock_timestamp() > $1::timestamptz AS later', [first])).rows[0].later === true,
+        'the clock to move',
+      );
+      const second = (await client.query({ text: 'SELECT $1::timestamptz AS t', values: ['now'] })).rows[0].t as Date;
+      expect(second.getTime()).toBeGreaterThan(first.getTime());
+      for (const word of ['today', 'Tomorrow', 'yesterday 12:00']) {
+        await client.query({ text: 'SELECT $1::timestamp AS t', values: [word] });
+        await client.query({ text: 'SELECT $1::timestamp AS t', values: [word] });
+      }
+      expect(await hits()).toBe(0);
+      // An ordinary value is still cached.
+      await client.query({ text: 'SELECT $1::timestamptz AS t', values: ['2026-01-01 00:00:00+00'] });
+      await client.query({ text: 'SELECT $1::timestamptz AS t', values: ['2026-01-01 00:00:00+00'] });
+      expect(await hits()).toBe(1);
+    } finally {
+      await client.end();
+      await server.stop(100);
     }
   });
 });
