@@ -16,6 +16,7 @@ import type { HttpListenerConfig } from '../../config/schema.js';
 import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
+import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
 import { formatCacheStatus } from './cache-status.js';
 import { Upstream } from './forward.js';
 import { urlTag } from '../../cache/tags.js';
@@ -157,6 +158,10 @@ export class HttpListener {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const started = this.#ctx.clock.now();
+    if (isAsteriskOptions(req.method, req.url)) {
+      stripRequestFields(req, this.#strip);
+      return void forwardAsterisk(this.#ctx, req, res, started);
+    }
     if (!this.#normalize(req)) return badTarget(res);
     const method = req.method ?? 'GET';
     const url = req.url!;
