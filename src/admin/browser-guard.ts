@@ -5,7 +5,8 @@
  * were same-origin. A browser cannot send `application/json` cross-site without a CORS preflight
  * (which the admin never answers), always sends `Origin` on a cross-site POST, and sends the
  * page's name as `Host` after a rebinding. Without `admin.token`, those three are checked on every
- * write; with a token, a browser cannot send the token, and only the content type is checked.
+ * write (and `Host`/`Origin` on guarded reads); with a token, a browser cannot send the token, and
+ * only the content type is checked.
  */
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
@@ -20,12 +21,13 @@ export interface Refusal {
 const LOOPBACK_NAMES = new Set(['localhost']);
 
 /**
- * Checks a write (`POST`): `Content-Type: application/json`, then, without a token, a `Host` that
- * is an IP literal, `localhost` or the name the admin listens on, and an `Origin` (when sent) that
- * names the same authority.
+ * Checks a request a browser could be made to send: a write (`POST`) needs
+ * `Content-Type: application/json`; without a token, a write or a guarded `GET` (one that makes
+ * sidecache work upstream) needs a `Host` that is an IP literal, `localhost` or the name the admin
+ * listens on, and an `Origin` (when sent) that names the same authority.
  */
-export function refuseBrowserWrite(req: IncomingMessage, options: { tokenSet: boolean; listenHost: string }): Refusal | undefined {
-  if (!isJson(req.headers['content-type'])) {
+export function refuseBrowserRequest(req: IncomingMessage, options: { write: boolean; tokenSet: boolean; listenHost: string }): Refusal | undefined {
+  if (options.write && !isJson(req.headers['content-type'])) {
     return { status: 415, error: `expected Content-Type: application/json, got ${JSON.stringify(req.headers['content-type'] ?? '')}` };
   }
   if (options.tokenSet) return undefined;

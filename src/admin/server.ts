@@ -8,7 +8,7 @@ import { parseInvalidation } from '../invalidation/message.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { hasBearer } from '../auth.js';
-import { refuseBrowserWrite } from './browser-guard.js';
+import { refuseBrowserRequest } from './browser-guard.js';
 import { summarizeCache } from './cache-summary.js';
 import { LIVE_PAGE, liveDocument, type RecentInvalidations } from './live.js';
 import type { Readiness } from './readiness.js';
@@ -66,7 +66,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       res.setHeader('WWW-Authenticate', 'Bearer realm="sidecache"');
       return json(res, 401, { error: 'this route requires Authorization: Bearer <admin.token>' });
     }
-    const refused = route.method === 'POST' ? refuseBrowserWrite(req, { tokenSet: deps.config.token !== '', listenHost }) : undefined;
+    const write = route.method === 'POST';
+    const refused = write || route.guarded ? refuseBrowserRequest(req, { write, tokenSet: deps.config.token !== '', listenHost }) : undefined;
     if (refused !== undefined) {
       req.resume();
       return json(res, refused.status, { error: refused.error });

@@ -65,6 +65,15 @@ describe('admin writes a browser can forge (no token)', () => {
     expect(local.status).toBe(200);
   });
 
+  it('refuses /cache/explain (it makes sidecache ask the catalog) under a rebound Host, but not /metrics', async () => {
+    const server = await startServer();
+    const { port } = new URL(server.adminUrl);
+    const host = `rebind.attacker.example:${port}`;
+    expect((await request(`${server.adminUrl}/cache/explain?listener=x&sql=select%201`, { headers: { host } })).status).toBe(403);
+    expect((await request(`${server.adminUrl}/cache/explain?listener=x&sql=select%201`)).status).toBe(404);
+    expect((await request(`${server.adminUrl}/metrics`, { headers: { host } })).status).toBe(200);
+  });
+
   it("refuses an Origin that is not the admin's own", async () => {
     const server = await startServer();
     seed(server);
