@@ -1,13 +1,14 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Store } from '../cache/store.js';
-import type { AdminConfig } from '../config/schema.js';
+import { type AdminConfig, parseListen } from '../config/schema.js';
 import { isSidecacheError } from '../errors.js';
 import type { Dispatcher } from '../invalidation/dispatch.js';
 import { parseInvalidation } from '../invalidation/message.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { hasBearer } from '../auth.js';
+import { refuseBrowserRequest } from './browser-guard.js';
 import { summarizeCache } from './cache-summary.js';
 import { LIVE_PAGE, liveDocument, type RecentInvalidations } from './live.js';
 import type { Readiness } from './readiness.js';
@@ -51,6 +52,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     ['/', { method: 'GET', handler: (_req, res) => page(res) }],
     ['/live', { method: 'GET', handler: async (_req, res) => json(res, 200, await liveDocument(deps.store, deps.metrics, deps.recent)) }],
   ]);
+  const listenHost = parseListen(deps.config.listen)?.host ?? '';
   return http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const route = routes.get(path);
@@ -63,6 +65,12 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     if ((route.method === 'POST' || route.guarded) && deps.config.token !== '' && !hasBearer(req.headers.authorization, deps.config.token)) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="sidecache"');
       return json(res, 401, { error: 'this route requires Authorization: Bearer <admin.token>' });
+    }
+    const write = route.method === 'POST';
+    const refused = write || route.guarded ? refuseBrowserRequest(req, { write, tokenSet: deps.config.token !== '', listenHost }) : undefined;
+    if (refused !== undefined) {
+      req.resume();
+      return json(res, refused.status, { error: refused.error });
     }
     Promise.resolve(route.handler(req, res)).catch((err: unknown) => {
       deps.log.error('admin request failed', { path, err });

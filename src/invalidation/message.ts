@@ -1,3 +1,4 @@
+import { normalizeTarget } from '../cache/paths.js';
 import { tableTag } from '../cache/tags.js';
 import type { InvalidationTarget } from '../cache/types.js';
 import { SidecacheError } from '../errors.js';
@@ -46,14 +47,24 @@ export function toTarget(message: unknown): InvalidationTarget {
   }
   if (fields.all !== undefined && typeof fields.all !== 'boolean') throw invalid(`expected all to be true or false, got ${JSON.stringify(fields.all)}`);
   const msg = fields as InvalidationMessage;
-  const badPrefix = msg.prefixes?.find((p) => !p.startsWith('/'));
-  if (badPrefix !== undefined) throw invalid(`expected each prefix to start with "/", got ${JSON.stringify(badPrefix)}`);
   return {
     tags: [...(msg.tags ?? []), ...(msg.tables ?? []).map(tableTag)],
     keys: msg.keys ?? [],
-    prefixes: msg.prefixes ?? [],
+    prefixes: (msg.prefixes ?? []).map(normalPrefix),
     all: msg.all === true,
   };
+}
+
+/**
+ * A prefix in the normal form HTTP entries are stored under (`cache/paths.ts`), so `/%75sers/`
+ * reaches `/users/1`. A prefix that is not a well-formed path is refused rather than matched
+ * as sent: it would match nothing and the purge would be silently lost.
+ */
+function normalPrefix(prefix: string): string {
+  if (!prefix.startsWith('/')) throw invalid(`expected each prefix to start with "/", got ${JSON.stringify(prefix)}`);
+  const normal = normalizeTarget(prefix);
+  if (normal === undefined) throw invalid(`expected each prefix to be a path (a "%" followed by two hex digits), got ${JSON.stringify(prefix)}`);
+  return normal;
 }
 
 function parseJson(text: string): unknown {

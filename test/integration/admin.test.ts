@@ -82,7 +82,7 @@ describe('admin server', () => {
     server.store.set('a', { body: Buffer.from('x'), ttlMs: 1000, tags: ['table:accounts'] });
     server.store.set('b', { body: Buffer.from('x'), ttlMs: 1000, tags: ['user:1'], path: '/users/1' });
     server.store.set('c', { body: Buffer.from('x'), ttlMs: 1000, tags: ['other'] });
-    const post = (body: string) => fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body });
+    const post = (body: string) => fetch(`${server.adminUrl}/invalidate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(await (await post('{"tables":["public.Accounts"],"prefixes":["/users/"]}')).json()).toEqual({ invalidated: 2 });
     expect(await (await post('other')).json()).toEqual({ invalidated: 0 });
     expect(server.store.size).toBe(1);
@@ -94,7 +94,7 @@ describe('admin server', () => {
 
   it('refuses malformed messages with 400 and a reason', async () => {
     const server = await startServer();
-    const post = (body: string) => fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body });
+    const post = (body: string) => fetch(`${server.adminUrl}/invalidate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const bad = await post('{"tags": [');
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toContain('malformed JSON');
@@ -107,10 +107,14 @@ describe('admin server', () => {
   it('requires the bearer token on POST when admin.token is set', async () => {
     const server = await startServer('admin: { listen: "127.0.0.1:0", token: s3cret }\n');
     const url = `${server.adminUrl}/invalidate`;
-    const none = await fetch(url, { method: 'POST', body: '{"all":true}' });
+    const none = await fetch(url, { method: 'POST', body: '{"all":true}', headers: { 'content-type': 'application/json' } });
     expect([none.status, none.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="sidecache"']);
-    expect((await fetch(url, { method: 'POST', body: '{"all":true}', headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
-    expect((await fetch(url, { method: 'POST', body: '{"all":true}', headers: { Authorization: 'Bearer s3cret' } })).status).toBe(200);
+    expect(
+      (await fetch(url, { method: 'POST', body: '{"all":true}', headers: { Authorization: 'Bearer wrong', 'content-type': 'application/json' } })).status,
+    ).toBe(401);
+    expect(
+      (await fetch(url, { method: 'POST', body: '{"all":true}', headers: { Authorization: 'Bearer s3cret', 'content-type': 'application/json' } })).status,
+    ).toBe(200);
     expect((await fetch(`${server.adminUrl}/healthz`)).status).toBe(200);
   });
 
@@ -152,7 +156,9 @@ describe('admin server', () => {
       let received = '';
       socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
       const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-      socket.write(`POST /invalidate HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${'{"tags":'.length + rest.length}\r\n\r\n{"tags":`);
+      socket.write(
+        `POST /invalidate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${'{"tags":'.length + rest.length}\r\n\r\n{"tags":`,
+      );
       await started;
       return { socket, closed, received: () => received };
     };

@@ -23,7 +23,7 @@ describe.skipIf(!hasChromium())('admin live page in a real headless browser', ()
   it('loads, and shows numbers that match /metrics', async () => {
     const { server, base } = await setup(counting());
     for (const path of ['/a', '/a', '/a', '/b']) await fetch(`${base}${path}`);
-    await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body: '{"tags":["nothing"]}' });
+    await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"tags":["nothing"]}' });
     const page = await fetch(`${server.adminUrl}/`);
     expect(page.headers.get('content-type')).toContain('text/html');
     const { stdout: dom } = await run(

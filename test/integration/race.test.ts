@@ -51,7 +51,7 @@ async function httpRace(unsafeWithoutFillGuard: boolean): Promise<RaceResult> {
     await waitFor(() => calls === 1, 'the first fill to reach the origin');
     value = 1;
     // The admin endpoint answers once the local store has applied the message.
-    await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body: '{"tags":["item"]}' });
+    await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"tags":["item"]}' });
     const joined = read();
     await waitFor(
       async () => (await metric(server, 'sidecache_coalesced_total', { protocol: 'http', listener: 'api' })) === 1,

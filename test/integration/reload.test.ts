@@ -42,7 +42,7 @@ async function startFromFile(file: string): Promise<SidecacheServer> {
 }
 
 const reload = async (server: SidecacheServer) => {
-  const res = await fetch(`${server.adminUrl}/reload`, { method: 'POST' });
+  const res = await fetch(`${server.adminUrl}/reload`, { method: 'POST', headers: { 'content-type': 'application/json' } });
   return { status: res.status, body: (await res.json()) as { error?: string; applied?: string[]; needsRestart?: string[] } };
 };
 

@@ -6,7 +6,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { LRUCache } from 'lru-cache';
 import { hasBearer } from '../../auth.js';
 import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
@@ -16,6 +15,7 @@ import type { HttpListenerConfig } from '../../config/schema.js';
 import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
+import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
 import { formatCacheStatus } from './cache-status.js';
 import { Upstream } from './forward.js';
 import { urlTag } from '../../cache/tags.js';
@@ -23,14 +23,10 @@ import { stripRequestFields } from './headers.js';
 import { clockedPolicy, type ListenerDefaults } from './policy.js';
 import { readThrough, type ReadThroughContext } from './read-through.js';
 import { RouteTable } from './rules.js';
+import { SideMemory } from './side-memory.js';
 import { hostOf, normalizeTarget, originForm } from './target.js';
 import { forwardMethod } from './unsafe.js';
 import { forwardUpgrade, isAllowedUpgrade, reparseWithoutUpgrade } from './upgrade.js';
-
-/** How long a key that answered an unshareable response skips coalescing (Varnish "hit-for-miss"). */
-const HIT_FOR_MISS_MS: Millis = 10_000;
-/** URLs whose Vary names are remembered; a forgotten one costs one miss. */
-const VARY_MEMORY = 100_000;
 
 export interface HttpListenerDeps {
   config: HttpListenerConfig;
@@ -61,6 +57,8 @@ export class HttpListener {
   readonly #log: Logger;
   #address: AddressInfo | undefined;
   readonly #upgraded = new Set<Duplex>();
+  /** Vary names and hit-for-miss marks, bounded in bytes by `cache.maxBytes`. */
+  readonly #side: SideMemory;
 
   constructor(deps: HttpListenerDeps) {
     const { config, store, clock } = deps;
@@ -72,8 +70,8 @@ export class HttpListener {
     this.#routes = new RouteTable(config.rules, config);
     this.#strip = lowerSet(config.stripRequestHeaders);
     this.#upgradeProtocols = lowerSet(config.upgradeProtocols);
-    const vary = new LRUCache<string, readonly string[]>({ max: VARY_MEMORY });
-    const hitForMiss = new LRUCache<string, true>({ max: VARY_MEMORY, ttl: HIT_FOR_MISS_MS, ttlAutopurge: false, perf: clock });
+    const side = new SideMemory(store.maxBytes, clock);
+    this.#side = side;
     const source = `http:${config.name}`;
     this.#ctx = {
       name: config.name,
@@ -87,10 +85,10 @@ export class HttpListener {
       tagHeader: config.tagHeader.toLowerCase(),
       invalidate: (target) => deps.invalidate(target, source),
       report: requestReporter(store, 'http', config.name, clock),
-      markHitForMiss: (key) => hitForMiss.set(key, true),
-      learnVary: (base, names) => (names.length === 0 ? vary.delete(base) : vary.set(base, names)),
-      varyOf: (base) => vary.get(base),
-      isHitForMiss: (key) => hitForMiss.get(key) !== undefined,
+      markHitForMiss: (key) => side.markHitForMiss(key),
+      learnVary: (base, names) => side.learnVary(base, names),
+      varyOf: (base) => side.varyOf(base),
+      isHitForMiss: (key) => side.isHitForMiss(key),
     };
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
@@ -136,6 +134,11 @@ export class HttpListener {
     return this.#address;
   }
 
+  /** Bytes the Vary memory and hit-for-miss marks account for now, and their bound (read-only, for tests). */
+  get sideMemory(): { accountedBytes: number; limitBytes: number } {
+    return { accountedBytes: this.#side.accountedBytes, limitBytes: this.#side.limitBytes };
+  }
+
   /** `http://host:port` of the bound listener. */
   get url(): string {
     return httpUrlOf(this.address);
@@ -157,6 +160,10 @@ export class HttpListener {
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const started = this.#ctx.clock.now();
+    if (isAsteriskOptions(req.method, req.url)) {
+      stripRequestFields(req, this.#strip);
+      return void forwardAsterisk(this.#ctx, req, res, started);
+    }
     if (!this.#normalize(req)) return badTarget(res);
     const method = req.method ?? 'GET';
     const url = req.url!;

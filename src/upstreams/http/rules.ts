@@ -53,6 +53,8 @@ export class RouteTable {
   /** Whether any rule says `cache: false` (only then are lenient readings worth computing). */
   readonly #passThrough: boolean;
   readonly #memo = new Map<string, HttpRoute>();
+  /** What the memo accounts for: each path's characters and `MEMO_OVERHEAD`. */
+  #memoBytes = 0;
 
   /** `listener` gives what a rule does not say: `ignoreRequestCacheControl`. */
   constructor(rules: HttpListenerConfig['rules'], listener: Pick<HttpListenerConfig, 'ignoreRequestCacheControl'>) {
@@ -77,10 +79,21 @@ export class RouteTable {
     if (known !== undefined) return known;
     const first = this.#rules.find((r) => r.test.test(path))?.route ?? this.#default;
     const route = first.cache && this.#passThrough ? (this.#passThroughReading(path) ?? first) : first;
-    // Paths with ids are unbounded; the memo only saves work, so it is simply reset when large.
-    if (this.#memo.size >= MEMO_LIMIT) this.#memo.clear();
+    // Paths with ids are unbounded, and as long as clients make them; the memo only saves work,
+    // so it is simply reset when it would pass its byte limit.
+    const bytes = path.length * 2 + MEMO_OVERHEAD;
+    if (this.#memoBytes + bytes > MEMO_BYTES) {
+      this.#memo.clear();
+      this.#memoBytes = 0;
+    }
     this.#memo.set(path, route);
+    this.#memoBytes += bytes;
     return route;
+  }
+
+  /** Bytes the memo accounts for now (for tests of the bound). */
+  get memoBytes(): number {
+    return this.#memoBytes;
   }
 
   /**
@@ -97,4 +110,7 @@ export class RouteTable {
   }
 }
 
-const MEMO_LIMIT = 10_000;
+/** The memo's byte limit per listener (a fixed cost, whatever the traffic). */
+const MEMO_BYTES = 1024 * 1024;
+/** Heap bytes a memo record costs beyond its path (the Map entry), rounded up. */
+const MEMO_OVERHEAD = 64;

@@ -10,7 +10,7 @@ import type { Upstream } from './forward.js';
 import { clientResponseHeaders, forwardRequestHeaders } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { streamBody } from './respond.js';
-import { normalizeTarget } from './target.js';
+import { hostOf, normalizeTarget } from './target.js';
 
 /** RFC 9110 §9.2.1 (https://www.rfc-editor.org/rfc/rfc9110#section-9.2.1): the safe methods. */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
@@ -74,7 +74,7 @@ function invalidateTargets(ctx: ListenerContext, req: IncomingMessage, headers: 
   const urls = new Set([req.url ?? '/']);
   for (const name of ['location', 'content-location']) {
     const value = headers[name];
-    const url = typeof value === 'string' ? targetPath(value, req, ctx.upstream) : undefined;
+    const url = typeof value === 'string' ? targetPath(value, req.url ?? '/', ctx.upstream, publicHost(ctx.config.host)) : undefined;
     if (url !== undefined) urls.add(url);
   }
   ctx.invalidate({ tags: [...urls].map((u) => normalUrlTag(ctx.name, u)) });
@@ -90,13 +90,15 @@ function normalUrlTag(listener: string, url: string): string {
  * it names a resource of this listener (RFC 9111 §4.4). The upstream wrote the reference in its
  * own URL space: a relative one is resolved against the URL the upstream was asked for
  * (RFC 3986 §5, e.g. `items/5` after `POST /api/items` is `/api/items/5`), and the upstream's
- * path prefix is taken off; an absolute one may also name this listener, in the clients' space.
+ * path prefix is taken off; an absolute one may also name this listener's public host
+ * (`http[].host`), in the clients' space. The client's `Host` decides nothing (README, "The key
+ * model"): a forged one must not turn a reference to another site into one of ours.
  */
-function targetPath(reference: string, req: IncomingMessage, upstream: Upstream): string | undefined {
+function targetPath(reference: string, target: string, upstream: Upstream, ownHost: string | undefined): string | undefined {
   const prefix = upstream.pathFor('');
   let url: URL;
   try {
-    url = new URL(reference, upstream.origin + upstream.pathFor(req.url ?? '/'));
+    url = new URL(reference, upstream.origin + upstream.pathFor(target));
   } catch {
     // An unparsable Location names nothing we store.
     return undefined;
@@ -106,5 +108,10 @@ function targetPath(reference: string, req: IncomingMessage, upstream: Upstream)
     if (prefix === '') return path;
     return path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`) ? path.slice(prefix.length) : undefined;
   }
-  return url.host === req.headers.host ? path : undefined;
+  return ownHost !== undefined && url.host === ownHost ? path : undefined;
+}
+
+/** `http[].host` as WHATWG URL spells a host (lower case, default port left out). */
+function publicHost(host: string | undefined): string | undefined {
+  return host === undefined ? undefined : hostOf(host);
 }

@@ -22,7 +22,7 @@ describe('http read-through: invalidation', () => {
     const first = await fetch(`${base}/users/1`);
     expect(first.headers.get('surrogate-key')).toBeNull();
     await fetch(`${base}/users/1?full`);
-    const res = await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body: '{"tags":["user:1"]}' });
+    const res = await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"tags":["user:1"]}' });
     expect(await res.json()).toEqual({ invalidated: 2 });
     expect(await (await fetch(`${base}/users/1`)).text()).toBe('/users/1 2');
   });
@@ -32,7 +32,11 @@ describe('http read-through: invalidation', () => {
     expect((await fetch(`${base}/docs/x`)).headers.get('surrogate-key')).toBe('a b');
     await fetch(`${base}/docs/y?q=1`);
     await fetch(`${base}/other`);
-    const res = await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body: '{"prefixes":["/docs/"]}' });
+    const res = await fetch(`${server.adminUrl}/invalidate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"prefixes":["/docs/"]}',
+    });
     expect(await res.json()).toEqual({ invalidated: 2 });
     expect((await fetch(`${base}/other`)).headers.get('cache-status')).toMatch(/hit/);
   });

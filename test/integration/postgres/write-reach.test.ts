@@ -153,7 +153,11 @@ describe.skipIf(unreachable !== undefined)('what a write reaches', () => {
     expect(await cachedCount(sql)).toBe(1);
     await direct.query(`CREATE TABLE ${s}.other (v int); INSERT INTO ${s}.other VALUES (5);
       CREATE OR REPLACE VIEW ${s}.shifting AS SELECT v FROM ${s}.other`);
-    const posted = await fetch(`${server.adminUrl}/invalidate`, { method: 'POST', body: JSON.stringify({ tables: ['shifting'] }) });
+    const posted = await fetch(`${server.adminUrl}/invalidate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tables: ['shifting'] }),
+    });
     expect(posted.status).toBe(200);
     expect(await cachedCount(sql)).toBe(5);
     // The entry carries the tags of the view's new definition.
