@@ -83,7 +83,13 @@ export class SidecacheServer {
     this.#log = options.log ?? new Logger();
     const clock = options.clock ?? realClock;
     this.store = new Store({ ...config.cache, clock, unsafeWithoutFillGuard: options.unsafeWithoutFillGuard === true });
-    ({ registry: this.registry, metrics: this.metrics } = createMetrics(this.store));
+    // Read when scraped: listeners are built below.
+    const perListener = (count: (l: PostgresListener) => number) => () =>
+      this.postgresListeners.map((l) => ({ labels: { protocol: 'postgres', listener: l.name }, value: count(l) }));
+    ({ registry: this.registry, metrics: this.metrics } = createMetrics(this.store, {
+      clientConnections: perListener((l) => l.clientConnections),
+      upstreamConnections: perListener((l) => l.upstreamConnections),
+    }));
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
     this.#recent = new RecentInvalidations(this.store);
     this.dispatcher = new Dispatcher(this.store, this.#log.child({ component: 'invalidation' }));

@@ -186,6 +186,11 @@ const postgresListener = object({
   /** User functions to treat as IMMUTABLE without asking the catalog. */
   functions: optional(arrayOf(pattern(/^[A-Za-z_][A-Za-z0-9_$.]*$/, 'a function name'))),
   connectTimeout: withDefault(duration, 5_000),
+  /**
+   * Client connections at most (each opens one upstream connection); beyond it a client gets
+   * 53300 too_many_connections at once, as PostgreSQL answers. 0: no limit of sidecache's own.
+   */
+  maxClientConnections: withDefault(integer(0, 1_000_000), 0),
   /** PEM files: with them, clients' SSLRequest is answered S and sessions run over TLS. */
   tls: optional(object({ cert: required(string), key: required(string) })),
   rules: withDefault(arrayOf(postgresRule), []),

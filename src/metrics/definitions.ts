@@ -85,6 +85,18 @@ export const METRICS = {
     help: 'Reconnections of a bus after messages may have been lost (the cache is flushed unless onGap is keep).',
     labelNames: ['bus'],
   },
+  clientConnections: {
+    type: 'gauge',
+    name: 'sidecache_client_connections',
+    help: 'Client connections open, by protocol and listener (PostgreSQL listeners).',
+    labelNames: ['protocol', 'listener'],
+  },
+  upstreamConnections: {
+    type: 'gauge',
+    name: 'sidecache_upstream_connections',
+    help: 'Upstream connections open, by protocol and listener (PostgreSQL listeners: one per client session).',
+    labelNames: ['protocol', 'listener'],
+  },
   coalesced: {
     type: 'counter',
     name: 'sidecache_coalesced_total',

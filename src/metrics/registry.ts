@@ -11,7 +11,10 @@ export type Metrics = { readonly [K in keyof typeof METRICS]: MetricOf<(typeof M
  * `definitions.ts` plus the `process_*` and `nodejs_*` defaults. Store gauges read the store
  * when scraped, so nothing is counted twice.
  */
-export function createMetrics(store: Store): { registry: Registry; metrics: Metrics } {
+/** A labelled gauge's values, read when scraped. */
+export type LabelledReader = () => Iterable<{ labels: Record<string, string>; value: number }>;
+
+export function createMetrics(store: Store, labelled: Partial<Record<MetricKey, LabelledReader>> = {}): { registry: Registry; metrics: Metrics } {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const readers: Partial<Record<MetricKey, () => number>> = {
@@ -23,8 +26,17 @@ export function createMetrics(store: Store): { registry: Registry; metrics: Metr
   for (const [key, def] of Object.entries(METRICS) as [MetricKey, Def][]) {
     const options = { name: def.name, help: def.help, labelNames: [...def.labelNames], registers: [registry] };
     const read = readers[key];
+    const readLabelled = labelled[key];
     if (def.type === 'counter') made[key] = new Counter(options);
     else if (def.type === 'histogram') made[key] = new Histogram({ ...options, buckets: [...def.buckets] });
+    else if (readLabelled !== undefined)
+      made[key] = new Gauge({
+        ...options,
+        collect() {
+          this.reset();
+          for (const { labels, value } of readLabelled()) this.set(labels, value);
+        },
+      });
     else if (read === undefined) made[key] = new Gauge(options);
     else
       made[key] = new Gauge({

@@ -82,6 +82,11 @@ export class PgConnection {
     this.#listen(this.#client);
   }
 
+  /** True while an upstream connection is open for this client. */
+  get hasUpstream(): boolean {
+    return this.#upstream !== undefined && !this.#upstream.destroyed;
+  }
+
   /** Ends the connection now (stop deadline). */
   destroy(): void {
     this.#client.destroy();

@@ -15,6 +15,7 @@ import { requestReporter } from '../report.js';
 import { Catalog } from './catalog.js';
 import { loadParser } from './classify.js';
 import { PgConnection } from './connection.js';
+import { encodeError } from './messages.js';
 import type { PgContext } from './context.js';
 import { type CachePlan, Planner } from './planner.js';
 import { upstreamTarget } from './upstream-socket.js';
@@ -32,6 +33,9 @@ export interface PostgresListenerDeps {
   /** See `PgContext.planWaitMs`; default 100 ms. */
   planWaitMs?: Millis;
 }
+
+/** How long a refused client may take to close after its 53300. */
+const REFUSED_LINGER_MS = 1000;
 
 /** A catalog answer normally takes milliseconds; past this the statement goes upstream uncached. */
 const DEFAULT_PLAN_WAIT_MS = 100;
@@ -101,6 +105,8 @@ export class PostgresListener {
       if (event.store === deps.store && event.source !== source) this.#ctx.planner.forget(event.target);
     };
     this.#server = net.createServer((socket) => {
+      const limit = this.#ctx.config.maxClientConnections;
+      if (limit > 0 && this.#connections.size >= limit) return refuseConnection(socket, limit);
       const connection = new PgConnection(this.#ctx, socket, () => this.#connections.delete(connection));
       this.#connections.add(connection);
     });
@@ -153,6 +159,18 @@ export class PostgresListener {
     });
   }
 
+  /** Client connections open. */
+  get clientConnections(): number {
+    return this.#connections.size;
+  }
+
+  /** Upstream connections open (one per client session past its startup). */
+  get upstreamConnections(): number {
+    let n = 0;
+    for (const c of this.#connections) if (c.hasUpstream) n++;
+    return n;
+  }
+
   get listening(): boolean {
     return this.#server.listening;
   }
@@ -166,4 +184,17 @@ export class PostgresListener {
   async explain(sql: string, database?: string, user?: string): Promise<Explanation> {
     return this.#ctx.planner.explain(database ?? this.#explainAs.database, user ?? this.#explainAs.user, sql);
   }
+}
+
+/**
+ * What PostgreSQL answers past max_connections: FATAL 53300, then the connection closes. Sent
+ * before the client's startup packet is read, as the server does for a full backend table.
+ */
+function refuseConnection(socket: net.Socket, limit: number): void {
+  socket.on('error', () => undefined);
+  // Read what the client sends (its startup packet) so closing does not reset the connection
+  // before the error is read, and do not wait on a client that never closes its side.
+  socket.resume();
+  socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+  socket.end(encodeError('FATAL', '53300', `sorry, too many clients already (sidecache maxClientConnections is ${limit})`));
 }
