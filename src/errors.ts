@@ -19,6 +19,8 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** Warnings are logged once with their code and never stop sidecache. */
 export const WARNING_CODES = {
   SC_WARN_ADMIN_OPEN: 'the admin server listens beyond loopback without a token',
+  SC_WARN_CATALOG_UNAVAILABLE:
+    'the PostgreSQL catalog could not be asked for a database and user, so nothing of theirs is cached; logged once per cause with the fix',
   SC_WARN_BAD_INVALIDATION: 'a bus carried a message that does not follow the message contract; it was counted and ignored',
 } as const;
 

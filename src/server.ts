@@ -124,6 +124,7 @@ export class SidecacheServer {
           clock,
           log: this.#log.child({ listener: listener.name }),
           invalidate: (target, source) => this.dispatcher.apply(target, source),
+          onCatalogError: (reason) => this.metrics.catalogErrors.inc({ listener: listener.name, reason }),
           ...(options.planWaitMs !== undefined && { planWaitMs: options.planWaitMs }),
         }),
     );

@@ -85,6 +85,12 @@ export const METRICS = {
     help: 'Reconnections of a bus after messages may have been lost (the cache is flushed unless onGap is keep).',
     labelNames: ['bus'],
   },
+  catalogErrors: {
+    type: 'counter',
+    name: 'sidecache_postgres_catalog_errors_total',
+    help: 'Catalog questions a PostgreSQL listener could not ask, by listener and reason (authentication, permission, unreachable, timeout, other): statements of that database and user go upstream uncached.',
+    labelNames: ['listener', 'reason'],
+  },
   clientConnections: {
     type: 'gauge',
     name: 'sidecache_client_connections',

@@ -12,7 +12,7 @@ import { channels, type InvalidationEvent } from '../../events.js';
 import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
 import { requestReporter } from '../report.js';
-import { Catalog } from './catalog.js';
+import { Catalog, CATALOG_FIX, type CatalogErrorReason, catalogErrorReason } from './catalog.js';
 import { loadParser } from './classify.js';
 import { PgConnection } from './connection.js';
 import { encodeError } from './messages.js';
@@ -30,6 +30,8 @@ export interface PostgresListenerDeps {
   clock: Clock;
   log: Logger;
   invalidate(target: InvalidationTarget, source: string): number;
+  /** Hears of every catalog question that could not be asked, by reason (for the metric). */
+  onCatalogError?(reason: CatalogErrorReason): void;
   /** See `PgContext.planWaitMs`; default 100 ms. */
   planWaitMs?: Millis;
 }
@@ -79,6 +81,16 @@ export class PostgresListener {
         statement_timeout: 5_000,
       }),
       deps.log,
+      (database, user, err) => {
+        // Caching is off for this database and user until the catalog answers: say so once, and count it.
+        const reason = catalogErrorReason(err);
+        deps.onCatalogError?.(reason);
+        deps.log.warnOnce(
+          'SC_WARN_CATALOG_UNAVAILABLE',
+          `postgres[${config.name}]: nothing is cached for database "${database}" and user "${user}": the catalog could not be asked (${(err as Error).message}); ${CATALOG_FIX[reason]}`,
+          `${config.name}\u0000${database}\u0000${user}\u0000${reason}`,
+        );
+      },
     );
     const source = `postgres:${config.name}`;
     this.#ctx = {
