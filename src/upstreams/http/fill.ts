@@ -10,7 +10,7 @@ import type { Millis } from '../../units.js';
 import type { CacheStatus } from './cache-status.js';
 import type { FillRequest, ListenerContext } from './context.js';
 import { ageOf, bodyOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
-import { BodyTee } from './body-tee.js';
+import { type BodyReader, SharedBody } from './body-tee.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
@@ -44,12 +44,31 @@ interface FetchedBase {
 
 /**
  * A full response from the upstream: `fields` for the client (no Cache-Status yet) and the body as
- * it arrives. The requester reads `body` to its end or releases it; `input` waits on that.
+ * it arrives. The requester reads `reader` at its own pace, to its end or releases it; the fill
+ * reads the body for the store at the upstream's pace meanwhile (`body-tee.ts`).
  */
 export interface Relayed extends FetchedBase {
   readonly kind: 'relayed';
   readonly fields: string[];
-  readonly body: BodyTee;
+  readonly reader: BodyReader;
+  readonly body: SharedBody;
+  /** What waiters of the key may stream while the fill runs; undefined when they must wait for the entry. */
+  readonly share: Share | undefined;
+}
+
+/**
+ * A response being stored, which a waiter may stream before the fill completes: only one whose
+ * declared length fits the entry limit, so the fill cannot stop storing half-way.
+ */
+export interface Share {
+  /** The key the entry will have (the variant key when the response has Vary). */
+  readonly key: string;
+  readonly vary: readonly string[];
+  readonly status: number;
+  /** Fields as stored (no Set-Cookie), without Cache-Status. */
+  readonly fields: readonly string[];
+  readonly ttlSeconds: number;
+  readonly body: SharedBody;
 }
 
 /**
@@ -91,7 +110,7 @@ export async function fetchForStore(ctx: ListenerContext, fr: FillRequest, stale
 
 /** For a fill nobody relays (a background refresh, a requester that stopped waiting): the store's part alone. */
 export function storeOnly(fetched: Fetched): Promise<EntryInput<HttpMeta> | null> {
-  if (fetched.kind === 'relayed') fetched.body.release();
+  if (fetched.kind === 'relayed') fetched.reader.release();
   return fetched.input;
 }
 
@@ -140,16 +159,27 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
   const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
   const cacheStatus: FillStatus = { stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) };
 
-  const body = new BodyTee(response.body as AsyncIterable<Buffer>, store ? ctx.store.maxEntryBytes : 0);
+  const body = new SharedBody(response.body, store ? ctx.store.maxEntryBytes : 0);
+  const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
   const input = body.kept.then((captured) => {
     if (!store || !decision.store || captured === undefined) {
       if (store && captured === undefined) ctx.markHitForMiss(fr.key);
       return null;
     }
-    const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
     return buildInput(ctx, fr, response.statusCode, storedFields, captured, decision);
   });
-  return { kind: 'relayed', status: response.statusCode, fields, cacheStatus, upstreamStart, input, body };
+  // The leader reads from the first byte: its reader exists before the first chunk can be dropped.
+  const reader = body.reader()!;
+  const waiterFields = upstreamAge === undefined ? storedFields : [...storedFields, 'age', upstreamAge];
+  const share =
+    store && decision.store && Number.isFinite(declared) ? shareOf(fr, response.statusCode, waiterFields, ttlSeconds ?? 0, decision, body) : undefined;
+  return { kind: 'relayed', status: response.statusCode, fields, cacheStatus, upstreamStart, input, reader, body, share };
+}
+
+function shareOf(fr: FillRequest, status: number, fields: string[], ttlSeconds: number, decision: StoreDecision, body: SharedBody): Share {
+  const vary = varyNames(decision.responseHeaders.vary);
+  const key = vary.length === 0 ? fr.base : variantKey(fr.base, vary, fr.req.headers);
+  return { key, vary, status, fields, ttlSeconds, body };
 }
 
 /** A 304 to a revalidation: the stale body with the refreshed fields (RFC 9111 §4.3.4). */

@@ -10,7 +10,8 @@ import type { Millis } from '../../units.js';
 import { type ForwardReason, formatCacheStatus, hitStatus } from './cache-status.js';
 import type { Exchange, ListenerContext } from './context.js';
 import { ageOf, bodyOf, type HttpEntry, ttlOf } from './entry.js';
-import { type Fetched, UpstreamStatusError } from './fill.js';
+import type { BodyReader } from './body-tee.js';
+import { type Fetched, type Share, UpstreamStatusError } from './fill.js';
 import { classifyUpstreamError, errorText, type GatewayFailure, writeGatewayError } from './gateway-error.js';
 import { isNotModified } from './policy.js';
 
@@ -52,17 +53,37 @@ export async function answerFetched(ctx: ListenerContext, ex: Exchange, fetched:
     ctx.report('stale', ex.started, ctx.clock.now() - fetched.upstreamStart);
     return;
   }
-  try {
-    if (!res.destroyed) {
-      fetched.fields.push('cache-status', status);
-      res.writeHead(fetched.status, fetched.fields);
-    }
-    await streamBody(res, fetched.body, withBody);
-  } finally {
-    // However this ends, the store still gets the rest of the body.
-    fetched.body.release();
-  }
+  fetched.fields.push('cache-status', status);
+  await relay(res, fetched.status, fetched.fields, fetched.reader, withBody);
   ctx.report('miss', ex.started, ctx.clock.now() - fetched.upstreamStart);
+}
+
+/**
+ * A waiter's answer while the fill it joined is still reading the body: the response as it will
+ * be stored, streamed from the fill's buffer at this client's pace.
+ */
+export async function answerShared(ctx: ListenerContext, ex: Exchange, share: Share, reader: BodyReader): Promise<void> {
+  const status = formatCacheStatus({ fwd: ex.fwd, collapsed: true, ttlSeconds: share.ttlSeconds, detail: 'streamed-fill' });
+  await relay(ex.res, share.status, [...share.fields, 'cache-status', status], reader, ex.req.method !== 'HEAD');
+  ctx.report('miss', ex.started);
+}
+
+/** Writes the head, then the body at the client's pace; a HEAD lets go of the body at once (the fill reads on). */
+async function relay(res: ServerResponse, status: number, fields: string[], reader: BodyReader, withBody: boolean): Promise<void> {
+  try {
+    if (!res.destroyed) res.writeHead(status, fields);
+    if (!withBody) reader.release();
+    for await (const chunk of reader) {
+      // A client that left reads no more: the shared body goes on without it.
+      if (res.destroyed) break;
+      res.write(chunk);
+      await whenWritable(res);
+    }
+    if (!res.destroyed) res.end();
+  } finally {
+    // However this ends, this client lets go: the fill reads on for the store or ends.
+    reader.release();
+  }
 }
 
 /**
