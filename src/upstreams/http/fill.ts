@@ -9,6 +9,7 @@ import type { EntryInput } from '../../cache/types.js';
 import type { Millis } from '../../units.js';
 import type { CacheStatus } from './cache-status.js';
 import type { FillRequest, ListenerContext } from './context.js';
+import type { InterimResponse } from './forward.js';
 import { ageOf, bodyOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
 import { type BodyReader, SharedBody } from './body-tee.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
@@ -89,14 +90,21 @@ const TRANSIENT = /^(status-5|request-|authorization)/;
 
 /**
  * Asks the upstream for the request's URL. With `stale`, the request is conditional and a 304
- * refreshes the stale entry. `signal` ends the upstream request (its requester left).
+ * refreshes the stale entry. `signal` ends the upstream request (its requester left); `onInfo`
+ * hears the upstream's interim (1xx) responses, which are never stored.
  */
-export async function fetchForStore(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry | undefined, signal: AbortSignal | undefined): Promise<Fetched> {
+export async function fetchForStore(
+  ctx: ListenerContext,
+  fr: FillRequest,
+  stale: HttpEntry | undefined,
+  signal: AbortSignal | undefined,
+  onInfo?: (info: InterimResponse) => void,
+): Promise<Fetched> {
   const headers = forwardRequestHeaders(fr.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true });
   if (stale?.meta.etag !== undefined) headers.push('if-none-match', stale.meta.etag);
   if (stale?.meta.lastModified !== undefined) headers.push('if-modified-since', stale.meta.lastModified);
   const upstreamStart = ctx.clock.now();
-  const response = await ctx.upstream.request({ method: 'GET', url: fr.url, headers, body: null, signal });
+  const response = await ctx.upstream.request({ method: 'GET', url: fr.url, headers, body: null, signal, onInfo });
   if (response.statusCode === 304 && stale !== undefined) {
     await response.body.dump();
     return refreshed(ctx, fr, stale, response.headers, upstreamStart);

@@ -24,6 +24,7 @@ import {
   answerShared,
   answerStaleWhileRevalidate,
   awaitsHead,
+  interimTo,
 } from './respond.js';
 import type { HttpRoute } from './rules.js';
 
@@ -163,7 +164,7 @@ async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry | undef
   const leading = new Promise<Fetched>((resolve) => (lead = resolve));
   const shares = sharesOf(ctx);
   const loader = (): Promise<EntryInput<HttpMeta> | null> => {
-    const fetched = fetchForStore(ctx, ex, stale, abortWhenAlone(ctx, ex));
+    const fetched = fetchForStore(ctx, ex, stale, abortWhenAlone(ctx, ex), interimTo(ex.res, ctx));
     lead(fetched);
     void fetched.then(
       (f) => f.kind === 'relayed' && abandonWhenAlone(ctx, ex, f.body, f.reader),

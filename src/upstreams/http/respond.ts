@@ -13,6 +13,8 @@ import { ageOf, bodyOf, type HttpEntry, ttlOf } from './entry.js';
 import type { BodyReader } from './body-tee.js';
 import { type Fetched, type Share, UpstreamStatusError } from './fill.js';
 import { classifyUpstreamError, errorText, type GatewayFailure, writeGatewayError } from './gateway-error.js';
+import type { InterimResponse } from './forward.js';
+import { clientResponseHeaders } from './headers.js';
 import { isNotModified } from './policy.js';
 
 /** A fresh stored response. Synchronous: a hit is a lookup and one write. */
@@ -124,6 +126,32 @@ export function answerOnlyIfCached(ctx: ListenerContext, req: IncomingMessage, r
   const failure: GatewayFailure = { status: 504, detail: 'only-if-cached', message: 'only-if-cached: no stored response may answer this request' };
   writeGatewayError(res, failure, fwd, req.method !== 'HEAD');
   ctx.report('error', started);
+}
+
+/**
+ * Relays the upstream's interim responses to one client that has no head yet (RFC 9110 §15.2):
+ * `103 Early Hints` with its fields (Node sends nothing without a Link), `102 Processing`; other
+ * 1xx are dropped (Node answers `100 Continue` itself). Never stored, never sent to waiters.
+ */
+export function interimTo(res: ServerResponse, ctx: ListenerContext): (info: InterimResponse) => void {
+  return (info) => {
+    if (!awaitsHead(res)) return;
+    if (info.statusCode === 102) return void res.writeProcessing();
+    if (info.statusCode !== 103) return;
+    const fields = clientResponseHeaders(info.headers, { tagHeader: ctx.tagHeader, exposeTags: false, mode: ctx.config.forwardedHeaders, dropSetCookie: true });
+    const hints: Record<string, string | string[]> = {};
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i]!;
+      const prior = hints[name];
+      hints[name] = prior === undefined ? fields[i + 1]! : [...(Array.isArray(prior) ? prior : [prior]), fields[i + 1]!];
+    }
+    try {
+      res.writeEarlyHints(hints);
+    } catch (err) {
+      // A Link value Node refuses to write: the hints are only hints, the final answer follows.
+      ctx.log.debug('early hints not relayed', { err: errorText(err) });
+    }
+  };
 }
 
 /** Whether the client is still there and has not been sent a head yet. */
