@@ -18,6 +18,16 @@ export function heldBodyBytes(): number {
   return held;
 }
 
+/** A stream (undici's response body): destroyed to end the upstream request at once. */
+interface Destroyable {
+  destroy(): unknown;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+}
+
+function isDestroyable(source: object): source is Destroyable {
+  return typeof (source as Partial<Destroyable>).destroy === 'function' && typeof (source as Partial<Destroyable>).on === 'function';
+}
+
 /** One client's cursor into a SharedBody: an async iterator of its chunks. */
 export interface BodyReader extends AsyncIterableIterator<Buffer, undefined> {
   /** Stops reading (a `for await` that breaks or throws calls this); safe to call more than once. */
@@ -56,10 +66,17 @@ export class SharedBody {
   #fail: (error: unknown) => void = () => {};
 
   /** `limit` 0 keeps nothing: the body only passes through to its readers. */
-  constructor(source: AsyncIterable<Buffer> & { destroy?(): unknown }, limit: number) {
+  constructor(source: AsyncIterable<Buffer> & Partial<Destroyable>, limit: number) {
     this.#source = source[Symbol.asyncIterator]();
     // A stream is destroyed: an iterator's return() would wait behind the read in progress.
-    this.#destroy = typeof source.destroy === 'function' ? () => source.destroy!() : undefined;
+    this.#destroy = isDestroyable(source)
+      ? () => {
+          source.on('error', () => {
+            // The error of a body destroyed because nobody reads it: expected, and nobody's.
+          });
+          source.destroy();
+        }
+      : undefined;
     this.#limit = limit;
     this.#keeping = limit > 0;
     this.#kept = new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { whenWritable } from '../../drain.js';
 import type { RequestResult } from '../../events.js';
 import type { Millis } from '../../units.js';
-import { type ForwardReason, formatCacheStatus, hitStatus } from './cache-status.js';
+import { type CacheStatus, type ForwardReason, formatCacheStatus, hitStatus } from './cache-status.js';
 import type { Exchange, ListenerContext } from './context.js';
 import { ageOf, bodyOf, type HttpEntry, ttlOf } from './entry.js';
 import type { BodyReader } from './body-tee.js';
@@ -16,6 +16,7 @@ import { classifyUpstreamError, errorText, type GatewayFailure, writeGatewayErro
 import type { InterimResponse } from './forward.js';
 import { clientResponseHeaders } from './headers.js';
 import { isNotModified } from './policy.js';
+import { decideRange, partialFields } from './range.js';
 
 /** A fresh stored response. Synchronous: a hit is a lookup and one write. */
 export function answerHit(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, entry: HttpEntry, now: Millis, started: Millis): void {
@@ -86,6 +87,50 @@ async function relay(res: ServerResponse, status: number, fields: string[], read
     // However this ends, this client lets go: the fill reads on for the store or ends.
     reader.release();
   }
+}
+
+/**
+ * A Range request answered from a stored complete response (`range.ts`): 206 for one satisfiable
+ * range, 416 for an unsatisfiable one, else the full response; a matching validator first makes
+ * it a 304 (RFC 9110 §13.2.2). `base` is the Cache-Status without its detail.
+ */
+export function answerRange(
+  ctx: ListenerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  entry: HttpEntry,
+  base: CacheStatus,
+  result: RequestResult,
+  started: Millis,
+): void {
+  const meta = entry.meta;
+  const now = ctx.clock.now();
+  const age = ageOf(entry, now);
+  const body = bodyOf(entry);
+  const withBody = req.method !== 'HEAD';
+  if (isNotModified(req.headers, meta.status, meta.etag, meta.lastModified)) {
+    writePrepared(res, 304, meta.notModified, age, formatCacheStatus(base), undefined);
+  } else {
+    const answer = decideRange(req.headers, { status: meta.status, length: body.length, etag: meta.etag, lastModified: meta.lastModified });
+    if (answer.kind === 'partial') {
+      const fields = partialFields(meta.headers, answer.start, answer.end, body.length);
+      writePrepared(
+        res,
+        206,
+        fields,
+        age,
+        formatCacheStatus({ ...base, detail: 'PARTIAL' }),
+        withBody ? body.subarray(answer.start, answer.end + 1) : undefined,
+      );
+    } else if (answer.kind === 'unsatisfiable') {
+      const status = formatCacheStatus({ ...base, detail: 'RANGE-NOT-SATISFIABLE' });
+      res.writeHead(416, { 'content-range': `bytes */${body.length}`, 'content-length': 0, 'cache-status': status });
+      res.end();
+    } else {
+      writePrepared(res, meta.status, meta.headers, age, formatCacheStatus({ ...base, detail: answer.why }), withBody ? body : undefined);
+    }
+  }
+  ctx.report(result, started);
 }
 
 /**
