@@ -103,11 +103,6 @@ export class SharedBody {
     return this.#keeping && !this.#failed && !this.#cancelled;
   }
 
-  /** How many readers are still reading. */
-  get readers(): number {
-    return this.#readers.size;
-  }
-
   /** A new reader from the first byte, or undefined when the start is gone (see `shareable`). */
   reader(): BodyReader | undefined {
     if (this.#dropped > 0 || this.#cancelled || this.#failed || (this.#ended && !this.#handedOver)) return undefined;

@@ -192,8 +192,6 @@ function sharesOf(ctx: ListenerContext): Map<string, Promise<Share | undefined>>
   return shares;
 }
 
-const NEVER = new Promise<never>(() => {});
-
 /**
  * A waiter may stream the leader's response before the fill completes when it would be answered
  * from the stored entry anyway: same variant, no credentials, no validators of its own (a 304
@@ -247,7 +245,9 @@ async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry | undef
       });
   // A waiter may stream the response the fill is reading rather than wait for the stored entry.
   const pending = leads || alone ? undefined : shares.get(ex.key);
-  const streamable = pending === undefined ? NEVER : pending.then((share) => (share !== undefined && canStream(share, ex) ? share : NEVER));
+  // One per call, never settled, collected with it (a shared one would keep every race's reaction).
+  const never = new Promise<never>(() => {});
+  const streamable = pending === undefined ? never : pending.then((share) => (share !== undefined && canStream(share, ex) ? share : never));
   try {
     const first = await Promise.race([leading, filled, streamable]);
     if ('vary' in first) {
