@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { heldBodyBytes } from '../../../src/upstreams/http/body-tee.js';
+import { baseKey } from '../../../src/upstreams/http/key.js';
 import { useHttpSetup } from '../../helpers/http-setup.js';
 import { gate, WAIT_MS, waitFor } from '../../helpers/wait.js';
 
@@ -89,6 +90,32 @@ describe('http fills are read at the origin pace, not one client', () => {
       expect(rest).toBe('-last');
       expect(await leader.text()).toBe('first-last');
       expect(origin.calls('/gated')).toBe(1);
+    } finally {
+      held.release();
+    }
+  });
+
+  it('a waiter already receiving bytes is not cut by the wait bound (connectTimeout + headersTimeout)', async () => {
+    const held = gate();
+    const { origin, server, base } = await setup((_req, res) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '10' });
+      res.write('first');
+      void held.promise.then(() => res.end('-last'));
+    }, '    connectTimeout: 50ms\n    headersTimeout: 50ms\n');
+    try {
+      const leader = await fetch(`${base}/bound`);
+      await waitFor(() => origin.calls('/bound') === 1, 'the fill at the origin');
+      const waiter = await within(fetch(`${base}/bound`), "the waiter's head");
+      const reader = waiter.body!.getReader();
+      expect(Buffer.from((await within(reader.read(), 'the first bytes')).value!).toString()).toBe('first');
+      // The waiter's bound on the fill passes (it stops counting as a waiter) while the body is held.
+      await waitFor(() => (server.store.flightOf(baseKey('api', '/bound'))?.waiters ?? 0) === 0, 'the wait bound to pass');
+      held.release();
+      let rest = '';
+      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += Buffer.from(r.value).toString();
+      expect(rest).toBe('-last');
+      expect(await leader.text()).toBe('first-last');
+      expect(origin.calls('/bound')).toBe(1);
     } finally {
       held.release();
     }
