@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { EntryInput, FillOutcome } from '../../cache/types.js';
 import { isSidecacheError } from '../../errors.js';
+import { channels, type InvalidationEvent } from '../../events.js';
 import type { Millis } from '../../units.js';
 import type { ForwardReason } from './cache-status.js';
 import type { Exchange, FillRequest, ListenerContext } from './context.js';
@@ -185,11 +186,27 @@ type Turn =
 
 /** Per store, the responses fills in flight are reading, by the key they were asked for. */
 const sharesByStore = new WeakMap<object, Map<string, Promise<Share | undefined>>>();
+/** Whether `closeShares` hears invalidations (subscribed once per process, on first use). */
+let listening = false;
 
 function sharesOf(ctx: ListenerContext): Map<string, Promise<Share | undefined>> {
   let shares = sharesByStore.get(ctx.store);
-  if (shares === undefined) sharesByStore.set(ctx.store, (shares = new Map()));
+  if (shares === undefined) {
+    if (!listening) channels.invalidation.subscribe(closeShares);
+    listening = true;
+    sharesByStore.set(ctx.store, (shares = new Map()));
+  }
   return shares;
+}
+
+/**
+ * Fill race (docs/architecture.md): a response a fill is reading may predate an invalidation,
+ * and then must not reach a request that joins later. Any invalidation of a store ends the
+ * streaming of every fill in flight there: later waiters wait for the outcome, which the store's
+ * guard refuses, and fetch anew.
+ */
+function closeShares(message: unknown): void {
+  sharesByStore.get((message as InvalidationEvent).store)?.clear();
 }
 
 /**
@@ -251,7 +268,8 @@ async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry | undef
   try {
     const first = await Promise.race([leading, filled, streamable]);
     if ('vary' in first) {
-      const reader = first.body.shareable ? first.body.reader() : undefined;
+      // Still offered: no invalidation since (`closeShares`).
+      const reader = first.body.shareable && shares.get(ex.key) === pending ? first.body.reader() : undefined;
       if (reader !== undefined) {
         filled.catch(() => {
           // This waiter streams the fill's body: the wait for its outcome (or its timeout) no longer matters.

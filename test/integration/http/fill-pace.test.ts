@@ -121,6 +121,29 @@ describe('http fills are read at the origin pace, not one client', () => {
     }
   });
 
+  it('a request that joins a fill after an invalidation does not stream the response that predates it', async () => {
+    const held = gate();
+    const { origin, server, base } = await setup((_req, res, n) => {
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '6' });
+      if (n > 1) return void res.end(`call ${n}`);
+      res.write('ca');
+      void held.promise.then(() => res.end('ll 1'));
+    });
+    try {
+      const leader = await fetch(`${base}/inv`);
+      await waitFor(() => origin.calls('/inv') === 1, 'the fill at the origin');
+      expect((await fetch(`${base}/inv`, { method: 'PURGE' })).status).toBe(200);
+      const waiter = fetch(`${base}/inv`).then((r) => r.text());
+      await waitFor(() => server.store.flightOf(baseKey('api', '/inv'))?.waiters === 1, 'the request to join the fill');
+      held.release();
+      expect(await leader.text()).toBe('call 1');
+      expect(await waiter).toBe('call 2');
+      expect(origin.calls('/inv')).toBe(2);
+    } finally {
+      held.release();
+    }
+  });
+
   it('a body larger than maxEntryBytes reaches the leader and a waiter in full, and nothing is stored', async () => {
     const size = 3 * MiB;
     for (const chunked of [false, true]) {
