@@ -227,7 +227,8 @@ export class SharedBody {
     this.#ended = true;
     if (this.#keeping) {
       // One buffer for the store and every reader: the chunks become one body, held once.
-      const whole = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
+      // Always a copy: a chunk may be a view into a larger socket buffer the entry must not pin.
+      const whole = Buffer.concat(this.#chunks, this.#size);
       this.#chunks = [whole];
       this.#starts = [0];
       this.#dropped = 0;

@@ -41,6 +41,18 @@ describe('SharedBody', () => {
     expect(heldBodyBytes()).toBe(0);
   });
 
+  it('keeps a copy, never a view that would pin the larger buffer a chunk was cut from', async () => {
+    const slab = Buffer.alloc(256 * 1024, 'z');
+    const iterable: AsyncIterable<Buffer> = {
+      async *[Symbol.asyncIterator]() {
+        yield slab.subarray(0, 10_000);
+      },
+    };
+    const kept = (await new SharedBody(iterable, 100_000).kept)!;
+    expect(kept.length).toBe(10_000);
+    expect(kept.buffer.byteLength).toBeLessThan(slab.length);
+  });
+
   it('a second reader starts from the first byte while the upstream is still sending', async () => {
     const body = new SharedBody(source(['a', 'b']).iterable, 100);
     const one = body.reader()!;
