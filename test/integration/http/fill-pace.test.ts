@@ -68,6 +68,29 @@ describe('http fills are read at the origin pace, not one client', () => {
     }
   });
 
+  it('clients that never read do not hold the upstream connections other misses need', async () => {
+    const size = 8 * MiB;
+    const { origin, server, base } = await setup(
+      (req, res) => (req.url === '/small' ? res.writeHead(200, { 'cache-control': 'max-age=60' }).end('small') : big(size)(res)),
+      '    connections: 2\n',
+      'cache: { maxEntryBytes: 16MiB }\n',
+    );
+    const stuck = ['/a', '/b', '/c'].map((path) => neverReads(`${base}${path}`));
+    try {
+      await within(Promise.all(stuck.map((c) => c.head)), 'every head');
+      expect(
+        await within(
+          fetch(`${base}/small`).then((r) => r.text()),
+          'another miss to be answered',
+        ),
+      ).toBe('small');
+      await waitFor(() => server.store.size === 4, 'every entry stored');
+      expect(origin.seen.length).toBe(4);
+    } finally {
+      for (const c of stuck) c.destroy();
+    }
+  });
+
   it('a waiter starts receiving bytes before the origin has finished', async () => {
     const held = gate();
     const { origin, base } = await setup((_req, res) => {
