@@ -1,96 +1,280 @@
 /**
- * One upstream body read once for two: the requester reads it chunk by chunk at its own pace (so a
- * slow client slows the upstream read, as backpressure should) while every chunk is kept for the
- * store, up to a limit; when the requester lets go early, the tee reads the rest itself.
+ * One upstream body read once for every client of a fill (docs/architecture.md "HTTP miss").
+ *
+ * While the body may still be stored (within the limit), it is read at the upstream's pace into
+ * one growing buffer, and each client reads from it at its own pace through its own cursor: no
+ * client, the leader included, slows the fill or the others. When the body passes the limit (or
+ * the limit is 0) nothing more is kept ahead of the readers: the upstream is read only when every
+ * reader has taken all that was read (backpressure), and what all have taken is dropped.
  */
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
-/** The requester's side is `for await`; the store's side is `kept`. */
-export class BodyTee implements AsyncIterableIterator<Buffer, undefined> {
+/** Bytes held by every SharedBody in the process (a bounded counter, for tests and the curious). */
+let held = 0;
+
+/** Bytes of upstream bodies held by fills right now (the stored body counts once). */
+export function heldBodyBytes(): number {
+  return held;
+}
+
+/** A stream (undici's response body): destroyed to end the upstream request at once. */
+interface Destroyable {
+  destroy(): unknown;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+}
+
+function isDestroyable(source: object): source is Destroyable {
+  return typeof (source as Partial<Destroyable>).destroy === 'function' && typeof (source as Partial<Destroyable>).on === 'function';
+}
+
+/** One client's cursor into a SharedBody: an async iterator of its chunks. */
+export interface BodyReader extends AsyncIterableIterator<Buffer, undefined> {
+  /** Stops reading (a `for await` that breaks or throws calls this); safe to call more than once. */
+  release(): void;
+}
+
+interface Cursor {
+  /** Absolute index of the next chunk. */
+  index: number;
+  /** Absolute offset of the next byte. */
+  pos: number;
+  wake: (() => void) | undefined;
+}
+
+export class SharedBody {
   readonly #source: AsyncIterator<Buffer>;
+  readonly #destroy: (() => void) | undefined;
   readonly #limit: number;
   #chunks: Buffer[] = [];
+  /** Absolute offset of each chunk in `#chunks`. */
+  #starts: number[] = [];
+  /** Chunks dropped from the front (absolute index of `#chunks[0]`). */
+  #dropped = 0;
   #size = 0;
-  #released = false;
-  #finished = false;
+  #keeping: boolean;
+  #ended = false;
+  #failed = false;
+  #error: unknown;
+  #cancelled = false;
+  /** The chunks became the stored body, which the store counts. */
+  #handedOver = false;
+  readonly #readers = new Set<Cursor>();
+  #demand: (() => void) | undefined;
   readonly #kept: Promise<Buffer | undefined>;
   #keep: (body: Buffer | undefined) => void = () => {};
   #fail: (error: unknown) => void = () => {};
 
-  /** `limit` 0 keeps nothing. */
-  constructor(source: AsyncIterable<Buffer>, limit: number) {
+  /** `limit` 0 keeps nothing: the body only passes through to its readers. */
+  constructor(source: AsyncIterable<Buffer> & Partial<Destroyable>, limit: number) {
     this.#source = source[Symbol.asyncIterator]();
+    // A stream is destroyed: an iterator's return() would wait behind the read in progress.
+    this.#destroy = isDestroyable(source)
+      ? () => {
+          source.on('error', () => {
+            // The error of a body destroyed because nobody reads it: expected, and nobody's.
+          });
+          source.destroy();
+        }
+      : undefined;
     this.#limit = limit;
+    this.#keeping = limit > 0;
     this.#kept = new Promise((resolve, reject) => {
       this.#keep = resolve;
       this.#fail = reject;
     });
+    this.#kept.catch(() => {
+      // The fill's loader reads `kept` and carries the error; this only keeps it from being unhandled.
+    });
+    if (!this.#keeping) this.#keep(undefined);
+    void this.#pump();
   }
 
   /**
-   * Store side: the whole body once it has been read, or undefined when it passed the limit (or
-   * the limit is 0); rejects when reading failed.
+   * The whole body once it has been read (the very buffer readers then read from), or undefined
+   * when it passed the limit (or the limit is 0); rejects when reading failed while keeping.
    */
   get kept(): Promise<Buffer | undefined> {
     return this.#kept;
   }
 
-  /** Requester side: the next chunk, read from the upstream now. */
-  next(): Promise<IteratorResult<Buffer, undefined>> {
-    return this.#released ? Promise.resolve(DONE) : this.#read();
+  /** Whether a new reader can still start from the first byte. */
+  get shareable(): boolean {
+    return this.#keeping && !this.#failed && !this.#cancelled;
   }
 
-  /** Requester side: stops reading (a `for await` that breaks or throws calls this). */
-  return(): Promise<IteratorResult<Buffer, undefined>> {
-    this.release();
-    return Promise.resolve(DONE);
-  }
-
-  /** Requester side: lets go; the tee reads the rest for the store. Safe to call more than once. */
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    if (!this.#finished) void this.#drain();
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  #read(): Promise<IteratorResult<Buffer, undefined>> {
-    return this.#source.next().then(
-      (result) => {
-        if (result.done === true) this.#end();
-        else this.#take(result.value);
-        return result.done === true ? DONE : result;
+  /** A new reader from the first byte, or undefined when the start is gone (see `shareable`). */
+  reader(): BodyReader | undefined {
+    if (this.#dropped > 0 || this.#cancelled || this.#failed || (this.#ended && !this.#handedOver)) return undefined;
+    const cursor: Cursor = { index: 0, pos: 0, wake: undefined };
+    this.#readers.add(cursor);
+    const next = (): Promise<IteratorResult<Buffer, undefined>> => this.#next(cursor);
+    const release = (): void => this.#release(cursor);
+    const reader: BodyReader = {
+      next,
+      release,
+      return: () => {
+        release();
+        return Promise.resolve(DONE);
       },
-      (error: unknown) => {
-        this.#finished = true;
-        this.#fail(error);
-        throw error;
-      },
-    );
+      [Symbol.asyncIterator]: () => reader,
+    };
+    return reader;
   }
 
-  async #drain(): Promise<void> {
-    try {
-      while (!(await this.#read()).done);
-    } catch {
-      // `kept` carries the error to the store's side; nobody reads this side any more.
+  /**
+   * Ends the upstream read when nobody reads any more, even while the body could still be stored
+   * (the requester left and nobody waits: the fill is not worth an upstream connection).
+   */
+  abandonIfUnread(): void {
+    if (this.#readers.size > 0 || this.#ended || this.#failed || this.#cancelled) return;
+    this.#keeping = false;
+    this.#keep(undefined);
+    this.#cancel();
+  }
+
+  async #next(cursor: Cursor): Promise<IteratorResult<Buffer, undefined>> {
+    for (;;) {
+      if (!this.#readers.has(cursor)) return DONE;
+      if (this.#failed) {
+        this.#readers.delete(cursor);
+        throw this.#error;
+      }
+      if (cursor.pos < this.#size) return { value: this.#take(cursor), done: false };
+      if (this.#ended) {
+        this.#release(cursor);
+        return DONE;
+      }
+      await new Promise<void>((resolve) => {
+        cursor.wake = resolve;
+        this.#askUpstream();
+      });
     }
   }
 
-  #take(chunk: Buffer): void {
-    if (this.#limit === 0) return;
+  #take(cursor: Cursor): Buffer {
+    const i = cursor.index - this.#dropped;
+    const chunk = this.#chunks[i]!;
+    const part = chunk.subarray(cursor.pos - this.#starts[i]!);
+    cursor.index += 1;
+    cursor.pos += part.length;
+    if (!this.#keeping) this.#dropTaken();
+    return part;
+  }
+
+  #release(cursor: Cursor): void {
+    if (!this.#readers.delete(cursor)) return;
+    cursor.wake?.();
+    if (this.#keeping) return;
+    this.#dropTaken();
+    if (this.#readers.size === 0 && !this.#ended && !this.#failed) this.#cancel();
+    else this.#askUpstream();
+  }
+
+  /** Past the limit, the upstream is read only when every reader has taken all that was read. */
+  #askUpstream(): void {
+    if (this.#keeping || this.#demand === undefined || this.#readers.size === 0) return;
+    for (const r of this.#readers) if (r.pos < this.#size) return;
+    const go = this.#demand;
+    this.#demand = undefined;
+    go();
+  }
+
+  async #pump(): Promise<void> {
+    for (;;) {
+      if (!this.#keeping) {
+        await new Promise<void>((resolve) => {
+          this.#demand = resolve;
+          this.#askUpstream();
+        });
+        if (this.#cancelled) return;
+      }
+      let result: IteratorResult<Buffer>;
+      try {
+        result = await this.#source.next();
+      } catch (error) {
+        if (this.#cancelled) return;
+        this.#failed = true;
+        this.#error = error;
+        this.#fail(error);
+        this.#wakeAll();
+        this.#drop(this.#chunks.length);
+        return;
+      }
+      // Cancelled while the read was in progress: what came is for nobody.
+      if (this.#cancelled) return;
+      if (result.done === true) return this.#end();
+      this.#push(result.value);
+    }
+  }
+
+  #push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#starts.push(this.#size);
     this.#size += chunk.length;
-    if (this.#size <= this.#limit) this.#chunks.push(chunk);
-    else this.#chunks.length = 0;
+    held += chunk.length;
+    if (this.#keeping && this.#size > this.#limit) {
+      // Past the limit: nothing is stored, and the readers left pace the upstream from now on.
+      this.#keeping = false;
+      this.#keep(undefined);
+      this.#dropTaken();
+      if (this.#readers.size === 0) this.#cancel();
+    }
+    this.#wakeAll();
   }
 
   #end(): void {
-    this.#finished = true;
-    this.#keep(this.#limit > 0 && this.#size <= this.#limit ? Buffer.concat(this.#chunks, this.#size) : undefined);
-    this.#chunks = [];
+    this.#ended = true;
+    if (this.#keeping) {
+      // One buffer for the store and every reader: the chunks become one body, held once.
+      // Always a copy: a chunk may be a view into a larger socket buffer the entry must not pin.
+      const whole = Buffer.concat(this.#chunks, this.#size);
+      this.#chunks = [whole];
+      this.#starts = [0];
+      this.#dropped = 0;
+      for (const r of this.#readers) r.index = 0;
+      // The store holds the body from now on; readers share it.
+      held -= this.#size;
+      this.#handedOver = true;
+      this.#keeping = false;
+      this.#keep(whole);
+    }
+    this.#wakeAll();
+  }
+
+  /** Drops the chunks every reader has taken (only once nothing is kept for the store). */
+  #dropTaken(): void {
+    let min = this.#dropped + this.#chunks.length;
+    for (const r of this.#readers) min = Math.min(min, r.index);
+    this.#drop(min - this.#dropped);
+  }
+
+  #drop(count: number): void {
+    if (count <= 0) return;
+    if (!this.#handedOver) for (let i = 0; i < count; i += 1) held -= this.#chunks[i]!.length;
+    this.#chunks.splice(0, count);
+    this.#starts.splice(0, count);
+    this.#dropped += count;
+  }
+
+  /** Nobody reads and nothing is kept: the upstream request ends. */
+  #cancel(): void {
+    this.#cancelled = true;
+    this.#drop(this.#chunks.length);
+    const go = this.#demand;
+    this.#demand = undefined;
+    go?.();
+    if (this.#destroy !== undefined) return this.#destroy();
+    this.#source.return?.().catch(() => {
+      // Ending an upstream body nobody reads: its own error says nothing to anyone.
+    });
+  }
+
+  #wakeAll(): void {
+    for (const r of this.#readers) {
+      const wake = r.wake;
+      r.wake = undefined;
+      wake?.();
+    }
   }
 }

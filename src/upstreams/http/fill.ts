@@ -9,8 +9,9 @@ import type { EntryInput } from '../../cache/types.js';
 import type { Millis } from '../../units.js';
 import type { CacheStatus } from './cache-status.js';
 import type { FillRequest, ListenerContext } from './context.js';
+import type { InterimResponse } from './forward.js';
 import { ageOf, bodyOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
-import { BodyTee } from './body-tee.js';
+import { type BodyReader, SharedBody } from './body-tee.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
@@ -44,12 +45,31 @@ interface FetchedBase {
 
 /**
  * A full response from the upstream: `fields` for the client (no Cache-Status yet) and the body as
- * it arrives. The requester reads `body` to its end or releases it; `input` waits on that.
+ * it arrives. The requester reads `reader` at its own pace, to its end or releases it; the fill
+ * reads the body for the store at the upstream's pace meanwhile (`body-tee.ts`).
  */
 export interface Relayed extends FetchedBase {
   readonly kind: 'relayed';
   readonly fields: string[];
-  readonly body: BodyTee;
+  readonly reader: BodyReader;
+  readonly body: SharedBody;
+  /** What waiters of the key may stream while the fill runs; undefined when they must wait for the entry. */
+  readonly share: Share | undefined;
+}
+
+/**
+ * A response being stored, which a waiter may stream before the fill completes: only one whose
+ * declared length fits the entry limit, so the fill cannot stop storing half-way.
+ */
+export interface Share {
+  /** The key the entry will have (the variant key when the response has Vary). */
+  readonly key: string;
+  readonly vary: readonly string[];
+  readonly status: number;
+  /** Fields as stored (no Set-Cookie), without Cache-Status. */
+  readonly fields: readonly string[];
+  readonly ttlSeconds: number;
+  readonly body: SharedBody;
 }
 
 /**
@@ -70,14 +90,22 @@ const TRANSIENT = /^(status-5|request-|authorization)/;
 
 /**
  * Asks the upstream for the request's URL. With `stale`, the request is conditional and a 304
- * refreshes the stale entry. `signal` ends the upstream request (its requester left).
+ * refreshes the stale entry. `signal` ends the upstream request (its requester left); `onInfo`
+ * hears the upstream's interim (1xx) responses, which are never stored.
  */
-export async function fetchForStore(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry | undefined, signal: AbortSignal | undefined): Promise<Fetched> {
-  const headers = forwardRequestHeaders(fr.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true });
+export async function fetchForStore(
+  ctx: ListenerContext,
+  fr: FillRequest,
+  stale: HttpEntry | undefined,
+  signal: AbortSignal | undefined,
+  onInfo?: (info: InterimResponse) => void,
+): Promise<Fetched> {
+  // A fill asks for the whole representation: a Range request is answered from it (`range.ts`).
+  const headers = withoutRange(forwardRequestHeaders(fr.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true }));
   if (stale?.meta.etag !== undefined) headers.push('if-none-match', stale.meta.etag);
   if (stale?.meta.lastModified !== undefined) headers.push('if-modified-since', stale.meta.lastModified);
   const upstreamStart = ctx.clock.now();
-  const response = await ctx.upstream.request({ method: 'GET', url: fr.url, headers, body: null, signal });
+  const response = await ctx.upstream.request({ method: 'GET', url: fr.url, headers, body: null, signal, onInfo });
   if (response.statusCode === 304 && stale !== undefined) {
     await response.body.dump();
     return refreshed(ctx, fr, stale, response.headers, upstreamStart);
@@ -89,9 +117,18 @@ export async function fetchForStore(ctx: ListenerContext, fr: FillRequest, stale
   return relayed(ctx, fr, response, upstreamStart);
 }
 
+function withoutRange(fields: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i]!.toLowerCase();
+    if (name !== 'range' && name !== 'if-range') out.push(fields[i]!, fields[i + 1]!);
+  }
+  return out;
+}
+
 /** For a fill nobody relays (a background refresh, a requester that stopped waiting): the store's part alone. */
 export function storeOnly(fetched: Fetched): Promise<EntryInput<HttpMeta> | null> {
-  if (fetched.kind === 'relayed') fetched.body.release();
+  if (fetched.kind === 'relayed') fetched.reader.release();
   return fetched.input;
 }
 
@@ -140,16 +177,27 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
   const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
   const cacheStatus: FillStatus = { stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) };
 
-  const body = new BodyTee(response.body as AsyncIterable<Buffer>, store ? ctx.store.maxEntryBytes : 0);
+  const body = new SharedBody(response.body, store ? ctx.store.maxEntryBytes : 0);
+  const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
   const input = body.kept.then((captured) => {
     if (!store || !decision.store || captured === undefined) {
       if (store && captured === undefined) ctx.markHitForMiss(fr.key);
       return null;
     }
-    const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
     return buildInput(ctx, fr, response.statusCode, storedFields, captured, decision);
   });
-  return { kind: 'relayed', status: response.statusCode, fields, cacheStatus, upstreamStart, input, body };
+  // The leader reads from the first byte: its reader exists before the first chunk can be dropped.
+  const reader = body.reader()!;
+  const waiterFields = upstreamAge === undefined ? storedFields : [...storedFields, 'age', upstreamAge];
+  const share =
+    store && decision.store && Number.isFinite(declared) ? shareOf(fr, response.statusCode, waiterFields, ttlSeconds ?? 0, decision, body) : undefined;
+  return { kind: 'relayed', status: response.statusCode, fields, cacheStatus, upstreamStart, input, reader, body, share };
+}
+
+function shareOf(fr: FillRequest, status: number, fields: string[], ttlSeconds: number, decision: StoreDecision, body: SharedBody): Share {
+  const vary = varyNames(decision.responseHeaders.vary);
+  const key = vary.length === 0 ? fr.base : variantKey(fr.base, vary, fr.req.headers);
+  return { key, vary, status, fields, ttlSeconds, body };
 }
 
 /** A 304 to a revalidation: the stale body with the refreshed fields (RFC 9111 §4.3.4). */

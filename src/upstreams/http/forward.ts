@@ -16,6 +16,14 @@ export interface UpstreamRequest {
   headers: string[];
   body: Readable | null;
   signal: AbortSignal | undefined;
+  /** Called with each interim (1xx) response the upstream sends before its final one. */
+  onInfo?: ((info: InterimResponse) => void) | undefined;
+}
+
+/** An interim (1xx) response (RFC 9110 §15.2), such as 103 Early Hints. */
+export interface InterimResponse {
+  statusCode: number;
+  headers: Record<string, string | string[]>;
 }
 
 /** One upstream origin: a pool of keep-alive connections (undici) and the path prefix of its URL. */
@@ -55,6 +63,7 @@ export class Upstream {
       headers: withForwardedHost(req.headers, this.#publicHost),
       body: req.body,
       signal: req.signal ?? null,
+      ...(req.onInfo !== undefined && { onInfo: req.onInfo }),
     });
   }
 

@@ -21,7 +21,7 @@ import { Upstream } from './forward.js';
 import { urlTag } from '../../cache/tags.js';
 import { stripRequestFields } from './headers.js';
 import { clockedPolicy, type ListenerDefaults } from './policy.js';
-import { readThrough, type ReadThroughContext } from './read-through.js';
+import { readThrough, readThroughRange, type ReadThroughContext } from './read-through.js';
 import { RouteTable } from './rules.js';
 import { SideMemory } from './side-memory.js';
 import { hostOf, normalizeTarget, originForm } from './target.js';
@@ -172,8 +172,8 @@ export class HttpListener {
     // Never cached, but forwarded like everything else: the same fields, timeouts and metrics.
     if (!route.cache) return void forwardMethod(this.#ctx, req, res, started, 'bypass');
     if (method !== 'GET' && method !== 'HEAD') return void forwardMethod(this.#ctx, req, res, started, 'method');
-    // Partial content is not stored; a Range request goes upstream as it is.
-    if (req.headers.range !== undefined) return void forwardMethod(this.#ctx, req, res, started, 'request');
+    // A Range is answered from a stored complete 200 (RFC 9110 §14), or passed upstream when it cannot be.
+    if (req.headers.range !== undefined) return readThroughRange(this.#ctx, req, res, route, url, started);
     readThrough(this.#ctx, req, res, route, url, started);
   }
 

@@ -7,12 +7,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { whenWritable } from '../../drain.js';
 import type { RequestResult } from '../../events.js';
 import type { Millis } from '../../units.js';
-import { type ForwardReason, formatCacheStatus, hitStatus } from './cache-status.js';
+import { type CacheStatus, type ForwardReason, formatCacheStatus, hitStatus } from './cache-status.js';
 import type { Exchange, ListenerContext } from './context.js';
 import { ageOf, bodyOf, type HttpEntry, ttlOf } from './entry.js';
-import { type Fetched, UpstreamStatusError } from './fill.js';
+import type { BodyReader } from './body-tee.js';
+import { type Fetched, type Share, UpstreamStatusError } from './fill.js';
 import { classifyUpstreamError, errorText, type GatewayFailure, writeGatewayError } from './gateway-error.js';
+import type { InterimResponse } from './forward.js';
+import { clientResponseHeaders } from './headers.js';
 import { isNotModified } from './policy.js';
+import { decideRange, partialFields } from './range.js';
 
 /** A fresh stored response. Synchronous: a hit is a lookup and one write. */
 export function answerHit(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, entry: HttpEntry, now: Millis, started: Millis): void {
@@ -52,17 +56,81 @@ export async function answerFetched(ctx: ListenerContext, ex: Exchange, fetched:
     ctx.report('stale', ex.started, ctx.clock.now() - fetched.upstreamStart);
     return;
   }
-  try {
-    if (!res.destroyed) {
-      fetched.fields.push('cache-status', status);
-      res.writeHead(fetched.status, fetched.fields);
-    }
-    await streamBody(res, fetched.body, withBody);
-  } finally {
-    // However this ends, the store still gets the rest of the body.
-    fetched.body.release();
-  }
+  fetched.fields.push('cache-status', status);
+  await relay(res, fetched.status, fetched.fields, fetched.reader, withBody);
   ctx.report('miss', ex.started, ctx.clock.now() - fetched.upstreamStart);
+}
+
+/**
+ * A waiter's answer while the fill it joined is still reading the body: the response as it will
+ * be stored, streamed from the fill's buffer at this client's pace.
+ */
+export async function answerShared(ctx: ListenerContext, ex: Exchange, share: Share, reader: BodyReader): Promise<void> {
+  const status = formatCacheStatus({ fwd: ex.fwd, collapsed: true, ttlSeconds: share.ttlSeconds, detail: 'streamed-fill' });
+  await relay(ex.res, share.status, [...share.fields, 'cache-status', status], reader, ex.req.method !== 'HEAD');
+  ctx.report('miss', ex.started);
+}
+
+/** Writes the head, then the body at the client's pace; a HEAD lets go of the body at once (the fill reads on). */
+async function relay(res: ServerResponse, status: number, fields: string[], reader: BodyReader, withBody: boolean): Promise<void> {
+  try {
+    if (!res.destroyed) res.writeHead(status, fields);
+    if (!withBody) reader.release();
+    for await (const chunk of reader) {
+      // A client that left reads no more: the shared body goes on without it.
+      if (res.destroyed) break;
+      res.write(chunk);
+      await whenWritable(res);
+    }
+    if (!res.destroyed) res.end();
+  } finally {
+    // However this ends, this client lets go: the fill reads on for the store or ends.
+    reader.release();
+  }
+}
+
+/**
+ * A Range request answered from a stored complete response (`range.ts`): 206 for one satisfiable
+ * range, 416 for an unsatisfiable one, else the full response; a matching validator first makes
+ * it a 304 (RFC 9110 §13.2.2). `base` is the Cache-Status without its detail.
+ */
+export function answerRange(
+  ctx: ListenerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  entry: HttpEntry,
+  base: CacheStatus,
+  result: RequestResult,
+  started: Millis,
+): void {
+  const meta = entry.meta;
+  const now = ctx.clock.now();
+  const age = ageOf(entry, now);
+  const body = bodyOf(entry);
+  const withBody = req.method !== 'HEAD';
+  if (isNotModified(req.headers, meta.status, meta.etag, meta.lastModified)) {
+    writePrepared(res, 304, meta.notModified, age, formatCacheStatus(base), undefined);
+  } else {
+    const answer = decideRange(req.headers, { status: meta.status, length: body.length, etag: meta.etag, lastModified: meta.lastModified });
+    if (answer.kind === 'partial') {
+      const fields = partialFields(meta.headers, answer.start, answer.end, body.length);
+      writePrepared(
+        res,
+        206,
+        fields,
+        age,
+        formatCacheStatus({ ...base, detail: 'PARTIAL' }),
+        withBody ? body.subarray(answer.start, answer.end + 1) : undefined,
+      );
+    } else if (answer.kind === 'unsatisfiable') {
+      const status = formatCacheStatus({ ...base, detail: 'RANGE-NOT-SATISFIABLE' });
+      res.writeHead(416, { 'content-range': `bytes */${body.length}`, 'content-length': 0, 'cache-status': status });
+      res.end();
+    } else {
+      writePrepared(res, meta.status, meta.headers, age, formatCacheStatus({ ...base, detail: answer.why }), withBody ? body : undefined);
+    }
+  }
+  ctx.report(result, started);
 }
 
 /**
@@ -103,6 +171,32 @@ export function answerOnlyIfCached(ctx: ListenerContext, req: IncomingMessage, r
   const failure: GatewayFailure = { status: 504, detail: 'only-if-cached', message: 'only-if-cached: no stored response may answer this request' };
   writeGatewayError(res, failure, fwd, req.method !== 'HEAD');
   ctx.report('error', started);
+}
+
+/**
+ * Relays the upstream's interim responses to one client that has no head yet (RFC 9110 §15.2):
+ * `103 Early Hints` with its fields (Node sends nothing without a Link), `102 Processing`; other
+ * 1xx are dropped (Node answers `100 Continue` itself). Never stored, never sent to waiters.
+ */
+export function interimTo(res: ServerResponse, ctx: ListenerContext): (info: InterimResponse) => void {
+  return (info) => {
+    if (!awaitsHead(res)) return;
+    if (info.statusCode === 102) return void res.writeProcessing();
+    if (info.statusCode !== 103) return;
+    const fields = clientResponseHeaders(info.headers, { tagHeader: ctx.tagHeader, exposeTags: false, mode: ctx.config.forwardedHeaders, dropSetCookie: true });
+    const hints: Record<string, string | string[]> = {};
+    for (let i = 0; i < fields.length; i += 2) {
+      const name = fields[i]!;
+      const prior = hints[name];
+      hints[name] = prior === undefined ? fields[i + 1]! : [...(Array.isArray(prior) ? prior : [prior]), fields[i + 1]!];
+    }
+    try {
+      res.writeEarlyHints(hints);
+    } catch (err) {
+      // A Link value Node refuses to write: the hints are only hints, the final answer follows.
+      ctx.log.debug('early hints not relayed', { err: errorText(err) });
+    }
+  };
 }
 
 /** Whether the client is still there and has not been sent a head yet. */

@@ -1,5 +1,5 @@
 /**
- * Requests the cache does not answer (methods other than GET and HEAD, Range requests): forwarded
+ * Requests the cache does not answer (methods other than GET and HEAD, and Range requests it cannot answer): forwarded
  * as they are, with the invalidations unsafe methods call for.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -22,7 +22,7 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const UNSAFE = { has: (method: string): boolean => !SAFE.has(method) };
 
 /**
- * A request the cache does not answer (any method but GET and HEAD, or a Range request): forwarded with its body
+ * A request the cache does not answer (any method but GET and HEAD, or a Range request it cannot answer): forwarded with its body
  * streaming, the answer streamed back. After a non-error answer to an unsafe method, the stored
  * responses of the target URI and of same-origin Location / Content-Location are invalidated
  * before the client sees the answer (RFC 9111 §4.4).

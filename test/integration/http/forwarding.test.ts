@@ -173,15 +173,17 @@ describe('http listener: request bodies and departing clients', () => {
     expect(origin.seen[0]!.headers.expect).toBeUndefined();
   });
 
-  it('forwards a Range request as it is and stores nothing', async () => {
+  it('answers a Range request from the whole representation, fetched once and stored', async () => {
     const { origin, base } = await setup((req, res) => {
+      // The fill asks for the whole representation: no Range reaches the origin.
       res.writeHead(req.headers.range ? 206 : 200, { 'cache-control': 'max-age=60' });
-      res.end('part');
+      res.end('part of it');
     });
     const res = await request(`${base}/r`, { headers: { range: 'bytes=0-3' } });
-    expect([res.status, res.headers['cache-status']]).toEqual([206, 'sidecache; fwd=request']);
-    await request(`${base}/r`, { headers: { range: 'bytes=0-3' } });
-    expect(origin.calls('/r')).toBe(2);
+    expect([res.status, res.headers['content-range'], res.body]).toEqual([206, 'bytes 0-3/10', 'part']);
+    const again = await request(`${base}/r`, { headers: { range: 'bytes=5-' } });
+    expect([again.status, again.body]).toEqual([206, 'of it']);
+    expect(origin.calls('/r')).toBe(1);
   });
 
   it('a leader whose client leaves keeps the upstream request while another request waits on it', async () => {

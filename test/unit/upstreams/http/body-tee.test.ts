@@ -1,72 +1,109 @@
 import { describe, expect, it } from 'vitest';
-import { BodyTee } from '../../../../src/upstreams/http/body-tee.js';
+import { type BodyReader, heldBodyBytes, SharedBody } from '../../../../src/upstreams/http/body-tee.js';
+import { gate } from '../../../helpers/wait.js';
 
-/** A body that yields `parts` one by one and counts how many it was asked for. */
-function source(parts: string[], failAt?: number) {
-  const state = { asked: 0 };
+/** A body that yields `parts` one by one, each once `open` lets it, and counts how many it was asked for. */
+function source(parts: string[], options: { failAt?: number; open?: Promise<void> } = {}) {
+  const state = { asked: 0, returned: false };
   const iterable: AsyncIterable<Buffer> = {
     [Symbol.asyncIterator]: () => ({
       next: async () => {
         const i = state.asked++;
-        if (i === failAt) throw new Error('reset');
+        await options.open;
+        if (i === options.failAt) throw new Error('reset');
         return i < parts.length ? { value: Buffer.from(parts[i]!), done: false } : { value: undefined, done: true };
+      },
+      return: async () => {
+        state.returned = true;
+        return { value: undefined, done: true };
       },
     }),
   };
   return { iterable, state };
 }
 
-async function readAll(tee: BodyTee): Promise<string[]> {
-  const parts: string[] = [];
-  for await (const part of tee) parts.push(part.toString());
-  return parts;
+async function readAll(reader: BodyReader): Promise<string> {
+  let out = '';
+  for await (const part of reader) out += part.toString();
+  return out;
 }
 
-describe('BodyTee', () => {
-  it('reads the upstream only as the requester asks, and keeps the whole body for the store', async () => {
+describe('SharedBody', () => {
+  it('reads the whole body for the store with nobody reading, and every reader gets it at its own pace', async () => {
     const { iterable, state } = source(['a', 'b', 'c']);
-    const tee = new BodyTee(iterable, 100);
-    expect(state.asked).toBe(0);
-    expect((await tee.next()).value?.toString()).toBe('a');
-    expect(state.asked).toBe(1);
-    expect(await readAll(tee)).toEqual(['b', 'c']);
-    expect((await tee.kept)?.toString()).toBe('abc');
-  });
-
-  it('keeps nothing past the limit, or with limit 0, while the requester still gets every chunk', async () => {
-    const over = new BodyTee(source(['abc', 'def']).iterable, 4);
-    expect(await readAll(over)).toEqual(['abc', 'def']);
-    expect(await over.kept).toBeUndefined();
-    const none = new BodyTee(source(['abc']).iterable, 0);
-    expect(await readAll(none)).toEqual(['abc']);
-    expect(await none.kept).toBeUndefined();
-  });
-
-  it('reads the rest for the store once the requester lets go (a for-await that breaks)', async () => {
-    const { iterable, state } = source(['a', 'b', 'c']);
-    const tee = new BodyTee(iterable, 100);
-    for await (const part of tee) {
-      expect(part.toString()).toBe('a');
-      break;
-    }
-    expect((await tee.kept)?.toString()).toBe('abc');
+    const body = new SharedBody(iterable, 100);
+    const first = body.reader()!;
+    expect((await body.kept)?.toString()).toBe('abc');
     expect(state.asked).toBe(4);
-    expect(await tee.next()).toEqual({ value: undefined, done: true });
+    const late = body.reader();
+    expect(await readAll(first)).toBe('abc');
+    expect(late === undefined ? 'abc' : await readAll(late)).toBe('abc');
+    expect(heldBodyBytes()).toBe(0);
   });
 
-  it('without a requester, release() alone reads the body for the store', async () => {
-    const tee = new BodyTee(source(['x', 'y']).iterable, 100);
-    tee.release();
-    tee.release();
-    expect((await tee.kept)?.toString()).toBe('xy');
+  it('keeps a copy, never a view that would pin the larger buffer a chunk was cut from', async () => {
+    const slab = Buffer.alloc(256 * 1024, 'z');
+    const iterable: AsyncIterable<Buffer> = {
+      async *[Symbol.asyncIterator]() {
+        yield slab.subarray(0, 10_000);
+      },
+    };
+    const kept = (await new SharedBody(iterable, 100_000).kept)!;
+    expect(kept.length).toBe(10_000);
+    expect(kept.buffer.byteLength).toBeLessThan(slab.length);
   });
 
-  it("passes a failed read to both sides, and after a let-go to the store's side alone", async () => {
-    const read = new BodyTee(source(['a', 'b'], 1).iterable, 100);
-    await expect(readAll(read)).rejects.toThrow('reset');
-    await expect(read.kept).rejects.toThrow('reset');
-    const released = new BodyTee(source(['a', 'b'], 1).iterable, 100);
-    released.release();
-    await expect(released.kept).rejects.toThrow('reset');
+  it('a second reader starts from the first byte while the upstream is still sending', async () => {
+    const body = new SharedBody(source(['a', 'b']).iterable, 100);
+    const one = body.reader()!;
+    expect((await one.next()).value?.toString()).toBe('a');
+    const two = body.reader()!;
+    expect((await two.next()).value?.toString()).toBe('a');
+    expect(await readAll(one)).toBe('b');
+    expect(await readAll(two)).toBe('b');
+  });
+
+  it('keeps nothing past the limit, or with limit 0, and then reads only as the reader asks', async () => {
+    const over = new SharedBody(source(['abc', 'def', 'ghi']).iterable, 4);
+    const reader = over.reader()!;
+    expect(await over.kept).toBeUndefined();
+    expect(over.shareable).toBe(false);
+    expect(await readAll(reader)).toBe('abcdefghi');
+    const { iterable, state } = source(['abc', 'def']);
+    const none = new SharedBody(iterable, 0);
+    const only = none.reader()!;
+    expect(await none.kept).toBeUndefined();
+    expect((await only.next()).value?.toString()).toBe('abc');
+    expect(state.asked).toBe(1);
+    expect(await readAll(only)).toBe('def');
+    expect(heldBodyBytes()).toBe(0);
+  });
+
+  it('past the limit, the upstream ends once the last reader lets go', async () => {
+    const { iterable, state } = source(['abc', 'def', 'ghi']);
+    const body = new SharedBody(iterable, 0);
+    const reader = body.reader()!;
+    await reader.next();
+    reader.release();
+    expect(state.returned).toBe(true);
+    expect(heldBodyBytes()).toBe(0);
+  });
+
+  it('a body nobody reads any more is abandoned on request, and kept is undefined', async () => {
+    const open = gate();
+    const { iterable, state } = source(['a', 'b'], { open: open.promise });
+    const body = new SharedBody(iterable, 100);
+    body.abandonIfUnread();
+    expect(await body.kept).toBeUndefined();
+    expect(state.returned).toBe(true);
+    open.release();
+  });
+
+  it('passes a failed read to every reader and to the store', async () => {
+    const body = new SharedBody(source(['a', 'b'], { failAt: 1 }).iterable, 100);
+    const reader = body.reader()!;
+    await expect(readAll(reader)).rejects.toThrow('reset');
+    await expect(body.kept).rejects.toThrow('reset');
+    expect(heldBodyBytes()).toBe(0);
   });
 });
