@@ -7,6 +7,7 @@
  * (https://www.postgresql.org/docs/current/sasl-authentication.html#SASL-SCRAM-SHA-256)
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -41,6 +42,7 @@ async function withSidecache(cluster: PgCluster, sslmode: string, tls: boolean, 
     await fn(server.postgresListeners[0]!.address.port, server);
   } finally {
     await server.stop(100);
+    if (pki !== undefined) rmSync(pki.dir, { recursive: true, force: true });
   }
 }
 

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { parsePgUrl, PgUrlError, SSL_MODES } from '../../../src/config/pg-url.js';
 import type { ConfigError } from '../../../src/errors.js';
@@ -91,6 +91,7 @@ describe('parsePgUrl (pg-connection-string)', () => {
 
 describe.skipIf(!hasOpenssl())('client certificates (sslcert, sslkey)', () => {
   const pki = makePki();
+  afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
   const cert = join(pki.dir, 'server.pem');
   const key = join(pki.dir, 'server.key');
 
