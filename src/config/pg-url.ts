@@ -4,6 +4,7 @@
  * and where sockets are built from it: one reading, so a URL that loads is the URL that connects.
  * (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS)
  */
+import tls from 'node:tls';
 import { type ConnectionOptions, parse } from 'pg-connection-string';
 import { SidecacheError } from '../errors.js';
 
@@ -22,6 +23,8 @@ export interface PgUrl {
   sslmode: SslMode | undefined;
   /** PEM read from the file `sslrootcert` names. */
   ca: string | undefined;
+  /** PEMs read from the files `sslcert` and `sslkey` name: the client certificate shown to the server, both or neither. */
+  clientCert: { cert: string; key: string } | undefined;
 }
 
 /** A connection string that cannot be used, and why (the message never repeats the URL: it may hold a password). */
@@ -38,8 +41,8 @@ const SCHEME = /^postgres(?:ql)?:\/\//i;
  * libpq's reading of sslmode, which sidecache's upstream socket follows; node-postgres' default
  * reading would also warn, once per process, that prefer/require/verify-ca mean verify-full, which
  * is not true of sidecache. pg-connection-string's libpq reading refuses verify-ca without
- * sslrootcert, a policy of its own that sidecache has never had: such a URL is read again the way
- * node-postgres reads it.
+ * sslrootcert with a message of its own: such a URL is read again the way node-postgres reads it,
+ * and `parsePgUrl` refuses it in sidecache's words.
  */
 function readOptions(text: string): ConnectionOptions {
   try {
@@ -78,6 +81,9 @@ export function parsePgUrl(text: string): PgUrl {
   if (sslmode !== undefined && !(typeof sslmode === 'string' && isSslMode(sslmode)))
     throw new PgUrlError(`sslmode must be one of ${SSL_MODES.join(', ')}, got "${String(sslmode)}"`);
   const ssl = typeof options.ssl === 'object' ? options.ssl : undefined;
+  // libpq looks for ~/.postgresql/root.crt and will not connect without it; sidecache has no such default file.
+  if (sslmode === 'verify-ca' && ssl?.ca === undefined)
+    throw new PgUrlError("sslmode=verify-ca needs sslrootcert, the CA certificate to check the server's against (as libpq does); or use verify-full");
   return {
     host: options.host || undefined,
     port,
@@ -86,5 +92,19 @@ export function parsePgUrl(text: string): PgUrl {
     database: options.database || undefined,
     sslmode,
     ca: ssl?.ca,
+    clientCert: clientCert(ssl?.cert, ssl?.key),
   };
+}
+
+/** The client certificate and its key, checked as a pair now rather than at the first connection. */
+function clientCert(cert: unknown, key: unknown): PgUrl['clientCert'] {
+  if (cert === undefined && key === undefined) return undefined;
+  if (typeof cert !== 'string') throw new PgUrlError('sslkey needs sslcert, the client certificate it is the key of');
+  if (typeof key !== 'string') throw new PgUrlError('sslcert needs sslkey, the key of the client certificate');
+  try {
+    tls.createSecureContext({ cert, key });
+  } catch (err) {
+    throw new PgUrlError(`sslcert and sslkey cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+  return { cert, key };
 }

@@ -9,14 +9,25 @@ export interface UpstreamTarget {
   host: string;
   port: number;
   sslmode: SslMode;
-  /** PEM of `sslrootcert`, for verify-ca / verify-full. */
+  /** PEM of `sslrootcert`, for verify-ca / verify-full (and require, which then checks like verify-ca). */
   ca: string | undefined;
+  /** PEMs of `sslcert` / `sslkey`: the certificate shown when the server asks for one (mutual TLS). */
+  clientCert?: { cert: string; key: string } | undefined;
   connectTimeoutMs: number;
 }
 
 /** Host, port and TLS settings of the upstream's URL; libpq's defaults fill the gaps. */
-export function upstreamTarget({ host, port, sslmode, ca }: PgUrl, connectTimeoutMs: number): UpstreamTarget {
-  return { host: host ?? '127.0.0.1', port: port ?? 5432, sslmode: sslmode ?? 'prefer', ca, connectTimeoutMs };
+export function upstreamTarget({ host, port, sslmode, ca, clientCert }: PgUrl, connectTimeoutMs: number): UpstreamTarget {
+  return { host: host ?? '127.0.0.1', port: port ?? 5432, sslmode: sslmode ?? 'prefer', ca, clientCert, connectTimeoutMs };
+}
+
+/**
+ * Whether the server's certificate must chain to `sslrootcert`: verify-ca and verify-full, and
+ * require when a root certificate is given ("if a root CA file exists, the behavior of
+ * sslmode=require will be the same as that of verify-ca").
+ */
+function verifiesChain({ sslmode, ca }: UpstreamTarget): boolean {
+  return sslmode === 'verify-ca' || sslmode === 'verify-full' || (sslmode === 'require' && ca !== undefined);
 }
 
 /**
@@ -35,20 +46,31 @@ export async function connectUpstream(target: UpstreamTarget): Promise<net.Socke
     socket.destroy();
     throw new SidecacheError('SC_ERR_UPSTREAM_CONNECT', `the server does not offer TLS (sslmode=${target.sslmode})`);
   }
-  const verify = target.sslmode === 'verify-ca' || target.sslmode === 'verify-full';
   const secure = tls.connect({
     socket,
     servername: net.isIP(target.host) ? undefined : target.host,
-    rejectUnauthorized: verify,
+    rejectUnauthorized: verifiesChain(target),
     ...(target.ca !== undefined && { ca: target.ca }),
-    ...(target.sslmode !== 'verify-full' && { checkServerIdentity: () => undefined }),
+    ...(target.clientCert !== undefined && target.clientCert),
+    // The URL's host, always: with a socket given and no servername (an IP), node would check the name "localhost".
+    checkServerIdentity: target.sslmode === 'verify-full' ? (_name, cert) => tls.checkServerIdentity(target.host, cert) : () => undefined,
   });
   await new Promise<void>((resolve, reject) => {
     secure.once('secureConnect', resolve);
-    secure.once('error', reject);
+    secure.once('error', (err) => reject(tlsFailure(target, secure, err)));
   });
   secure.setNoDelay(true);
   return secure;
+}
+
+/** A failed TLS handshake in words an operator can act on: an untrusted certificate, a wrong name, or else the TLS error. */
+function tlsFailure(target: UpstreamTarget, secure: tls.TLSSocket, err: NodeJS.ErrnoException): Error {
+  const mode = target.sslmode === 'require' ? 'sslmode=require with sslrootcert' : `sslmode=${target.sslmode}`;
+  if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return new SidecacheError('SC_ERR_UPSTREAM_CONNECT', `the server's certificate does not name ${target.host} (${mode}): ${err.message}`, { cause: err });
+  if (secure.authorizationError !== undefined && secure.authorizationError !== null)
+    return new SidecacheError('SC_ERR_UPSTREAM_CONNECT', `the server's certificate is not trusted (${mode}): ${err.message}`, { cause: err });
+  return new SidecacheError('SC_ERR_UPSTREAM_CONNECT', `TLS with the server failed (sslmode=${target.sslmode}): ${err.message}`, { cause: err });
 }
 
 function openTcp(target: UpstreamTarget): Promise<net.Socket> {

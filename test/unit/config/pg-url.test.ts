@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { parsePgUrl, PgUrlError, SSL_MODES } from '../../../src/config/pg-url.js';
 import type { ConfigError } from '../../../src/errors.js';
+import { hasOpenssl, makePki } from '../../helpers/tls.js';
 
 function problemsOf(text: string): string[] {
   try {
@@ -18,6 +19,11 @@ function problemsOf(text: string): string[] {
 const listener = (upstream: string, extra = '') => `postgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "${upstream}"${extra} }\n`;
 const bus = (url: string) => `invalidation:\n  - { type: postgres, url: "${url}" }\n`;
 
+const rootFile = join(mkdtempSync(join(tmpdir(), 'sidecache-pg-url-')), 'root.crt');
+writeFileSync(rootFile, '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
+/** verify-ca needs a root certificate. */
+const withRoot = (mode: string) => (mode === 'verify-ca' ? `&sslrootcert=${rootFile}` : '');
+
 describe('parsePgUrl (pg-connection-string)', () => {
   it('reads host, port, user, password, database and sslmode, decoded', () => {
     expect(parsePgUrl('postgres://al%40ice:p%3Ass@db.example:6543/my%20db?sslmode=verify-full')).toEqual({
@@ -28,6 +34,7 @@ describe('parsePgUrl (pg-connection-string)', () => {
       database: 'my db',
       sslmode: 'verify-full',
       ca: undefined,
+      clientCert: undefined,
     });
     expect(parsePgUrl('postgresql://[::1]:5433/test')).toMatchObject({ host: '::1', port: 5433, database: 'test' });
   });
@@ -41,17 +48,22 @@ describe('parsePgUrl (pg-connection-string)', () => {
       database: undefined,
       sslmode: undefined,
       ca: undefined,
+      clientCert: undefined,
     });
   });
 
   it('accepts every sslmode libpq knows', () => {
-    for (const mode of SSL_MODES) expect(parsePgUrl(`postgres://h/db?sslmode=${mode}`).sslmode).toBe(mode);
+    for (const mode of SSL_MODES) expect(parsePgUrl(`postgres://h/db?sslmode=${mode}${withRoot(mode)}`).sslmode).toBe(mode);
   });
 
   it('reads the CA that sslrootcert names', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'sidecache-pg-url-')), 'root.crt');
-    writeFileSync(file, '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
-    expect(parsePgUrl(`postgres://h/db?sslmode=verify-ca&sslrootcert=${file}`).ca).toContain('BEGIN CERTIFICATE');
+    expect(parsePgUrl(`postgres://h/db?sslmode=verify-ca&sslrootcert=${rootFile}`).ca).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('refuses sslmode=verify-ca without sslrootcert, as libpq does', () => {
+    expect(() => parsePgUrl('postgres://h/db?sslmode=verify-ca')).toThrow(
+      new PgUrlError("sslmode=verify-ca needs sslrootcert, the CA certificate to check the server's against (as libpq does); or use verify-full"),
+    );
   });
 
   it('refuses an unknown sslmode, an unparsable URL, another scheme and an unreadable certificate', () => {
@@ -77,11 +89,50 @@ describe('parsePgUrl (pg-connection-string)', () => {
   });
 });
 
+const noOpenssl = !hasOpenssl();
+if (noOpenssl) console.warn('SKIPPED: openssl is not installed: no client certificate to read');
+
+describe.skipIf(noOpenssl)('client certificates (sslcert, sslkey)', () => {
+  const pki = makePki();
+  afterAll(() => rmSync(pki.dir, { recursive: true, force: true }));
+  const cert = join(pki.dir, 'server.pem');
+  const key = join(pki.dir, 'server.key');
+
+  it('reads the certificate and key that sslcert and sslkey name', () => {
+    expect(parsePgUrl(`postgres://h/db?sslmode=require&sslcert=${cert}&sslkey=${key}`).clientCert).toEqual({
+      cert: readFileSync(cert, 'utf8'),
+      key: readFileSync(key, 'utf8'),
+    });
+  });
+
+  it("refuses one without the other, a key that is not the certificate's, and an unreadable file, with the key path", () => {
+    writeFileSync(join(pki.dir, 'other.key'), readFileSync(join(pki.dir, 'ca.key')));
+    const reasons: Record<string, RegExp> = {
+      [`sslcert=${cert}`]: /\(sslcert needs sslkey, the key of the client certificate\)$/,
+      [`sslkey=${key}`]: /\(sslkey needs sslcert, the client certificate it is the key of\)$/,
+      [`sslcert=${cert}&sslkey=${join(pki.dir, 'other.key')}`]: /\(sslcert and sslkey cannot be used: .*key values mismatch\)$/,
+      [`sslcert=/nonexistent/client.crt&sslkey=${key}`]: /\(cannot read \/nonexistent\/client\.crt: ENOENT\)$/,
+      [`sslcert=${cert}&sslkey=/nonexistent/client.key`]: /\(cannot read \/nonexistent\/client\.key: ENOENT\)$/,
+    };
+    for (const [params, reason] of Object.entries(reasons)) {
+      const problems = problemsOf(listener(`postgres://127.0.0.1:5432/test?sslmode=require&${params}`));
+      expect(problems, params).toEqual([expect.stringMatching(/^postgres\[0\]\.upstream: expected a URL like /)]);
+      expect(problems[0], params).toMatch(reason);
+    }
+  });
+});
+
 describe('postgres URLs in the configuration', () => {
   it('loads every valid sslmode in postgres[].upstream', () => {
     for (const mode of SSL_MODES) {
-      expect(parseConfig(listener(`postgres://127.0.0.1:5432/test?sslmode=${mode}`), 'ok.yaml', {}).postgres[0]!.upstream).toContain(mode);
+      expect(parseConfig(listener(`postgres://127.0.0.1:5432/test?sslmode=${mode}${withRoot(mode)}`), 'ok.yaml', {}).postgres[0]!.upstream).toContain(mode);
     }
+  });
+
+  it('refuses sslmode=verify-ca without sslrootcert at load, with the key path', () => {
+    expect(problemsOf(listener('postgres://127.0.0.1:5432/test?sslmode=verify-ca'))).toEqual([
+      `postgres[0].upstream: expected a URL like "postgres://127.0.0.1:5432", got "postgres://127.0.0.1:5432/test?sslmode=verify-ca" (sslmode=verify-ca needs sslrootcert, the CA certificate to check the server's against (as libpq does); or use verify-full)`,
+    ]);
   });
 
   it('reports an invalid sslmode in postgres[].upstream with its key path', () => {
