@@ -21,6 +21,7 @@ import {
   REFUSE_ENCRYPTION,
   startsWithTerminate,
 } from './messages.js';
+import { withoutChannelBinding } from './sasl.js';
 import { ReadThrough } from './read-through.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import { Session } from './session.js';
@@ -219,9 +220,18 @@ export class PgConnection {
     pauseWhileFull(this.#client, this.#upstream);
   }
 
-  /** Authentication passes through verbatim; its end is the first ReadyForQuery. */
+  /**
+   * Authentication passes through verbatim, but for one field: its end is the first ReadyForQuery.
+   * A server on TLS offers SCRAM-SHA-256-PLUS, bound to *its* TLS channel. A client on plain TCP
+   * to sidecache cannot use it, and libpq refuses a server that offers it there as a possible
+   * man in the middle; without the offer it uses SCRAM-SHA-256 and says it has no TLS ('n'),
+   * which the server accepts. (A client on TLS to sidecache can bind only to sidecache's channel,
+   * which the server rejects: such clients need channel_binding=disable.)
+   * (https://www.postgresql.org/docs/current/sasl-authentication.html#SASL-SCRAM-SHA-256)
+   */
   #duringAuth(frame: Frame): void {
-    this.#client.write(frame.bytes);
+    const onTls = this.#client instanceof tls.TLSSocket;
+    this.#client.write(frame.code === Backend.Authentication && !onTls ? withoutChannelBinding(frame.bytes) : frame.bytes);
     if (frame.code === Backend.ReadyForQuery) {
       const { session } = this.#started!;
       session.txStatus = decodeReadyStatus(frame.bytes);
