@@ -154,8 +154,8 @@ interface Row {
 
 export class Catalog {
   readonly #clients = new Map<string, Promise<pg.Client>>();
-  /** One question at a time per connection (pg queues them too, but warns). */
-  #chain: Promise<unknown> = Promise.resolve();
+  /** Per connection (database and user), the question in flight, which the next one waits for. */
+  readonly #chains = new Map<string, Promise<unknown>>();
   readonly #config: (database: string, user: string) => pg.ClientConfig;
   readonly #log: Logger;
 
@@ -247,8 +247,14 @@ export class Catalog {
   }
 
   #query<R extends pg.QueryResultRow>(database: string, user: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    const run = this.#chain.then(() => this.#ask<R>(database, user, text, values));
-    this.#chain = run.catch((err: unknown) => this.#onError(database, user, err));
+    // One question at a time per connection (pg queues them too, but warns); other connections do not wait.
+    const key = `${database}\u0000${user}`;
+    const run = (this.#chains.get(key) ?? Promise.resolve()).then(() => this.#ask<R>(database, user, text, values));
+    const settled = run.catch((err: unknown) => this.#onError(database, user, err));
+    this.#chains.set(key, settled);
+    void settled.then(() => {
+      if (this.#chains.get(key) === settled) this.#chains.delete(key);
+    });
     return run;
   }
 
@@ -329,7 +335,8 @@ export function catalogErrorReason(err: unknown): CatalogErrorReason {
   // 28000 invalid_authorization_specification, 28P01 invalid_password; node-postgres's own SASL/password errors.
   if (code === '28000' || code === '28P01' || /password|SASL/i.test(message ?? '')) return 'authentication';
   if (code === '42501') return 'permission';
-  if (code === '57014' || /timeout/i.test(message ?? '')) return 'timeout';
+  // 57014 query_canceled (statement_timeout), 55P03 lock_not_available (lock_timeout).
+  if (code === '57014' || code === '55P03' || /timeout/i.test(message ?? '')) return 'timeout';
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ECONNRESET' || code === '3D000' || code === '57P03')
     return 'unreachable';
   return 'other';
