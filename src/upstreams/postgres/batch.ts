@@ -16,6 +16,8 @@ export interface Batch {
   /** P, S (describe statement), B, D (describe portal), E, in the order seen. */
   shape: string;
   parse: { name: string; sql: string; typesAt: number; bytes: Buffer } | undefined;
+  /** The statement a Describe S named: the Bind must be of that one (its description is the answer's). */
+  described: string | undefined;
   sql: string | undefined;
   /** The parameter type OIDs the statement was parsed with (latin1 of the Parse's tail), part of the key. */
   types: string;
@@ -28,7 +30,7 @@ export interface Batch {
 }
 
 function newBatch(): Batch {
-  return { frames: [], shape: '', parse: undefined, sql: undefined, types: '', description: '', bindTail: '', slot: undefined };
+  return { frames: [], shape: '', parse: undefined, described: undefined, sql: undefined, types: '', description: '', bindTail: '', slot: undefined };
 }
 
 /**
@@ -57,6 +59,7 @@ function extendBatch(batch: Batch, frame: Frame, known: (name: string) => Prepar
     case Frontend.Describe: {
       const { kind, name } = decodeTarget(frame.bytes);
       if (kind === Target.Statement && (shape === 'P' || shape === '') && statementSql(name) !== undefined) {
+        batch.described = name;
         batch.shape += 'S';
         return true;
       }
@@ -69,6 +72,9 @@ function extendBatch(batch: Batch, frame: Frame, known: (name: string) => Prepar
     case Frontend.Bind: {
       if (!['', 'P', 'PS', 'S'].includes(shape)) return false;
       const bind = decodeBind(frame.bytes);
+      // The key holds the parsed or described statement's types and shape: the Bind must be of that one.
+      if (batch.parse !== undefined && bind.statement !== batch.parse.name) return false;
+      if (batch.described !== undefined && bind.statement !== batch.described) return false;
       const sql = statementSql(bind.statement);
       if (bind.portal !== '' || sql === undefined) return false;
       // A parameter such as 'now' for a timestamptz parameter reads the clock at execution.

@@ -250,6 +250,9 @@ export class PgConnection {
     const { planner } = this.#ctx;
     const cached = (sql: string) => planner.peek(session.database, session.user, sql)?.cacheable === true;
     const clean = !session.tainted;
+    // Texts sidecache could not read as the server did may have changed the session unseen.
+    if (!session.readsAsServer && slot.executed.length > 0)
+      session.taint('ran statements while client_encoding or standard_conforming_strings hid them from the parser');
     applySessionEffects(session, { executed: slot.executed, unknown: slot.unknown, errored: slot.errored, before, after: status }, cached, this.#ctx);
     // Why a session stopped using the cache (the operator's question when the hit ratio drops).
     if (clean && session.tainted) this.#ctx.log.debug('session tainted: no cache use until DISCARD ALL', { reason: session.taintedBy });

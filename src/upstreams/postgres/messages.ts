@@ -66,24 +66,21 @@ export function decodeBind(bytes: Buffer): BindMessage {
 const TIME_WORD = /\b(?:now|today|tomorrow|yesterday)\b/i;
 
 /**
- * Whether a text-format parameter of a Bind (its tail from `restAt`) holds a time word: bound to a
- * date/time parameter (whose type the server may infer), it reads the clock, so the answer must
- * not be kept. Binary values cannot hold one. https://www.postgresql.org/docs/current/protocol-message-formats.html
+ * Whether a parameter of a Bind (its tail from `restAt`) holds a time word: bound to a date/time
+ * parameter (whose type the server may infer), or cast to one, it reads the clock, so the answer
+ * must not be kept. https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
 export function bindReadsClock(bytes: Buffer, restAt: number): boolean {
   let at = restAt;
-  const formatCount = bytes.readInt16BE(at);
-  const formats: number[] = [];
-  for (let i = 0; i < formatCount; i++) formats.push(bytes.readInt16BE(at + 2 + 2 * i));
-  at += 2 + 2 * formatCount;
+  at += 2 + 2 * bytes.readInt16BE(at);
   const paramCount = bytes.readInt16BE(at);
   at += 2;
   for (let i = 0; i < paramCount; i++) {
     const length = bytes.readInt32BE(at);
     at += 4;
     if (length < 0) continue;
-    const format = formatCount === 0 ? 0 : formatCount === 1 ? formats[0] : formats[i];
-    if (format === 0 && TIME_WORD.test(bytes.toString('utf8', at, at + length))) return true;
+    // Binary values are checked too: a text (or unknown) parameter in binary format is its bytes as they are.
+    if (TIME_WORD.test(bytes.toString('latin1', at, at + length))) return true;
     at += length;
   }
   return false;

@@ -122,7 +122,7 @@ export class ReadThrough {
   /** The session may use the cache: idle, untainted, and nothing ahead may change that. */
   #usable(): boolean {
     const session = this.#session;
-    return session.idle && !session.tainted && !this.#queue.uncertain;
+    return session.idle && !session.tainted && session.readsAsServer && !this.#queue.uncertain;
   }
 
   /**

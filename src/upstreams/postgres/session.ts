@@ -46,6 +46,7 @@ export class Session {
   readonly #server = new Map<string, string>();
   /** Lower-cased names of the settings the server reports (every one is reported at startup). */
   readonly #reported = new Set<string>();
+  #readable = false;
   /** Session-level settings the server confirmed (succeeded, and committed when in a block). */
   readonly #settings = new Map<string, string>();
   /** SETs of the open transaction block, applied if it commits. */
@@ -88,6 +89,17 @@ export class Session {
     this.#server.set(name, value);
     this.#reported.add(name.toLowerCase());
     this.#fingerprint = undefined;
+    this.#readable = this.#server.get('client_encoding') === 'UTF8' && this.#server.get('standard_conforming_strings') === 'on';
+  }
+
+  /**
+   * Whether sidecache reads SQL texts as the server does: in UTF-8 (texts are decoded and parsed as
+   * UTF-8: in LATIN1 two different texts can decode to one) and with standard-conforming strings
+   * (with them off, `'\'` ends a string differently for the server than for libpg-query, which can
+   * hide a call or a SET inside what looks like a constant). Both are reported by the server.
+   */
+  get readsAsServer(): boolean {
+    return this.#readable;
   }
 
   /** A simple Query destroys the unnamed statement and portal (protocol-flow.html, Extended Query). */
