@@ -123,8 +123,17 @@ export class Session {
       // Which statements of a failed request ran is not known: one that changes the session taints it.
       if (relevant.length > 0 && !failedAlone) this.taint('a request that changes the session failed part way');
     } else {
-      let open = before !== TxStatus.Idle;
-      for (const e of relevant) open = this.#apply(e, open);
+      // Several statements in one request (a multi-statement Query, several Executes before one
+      // Sync) run in one implicit transaction: a ROLLBACK among them undoes the SETs before it, and
+      // what is left commits when the request ends (protocol-flow.html, "Multiple Statements in a
+      // Simple Query").
+      const implicit = effects.length > 1;
+      let open = before !== TxStatus.Idle || implicit;
+      for (const e of relevant) open = this.#apply(e, open) || implicit;
+      if (implicit && after === TxStatus.Idle) {
+        for (const p of this.#pending) this.#change(p);
+        this.#pending = [];
+      }
     }
     if (after === TxStatus.Failed) this.#aborted = true;
     if (after === TxStatus.Idle) {
