@@ -181,7 +181,8 @@ export class Catalog {
     const [names, schemas] = nameArrays(refs);
     const rows = (await this.#query<Row>(database, user, EXPAND, [names, schemas])).rows;
     const found = new Set(rows.map((r) => r.relname));
-    const missing = names.find((n) => !found.has(n));
+    // A name that may only be a CTE's is fine to miss; any other must be a relation.
+    const missing = names.find((n) => !found.has(n) && !refs.every((r) => r.name !== n || r.maybeCte === true));
     if (missing !== undefined) return { names: [], problem: `unknown relation ${missing}`, views: [], columns: [] };
     return {
       names: [...new Set(rows.map((r) => r.relname))],

@@ -9,6 +9,11 @@ import { loadModule, parseSync } from 'libpg-query';
 export interface RelationRef {
   schema: string | undefined;
   name: string;
+  /**
+   * The name is also a CTE's: which one a reference means depends on where it stands (a CTE is
+   * visible only in its WITH's scope), so it counts as the relation too when one of that name exists.
+   */
+  maybeCte?: boolean;
 }
 
 /** How running the statement changes what later statements of the session return. */
@@ -338,7 +343,7 @@ function classifySelect(select: Node): Classification {
   if (writes.length > 0) return notCacheable('data-modifying WITH', { writes });
   if (facts.setConfig) return notCacheable('calls set_config', { ...callsOf(facts), session: 'taint' });
   if (facts.problem !== undefined) return notCacheable(facts.problem, callsOf(facts));
-  const reads = facts.reads.filter((r) => r.schema !== undefined || !facts.ctes.has(r.name));
+  const reads = facts.reads.map((r) => (r.schema === undefined && facts.ctes.has(r.name) ? { ...r, maybeCte: true } : r));
   const system = reads.find((r) => r.schema !== undefined && SYSTEM_SCHEMAS.has(r.schema));
   if (system !== undefined) return notCacheable(`reads the system catalog (${system.schema}.${system.name})`);
   return {
