@@ -10,7 +10,6 @@ import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
 import { parsePgUrl } from '../../config/pg-url.js';
 import { clusterTag, databaseTag, tableTag } from '../../cache/tags.js';
-import type { InvalidationTarget } from '../../cache/types.js';
 import { CallChecks } from './call-checks.js';
 import type { Catalog, RelationFacts } from './catalog.js';
 import { type Classification, classify, type RelationRef } from './classify.js';
