@@ -13,7 +13,7 @@ import { fits, isAbort, isFillTimeout, join } from './fill-join.js';
 import { fetchForStore, storeOnly } from './fill.js';
 import { errorText } from './gateway-error.js';
 import { baseKey, variantKey } from './key.js';
-import { readRequestDirectives, type RequestDirectives, requestAllowsStored } from './policy.js';
+import { readRequestDirectives, type RequestDirectives, requestAllowsStored } from './request-directives.js';
 import {
   answerCollapsed,
   answerFailure,
