@@ -46,3 +46,8 @@ function entryBytes(key: CacheKey, tags: readonly Tag[], metaBytes: Bytes, body:
   for (const frame of body as readonly Buffer[]) bytes += frame.length;
   return bytes;
 }
+
+/** The one place an entry's metadata type is narrowed: by the identity of the space it was stored through. */
+export function inSpace<M>(entry: Entry, space: Space<M> | undefined): entry is Entry<M> {
+  return entry.space === space;
+}

@@ -1,19 +1,18 @@
 /**
  * The store every listener shares: entries in lru-cache sized in bytes, the tag index kept with
- * them, the fill-race guard and single-flight fills (docs/architecture.md "The store").
+ * them, and invalidation; fills (single flight, the fill-race guard) run in fills.ts
+ * (docs/architecture.md "The store").
  */
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
 import type { Bytes, Millis } from '../units.js';
 import { channels } from '../events.js';
-import { Generations, type Ticket } from './generations.js';
 import { TagIndex } from './tag-index.js';
 import { keyTag, prefixTag } from './tags.js';
-import { buildEntry } from './entry.js';
-import { SingleFlight, waitBounded } from './single-flight.js';
+import { buildEntry, inSpace } from './entry.js';
+import { Fills, type FlightState } from './fills.js';
 import type {
   CacheKey,
-  CoalescedEvent,
   Entry,
   EntryInput,
   FillOptions,
@@ -27,6 +26,8 @@ import type {
   Tag,
 } from './types.js';
 
+export type { FlightState } from './fills.js';
+
 export interface StoreOptions {
   /** Hard ceiling for the bytes of all entries together. */
   maxBytes: Bytes;
@@ -38,21 +39,6 @@ export interface StoreOptions {
    * without it may keep data older than an acknowledged invalidation.
    */
   unsafeWithoutFillGuard?: boolean;
-}
-
-/** A fill in flight, as callers outside the store may see it. */
-export interface FlightState {
-  /** Callers waiting on it besides its leader. */
-  readonly waiters: number;
-}
-
-/** What a finished flight hands each of its callers. */
-interface Shared {
-  entry: Entry | null;
-  stored: boolean;
-  reason: SetResult | 'unshareable';
-  /** False when an invalidation since the fill began covers the entry: nobody else may use it. */
-  current: boolean;
 }
 
 const LRU_REASON: Record<LRUCache.DisposeReason, RemovalReason> = {
@@ -73,15 +59,13 @@ export class Store {
   readonly #clock: Clock;
   readonly #lru: LRUCache<CacheKey, Entry>;
   readonly #tags = new TagIndex();
-  readonly #generations = new Generations();
-  readonly #flights = new SingleFlight<Shared>();
+  readonly #fills: Fills;
   #sweeper: NodeJS.Timeout | undefined;
   /** The reason reported for lru-cache's `delete`, which serves invalidation and expiry alike. */
   #deleteReason: RemovalReason = 'invalidation';
-  readonly #guard: boolean;
 
   constructor(options: StoreOptions) {
-    this.#guard = options.unsafeWithoutFillGuard !== true;
+    this.#fills = new Fills(this, options.clock, options.unsafeWithoutFillGuard !== true, (entry) => this.#put(entry));
     this.maxBytes = options.maxBytes;
     this.maxEntryBytes = Math.min(options.maxEntryBytes, options.maxBytes);
     this.#clock = options.clock;
@@ -121,51 +105,20 @@ export class Store {
   /**
    * Runs `loader` once for all concurrent callers of `key` and stores what it returns, unless an
    * invalidation of one of the result's tags (or of the key, or `all`) happened after the fill
-   * began. Every caller gets the result or the loader's error; errors are never stored.
-   *
-   * `tags` are known before loading (route tags, `table:` tags); the loader may add more.
-   * The loader returns null when its result must not be shared (private, not storable): the
-   * other callers then get a null entry and go upstream themselves.
+   * began (`fills.ts`). Every caller gets the result or the loader's error; errors are never stored.
    */
-  async fill<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>, options: FillOptions<M> = {}): Promise<FillOutcome<M>> {
-    const started = this.#clock.now();
-    const inFlight = this.#flights.get(key);
-    if (inFlight === undefined) {
-      const flight = this.#flights.start(key, () => this.#lead(key, tags, loader, options.space));
-      const shared = await waitBounded(flight.promise, options.timeoutMs, options.signal);
-      return outcome(shared, true, options.space);
-    }
-    if (options.maxWaiters !== undefined && inFlight.waiters >= options.maxWaiters) {
-      return { leader: false, entry: null, stored: false, reason: 'busy' };
-    }
-    inFlight.waiters++;
-    if (channels.coalesced.hasSubscribers) {
-      channels.coalesced.publish({ store: this, key, context: options.context } satisfies CoalescedEvent);
-    }
-    let shared: Shared;
-    try {
-      shared = await waitBounded(inFlight.promise, options.timeoutMs, options.signal);
-    } finally {
-      inFlight.waiters--;
-    }
-    if (shared.current) return outcome(shared, false, options.space);
-    // The result predates an invalidation that covers it: fetch anew, within what time is left.
-    const timeoutMs = remaining(options.timeoutMs, this.#clock.now() - started);
-    return this.fill(key, tags, loader, { ...options, timeoutMs });
+  fill<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>, options: FillOptions<M> = {}): Promise<FillOutcome<M>> {
+    return this.#fills.fill(key, tags, loader, options);
   }
 
-  /**
-   * Runs `loader` for this caller alone (no coalescing) and stores its result under the same
-   * fill-race guard as `fill`. For requests that must not wait on others, such as a key known to
-   * answer unshareable responses.
-   */
-  async fillAlone<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>, space?: Space<M>): Promise<FillOutcome<M>> {
-    return outcome(await this.#lead(key, tags, loader, space), true, space);
+  /** Runs `loader` for this caller alone (no coalescing), under the same fill-race guard as `fill`. */
+  fillAlone<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>, space?: Space<M>): Promise<FillOutcome<M>> {
+    return this.#fills.fillAlone(key, tags, loader, space);
   }
 
   /** The fill in flight for `key` (how many callers wait on it), or undefined when there is none. */
   flightOf(key: CacheKey): FlightState | undefined {
-    return this.#flights.get(key);
+    return this.#fills.flightOf(key);
   }
 
   /**
@@ -175,7 +128,7 @@ export class Store {
    */
   invalidate(target: InvalidationTarget): number {
     if (target.all) {
-      this.#generations.bumpAll();
+      this.#fills.stampAll();
       const count = this.#lru.size;
       this.#lru.clear();
       return count;
@@ -184,7 +137,7 @@ export class Store {
     const keys = target.keys ?? [];
     const prefixes = target.prefixes ?? [];
     const prefixTags = prefixes.map(prefixTag).filter((t): t is Tag => t !== undefined);
-    this.#generations.bump([...tags, ...prefixTags, ...keys.map(keyTag)]);
+    this.#fills.stamp([...tags, ...prefixTags, ...keys.map(keyTag)]);
 
     let removed = 0;
     for (const tag of tags) {
@@ -224,7 +177,7 @@ export class Store {
 
   /** Fills in flight (for tests and diagnostics). */
   get inFlight(): number {
-    return this.#flights.size;
+    return this.#fills.size;
   }
 
   /** The tag index, read-only (for tests and diagnostics). */
@@ -235,24 +188,6 @@ export class Store {
   /** True while the store holds an entry for `key`, even one past its window not yet purged. */
   has(key: CacheKey): boolean {
     return this.#lru.peek(key, { allowStale: true }) !== undefined;
-  }
-
-  async #lead<M>(key: CacheKey, tags: readonly Tag[], loader: () => Promise<EntryInput<M> | null>, space: Space<M> | undefined): Promise<Shared> {
-    const ticket = this.#generations.begin();
-    try {
-      const input = await loader();
-      if (input === null) return { entry: null, stored: false, reason: 'unshareable', current: true };
-      const entry = buildEntry(key, input, tags, space, this.#clock.now());
-      const current = !this.#guard || this.#isCurrent(ticket, entry);
-      const reason = current ? this.#put(entry) : 'invalidated';
-      return { entry, stored: reason === 'stored', reason, current };
-    } finally {
-      this.#generations.end(ticket);
-    }
-  }
-
-  #isCurrent(ticket: Ticket, entry: Entry): boolean {
-    return this.#generations.unchangedSince(ticket, entry.tags) && this.#generations.unchangedSince(ticket, [keyTag(entry.key)]);
   }
 
   #put(entry: Entry): SetResult {
@@ -300,20 +235,4 @@ export class Store {
       channels.remove.publish({ store: this, key, reason, bytes: entry.bytes } satisfies RemovalEvent);
     }
   }
-}
-
-/** What one caller of a fill gets; an entry of another space than the caller's is not shared. */
-function outcome<M>(shared: Shared, leader: boolean, space: Space<M> | undefined): FillOutcome<M> {
-  const entry = shared.entry;
-  if (entry === null || !inSpace(entry, space)) return { leader, entry: null, stored: false, reason: 'unshareable' };
-  return { leader, entry, stored: shared.stored, reason: shared.reason as SetResult };
-}
-
-/** The one place an entry's metadata type is narrowed: by the identity of the space it was stored through. */
-function inSpace<M>(entry: Entry, space: Space<M> | undefined): entry is Entry<M> {
-  return entry.space === space;
-}
-
-function remaining(timeoutMs: Millis | undefined, elapsed: Millis): Millis | undefined {
-  return timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - elapsed);
 }

@@ -15,7 +15,7 @@ import { type Fetched, type Share, UpstreamStatusError } from './fill.js';
 import { classifyUpstreamError, errorText, type GatewayFailure, writeGatewayError } from './gateway-error.js';
 import type { InterimResponse } from './forward.js';
 import { clientResponseHeaders } from './headers.js';
-import { isNotModified } from './policy.js';
+import { isNotModified } from './request-directives.js';
 import { decideRange, partialFields } from './range.js';
 
 /** A fresh stored response. Synchronous: a hit is a lookup and one write. */

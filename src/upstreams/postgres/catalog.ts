@@ -2,11 +2,13 @@
  * Questions only the server can answer about a statement: what kind of relation each name is
  * (views resolve to their base tables, partitioned and inheritance parents to their children) and
  * which functions are IMMUTABLE (the built-ins all at once, others per call). Asked on sidecache's
- * own connection per database, never on a hit: the caller remembers the answers.
+ * own connection per database, never on a hit: the caller remembers the answers. The SQL texts are
+ * in catalog-queries.ts; failures are sorted in catalog-errors.ts.
  */
 import pg from 'pg';
 import type { Logger } from '../../log.js';
 import { type RelationRef, SYSTEM_SCHEMAS } from './classify.js';
+import { BUILTINS, CALLS, EXPAND, MISSING, USER_OBJECTS, WRITE_REACH } from './catalog-queries.js';
 import { BuiltinFunctions, type ProcRow } from './volatility.js';
 
 export interface RelationFacts {
@@ -36,110 +38,6 @@ export interface UserObjects {
   /** Names of types outside pg_catalog whose input function, or a cast to which, is not IMMUTABLE. */
   volatileTypes: ReadonlySet<string>;
 }
-
-/**
- * Relations reached from the named ones through views' rewrite rules and pg_inherits, with a
- * flag for views that call functions that are not IMMUTABLE.
- */
-const EXPAND = `
-WITH RECURSIVE roots AS (
-  SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relname = ANY($1::text[]) AND ($2::text[] IS NULL OR n.nspname = ANY($2::text[]))
-), reach(oid) AS (
-  SELECT oid FROM roots
-  UNION
-  SELECT x.child FROM reach JOIN LATERAL (
-    SELECT d.refobjid AS child FROM pg_rewrite r
-      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
-    WHERE r.ev_class = reach.oid AND d.refobjid <> reach.oid
-    UNION ALL
-    SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = reach.oid
-  ) x ON true
-)
-SELECT c.relname, c.relkind, c.relpersistence, n.nspname, c.relrowsecurity OR c.relforcerowsecurity AS rls,
-  CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END AS viewdef,
-  ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-  EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-          JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
-          WHERE r.ev_class = c.oid AND p.provolatile <> 'i') AS volatile_view
-FROM reach JOIN pg_class c ON c.oid = reach.oid JOIN pg_namespace n ON n.oid = c.relnamespace`;
-
-/**
- * What a write to the named relations reaches (https://www.postgresql.org/docs/current/ddl-partitioning.html,
- * https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-FK): down ('d') to
- * what it changes — partitions and inheritance children, a view's base tables, and tables whose
- * foreign keys cascade, set null or set default (any foreign key for TRUNCATE … CASCADE) — and up
- * ('u') from each of those to what shows its rows: parents and views over it.
- */
-const WRITE_REACH = `
-WITH RECURSIVE roots AS (
-  SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relname = ANY($1::text[]) AND ($2::text[] IS NULL OR n.nspname = ANY($2::text[]))
-), reach(oid, dir) AS (
-  SELECT oid, 'd' FROM roots
-  UNION
-  SELECT x.rel, x.dir FROM reach JOIN LATERAL (
-    SELECT i.inhrelid AS rel, 'd' AS dir FROM pg_inherits i WHERE reach.dir = 'd' AND i.inhparent = reach.oid
-    UNION ALL
-    SELECT d.refobjid, 'd' FROM pg_rewrite r
-      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
-    WHERE reach.dir = 'd' AND r.ev_class = reach.oid AND d.refobjid <> reach.oid
-    UNION ALL
-    SELECT f.conrelid, 'd' FROM pg_constraint f
-    WHERE reach.dir = 'd' AND f.contype = 'f' AND f.confrelid = reach.oid
-      AND ($3::bool OR f.confdeltype IN ('c', 'n', 'd') OR f.confupdtype IN ('c', 'n', 'd'))
-    UNION ALL
-    SELECT i.inhparent, 'u' FROM pg_inherits i WHERE i.inhrelid = reach.oid
-    UNION ALL
-    SELECT r.ev_class, 'u' FROM pg_depend d
-      JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-    WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = reach.oid AND r.ev_class <> reach.oid
-  ) x ON true
-)
-SELECT DISTINCT c.relname,
-  EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
-  OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') AS side_effects
-FROM reach JOIN pg_class c ON c.oid = reach.oid`;
-
-/**
- * In one round trip, in the built-ins' columns: functions outside pg_catalog (`kind` f), then the
- * names of operators outside pg_catalog backed by a function that is not IMMUTABLE (o), of types
- * outside pg_catalog whose input function is not IMMUTABLE, and of the targets of casts through
- * such a function (t).
- */
-const USER_OBJECTS = `
-SELECT DISTINCT proname AS name, pronargs - pronargdefaults AS min_args, pronargs AS max_args,
-  provariadic <> 0 AS variadic, provolatile = 'i' AS immutable, 'f' AS kind
-FROM pg_proc WHERE pronamespace <> 'pg_catalog'::regnamespace
-UNION ALL
-SELECT DISTINCT o.oprname, 0, 0, false, false, 'o' FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
-WHERE o.oprnamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'
-UNION ALL
-SELECT DISTINCT t.typname, 0, 0, false, false, 't' FROM pg_type t JOIN pg_proc p ON p.oid = t.typinput
-WHERE t.typnamespace <> 'pg_catalog'::regnamespace AND t.typtype = 'b' AND t.typcategory <> 'A' AND p.provolatile <> 'i'
-UNION ALL
-SELECT DISTINCT t.typname, 0, 0, false, false, 't' FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_type t ON t.oid = c.casttarget
-WHERE p.pronamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'`;
-
-/** Which of the names (`[schema.]name`, compared without case) no relation has. */
-const MISSING = `
-SELECT f.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS f(schema, name, i)
-WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE lower(c.relname) = lower(f.name) AND (f.schema IS NULL OR lower(n.nspname) = lower(f.schema)))`;
-
-/** Every built-in function's name, argument counts and volatility (the same columns on PostgreSQL 13 to 18). */
-const BUILTINS = `
-SELECT DISTINCT proname AS name, pronargs - pronargdefaults AS min_args, pronargs AS max_args,
-  provariadic <> 0 AS variadic, provolatile = 'i' AS immutable
-FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace`;
-
-/** Per call (name, argument count): are all overloads it could resolve to, in any schema, IMMUTABLE? */
-const CALLS = `
-SELECT f.i, count(p.oid) > 0 AND bool_and(p.provolatile = 'i') AS immutable
-FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS f(name, n, i)
-LEFT JOIN pg_proc p ON p.proname = f.name
-  AND (p.provariadic <> 0 OR f.n BETWEEN p.pronargs - p.pronargdefaults AND p.pronargs)
-GROUP BY f.i`;
 
 interface Row {
   relname: string;
@@ -326,29 +224,3 @@ function relationProblem(row: Row): string | undefined {
   if (row.volatile_view) return `the view ${row.relname} calls functions that are not IMMUTABLE`;
   return undefined;
 }
-
-/** Why the catalog could not be asked, as the metric's `reason` label. */
-export type CatalogErrorReason = 'authentication' | 'permission' | 'unreachable' | 'timeout' | 'other';
-
-/** Sorts a catalog failure by what an operator would do about it. */
-export function catalogErrorReason(err: unknown): CatalogErrorReason {
-  const { code, message } = err as { code?: string; message?: string };
-  // 28000 invalid_authorization_specification, 28P01 invalid_password; node-postgres's own SASL/password errors.
-  if (code === '28000' || code === '28P01' || /password|SASL/i.test(message ?? '')) return 'authentication';
-  if (code === '42501') return 'permission';
-  // 57014 query_canceled (statement_timeout), 55P03 lock_not_available (lock_timeout).
-  if (code === '57014' || code === '55P03' || /timeout/i.test(message ?? '')) return 'timeout';
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ECONNRESET' || code === '3D000' || code === '57P03')
-    return 'unreachable';
-  return 'other';
-}
-
-/** What to do about a catalog failure, for the warning. */
-export const CATALOG_FIX: Record<CatalogErrorReason, string> = {
-  authentication:
-    'the upstream asks for a password the catalog connection does not have: set postgres[].catalogUrl to a URL with a user and password allowed to read pg_catalog',
-  permission: 'grant the catalog identity (postgres[].catalogUrl, or the client user) access to pg_catalog and the tables it reads',
-  unreachable: 'check that postgres[].catalogUrl (or upstream) reaches a running server and database',
-  timeout: 'the catalog answered too slowly; check the server load',
-  other: 'see the error; statements are passed through uncached meanwhile',
-};

@@ -1,26 +1,19 @@
 /**
  * One client connection and its own upstream connection: the socket lifecycle (startup, TLS,
  * cancel requests, authentication, close), the pumps that move frames both ways with
- * backpressure, and the dispatch of each client message to the batch, the read-through or
- * straight upstream. Frames pass through byte for byte.
+ * backpressure (each client message is dispatched by client-messages.ts; a CancelRequest goes out
+ * through cancel-request.ts). Frames pass through byte for byte.
  * (https://www.postgresql.org/docs/current/protocol-flow.html)
  */
 import type net from 'node:net';
 import tls from 'node:tls';
 import { Batches } from './batch.js';
-import { Backend, Frontend, StartupCode } from './codes.js';
+import { forwardCancel } from './cancel-request.js';
+import { handleClientMessage, type MessageTargets } from './client-messages.js';
+import { Backend, StartupCode } from './codes.js';
 import type { PgContext } from './context.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
-import {
-  ACCEPT_ENCRYPTION,
-  decodeParameterStatus,
-  decodeQuery,
-  decodeReadyStatus,
-  decodeStartup,
-  encodeError,
-  REFUSE_ENCRYPTION,
-  startsWithTerminate,
-} from './messages.js';
+import { ACCEPT_ENCRYPTION, decodeParameterStatus, decodeReadyStatus, decodeStartup, encodeError, REFUSE_ENCRYPTION, startsWithTerminate } from './messages.js';
 import { withoutChannelBinding } from './sasl.js';
 import { ReadThrough } from './read-through.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
@@ -31,13 +24,6 @@ import { connectUpstream } from './upstream-socket.js';
 import { pauseWhileFull } from '../../drain.js';
 import { isSidecacheError } from '../../errors.js';
 
-/** What exists once the client's StartupMessage has come. */
-interface Started {
-  readonly session: Session;
-  readonly batches: Batches;
-  readonly readThrough: ReadThrough;
-}
-
 export class PgConnection {
   readonly #ctx: PgContext;
   #client: net.Socket;
@@ -45,7 +31,8 @@ export class PgConnection {
   readonly #upstreamFrames = new FrameSplitter({ typed: true });
   #upstream: net.Socket | undefined;
   #phase: 'startup' | 'connecting' | 'auth' | 'ready' | 'closed' = 'startup';
-  #started: Started | undefined;
+  /** What exists once the client's StartupMessage has come. */
+  #started: MessageTargets | undefined;
   readonly #inbox: Frame[] = [];
   #blocked = false;
   readonly #queue: ResponseQueue;
@@ -131,7 +118,7 @@ export class PgConnection {
     }
     if (code === StartupCode.CancelRequest) {
       this.#phase = 'closed';
-      void this.#cancel(bytes);
+      void forwardCancel(this.#ctx, bytes).then(() => this.#client.end());
       return;
     }
     if (code !== StartupCode.Protocol3_0 && code !== StartupCode.Protocol3_2)
@@ -140,38 +127,11 @@ export class PgConnection {
     const session = new Session(this.#ctx.name, params, defaultsEpoch(this.#ctx));
     const send = (bytes: Buffer): void => void this.#upstream!.write(bytes);
     const batches = new Batches({ session, queue: this.#queue, send, isCacheable: (sql) => this.#ctx.planner.classify(sql).cacheable });
-    this.#started = { session, batches, readThrough: new ReadThrough({ ctx: this.#ctx, session, queue: this.#queue, batches, send }) };
+    const readThrough = new ReadThrough({ ctx: this.#ctx, session, queue: this.#queue, batches, send });
+    this.#started = { session, batches, readThrough, send, forward: (f, executed) => this.#forwardSlot(f, executed) };
     this.#clientFrames.setTyped();
     this.#phase = 'connecting';
     void this.#connect(bytes);
-  }
-
-  /**
-   * The BackendKeyData the client holds is the upstream's own: the request goes there as it is.
-   * PostgreSQL closes a cancel connection once it has signalled the backend, and drivers (psycopg,
-   * asyncpg) take that close as "cancel delivered" and send their next query: the client's side
-   * closes only after the server's, or that next query would be the one cancelled.
-   * (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-CANCELING-REQUESTS)
-   */
-  async #cancel(bytes: Buffer): Promise<void> {
-    try {
-      const socket = await connectUpstream({ ...this.#ctx.target, sslmode: 'disable' });
-      await new Promise<void>((resolve) => {
-        // A server that never closes must not hold the client forever.
-        const timer = setTimeout(() => socket.destroy(), this.#ctx.config.connectTimeout);
-        socket.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        socket.on('error', (err) => this.#ctx.log.debug('cancel request failed', { err: err.message }));
-        socket.resume();
-        // Like libpq's PQcancel: send, then wait for the server to close.
-        socket.write(bytes);
-      });
-    } catch (err) {
-      this.#ctx.log.debug('cancel request failed', { err: (err as Error).message });
-    }
-    this.#client.end();
   }
 
   async #connect(startup: Buffer): Promise<void> {
@@ -268,7 +228,7 @@ export class PgConnection {
     while (this.#inbox.length > 0 && !this.#blocked && this.#phase === 'ready') {
       let wait: Promise<void> | undefined;
       try {
-        wait = this.#handle(this.#inbox.shift()!);
+        wait = handleClientMessage(this.#inbox.shift()!, this.#started!);
       } catch (err) {
         this.#malformed(err);
         break;
@@ -284,49 +244,6 @@ export class PgConnection {
     upstream.uncork();
     this.#client.uncork();
     pauseWhileFull(upstream, this.#client);
-  }
-
-  #handle(frame: Frame): Promise<void> | undefined {
-    const { batches, readThrough, session } = this.#started!;
-    switch (frame.code) {
-      case Frontend.Query:
-        if (batches.pending) {
-          // A Query inside an unfinished extended batch: the batch's response and this one's share
-          // a ReadyForQuery, so neither can be told apart for the cache. Both pass through, and as
-          // whose error is whose cannot be told either, the session is tainted. The server skips
-          // the Query when the batch fails first (response-queue.ts drops its slot then).
-          batches.release();
-          session.simpleQuery();
-          const slot = this.#forwardSlot(frame, [decodeQuery(frame.bytes)]);
-          slot.unknown = true;
-          slot.skippable = true;
-          return undefined;
-        }
-        session.simpleQuery();
-        return readThrough.query(frame);
-      case Frontend.Parse:
-      case Frontend.Bind:
-      case Frontend.Describe:
-      case Frontend.Execute:
-      case Frontend.Close:
-      case Frontend.Flush:
-        batches.add(frame);
-        return undefined;
-      case Frontend.Sync: {
-        const held = batches.end(frame);
-        return held === undefined ? undefined : readThrough.batch(held, frame);
-      }
-      case Frontend.FunctionCall:
-        // A function call sidecache cannot see into (it may call set_config): the session is tainted.
-        batches.release();
-        this.#forwardSlot(frame, []).unknown = true;
-        return undefined;
-      default:
-        // CopyData/CopyDone/CopyFail, Terminate and anything unknown pass through as they are.
-        batches.release();
-        this.#upstream!.write(frame.bytes);
-        return undefined;
-    }
   }
 
   /** Sends a request the cache has no part in, with a slot of its own (it may change the session). */

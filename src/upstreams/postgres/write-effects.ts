@@ -8,7 +8,7 @@ import type { Session } from './session.js';
  * Writes and DDL invalidate what they reach when the statement completes and again when the
  * transaction ends (docs/architecture.md "Writes in transactions"). What a write reaches beyond
  * the names it writes (partitions, parents, views, cascading foreign keys) is applied at once when
- * the planner knows it, else the database's plans wait for it (`Planner.afterWrite`): the next
+ * the planner knows it, else the database's plans wait for it (`WriteReaches.afterWrite`): the next
  * read of the session never meets an entry the write made stale.
  */
 export class WriteEffects {
@@ -55,7 +55,7 @@ export class WriteEffects {
   }
 
   #invalidateTables(session: Session, writes: readonly RelationRef[], cascade: boolean): void {
-    this.#ctx.planner.afterWrite(
+    this.#ctx.planner.writes.afterWrite(
       session.database,
       session.user,
       writes,

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../../src/clock.js';
-import {
-  clockedPolicy,
-  decideStorage,
-  isNotModified,
-  readRequestDirectives,
-  requestAllowsStored,
-  REVALIDATION_KEEP_MS,
-  type StorageInput,
-} from '../../../../src/upstreams/http/policy.js';
+import { clockedPolicy, decideStorage, REVALIDATION_KEEP_MS, type StorageInput } from '../../../../src/upstreams/http/policy.js';
+import { isNotModified, readRequestDirectives, requestAllowsStored } from '../../../../src/upstreams/http/request-directives.js';
 import type { HttpRoute } from '../../../../src/upstreams/http/rules.js';
 
 const clock = new ManualClock(Date.parse('2026-11-24T00:00:00Z'));

@@ -1,0 +1,169 @@
+/**
+ * A caller's turn in the key's one fill: leading it, streaming the body the fill is still reading,
+ * or waiting for its outcome (and what that outcome means for this caller).
+ */
+import type { EntryInput, FillOutcome } from '../../cache/types.js';
+import { isSidecacheError } from '../../errors.js';
+import { channels, type InvalidationEvent } from '../../events.js';
+import type { Exchange, ListenerContext } from './context.js';
+import { HTTP_SPACE, type HttpEntry, type HttpMeta } from './entry.js';
+import type { BodyReader, SharedBody } from './body-tee.js';
+import { type Fetched, fetchForStore, type Share, storeOnly } from './fill.js';
+import { variantKey } from './key.js';
+import { interimTo } from './respond.js';
+
+/** Callers that may wait on one fill; more go upstream on their own. */
+const MAX_WAITERS = 1000;
+
+/**
+ * This caller's part in the key's fill: the leader, with what it fetched; a waiter streaming the
+ * body the fill is still reading; or a waiter, with the outcome.
+ */
+type Turn =
+  | { shared: undefined; fetched: Fetched; filled: Promise<unknown> }
+  | { shared: Share; reader: BodyReader; fetched?: undefined }
+  | { shared: undefined; fetched: undefined; outcome: FillOutcome<HttpMeta> };
+
+/** Per store, the responses fills in flight are reading, by the key they were asked for. */
+const sharesByStore = new WeakMap<object, Map<string, Promise<Share | undefined>>>();
+/** Whether `closeShares` hears invalidations (subscribed once per process, on first use). */
+let listening = false;
+
+function sharesOf(ctx: ListenerContext): Map<string, Promise<Share | undefined>> {
+  let shares = sharesByStore.get(ctx.store);
+  if (shares === undefined) {
+    if (!listening) channels.invalidation.subscribe(closeShares);
+    listening = true;
+    sharesByStore.set(ctx.store, (shares = new Map()));
+  }
+  return shares;
+}
+
+/**
+ * Fill race (docs/architecture.md): a response a fill is reading may predate an invalidation,
+ * and then must not reach a request that joins later. Any invalidation of a store ends the
+ * streaming of every fill in flight there: later waiters wait for the outcome, which the store's
+ * guard refuses, and fetch anew.
+ */
+function closeShares(message: unknown): void {
+  sharesByStore.get((message as InvalidationEvent).store)?.clear();
+}
+
+/**
+ * A waiter may stream the leader's response before the fill completes when it would be answered
+ * from the stored entry anyway: same variant, no credentials, no validators of its own (a 304
+ * is then answered from the entry once stored).
+ */
+function canStream(share: Share, ex: Exchange): boolean {
+  const h = ex.req.headers;
+  if (h.range !== undefined || h.authorization !== undefined || h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) return false;
+  return variantKey(ex.base, share.vary, h) === share.key;
+}
+
+/**
+ * Joins the key's fill (or runs one alone). The leader learns so when its upstream's head arrives,
+ * before the fill is done: it answers while the body streams, and the store takes the body after.
+ */
+export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry | undefined, alone: boolean): Promise<Turn> {
+  let lead: (fetched: Promise<Fetched>) => void = () => {};
+  const leading = new Promise<Fetched>((resolve) => (lead = resolve));
+  const shares = sharesOf(ctx);
+  const loader = (): Promise<EntryInput<HttpMeta> | null> => {
+    const fetched = fetchForStore(ctx, ex, stale, abortWhenAlone(ctx, ex), interimTo(ex.res, ctx));
+    lead(fetched);
+    void fetched.then(
+      (f) => f.kind === 'relayed' && abandonWhenAlone(ctx, ex, f.body, f.reader),
+      () => {},
+    );
+    if (!alone) {
+      const share = fetched.then(
+        (f) => (f.kind === 'relayed' ? f.share : undefined),
+        () => undefined,
+      );
+      shares.set(ex.key, share);
+      const forget = (): void => {
+        if (shares.get(ex.key) === share) shares.delete(ex.key);
+      };
+      return fetched.then((f) => f.input).finally(forget);
+    }
+    return fetched.then((f) => f.input);
+  };
+  // The fill timeout bounds a waiter's wait for another's head. A leader is bounded by its own
+  // upstream timeouts instead: its fill settles only once the body is in, and a body that keeps
+  // arriving (bodyTimeout is between chunks) must not be cut.
+  const leads = ctx.store.flightOf(ex.key) === undefined;
+  const filled = alone
+    ? ctx.store.fillAlone(ex.key, [], loader, HTTP_SPACE)
+    : ctx.store.fill(ex.key, [], loader, {
+        ...(!leads && { timeoutMs: ctx.config.connectTimeout + ctx.config.headersTimeout }),
+        maxWaiters: MAX_WAITERS,
+        space: HTTP_SPACE,
+        context: { protocol: 'http', listener: ctx.name },
+      });
+  // A waiter may stream the response the fill is reading rather than wait for the stored entry.
+  const pending = leads || alone ? undefined : shares.get(ex.key);
+  // One per call, never settled, collected with it (a shared one would keep every race's reaction).
+  const never = new Promise<never>(() => {});
+  const streamable = pending === undefined ? never : pending.then((share) => (share !== undefined && canStream(share, ex) ? share : never));
+  try {
+    const first = await Promise.race([leading, filled, streamable]);
+    if ('vary' in first) {
+      // Still offered: no invalidation since (`closeShares`).
+      const reader = first.body.shareable && shares.get(ex.key) === pending ? first.body.reader() : undefined;
+      if (reader !== undefined) {
+        filled.catch(() => {
+          // This waiter streams the fill's body: the wait for its outcome (or its timeout) no longer matters.
+        });
+        return { shared: first, reader };
+      }
+      // The body was read to its end meanwhile: the stored entry answers.
+      return { shared: undefined, fetched: undefined, outcome: await filled };
+    }
+    if ('kind' in first) return { shared: undefined, fetched: first, filled };
+    // A leader's outcome can only follow its head, which is then at hand.
+    if (first.leader) return { shared: undefined, fetched: await leading, filled };
+    return { shared: undefined, fetched: undefined, outcome: first };
+  } catch (err) {
+    // A leader that stopped waiting before its head arrived: the store alone reads what comes.
+    leading.then(storeOnly, () => {});
+    throw err;
+  }
+}
+
+/**
+ * A leader's upstream request ends when its client leaves before the head, unless other callers
+ * wait on it. Once the head is in, the body decides (`body-tee.ts`): a body being stored is read
+ * on for the store, one nobody reads any more ends.
+ */
+function abortWhenAlone(ctx: ListenerContext, ex: Exchange): AbortSignal {
+  const controller = new AbortController();
+  ex.res.once('close', () => {
+    if (!ex.res.headersSent && (ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) controller.abort();
+  });
+  return controller.signal;
+}
+
+export function fits(entry: HttpEntry, ex: Exchange): boolean {
+  if (ex.req.headers.authorization !== undefined && !entry.meta.authorizedReuse) return false;
+  return variantKey(ex.base, entry.meta.vary, ex.req.headers) === entry.key;
+}
+
+/** After the head: a body nobody reads or waits for is not read on when the leader's client leaves. */
+function abandonWhenAlone(ctx: ListenerContext, ex: Exchange, body: SharedBody, reader: BodyReader): void {
+  const check = (): void => {
+    if (ex.res.writableFinished) return;
+    reader.release();
+    if ((ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) body.abandonIfUnread();
+  };
+  if (ex.res.destroyed) check();
+  else ex.res.once('close', check);
+}
+
+export function isFillTimeout(err: unknown): boolean {
+  return isSidecacheError(err) && err.code === 'SC_ERR_FILL_TIMEOUT';
+}
+
+export function isAbort(err: unknown): boolean {
+  const e = err as { name?: string; code?: string } | null;
+  return e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED';
+}

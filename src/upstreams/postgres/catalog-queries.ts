@@ -1,0 +1,108 @@
+/**
+ * The SQL texts sidecache asks the PostgreSQL catalog: what relations names reach, what a write
+ * reaches, which functions, operators and types are not IMMUTABLE, and which names no relation has.
+ */
+
+/**
+ * Relations reached from the named ones through views' rewrite rules and pg_inherits, with a
+ * flag for views that call functions that are not IMMUTABLE.
+ */
+export const EXPAND = `
+WITH RECURSIVE roots AS (
+  SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relname = ANY($1::text[]) AND ($2::text[] IS NULL OR n.nspname = ANY($2::text[]))
+), reach(oid) AS (
+  SELECT oid FROM roots
+  UNION
+  SELECT x.child FROM reach JOIN LATERAL (
+    SELECT d.refobjid AS child FROM pg_rewrite r
+      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+    WHERE r.ev_class = reach.oid AND d.refobjid <> reach.oid
+    UNION ALL
+    SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = reach.oid
+  ) x ON true
+)
+SELECT c.relname, c.relkind, c.relpersistence, n.nspname, c.relrowsecurity OR c.relforcerowsecurity AS rls,
+  CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END AS viewdef,
+  ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+  EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+          JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
+          WHERE r.ev_class = c.oid AND p.provolatile <> 'i') AS volatile_view
+FROM reach JOIN pg_class c ON c.oid = reach.oid JOIN pg_namespace n ON n.oid = c.relnamespace`;
+
+/**
+ * What a write to the named relations reaches (https://www.postgresql.org/docs/current/ddl-partitioning.html,
+ * https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-FK): down ('d') to
+ * what it changes — partitions and inheritance children, a view's base tables, and tables whose
+ * foreign keys cascade, set null or set default (any foreign key for TRUNCATE … CASCADE) — and up
+ * ('u') from each of those to what shows its rows: parents and views over it.
+ */
+export const WRITE_REACH = `
+WITH RECURSIVE roots AS (
+  SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relname = ANY($1::text[]) AND ($2::text[] IS NULL OR n.nspname = ANY($2::text[]))
+), reach(oid, dir) AS (
+  SELECT oid, 'd' FROM roots
+  UNION
+  SELECT x.rel, x.dir FROM reach JOIN LATERAL (
+    SELECT i.inhrelid AS rel, 'd' AS dir FROM pg_inherits i WHERE reach.dir = 'd' AND i.inhparent = reach.oid
+    UNION ALL
+    SELECT d.refobjid, 'd' FROM pg_rewrite r
+      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+    WHERE reach.dir = 'd' AND r.ev_class = reach.oid AND d.refobjid <> reach.oid
+    UNION ALL
+    SELECT f.conrelid, 'd' FROM pg_constraint f
+    WHERE reach.dir = 'd' AND f.contype = 'f' AND f.confrelid = reach.oid
+      AND ($3::bool OR f.confdeltype IN ('c', 'n', 'd') OR f.confupdtype IN ('c', 'n', 'd'))
+    UNION ALL
+    SELECT i.inhparent, 'u' FROM pg_inherits i WHERE i.inhrelid = reach.oid
+    UNION ALL
+    SELECT r.ev_class, 'u' FROM pg_depend d
+      JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+    WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = reach.oid AND r.ev_class <> reach.oid
+  ) x ON true
+)
+SELECT DISTINCT c.relname,
+  EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
+  OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') AS side_effects
+FROM reach JOIN pg_class c ON c.oid = reach.oid`;
+
+/**
+ * In one round trip, in the built-ins' columns: functions outside pg_catalog (`kind` f), then the
+ * names of operators outside pg_catalog backed by a function that is not IMMUTABLE (o), of types
+ * outside pg_catalog whose input function is not IMMUTABLE, and of the targets of casts through
+ * such a function (t).
+ */
+export const USER_OBJECTS = `
+SELECT DISTINCT proname AS name, pronargs - pronargdefaults AS min_args, pronargs AS max_args,
+  provariadic <> 0 AS variadic, provolatile = 'i' AS immutable, 'f' AS kind
+FROM pg_proc WHERE pronamespace <> 'pg_catalog'::regnamespace
+UNION ALL
+SELECT DISTINCT o.oprname, 0, 0, false, false, 'o' FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
+WHERE o.oprnamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'
+UNION ALL
+SELECT DISTINCT t.typname, 0, 0, false, false, 't' FROM pg_type t JOIN pg_proc p ON p.oid = t.typinput
+WHERE t.typnamespace <> 'pg_catalog'::regnamespace AND t.typtype = 'b' AND t.typcategory <> 'A' AND p.provolatile <> 'i'
+UNION ALL
+SELECT DISTINCT t.typname, 0, 0, false, false, 't' FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_type t ON t.oid = c.casttarget
+WHERE p.pronamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'`;
+
+/** Which of the names (`[schema.]name`, compared without case) no relation has. */
+export const MISSING = `
+SELECT f.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS f(schema, name, i)
+WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE lower(c.relname) = lower(f.name) AND (f.schema IS NULL OR lower(n.nspname) = lower(f.schema)))`;
+
+/** Every built-in function's name, argument counts and volatility (the same columns on PostgreSQL 13 to 18). */
+export const BUILTINS = `
+SELECT DISTINCT proname AS name, pronargs - pronargdefaults AS min_args, pronargs AS max_args,
+  provariadic <> 0 AS variadic, provolatile = 'i' AS immutable
+FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace`;
+
+/** Per call (name, argument count): are all overloads it could resolve to, in any schema, IMMUTABLE? */
+export const CALLS = `
+SELECT f.i, count(p.oid) > 0 AND bool_and(p.provolatile = 'i') AS immutable
+FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS f(name, n, i)
+LEFT JOIN pg_proc p ON p.proname = f.name
+  AND (p.provariadic <> 0 OR f.n BETWEEN p.pronargs - p.pronargdefaults AND p.pronargs)
+GROUP BY f.i`;

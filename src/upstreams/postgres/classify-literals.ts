@@ -1,0 +1,37 @@
+/**
+ * Constants that depend on more than the statement: string constants a date/time type reads as the
+ * current time, and casts to types whose input reads the catalog.
+ */
+import { type Node, names } from './parse-tree.js';
+
+/** A string constant with one of these words may be read as the current time by any date/time type (arrays and ranges included). */
+export const TIME_WORD = /\b(now|today|tomorrow|yesterday)\b/i;
+export const TIME_SVF = /^SVFOP_(CURRENT_DATE|CURRENT_TIME|LOCALTIME)/;
+/** Types a constant may be cast to without being read as a time. */
+const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'char', 'name', 'citext', 'json', 'jsonb', 'bytea']);
+/** Types whose input reads the catalog (a name's OID changes with DDL): https://www.postgresql.org/docs/current/datatype-oid.html */
+export const CATALOG_TYPES = new Set([
+  'regclass',
+  'regcollation',
+  'regconfig',
+  'regdictionary',
+  'regnamespace',
+  'regoper',
+  'regoperator',
+  'regproc',
+  'regprocedure',
+  'regrole',
+  'regtype',
+  'aclitem',
+]);
+export function isTextType(typeName: unknown): boolean {
+  const t = typeName as Node | undefined;
+  return t !== undefined && t.arrayBounds === undefined && TEXT_TYPES.has(names(t.names).at(-1) ?? '');
+}
+
+/** The string constant at the bottom of a chain of casts, or ''. */
+export function innermostString(cast: Node): string {
+  let arg = cast.arg as Node | undefined;
+  while (arg?.TypeCast !== undefined) arg = (arg.TypeCast as Node).arg as Node | undefined;
+  return String(((arg?.A_Const as Node | undefined)?.sval as Node | undefined)?.sval ?? '');
+}

@@ -1,0 +1,12 @@
+/** How long the planner trusts what it remembers of the catalog, and how it words a catalog that could not be asked. */
+import type { Millis } from '../../units.js';
+
+/** How long a plan is trusted before the catalog is asked again (tables may become views, …). */
+export const PLAN_TTL_MS: Millis = 60_000;
+export const MEMO_SIZE = 10_000;
+/** How long "the catalog could not be asked" stands before it is asked again. */
+export const CATALOG_RETRY_MS: Millis = 5_000;
+
+export function unreachable(err: unknown): string {
+  return `the catalog could not be asked (${(err as Error).message})`;
+}
