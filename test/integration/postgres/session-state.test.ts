@@ -59,6 +59,12 @@ describe.skipIf(unreachable !== undefined)('postgres listener: session state', (
   afterAll(async () => {
     for (const c of clients) await c.end().catch(() => undefined);
     await server?.stop(100);
+    // A backend drops its temporary objects as it exits, after the client saw the close: the roles
+    // that own them can be dropped only once those backends are gone.
+    await waitFor(
+      async () => (await direct.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ANY($1)', [[app, low]])).rows[0].n === 0,
+      'the sessions of the test roles to end',
+    );
     await direct?.query(`DROP SCHEMA IF EXISTS ${s2} CASCADE; DROP TABLE IF EXISTS ${secret}, public.${t}, ${tt};
       REVOKE ALL ON SCHEMA public FROM ${low}; REVOKE ALL ON DATABASE test FROM ${low}; DROP ROLE IF EXISTS ${app}; DROP ROLE IF EXISTS ${low}`);
     await direct?.end();
