@@ -89,7 +89,7 @@ function statementEffect(stmt: Node): Effect {
   return treeProblem(body);
 }
 
-/** Temporary relations (they shadow permanent ones for this session alone), SELECT INTO, and calls not known to be session-neutral. */
+/** Temporary relations and objects (they exist, or shadow permanent ones, for this session alone), SELECT INTO, and calls not known to be session-neutral. */
 function treeProblem(body: Node): Effect {
   const found = { why: undefined as string | undefined };
   scan(body, found);
@@ -99,6 +99,11 @@ function treeProblem(body: Node): Effect {
 function scan(node: unknown, found: { why: string | undefined }): void {
   if (found.why !== undefined || node === null || typeof node !== 'object') return;
   if (Array.isArray(node)) {
+    // A qualified name in pg_temp (a function, type, domain, operator…): objects of this session alone.
+    if (((node[0] as Node | undefined)?.String as Node | undefined)?.sval === 'pg_temp') {
+      found.why = 'a temporary object';
+      return;
+    }
     for (const item of node) scan(item, found);
     return;
   }
