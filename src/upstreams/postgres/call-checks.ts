@@ -66,6 +66,22 @@ export class CallChecks {
     else if (users) this.#loadUsers(database, user);
   }
 
+  /**
+   * Whether a user function (any schema outside pg_catalog) may answer one of `calls`
+   * (`name/argument count`) in `database`: a session-neutral built-in's name is neutral only when
+   * no user overload can take its place. Unknown (the catalog has not said yet) counts as yes, and
+   * asks the catalog, so the next statement knows.
+   */
+  mayBeUserFunction(database: string, user: string, calls: readonly string[]): boolean {
+    if (calls.length === 0) return false;
+    const users = this.#users.get(database)?.loaded;
+    if (users === undefined) {
+      this.warm(database, user);
+      return true;
+    }
+    return users.functions.sort(calls).unknown.length < calls.length;
+  }
+
   /** Drops what is known of `database` that DDL may change (its user objects and call answers). */
   forgetDatabase(database: string): void {
     const prefix = `${database}\u0000`;

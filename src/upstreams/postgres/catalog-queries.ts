@@ -64,7 +64,15 @@ WITH RECURSIVE roots AS (
 )
 SELECT DISTINCT c.relname,
   EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)
-  OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN') AS side_effects
+  OR EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')
+  -- Column defaults, generated columns, CHECK constraints and row security policies that call user
+  -- functions (pg_depend records no dependency on built-ins): code the write runs unseen.
+  OR EXISTS (SELECT 1 FROM pg_attrdef ad JOIN pg_depend dp ON dp.classid = 'pg_attrdef'::regclass AND dp.objid = ad.oid
+             AND dp.refclassid = 'pg_proc'::regclass WHERE ad.adrelid = c.oid)
+  OR EXISTS (SELECT 1 FROM pg_constraint cc JOIN pg_depend dp ON dp.classid = 'pg_constraint'::regclass AND dp.objid = cc.oid
+             AND dp.refclassid = 'pg_proc'::regclass WHERE cc.conrelid = c.oid)
+  OR EXISTS (SELECT 1 FROM pg_policy po JOIN pg_depend dp ON dp.classid = 'pg_policy'::regclass AND dp.objid = po.oid
+             AND dp.refclassid = 'pg_proc'::regclass WHERE po.polrelid = c.oid) AS side_effects
 FROM reach JOIN pg_class c ON c.oid = reach.oid`;
 
 /**

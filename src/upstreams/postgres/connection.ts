@@ -213,7 +213,11 @@ export class PgConnection {
     // Texts sidecache could not read as the server did may have changed the session unseen.
     if (!session.readsAsServer && slot.executed.length > 0)
       session.taint('ran statements while client_encoding or standard_conforming_strings hid them from the parser');
-    applySessionEffects(session, { executed: slot.executed, unknown: slot.unknown, errored: slot.errored, before, after: status }, cached, this.#ctx);
+    const hidden = {
+      mayBeUserFunction: (calls: readonly string[]) => planner.mayBeUserFunction(session.database, session.user, calls),
+      runsHiddenCalls: (sql: string) => planner.peek(session.database, session.user, sql)?.reason?.startsWith('the view ') === true,
+    };
+    applySessionEffects(session, { executed: slot.executed, unknown: slot.unknown, errored: slot.errored, before, after: status }, cached, this.#ctx, hidden);
     // Why a session stopped using the cache (the operator's question when the hit ratio drops).
     if (clean && session.tainted) this.#ctx.log.debug('session tainted: no cache use until DISCARD ALL', { reason: session.taintedBy });
     if (slot.result !== undefined) this.#ctx.report(slot.result, slot.started, this.#ctx.clock.now() - slot.started);

@@ -120,6 +120,11 @@ export class Planner {
     this.#calls.warm(database, user);
   }
 
+  /** See CallChecks.mayBeUserFunction. */
+  mayBeUserFunction(database: string, user: string, calls: readonly string[]): boolean {
+    return this.#calls.mayBeUserFunction(database, user, calls);
+  }
+
   /** After DDL the catalog's answers may have changed: plans of that database are worked out again. */
   forgetPlans(database: string): void {
     this.#epoch++;

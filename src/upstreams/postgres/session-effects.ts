@@ -36,31 +36,44 @@ const taint = (why: string): Effect => ({ kind: 'taint', why });
 const SETTING_ALIASES: Readonly<Record<string, string>> = { sort_mem: 'work_mem', vacuum_mem: 'maintenance_work_mem' };
 
 const MEMO_SIZE = 10_000;
-const memo = new LRUCache<string, readonly Effect[]>({ max: MEMO_SIZE });
+
+/** What a SQL text does to the session: one effect per statement, and the session-neutral built-ins it calls by name. */
+interface Analysis {
+  effects: readonly Effect[];
+  /** `name/argument count` of each call the allow list let through: neutral only if no user function answers it. */
+  neutralCalls: readonly string[];
+}
+
+const memo = new LRUCache<string, Analysis>({ max: MEMO_SIZE });
 
 /** The effects of a SQL text, one per statement; unparsable text changes nothing (the server refuses it too). */
 export function sessionEffects(sql: string): readonly Effect[] {
-  let effects = memo.get(sql);
-  if (effects === undefined) {
-    effects = analyze(sql);
-    memo.set(sql, effects);
-  }
-  return effects;
+  return analysisOf(sql).effects;
 }
 
-function analyze(sql: string): readonly Effect[] {
+function analysisOf(sql: string): Analysis {
+  let analysis = memo.get(sql);
+  if (analysis === undefined) {
+    analysis = analyze(sql);
+    memo.set(sql, analysis);
+  }
+  return analysis;
+}
+
+function analyze(sql: string): Analysis {
   let stmts: { stmt?: Node }[];
   try {
     stmts = (parseSync(sql) as unknown as { stmts?: { stmt?: Node }[] }).stmts ?? [];
   } catch {
     // The server refuses it too (then it did nothing), or reads it otherwise than this parser (a
     // newer syntax, a replication command): then nothing is known of what it did.
-    return [taint('a statement sidecache cannot parse')];
+    return { effects: [taint('a statement sidecache cannot parse')], neutralCalls: [] };
   }
-  return stmts.map((s) => statementEffect(s.stmt ?? {}));
+  const neutralCalls: string[] = [];
+  return { effects: stmts.map((s) => statementEffect(s.stmt ?? {}, neutralCalls)), neutralCalls };
 }
 
-function statementEffect(stmt: Node): Effect {
+function statementEffect(stmt: Node, neutralCalls: string[]): Effect {
   const [type, body] = (Object.entries(stmt)[0] ?? ['', {}]) as [string, Node];
   switch (type) {
     case 'VariableSetStmt':
@@ -82,21 +95,21 @@ function statementEffect(stmt: Node): Effect {
     case 'ExplainStmt': {
       // EXPLAIN runs its statement only with ANALYZE.
       const analyzes = ((body.options as Node[] | undefined) ?? []).some((o) => (o.DefElem as Node | undefined)?.defname === 'analyze');
-      return analyzes ? statementEffect((body.query as Node | undefined) ?? {}) : NONE;
+      return analyzes ? statementEffect((body.query as Node | undefined) ?? {}, neutralCalls) : NONE;
     }
   }
   if (!HARMLESS_STATEMENTS.has(type)) return taint(`${type || 'an unknown statement'} may change the session`);
-  return treeProblem(body);
+  return treeProblem(body, neutralCalls);
 }
 
 /** Temporary relations and objects (they exist, or shadow permanent ones, for this session alone), SELECT INTO, and calls not known to be session-neutral. */
-function treeProblem(body: Node): Effect {
-  const found = { why: undefined as string | undefined };
+function treeProblem(body: Node, neutralCalls: string[]): Effect {
+  const found = { why: undefined as string | undefined, neutralCalls };
   scan(body, found);
   return found.why === undefined ? NONE : taint(found.why);
 }
 
-function scan(node: unknown, found: { why: string | undefined }): void {
+function scan(node: unknown, found: { why: string | undefined; neutralCalls: string[] }): void {
   if (found.why !== undefined || node === null || typeof node !== 'object') return;
   if (Array.isArray(node)) {
     // A qualified name in pg_temp (a function, type, domain, operator…): objects of this session alone.
@@ -115,6 +128,7 @@ function scan(node: unknown, found: { why: string | undefined }): void {
       const names = ((v.funcname as Node[] | undefined) ?? []).map((n) => (n.String as Node | undefined)?.sval as string);
       const neutral = (names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog')) && SESSION_NEUTRAL_FUNCTIONS.has(names.at(-1)!);
       if (!neutral) found.why = `calls ${names.join('.')}`;
+      else found.neutralCalls.push(`${names.at(-1)!}/${((v.args as unknown[] | undefined) ?? []).length}`);
     }
     scan(value, found);
   }
@@ -202,11 +216,19 @@ export function defaultsEpoch(listener: object): number {
   return epochs.get(listener) ?? 0;
 }
 
+/** What the catalog says of code a statement runs without showing it. */
+export interface HiddenCode {
+  /** Whether a user function may answer one of these calls (`name/argument count`) in the session's database. */
+  mayBeUserFunction(calls: readonly string[]): boolean;
+  /** Whether the statement runs calls its text does not show (a view's body) that the planner refused. */
+  runsHiddenCalls(sql: string): boolean;
+}
+
 /**
  * Applies one finished request to the session. `cached(sql)` says whether the planner vouched
  * for a SQL text as cacheable: such a text changes nothing in the session and is not parsed again.
  */
-export function applySessionEffects(session: Session, outcome: RequestOutcome, cached: (sql: string) => boolean, listener: object): void {
+export function applySessionEffects(session: Session, outcome: RequestOutcome, cached: (sql: string) => boolean, listener: object, hidden?: HiddenCode): void {
   const effects: Effect[] = [];
   if (outcome.unknown) effects.push(taint('a FunctionCall, or an Execute of a portal sidecache does not know'));
   for (const sql of outcome.executed) {
@@ -217,7 +239,12 @@ export function applySessionEffects(session: Session, outcome: RequestOutcome, c
       effects.push(NONE);
       continue;
     }
-    for (const e of sessionEffects(sql)) {
+    const { effects: own, neutralCalls } = analysisOf(sql);
+    // Code the text does not show may change the session: a user overload answering a "neutral"
+    // name, a view's body (refused by the planner for the calls it makes).
+    if (hidden?.mayBeUserFunction(neutralCalls) === true) effects.push(taint(`calls ${neutralCalls.join(', ')}, which a user function may answer`));
+    else if (hidden?.runsHiddenCalls(sql) === true) effects.push(taint('reads a view whose body calls functions that may change the session'));
+    for (const e of own) {
       if (e.kind === 'defaults') epochs.set(listener, defaultsEpoch(listener) + 1);
       effects.push(e);
     }
