@@ -206,7 +206,7 @@ export class PgConnection {
     const { session } = this.#started!;
     const before = session.txStatus;
     session.txStatus = status;
-    this.#writes.apply(session, slot.executed);
+    this.#writes.apply(session, slot.executed, slot.unknown);
     const { planner } = this.#ctx;
     const cached = (sql: string) => planner.peek(session.database, session.user, sql)?.cacheable === true;
     const clean = !session.tainted;

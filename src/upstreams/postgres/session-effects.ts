@@ -42,6 +42,8 @@ interface Analysis {
   effects: readonly Effect[];
   /** `name/argument count` of each call the allow list let through: neutral only if no user function answers it. */
   neutralCalls: readonly string[];
+  /** Some statement, of any kind (DECLARE, COPY (query), …), calls a function not on the allow list. */
+  otherCalls: boolean;
 }
 
 const memo = new LRUCache<string, Analysis>({ max: MEMO_SIZE });
@@ -67,10 +69,21 @@ function analyze(sql: string): Analysis {
   } catch {
     // The server refuses it too (then it did nothing), or reads it otherwise than this parser (a
     // newer syntax, a replication command): then nothing is known of what it did.
-    return { effects: [taint('a statement sidecache cannot parse')], neutralCalls: [] };
+    return { effects: [taint('a statement sidecache cannot parse')], neutralCalls: [], otherCalls: true };
   }
   const neutralCalls: string[] = [];
-  return { effects: stmts.map((s) => statementEffect(s.stmt ?? {}, neutralCalls)), neutralCalls };
+  const effects = stmts.map((s) => statementEffect(s.stmt ?? {}, neutralCalls));
+  const calls = { why: undefined as string | undefined, neutralCalls: [] as string[] };
+  scan(stmts, calls);
+  return { effects, neutralCalls, otherCalls: calls.why?.startsWith('calls ') === true };
+}
+
+/**
+ * Whether a SQL text calls a function that is not a session-neutral built-in, anywhere (a cursor's
+ * query, COPY's): such a function may write tables no statement names.
+ */
+export function callsOtherFunctions(sql: string): boolean {
+  return analysisOf(sql).otherCalls;
 }
 
 function statementEffect(stmt: Node, neutralCalls: string[]): Effect {

@@ -3,6 +3,7 @@ import { databaseTag } from '../../cache/tags.js';
 import type { PgContext } from './context.js';
 import type { RelationRef } from './classify.js';
 import type { Session } from './session.js';
+import { callsOtherFunctions } from './session-effects.js';
 
 /**
  * Writes and DDL invalidate what they reach when the statement completes and again when the
@@ -24,13 +25,22 @@ export class WriteEffects {
   }
 
   /** Applies the writes of one finished request; `session.idle` (or a COMMIT AND CHAIN) says whether a transaction ended. */
-  apply(session: Session, executed: readonly string[]): void {
+  apply(session: Session, executed: readonly string[], unknownPortal = false): void {
     const { planner } = this.#ctx;
     let committed = false;
+    // An Execute of a portal sidecache does not know (SQL PREPARE, DECLARE) ran something unseen.
+    if (unknownPortal) {
+      this.#invalidateAll(session, false);
+      this.#txAll = true;
+    }
     for (const sql of executed) {
       const c = planner.classify(sql);
-      // A function it calls may write tables sidecache cannot name: the whole database.
-      const viaCalls = planner.mayWrite(session.database, sql, c);
+      // A function it calls may write tables sidecache cannot name: the whole database. Calls in a
+      // cursor's or COPY's query, or in the body of a view the planner refused, count too.
+      const viaCalls =
+        planner.mayWrite(session.database, sql, c) ||
+        (!c.cacheable && callsOtherFunctions(sql)) ||
+        planner.peek(session.database, session.user, sql)?.reason?.startsWith('the view ') === true;
       if (c.cacheable && c.session === 'none' && !viaCalls) continue;
       committed ||= c.commits;
       if (c.writes.length > 0) {
