@@ -42,8 +42,8 @@ interface Analysis {
   effects: readonly Effect[];
   /** `name/argument count` of each call the allow list let through: neutral only if no user function answers it. */
   neutralCalls: readonly string[];
-  /** Some statement, of any kind (DECLARE, COPY (query), …), calls a function not on the allow list. */
-  otherCalls: boolean;
+  /** `name/argument count` of every call in every statement, of any kind (DECLARE, COPY (query), …). */
+  allCalls: readonly string[];
 }
 
 const memo = new LRUCache<string, Analysis>({ max: MEMO_SIZE });
@@ -69,21 +69,37 @@ function analyze(sql: string): Analysis {
   } catch {
     // The server refuses it too (then it did nothing), or reads it otherwise than this parser (a
     // newer syntax, a replication command): then nothing is known of what it did.
-    return { effects: [taint('a statement sidecache cannot parse')], neutralCalls: [], otherCalls: true };
+    return { effects: [taint('a statement sidecache cannot parse')], neutralCalls: [], allCalls: [] };
   }
   const neutralCalls: string[] = [];
   const effects = stmts.map((s) => statementEffect(s.stmt ?? {}, neutralCalls));
-  const calls = { why: undefined as string | undefined, neutralCalls: [] as string[] };
-  scan(stmts, calls);
-  return { effects, neutralCalls, otherCalls: calls.why?.startsWith('calls ') === true };
+  const allCalls: string[] = [];
+  collectCalls(stmts, allCalls);
+  return { effects, neutralCalls, allCalls };
+}
+
+function collectCalls(node: unknown, out: string[]): void {
+  if (node === null || typeof node !== 'object') return;
+  if (Array.isArray(node)) {
+    for (const item of node) collectCalls(item, out);
+    return;
+  }
+  for (const [key, value] of Object.entries(node as Node)) {
+    if (key === 'FuncCall') {
+      const v = value as Node;
+      const name = ((v.funcname as Node[] | undefined) ?? []).map((n) => (n.String as Node | undefined)?.sval as string).at(-1);
+      if (name !== undefined) out.push(`${name}/${((v.args as unknown[] | undefined) ?? []).length}`);
+    }
+    collectCalls(value, out);
+  }
 }
 
 /**
- * Whether a SQL text calls a function that is not a session-neutral built-in, anywhere (a cursor's
- * query, COPY's): such a function may write tables no statement names.
+ * Every call of a SQL text (`name/argument count`), in any statement and any position (a cursor's
+ * query, COPY's): one a user function answers may write tables no statement names.
  */
-export function callsOtherFunctions(sql: string): boolean {
-  return analysisOf(sql).otherCalls;
+export function callsOf(sql: string): readonly string[] {
+  return analysisOf(sql).allCalls;
 }
 
 function statementEffect(stmt: Node, neutralCalls: string[]): Effect {

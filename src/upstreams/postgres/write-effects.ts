@@ -3,7 +3,7 @@ import { databaseTag } from '../../cache/tags.js';
 import type { PgContext } from './context.js';
 import type { RelationRef } from './classify.js';
 import type { Session } from './session.js';
-import { callsOtherFunctions } from './session-effects.js';
+import { callsOf } from './session-effects.js';
 
 /**
  * Writes and DDL invalidate what they reach when the statement completes and again when the
@@ -39,7 +39,7 @@ export class WriteEffects {
       // cursor's or COPY's query, or in the body of a view the planner refused, count too.
       const viaCalls =
         planner.mayWrite(session.database, sql, c) ||
-        (!c.cacheable && callsOtherFunctions(sql)) ||
+        (!c.cacheable && planner.mayBeUserFunction(session.database, session.user, callsOf(sql))) ||
         planner.peek(session.database, session.user, sql)?.reason?.startsWith('the view ') === true;
       if (c.cacheable && c.session === 'none' && !viaCalls) continue;
       committed ||= c.commits;
