@@ -124,7 +124,13 @@ export class CallChecks {
   }
 
   #needsCheck(c: Classification, columns: ReadonlySet<string>): boolean {
-    return c.functions.some((f) => !this.isAllowed(f)) || c.operators.length > 0 || c.types.length > 0 || c.attributes.some((a) => !columns.has(a));
+    return (
+      c.functions.some((f) => !this.isAllowed(f)) ||
+      c.operators.length > 0 ||
+      c.types.length > 0 ||
+      c.attributes.some((a) => !columns.has(a)) ||
+      c.reads.length > 0
+    );
   }
 
   #loadBuiltins(database: string, user: string): Memo<BuiltinFunctions> {
@@ -170,13 +176,18 @@ export class CallChecks {
  * Checks what `c` runs against one database's functions and operators: a user operator of a name
  * used that is not IMMUTABLE, a name read as `x.name` that is no column and names a function of
  * one argument that is not IMMUTABLE, a call any overload of which (built-in or in any schema) is
- * not IMMUTABLE. Calls neither list knows are left for the catalog.
+ * not IMMUTABLE; a relation, a cast or a call of a type whose values are read from the catalog.
+ * Calls neither list knows are left for the catalog.
  */
 function check(c: Classification, columns: ReadonlySet<string>, builtins: BuiltinFunctions, users: UserObjects, allowed: (call: string) => boolean): CallCheck {
   const operator = c.operators.find((o) => !o.startsWith('pg_catalog.') && users.volatileOperators.has(o.split('.').at(-1)!));
   if (operator !== undefined) return { problem: `uses the operator ${operator.split('.').at(-1)}, which is not IMMUTABLE`, unknown: [] };
   const type = c.types.find((t) => users.volatileTypes.has(t));
   if (type !== undefined) return { problem: `casts to ${type}, whose input or cast is not IMMUTABLE`, unknown: [] };
+  // A relation's row type is built on a catalog type when one of its columns is: it prints names, and a literal compared with it is looked up.
+  const catalogRelation = c.reads.find((r) => users.catalogTypes.has(r.name));
+  if (catalogRelation !== undefined)
+    return { problem: `reads ${catalogRelation.name}, a column of which holds values read from the catalog (regclass, …)`, unknown: [] };
   const catalogType = c.types.find((t) => users.catalogTypes.has(t));
   if (catalogType !== undefined) return { problem: `casts to ${catalogType}, whose value depends on the catalog`, unknown: [] };
   const attributes = c.attributes.filter((a) => !columns.has(a) && !allowed(`${a}/1`)).map((a) => `${a}/1`);
