@@ -190,6 +190,10 @@ function check(c: Classification, columns: ReadonlySet<string>, builtins: Builti
     return { problem: `reads ${catalogRelation.name}, a column of which holds values read from the catalog (regclass, …)`, unknown: [] };
   const catalogType = c.types.find((t) => users.catalogTypes.has(t));
   if (catalogType !== undefined) return { problem: `casts to ${catalogType}, whose value depends on the catalog`, unknown: [] };
+  // Constants cast to one are checked for time words; a computed value is not (see classify-walk.ts): refused either way.
+  const clockType = c.types.find((t) => users.clockTypes.has(t));
+  if (clockType !== undefined)
+    return { problem: `casts to ${clockType}, which is built on a date/time type (text such as 'now' would read the clock)`, unknown: [] };
   const attributes = c.attributes.filter((a) => !columns.has(a) && !allowed(`${a}/1`)).map((a) => `${a}/1`);
   const attribute = attributes.find((a) => builtins.sort([a]).volatile.length > 0 || users.functions.sort([a]).volatile.length > 0);
   if (attribute !== undefined) return { problem: volatilityProblem([attribute]), unknown: [] };

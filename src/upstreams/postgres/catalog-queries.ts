@@ -3,7 +3,7 @@
  * reaches, which functions, operators and types are not IMMUTABLE, and which names no relation has.
  */
 
-import { CATALOG_TYPES } from './classify-literals.js';
+import { CATALOG_TYPES, DATE_TIME_TYPES } from './classify-literals.js';
 
 /**
  * `p` (a pg_proc row) and, for an aggregate, every support function it runs are IMMUTABLE: CREATE
@@ -14,24 +14,31 @@ const IMMUTABLE = `(p.provolatile = 'i' AND NOT EXISTS (
     a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid, a.aggmfinalfn::oid)
   WHERE a.aggfnoid = p.oid AND s.provolatile <> 'i'))`;
 
-/**
- * Types whose values are read from the catalog (https://www.postgresql.org/docs/current/datatype-oid.html:
- * their input and output look names up): the reg* types and aclitem, and every type built on one
- * — domains, arrays, ranges, multiranges, composite types with such an attribute — as `catalog_types(oid)`.
- */
-const CATALOG_TYPES_CTE = `catalog_edges(parent, child) AS (
+/** How types are built on others: domains on their base, arrays on their element, ranges on their subtype, multiranges on their range, composites on their attributes' types. */
+const TYPE_EDGES = `type_edges(parent, child) AS (
   SELECT typbasetype, oid FROM pg_type WHERE typbasetype <> 0
   UNION ALL SELECT typelem, oid FROM pg_type WHERE typelem <> 0
   UNION ALL SELECT rngsubtype, rngtypid FROM pg_range
   UNION ALL SELECT rngtypid, rngmultitypid FROM pg_range
   UNION ALL SELECT a.atttypid, c.reltype FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
   WHERE a.attnum > 0 AND NOT a.attisdropped AND c.reltype <> 0
-), catalog_types(oid) AS (
-  SELECT oid FROM pg_type WHERE typnamespace = 'pg_catalog'::regnamespace
-    AND typname IN (${[...CATALOG_TYPES].map((t) => `'${t}'`).join(', ')})
-  UNION
-  SELECT e.child FROM catalog_types t JOIN catalog_edges e ON e.parent = t.oid
 )`;
+
+/** `cte(oid)`: the pg_catalog types named and every type built on one (a recursive CTE after TYPE_EDGES). */
+function builtOn(cte: string, names: Iterable<string>): string {
+  return `${cte}(oid) AS (
+  SELECT oid FROM pg_type WHERE typnamespace = 'pg_catalog'::regnamespace AND typname IN (${[...names].map((t) => `'${t}'`).join(', ')})
+  UNION
+  SELECT e.child FROM ${cte} t JOIN type_edges e ON e.parent = t.oid
+)`;
+}
+
+/**
+ * Types whose values are read from the catalog (https://www.postgresql.org/docs/current/datatype-oid.html:
+ * their input and output look names up): the reg* types and aclitem, and every type built on one,
+ * as `catalog_types(oid)`.
+ */
+const CATALOG_TYPES_CTE = `${TYPE_EDGES}, ${builtOn('catalog_types', CATALOG_TYPES)}`;
 
 /** `p` (a pg_proc row) takes or returns a type of catalog_types (a literal argument is looked up as a name, a result printed as one); the set is computed once per query. */
 const CATALOG_OIDS = '(SELECT array_agg(oid) FROM catalog_types)::oid[]';
@@ -106,10 +113,11 @@ FROM reach JOIN pg_class c ON c.oid = reach.oid`;
  * In one round trip, in the built-ins' columns: functions outside pg_catalog (`kind` f), then the
  * names of operators outside pg_catalog backed by a function that is not IMMUTABLE (o), of types
  * outside pg_catalog whose input function is not IMMUTABLE, and of the targets of casts through
- * such a function (t), and of every type whose values are read from the catalog, in any schema (c).
+ * such a function (t), of every type whose values are read from the catalog, in any schema (c),
+ * and of types outside pg_catalog built on a date/time type (k).
  */
 export const USER_OBJECTS = `
-WITH RECURSIVE ${CATALOG_TYPES_CTE}
+WITH RECURSIVE ${CATALOG_TYPES_CTE}, ${builtOn('clock_types', DATE_TIME_TYPES)}
 SELECT DISTINCT proname AS name, pronargs - pronargdefaults AS min_args, pronargs AS max_args,
   provariadic <> 0 AS variadic, ${IMMUTABLE} AS immutable, ${CATALOG_TYPED} AS catalog, 'f' AS kind
 FROM pg_proc p WHERE pronamespace <> 'pg_catalog'::regnamespace
@@ -123,7 +131,10 @@ UNION ALL
 SELECT DISTINCT t.typname, 0, 0, false, false, false, 't' FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_type t ON t.oid = c.casttarget
 WHERE p.pronamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'
 UNION ALL
-SELECT DISTINCT t.typname, 0, 0, false, false, false, 'c' FROM catalog_types c JOIN pg_type t ON t.oid = c.oid`;
+SELECT DISTINCT t.typname, 0, 0, false, false, false, 'c' FROM catalog_types c JOIN pg_type t ON t.oid = c.oid
+UNION ALL
+SELECT DISTINCT t.typname, 0, 0, false, false, false, 'k' FROM clock_types k JOIN pg_type t ON t.oid = k.oid
+WHERE t.typnamespace <> 'pg_catalog'::regnamespace`;
 
 /** Which of the names (`[schema.]name`, compared without case) no relation has. */
 export const MISSING = `

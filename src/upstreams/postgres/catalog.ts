@@ -39,6 +39,8 @@ export interface UserObjects {
   volatileTypes: ReadonlySet<string>;
   /** Names of types, in any schema, whose values are read from the catalog: reg* and aclitem, and domains, arrays, ranges and composites of them. */
   catalogTypes: ReadonlySet<string>;
+  /** Names of types outside pg_catalog built on a date/time type (domains, composites, …): text cast to one may read the clock. */
+  clockTypes: ReadonlySet<string>;
 }
 
 /** The calls that may resolve to a function that is not IMMUTABLE, and those of IMMUTABLE ones that take or return a catalog type. */
@@ -201,8 +203,8 @@ export class Catalog {
   }
 }
 
-/** A row of USER_OBJECTS: a function (`f`), an operator (`o`), a type (`t`) or a catalog type (`c`). */
-type UserRow = ProcRow & { kind: 'f' | 'o' | 't' | 'c' };
+/** A row of USER_OBJECTS: a function (`f`), an operator (`o`), a type (`t`), a catalog type (`c`) or a type built on a date/time type (`k`). */
+type UserRow = ProcRow & { kind: 'f' | 'o' | 't' | 'c' | 'k' };
 
 function userObjects(rows: readonly UserRow[]): UserObjects {
   const names = (kind: UserRow['kind']): Set<string> => new Set(rows.filter((r) => r.kind === kind).map((r) => r.name));
@@ -214,6 +216,7 @@ function userObjects(rows: readonly UserRow[]): UserObjects {
     volatileOperators: names('o'),
     volatileTypes: names('t'),
     catalogTypes: names('c'),
+    clockTypes: names('k'),
   };
 }
 

@@ -28,10 +28,9 @@ export const CATALOG_TYPES = new Set([
  * Date/time types (their arrays and ranges by name too), whose input reads the clock for 'now',
  * 'today', …: https://www.postgresql.org/docs/current/datatype-datetime.html#DATATYPE-DATETIME-SPECIAL-VALUES
  */
+export const DATE_TIME_TYPES = ['timestamp', 'timestamptz', 'date', 'time', 'timetz'];
 const CLOCK_TYPES = new Set(
-  ['timestamp', 'timestamptz', 'date', 'time', 'timetz', 'tsrange', 'tstzrange', 'daterange', 'tsmultirange', 'tstzmultirange', 'datemultirange'].flatMap(
-    (t) => [t, `_${t}`],
-  ),
+  [...DATE_TIME_TYPES, 'tsrange', 'tstzrange', 'daterange', 'tsmultirange', 'tstzmultirange', 'datemultirange'].flatMap((t) => [t, `_${t}`]),
 );
 export function isClockType(typeName: unknown): boolean {
   return CLOCK_TYPES.has(names((typeName as Node | undefined)?.names).at(-1) ?? '');
