@@ -2,7 +2,7 @@
  * An independent, tiny builder and reader of wire-protocol messages for tests (it shares no code
  * with src/upstreams/postgres, so the two cannot be wrong together).
  */
-function message(code: string, ...parts: Buffer[]): Buffer {
+export function message(code: string, ...parts: Buffer[]): Buffer {
   const body = Buffer.concat(parts);
   const head = Buffer.alloc(5);
   head.write(code, 0, 'latin1');
@@ -11,12 +11,12 @@ function message(code: string, ...parts: Buffer[]): Buffer {
 }
 
 const cstr = (s: string) => Buffer.from(`${s}\0`, 'utf8');
-const i16 = (n: number) => {
+export const i16 = (n: number) => {
   const b = Buffer.alloc(2);
   b.writeInt16BE(n);
   return b;
 };
-const i32 = (n: number) => {
+export const i32 = (n: number) => {
   const b = Buffer.alloc(4);
   b.writeInt32BE(n);
   return b;

@@ -5,7 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Millis } from '../../units.js';
-import type { Catalog, UserObjects } from './catalog.js';
+import type { Catalog, CallsVolatility, UserObjects } from './catalog.js';
 import type { Classification } from './classify.js';
 import { CATALOG_RETRY_MS, MEMO_SIZE, PLAN_TTL_MS, unreachable } from './plan-memo.js';
 import type { BuiltinFunctions } from './volatility.js';
@@ -140,7 +140,13 @@ export class CallChecks {
   }
 
   #needsCheck(c: Classification, columns: ReadonlySet<string>): boolean {
-    return c.functions.some((f) => !this.isAllowed(f)) || c.operators.length > 0 || c.types.length > 0 || c.attributes.some((a) => !columns.has(a));
+    return (
+      c.functions.some((f) => !this.isAllowed(f)) ||
+      c.operators.length > 0 ||
+      c.types.length > 0 ||
+      c.attributes.some((a) => !columns.has(a)) ||
+      c.reads.length > 0
+    );
   }
 
   #loadBuiltins(database: string, user: string): Memo<BuiltinFunctions> {
@@ -171,7 +177,7 @@ export class CallChecks {
     const key = `${database}\u0000${[...calls].sort().join(',')}`;
     let answer = this.#calls.get(key);
     if (answer === undefined) {
-      const asked: Promise<string | undefined> = this.#catalog!.volatileFunctions(database, user, calls).then(volatilityProblem, (err: unknown) => {
+      const asked: Promise<string | undefined> = this.#catalog!.volatileFunctions(database, user, calls).then(callsProblem, (err: unknown) => {
         this.#calls.set(key, asked, { ttl: CATALOG_RETRY_MS });
         return unreachable(err);
       });
@@ -186,25 +192,53 @@ export class CallChecks {
  * Checks what `c` runs against one database's functions and operators: a user operator of a name
  * used that is not IMMUTABLE, a name read as `x.name` that is no column and names a function of
  * one argument that is not IMMUTABLE, a call any overload of which (built-in or in any schema) is
- * not IMMUTABLE. Calls neither list knows are left for the catalog.
+ * not IMMUTABLE; a relation, a cast or a call of a type whose values are read from the catalog.
+ * Calls neither list knows are left for the catalog.
  */
 function check(c: Classification, columns: ReadonlySet<string>, builtins: BuiltinFunctions, users: UserObjects, allowed: (call: string) => boolean): CallCheck {
   const operator = c.operators.find((o) => !o.startsWith('pg_catalog.') && users.volatileOperators.has(o.split('.').at(-1)!));
   if (operator !== undefined) return { problem: `uses the operator ${operator.split('.').at(-1)}, which is not IMMUTABLE`, unknown: [] };
   const type = c.types.find((t) => users.volatileTypes.has(t));
   if (type !== undefined) return { problem: `casts to ${type}, whose input or cast is not IMMUTABLE`, unknown: [] };
+  // A relation's row type is built on a catalog type when one of its columns is: it prints names, and a literal compared with it is looked up.
+  const catalogRelation = c.reads.find((r) => users.catalogTypes.has(r.name));
+  if (catalogRelation !== undefined)
+    return { problem: `reads ${catalogRelation.name}, a column of which holds values read from the catalog (regclass, …)`, unknown: [] };
+  const catalogType = c.types.find((t) => users.catalogTypes.has(t));
+  if (catalogType !== undefined) return { problem: `casts to ${catalogType}, whose value depends on the catalog`, unknown: [] };
+  // Constants cast to one are checked for time words; a computed value is not (see classify-walk.ts): refused either way.
+  const clockType = c.types.find((t) => users.clockTypes.has(t));
+  if (clockType !== undefined)
+    return { problem: `casts to ${clockType}, which is built on a date/time type (text such as 'now' would read the clock)`, unknown: [] };
   const attributes = c.attributes.filter((a) => !columns.has(a) && !allowed(`${a}/1`)).map((a) => `${a}/1`);
   const attribute = attributes.find((a) => builtins.sort([a]).volatile.length > 0 || users.functions.sort([a]).volatile.length > 0);
   if (attribute !== undefined) return { problem: volatilityProblem([attribute]), unknown: [] };
+  const catalogAttribute = attributes.find((a) => builtins.sort([a]).catalog.length > 0 || users.functions.sort([a]).catalog.length > 0);
+  if (catalogAttribute !== undefined) return { problem: catalogProblem([catalogAttribute]), unknown: [] };
   const calls = c.functions.filter((f) => !allowed(f));
   const fromBuiltins = builtins.sort(calls);
   const fromUsers = users.functions.sort(calls);
   const volatile = [...new Set([...fromBuiltins.volatile, ...fromUsers.volatile])];
   if (volatile.length > 0) return { problem: volatilityProblem(volatile), unknown: [] };
+  const catalog = [...new Set([...fromBuiltins.catalog, ...fromUsers.catalog])];
+  if (catalog.length > 0) return { problem: catalogProblem(catalog), unknown: [] };
   return { problem: undefined, unknown: fromBuiltins.unknown.filter((u) => fromUsers.unknown.includes(u)) };
 }
 
 /** Why calls that are not IMMUTABLE keep a statement from the cache; undefined for none. */
 function volatilityProblem(volatile: readonly string[]): string | undefined {
-  return volatile.length === 0 ? undefined : `calls ${volatile.map((v) => v.split('/')[0]!.split('.').at(-1)).join(', ')}, which is not IMMUTABLE`;
+  return volatile.length === 0 ? undefined : `calls ${shortNames(volatile)}, which is not IMMUTABLE`;
+}
+
+/** Why calls of functions taking or returning a catalog type keep a statement from the cache (a name argument is looked up, a result printed as a name). */
+function catalogProblem(calls: readonly string[]): string | undefined {
+  return calls.length === 0 ? undefined : `calls ${shortNames(calls)}, which takes or returns a value read from the catalog (regclass, regconfig, …)`;
+}
+
+function callsProblem(found: CallsVolatility): string | undefined {
+  return volatilityProblem(found.volatile) ?? catalogProblem(found.catalog);
+}
+
+function shortNames(calls: readonly string[]): string {
+  return calls.map((v) => v.split('/')[0]!.split('.').at(-1)).join(', ');
 }

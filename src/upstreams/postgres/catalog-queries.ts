@@ -3,6 +3,48 @@
  * reaches, which functions, operators and types are not IMMUTABLE, and which names no relation has.
  */
 
+import { CATALOG_TYPES, DATE_TIME_TYPES } from './classify-literals.js';
+
+/**
+ * `p` (a pg_proc row) and, for an aggregate, every support function it runs are IMMUTABLE: CREATE
+ * AGGREGATE writes 'i' into the aggregate's own row whatever its step or final function is.
+ */
+const IMMUTABLE = `(p.provolatile = 'i' AND NOT EXISTS (
+  SELECT 1 FROM pg_aggregate a JOIN pg_proc s ON s.oid IN (a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid,
+    a.aggserialfn::oid, a.aggdeserialfn::oid, a.aggmtransfn::oid, a.aggminvtransfn::oid, a.aggmfinalfn::oid)
+  WHERE a.aggfnoid = p.oid AND s.provolatile <> 'i'))`;
+
+/** How types are built on others: domains on their base, arrays on their element, ranges on their subtype, multiranges on their range, composites on their attributes' types. */
+const TYPE_EDGES = `type_edges(parent, child) AS (
+  SELECT typbasetype, oid FROM pg_type WHERE typbasetype <> 0
+  UNION ALL SELECT typelem, oid FROM pg_type WHERE typelem <> 0
+  UNION ALL SELECT rngsubtype, rngtypid FROM pg_range
+  UNION ALL SELECT rngtypid, rngmultitypid FROM pg_range
+  UNION ALL SELECT a.atttypid, c.reltype FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+  WHERE a.attnum > 0 AND NOT a.attisdropped AND c.reltype <> 0
+)`;
+
+/** `cte(oid)`: the pg_catalog types named and every type built on one (a recursive CTE after TYPE_EDGES). */
+function builtOn(cte: string, names: Iterable<string>): string {
+  return `${cte}(oid) AS (
+  SELECT oid FROM pg_type WHERE typnamespace = 'pg_catalog'::regnamespace AND typname IN (${[...names].map((t) => `'${t}'`).join(', ')})
+  UNION
+  SELECT e.child FROM ${cte} t JOIN type_edges e ON e.parent = t.oid
+)`;
+}
+
+/**
+ * Types whose values are read from the catalog (https://www.postgresql.org/docs/current/datatype-oid.html:
+ * their input and output look names up): the reg* types and aclitem, and every type built on one,
+ * as `catalog_types(oid)`.
+ */
+const CATALOG_TYPES_CTE = `${TYPE_EDGES}, ${builtOn('catalog_types', CATALOG_TYPES)}`;
+
+/** `p` (a pg_proc row) takes or returns a type of catalog_types (a literal argument is looked up as a name, a result printed as one); the set is computed once per query. */
+const CATALOG_OIDS = '(SELECT array_agg(oid) FROM catalog_types)::oid[]';
+const CATALOG_TYPED = `(p.prorettype = ANY (${CATALOG_OIDS}) OR p.proargtypes::oid[] && ${CATALOG_OIDS}
+  OR coalesce(p.proallargtypes && ${CATALOG_OIDS}, false))`;
+
 /**
  * Relations reached from the named ones through views' rewrite rules and pg_inherits, with a
  * flag for views that call functions that are not IMMUTABLE.
@@ -27,7 +69,7 @@ SELECT c.relname, c.relkind, c.relpersistence, n.nspname, c.relrowsecurity OR c.
   ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
   EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
           JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
-          WHERE r.ev_class = c.oid AND p.provolatile <> 'i') AS volatile_view
+          WHERE r.ev_class = c.oid AND NOT ${IMMUTABLE}) AS volatile_view
 FROM reach JOIN pg_class c ON c.oid = reach.oid JOIN pg_namespace n ON n.oid = c.relnamespace`;
 
 /**
@@ -79,21 +121,28 @@ FROM reach JOIN pg_class c ON c.oid = reach.oid`;
  * In one round trip, in the built-ins' columns: functions outside pg_catalog (`kind` f), then the
  * names of operators outside pg_catalog backed by a function that is not IMMUTABLE (o), of types
  * outside pg_catalog whose input function is not IMMUTABLE, and of the targets of casts through
- * such a function (t).
+ * such a function (t), of every type whose values are read from the catalog, in any schema (c),
+ * and of types outside pg_catalog built on a date/time type (k).
  */
 export const USER_OBJECTS = `
+WITH RECURSIVE ${CATALOG_TYPES_CTE}, ${builtOn('clock_types', DATE_TIME_TYPES)}
 SELECT DISTINCT proname AS name, pronargs - pronargdefaults AS min_args, pronargs AS max_args,
-  provariadic <> 0 AS variadic, provolatile = 'i' AS immutable, 'f' AS kind
-FROM pg_proc WHERE pronamespace <> 'pg_catalog'::regnamespace
+  provariadic <> 0 AS variadic, ${IMMUTABLE} AS immutable, ${CATALOG_TYPED} AS catalog, 'f' AS kind
+FROM pg_proc p WHERE pronamespace <> 'pg_catalog'::regnamespace
 UNION ALL
-SELECT DISTINCT o.oprname, 0, 0, false, false, 'o' FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
+SELECT DISTINCT o.oprname, 0, 0, false, false, false, 'o' FROM pg_operator o JOIN pg_proc p ON p.oid = o.oprcode
 WHERE o.oprnamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'
 UNION ALL
-SELECT DISTINCT t.typname, 0, 0, false, false, 't' FROM pg_type t JOIN pg_proc p ON p.oid = t.typinput
+SELECT DISTINCT t.typname, 0, 0, false, false, false, 't' FROM pg_type t JOIN pg_proc p ON p.oid = t.typinput
 WHERE t.typnamespace <> 'pg_catalog'::regnamespace AND t.typtype = 'b' AND t.typcategory <> 'A' AND p.provolatile <> 'i'
 UNION ALL
-SELECT DISTINCT t.typname, 0, 0, false, false, 't' FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_type t ON t.oid = c.casttarget
-WHERE p.pronamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'`;
+SELECT DISTINCT t.typname, 0, 0, false, false, false, 't' FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_type t ON t.oid = c.casttarget
+WHERE p.pronamespace <> 'pg_catalog'::regnamespace AND p.provolatile <> 'i'
+UNION ALL
+SELECT DISTINCT t.typname, 0, 0, false, false, false, 'c' FROM catalog_types c JOIN pg_type t ON t.oid = c.oid
+UNION ALL
+SELECT DISTINCT t.typname, 0, 0, false, false, false, 'k' FROM clock_types k JOIN pg_type t ON t.oid = k.oid
+WHERE t.typnamespace <> 'pg_catalog'::regnamespace`;
 
 /** Which of the names (`[schema.]name`, compared without case) no relation has. */
 export const MISSING = `
@@ -103,13 +152,15 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.reln
 
 /** Every built-in function's name, argument counts and volatility (the same columns on PostgreSQL 13 to 18). */
 export const BUILTINS = `
+WITH RECURSIVE ${CATALOG_TYPES_CTE}
 SELECT DISTINCT proname AS name, pronargs - pronargdefaults AS min_args, pronargs AS max_args,
-  provariadic <> 0 AS variadic, provolatile = 'i' AS immutable
-FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace`;
+  provariadic <> 0 AS variadic, ${IMMUTABLE} AS immutable, ${CATALOG_TYPED} AS catalog
+FROM pg_proc p WHERE pronamespace = 'pg_catalog'::regnamespace`;
 
-/** Per call (name, argument count): are all overloads it could resolve to, in any schema, IMMUTABLE? */
+/** Per call (name, argument count): are all overloads it could resolve to, in any schema, IMMUTABLE? Does one take or return a catalog type? */
 export const CALLS = `
-SELECT f.i, count(p.oid) > 0 AND bool_and(p.provolatile = 'i') AS immutable
+WITH RECURSIVE ${CATALOG_TYPES_CTE}
+SELECT f.i, count(p.oid) > 0 AND bool_and(${IMMUTABLE}) AS immutable, coalesce(bool_or(${CATALOG_TYPED}), false) AS catalog
 FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS f(name, n, i)
 LEFT JOIN pg_proc p ON p.proname = f.name
   AND (p.provariadic <> 0 OR f.n BETWEEN p.pronargs - p.pronargdefaults AND p.pronargs)

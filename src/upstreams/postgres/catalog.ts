@@ -37,6 +37,16 @@ export interface UserObjects {
   volatileOperators: ReadonlySet<string>;
   /** Names of types outside pg_catalog whose input function, or a cast to which, is not IMMUTABLE. */
   volatileTypes: ReadonlySet<string>;
+  /** Names of types, in any schema, whose values are read from the catalog: reg* and aclitem, and domains, arrays, ranges and composites of them. */
+  catalogTypes: ReadonlySet<string>;
+  /** Names of types outside pg_catalog built on a date/time type (domains, composites, …): text cast to one may read the clock. */
+  clockTypes: ReadonlySet<string>;
+}
+
+/** The calls that may resolve to a function that is not IMMUTABLE, and those of IMMUTABLE ones that take or return a catalog type. */
+export interface CallsVolatility {
+  volatile: string[];
+  catalog: string[];
 }
 
 interface Row {
@@ -126,17 +136,21 @@ export class Catalog {
 
   /**
    * The calls (`[schema.]name/n`) that may resolve to a function that is not IMMUTABLE, unknown
-   * ones included. Overloads are matched by name and argument count, not types: stricter, never staler.
+   * ones included, and the others that may resolve to one taking or returning a catalog type. Overloads are matched by name and argument count, not types: stricter, never staler.
    */
-  async volatileFunctions(database: string, user: string, calls: readonly string[]): Promise<string[]> {
-    if (calls.length === 0) return [];
+  async volatileFunctions(database: string, user: string, calls: readonly string[]): Promise<CallsVolatility> {
+    if (calls.length === 0) return { volatile: [], catalog: [] };
     const parsed = calls.map((c) => {
       const [qualified, n] = c.split('/');
       return { name: qualified!.split('.').at(-1)!, n: Number(n) };
     });
-    const { rows } = await this.#query<{ i: string; immutable: boolean }>(database, user, CALLS, [parsed.map((p) => p.name), parsed.map((p) => p.n)]);
+    const { rows } = await this.#query<{ i: string; immutable: boolean; catalog: boolean }>(database, user, CALLS, [
+      parsed.map((p) => p.name),
+      parsed.map((p) => p.n),
+    ]);
     const immutable = new Set(rows.filter((r) => r.immutable).map((r) => Number(r.i) - 1));
-    return calls.filter((_c, i) => !immutable.has(i));
+    const catalog = new Set(rows.filter((r) => r.catalog).map((r) => Number(r.i) - 1));
+    return { volatile: calls.filter((_c, i) => !immutable.has(i)), catalog: calls.filter((_c, i) => immutable.has(i) && catalog.has(i)) };
   }
 
   async close(): Promise<void> {
@@ -189,8 +203,8 @@ export class Catalog {
   }
 }
 
-/** A row of USER_OBJECTS: a function (`f`), an operator (`o`) or a type (`t`). */
-type UserRow = ProcRow & { kind: 'f' | 'o' | 't' };
+/** A row of USER_OBJECTS: a function (`f`), an operator (`o`), a type (`t`), a catalog type (`c`) or a type built on a date/time type (`k`). */
+type UserRow = ProcRow & { kind: 'f' | 'o' | 't' | 'c' | 'k' };
 
 function userObjects(rows: readonly UserRow[]): UserObjects {
   const names = (kind: UserRow['kind']): Set<string> => new Set(rows.filter((r) => r.kind === kind).map((r) => r.name));
@@ -201,6 +215,8 @@ function userObjects(rows: readonly UserRow[]): UserObjects {
     ),
     volatileOperators: names('o'),
     volatileTypes: names('t'),
+    catalogTypes: names('c'),
+    clockTypes: names('k'),
   };
 }
 

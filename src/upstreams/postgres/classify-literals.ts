@@ -24,6 +24,25 @@ export const CATALOG_TYPES = new Set([
   'regtype',
   'aclitem',
 ]);
+/**
+ * Date/time types (their arrays and ranges by name too), whose input reads the clock for 'now',
+ * 'today', …: https://www.postgresql.org/docs/current/datatype-datetime.html#DATATYPE-DATETIME-SPECIAL-VALUES
+ */
+export const DATE_TIME_TYPES = ['timestamp', 'timestamptz', 'date', 'time', 'timetz'];
+const CLOCK_TYPES = new Set(
+  [...DATE_TIME_TYPES, 'tsrange', 'tstzrange', 'daterange', 'tsmultirange', 'tstzmultirange', 'datemultirange'].flatMap((t) => [t, `_${t}`]),
+);
+export function isClockType(typeName: unknown): boolean {
+  return CLOCK_TYPES.has(names((typeName as Node | undefined)?.names).at(-1) ?? '');
+}
+
+/** A cast of a constant or a parameter (whose values are checked for time words), through other casts: not of a computed value. */
+export function castsConstant(cast: Node): boolean {
+  let arg = cast.arg as Node | undefined;
+  while (arg?.TypeCast !== undefined) arg = (arg.TypeCast as Node).arg as Node | undefined;
+  return arg?.A_Const !== undefined || arg?.ParamRef !== undefined;
+}
+
 export function isTextType(typeName: unknown): boolean {
   const t = typeName as Node | undefined;
   return t !== undefined && t.arrayBounds === undefined && TEXT_TYPES.has(names(t.names).at(-1) ?? '');

@@ -3,7 +3,7 @@
  * operators, types and attribute names it uses, and the first thing that keeps it from the cache.
  */
 import type { Classification, RelationRef } from './classification.js';
-import { CATALOG_TYPES, innermostString, isTextType, TIME_SVF, TIME_WORD } from './classify-literals.js';
+import { CATALOG_TYPES, castsConstant, innermostString, isClockType, isTextType, TIME_SVF, TIME_WORD } from './classify-literals.js';
 import { type Node, names } from './parse-tree.js';
 
 /**
@@ -136,6 +136,9 @@ function noteNode(key: string, v: Node, facts: Facts): boolean {
       if (CATALOG_TYPES.has(type)) facts.problem ??= `casts to ${type}, whose value depends on the catalog`;
       // A constant cast to a text type is only text, whatever words it holds ('now'::text::date is not).
       if (!isTextType(v.typeName) && TIME_WORD.test(innermostString(v))) facts.problem ??= 'reads the current time';
+      // Without types, a column or an expression may be text such as 'now' (a timestamptz column's ::date bypasses too).
+      if (isClockType(v.typeName) && !castsConstant(v))
+        facts.problem ??= "casts a computed value to a date/time type (text such as 'now' would read the clock)";
       return !(isTextType(v.typeName) && (v.arg as Node | undefined)?.A_Const !== undefined);
     }
     case 'SQLValueFunction':

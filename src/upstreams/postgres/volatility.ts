@@ -14,14 +14,18 @@ export interface ProcRow {
   max_args: number;
   /** `VARIADIC`: it may take any number of arguments. */
   variadic: boolean;
-  /** `provolatile = 'i'`. */
+  /** `provolatile = 'i'`, and so are its support functions if it is an aggregate. */
   immutable: boolean;
+  /** It takes or returns a type whose values are read from the catalog (regclass, regconfig, aclitem, a domain over one, …). */
+  catalog: boolean;
 }
 
 /** What the built-ins say about a statement's calls. */
 export interface CallVerdicts {
   /** Calls that may run a built-in that is not IMMUTABLE. */
   volatile: string[];
+  /** Calls of IMMUTABLE functions only, one of which takes or returns a type read from the catalog. */
+  catalog: string[];
   /** Calls no built-in answers (user functions, other schemas, functions added since): the catalog is asked about these. */
   unknown: string[];
 }
@@ -42,15 +46,17 @@ export class BuiltinFunctions {
 
   /**
    * Sorts calls (`[schema.]name/n`, unqualified or in pg_catalog) by what the built-ins of that
-   * name and argument count are: all IMMUTABLE (left out), some not (`volatile`), or none (`unknown`).
+   * name and argument count are: all IMMUTABLE (left out), some not (`volatile`), all IMMUTABLE but
+   * some of catalog types (`catalog`), or none (`unknown`).
    * Overloads are matched by argument count, not types: stricter than the server, never staler.
    */
   sort(calls: readonly string[]): CallVerdicts {
-    const verdicts: CallVerdicts = { volatile: [], unknown: [] };
+    const verdicts: CallVerdicts = { volatile: [], catalog: [], unknown: [] };
     for (const call of calls) {
       const candidates = this.#candidates(call);
       if (candidates.length === 0) verdicts.unknown.push(call);
       else if (!candidates.every((p) => p.immutable)) verdicts.volatile.push(call);
+      else if (candidates.some((p) => p.catalog)) verdicts.catalog.push(call);
     }
     return verdicts;
   }

@@ -88,6 +88,17 @@ describe('classify: default deny', () => {
       expect([sql, classify(sql).reason]).toEqual([sql, 'reads the current time']);
     }
     expect(classify("SELECT 'now'::text, 'nowhere', '2020-01-01'::date").cacheable).toBe(true);
+    const computed = "casts a computed value to a date/time type (text such as 'now' would read the clock)";
+    for (const sql of [
+      'SELECT s::timestamptz FROM t',
+      "SELECT ('n' || 'ow')::date",
+      'SELECT CAST(s AS time with time zone[]) FROM t',
+      'SELECT s::text::tstzrange FROM t',
+      'SELECT at::date FROM t',
+    ]) {
+      expect([sql, classify(sql).reason]).toEqual([sql, computed]);
+    }
+    expect(classify("SELECT '2020-01-01'::text::date, $1::timestamptz, NULL::time").cacheable).toBe(true);
     expect(classify("SELECT 't'::regclass").reason).toBe('casts to regclass, whose value depends on the catalog');
     expect(classify('SELECT x::regtype FROM t').reason).toBe('casts to regtype, whose value depends on the catalog');
   });
