@@ -6,7 +6,7 @@
  */
 import { Backend, Frontend, Target } from './codes.js';
 import type { Frame } from './framing.js';
-import { bindReadsClock, decodeBind, decodeExecute, decodeParse, decodeTarget } from './messages.js';
+import { bindReadsClock, parseDeclaresCatalogType, decodeBind, decodeExecute, decodeParse, decodeTarget } from './messages.js';
 import type { ResponseQueue, UpstreamSlot } from './response-queue.js';
 import type { PreparedStatement, Session } from './session.js';
 
@@ -51,6 +51,7 @@ function extendBatch(batch: Batch, frame: Frame, known: (name: string) => Prepar
     case Frontend.Parse: {
       const parse = decodeParse(frame.bytes);
       if (shape !== '' || parse.name !== '') return false;
+      if (parseDeclaresCatalogType(frame.bytes, parse.typesAt)) return false;
       batch.parse = { ...parse, bytes: frame.bytes };
       batch.types = frame.bytes.toString('latin1', parse.typesAt);
       batch.shape = 'P';
@@ -85,6 +86,7 @@ function extendBatch(batch: Batch, frame: Frame, known: (name: string) => Prepar
         // never with rows of the new shape). Never described: nothing vouches for its shape.
         const statement = known(bind.statement)!;
         if (statement.description === undefined) return false;
+        if (parseDeclaresCatalogType(statement.parse, statement.typesAt)) return false;
         batch.types = statement.parse.toString('latin1', statement.typesAt);
         batch.description = statement.description.toString('latin1');
       }

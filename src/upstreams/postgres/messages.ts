@@ -40,6 +40,21 @@ export interface ParseMessage {
   typesAt: number;
 }
 
+/**
+ * OIDs of the types whose values are read from the catalog (regclass, regproc, regprocedure,
+ * regoper, regoperator, regtype, regconfig, regdictionary, regnamespace, regrole, regcollation,
+ * aclitem): a parameter of such a type is looked up when the statement runs, so its answer
+ * follows DROP/CREATE that no table write announces (pg_type.h; fixed OIDs since PostgreSQL 13).
+ */
+const CATALOG_VALUE_TYPES = new Set([2205, 24, 2202, 2203, 2204, 2206, 3734, 3769, 4089, 4096, 4191, 1033]);
+
+/** Whether a Parse (its parameter types from `typesAt`) declares a parameter of a type read from the catalog. */
+export function parseDeclaresCatalogType(bytes: Buffer, typesAt: number): boolean {
+  const count = bytes.readInt16BE(typesAt);
+  for (let i = 0; i < count; i++) if (CATALOG_VALUE_TYPES.has(bytes.readInt32BE(typesAt + 2 + 4 * i))) return true;
+  return false;
+}
+
 export function decodeParse(bytes: Buffer): ParseMessage {
   const [name, next] = cstring(bytes, BODY);
   const [sql, typesAt] = cstring(bytes, next);

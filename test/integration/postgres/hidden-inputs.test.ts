@@ -8,6 +8,8 @@ import type { SidecacheServer } from '../../../src/server.js';
 import { connect, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
 import { metric } from '../../helpers/sidecache.js';
 import { waitFor } from '../../helpers/wait.js';
+import { bind, execute, firstColumn, i16, i32, message, readMessages, sync } from '../../helpers/pg-bytes.js';
+import { exchange, rawSession } from './raw-session.js';
 
 const unreachable = await pgUnreachable();
 
@@ -81,6 +83,32 @@ describe.skipIf(unreachable !== undefined)('postgres listener: bind parameters t
       expect(await hits()).toBe(1);
     } finally {
       await client.end();
+      await server.stop(100);
+    }
+  });
+});
+
+describe.skipIf(unreachable !== undefined)('postgres listener: parameters of types read from the catalog', () => {
+  it('a parameter declared regclass is looked up when the statement runs: its answer follows DROP and CREATE', async () => {
+    const { server, port } = await startPgSidecache();
+    const direct = await connect(undefined);
+    const t = unique('t');
+    const socket = await rawSession(port);
+    const cstr = (v: string) => Buffer.from(`${v}\0`);
+    // Parse with the parameter declared regclass (OID 2205), as typed drivers send it.
+    const batch = Buffer.concat([message('P', cstr(''), cstr('SELECT $1::oid::int AS o'), i16(1), i32(2205)), bind('', [t]), execute(), sync()]);
+    const ask = async () => firstColumn(readMessages(await exchange(socket, batch, 1)).find((m) => m.code === 'D')!.body);
+    try {
+      await direct.query(`CREATE TABLE ${t} (v int)`);
+      const first = await ask();
+      await direct.query(`DROP TABLE ${t}; CREATE TABLE ${t} (v int)`);
+      const second = await ask();
+      expect(second).not.toBe(first);
+      expect(await metric(server, 'sidecache_requests_total', { protocol: 'postgres', listener: 'main', result: 'hit' })).toBe(0);
+    } finally {
+      socket.destroy();
+      await direct.query(`DROP TABLE IF EXISTS ${t}`);
+      await direct.end();
       await server.stop(100);
     }
   });
