@@ -36,6 +36,8 @@ export interface ServerOptions {
    * need a plan on a loaded machine raise it; not a configuration key.
    */
   planWaitMs?: number;
+  /** How long an unused catalog connection stays open (default 10 s); for tests, not a configuration key. */
+  catalogIdleMs?: number;
   /** The file the configuration came from: SIGHUP and `POST /reload` read it again. */
   configFile?: string;
 }
@@ -126,6 +128,7 @@ export class SidecacheServer {
           invalidate: (target, source) => this.dispatcher.apply(target, source),
           onCatalogError: (reason) => this.metrics.catalogErrors.inc({ listener: listener.name, reason }),
           ...(options.planWaitMs !== undefined && { planWaitMs: options.planWaitMs }),
+          ...(options.catalogIdleMs !== undefined && { catalogIdleMs: options.catalogIdleMs }),
         }),
     );
     const busLog = this.#log.child({ component: 'invalidation' });

@@ -64,6 +64,10 @@ export class Catalog {
   readonly #clients = new Map<string, Promise<pg.Client>>();
   /** Per connection (database and user), the question in flight, which the next one waits for. */
   readonly #chains = new Map<string, Promise<unknown>>();
+  /** Per connection, the timer that ends it once it has been idle for `idleMs`. */
+  readonly #idle = new Map<string, NodeJS.Timeout>();
+  /** A connection unused this long is closed (it holds its database open: DROP DATABASE would be refused). */
+  idleMs = 10_000;
   readonly #config: (database: string, user: string) => pg.ClientConfig;
   readonly #log: Logger;
 
@@ -153,7 +157,24 @@ export class Catalog {
     return { volatile: calls.filter((_c, i) => !immutable.has(i)), catalog: calls.filter((_c, i) => immutable.has(i) && catalog.has(i)) };
   }
 
+  /**
+   * Ends every connection to `database`, so a DROP DATABASE is not refused because sidecache
+   * is "accessing" it; the next question opens a new one.
+   */
+  async closeDatabase(database: string): Promise<void> {
+    const prefix = `${database}\u0000`;
+    const closing: Promise<unknown>[] = [];
+    for (const [key, client] of this.#clients) {
+      if (!key.startsWith(prefix)) continue;
+      this.#clients.delete(key);
+      closing.push(client.then((c) => c.end()).catch(() => undefined));
+    }
+    await Promise.all(closing);
+  }
+
   async close(): Promise<void> {
+    for (const timer of this.#idle.values()) clearTimeout(timer);
+    this.#idle.clear();
     const clients = [...this.#clients.values()];
     this.#clients.clear();
     await Promise.all(clients.map(async (c) => (await c.catch(() => undefined))?.end().catch(() => undefined)));
@@ -174,6 +195,7 @@ export class Catalog {
   async #ask<R extends pg.QueryResultRow>(database: string, user: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     const client = await this.#client(database, user);
     try {
+      this.#touch(`${database}\u0000${user}`);
       return await client.query<R>(text, values);
     } catch (err) {
       // A broken connection is replaced on the next question; this one is answered "unknown".
@@ -181,6 +203,20 @@ export class Catalog {
       client.end().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** (Re)starts the idle timer of a connection that is being used. */
+  #touch(key: string): void {
+    clearTimeout(this.#idle.get(key));
+    const timer = setTimeout(() => {
+      this.#idle.delete(key);
+      const client = this.#clients.get(key);
+      if (client === undefined || this.#chains.has(key)) return;
+      this.#clients.delete(key);
+      void client.then((c) => c.end()).catch(() => undefined);
+    }, this.idleMs);
+    timer.unref();
+    this.#idle.set(key, timer);
   }
 
   #client(database: string, user: string): Promise<pg.Client> {

@@ -44,6 +44,8 @@ export interface Classification {
   transaction: boolean;
   /** Ends a transaction even when the session stays in a block (COMMIT AND CHAIN, ROLLBACK AND CHAIN, PREPARE TRANSACTION). */
   commits: boolean;
+  /** DROP DATABASE: the database it drops (sidecache's own connections to it must be gone first). */
+  dropsDatabase?: string;
 }
 
 /** Schemas of the system catalog: reads of them are never cached (the catalog rejects them too, for names resolved there). */

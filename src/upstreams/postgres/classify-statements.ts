@@ -126,6 +126,9 @@ export function classifyStatement(stmt: Node): Classification {
         cluster: CLUSTER_OBJECTS.has(String(body.removeType)),
         cascade: body.behavior === 'DROP_CASCADE',
       });
+    case 'DropdbStmt':
+      // Roles, databases: every database of the server.
+      return notCacheable('DropdbStmt may change any result', { cluster: true, dropsDatabase: String(body.dbname ?? '') });
     default:
       if (HARMLESS.has(type)) return notCacheable(`${type} is not a SELECT`);
       if (DATABASE_WIDE.has(type)) return notCacheable(`${type} may change any result`, { invalidatesAll: true });

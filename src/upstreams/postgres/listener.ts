@@ -33,6 +33,8 @@ export interface PostgresListenerDeps {
   invalidate(target: InvalidationTarget, source: string): number;
   /** Hears of every catalog question that could not be asked, by reason (for the metric). */
   onCatalogError?(reason: CatalogErrorReason): void;
+  /** How long an unused catalog connection stays open; default 10 s. */
+  catalogIdleMs?: Millis;
   /** See `PgContext.planWaitMs`; default 100 ms. */
   planWaitMs?: Millis;
 }
@@ -102,6 +104,7 @@ export class PostgresListener {
         );
       },
     );
+    if (deps.catalogIdleMs !== undefined) this.#catalog.idleMs = deps.catalogIdleMs;
     const source = `postgres:${config.name}`;
     this.#ctx = {
       name: config.name,

@@ -120,6 +120,11 @@ export class Planner {
     this.#calls.warm(database, user);
   }
 
+  /** Ends sidecache's own catalog connections to `database` (before a DROP DATABASE is forwarded). */
+  releaseDatabase(database: string): Promise<void> {
+    return this.#catalog?.closeDatabase(database) ?? Promise.resolve();
+  }
+
   /** See CallChecks.mayBeUserFunction. */
   mayBeUserFunction(database: string, user: string, calls: readonly string[]): boolean {
     return this.#calls.mayBeUserFunction(database, user, calls);

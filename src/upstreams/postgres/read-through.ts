@@ -62,10 +62,15 @@ export class ReadThrough {
    * A simple Query. Returns a promise while the session must hold its later requests (a plan or
    * another session's fill to wait for), so responses keep their order.
    */
-  query(frame: Frame): Promise<void> | undefined {
+  query(frame: Frame, released = false): Promise<void> | undefined {
     const sql = decodeQuery(frame.bytes);
     const started = this.#ctx.clock.now();
-    const cacheable = this.#ctx.planner.classify(sql).cacheable;
+    const classification = this.#ctx.planner.classify(sql);
+    // sidecache's own connections to a database must be gone before it is dropped, or PostgreSQL refuses.
+    if (classification.dropsDatabase !== undefined && !released) {
+      return this.#ctx.planner.releaseDatabase(classification.dropsDatabase).then(() => this.query(frame, true));
+    }
+    const cacheable = classification.cacheable;
     const session = this.#session;
     const request = (plan: CachePlan): Cacheable => ({
       key: queryKey(session.fingerprint, sql),
