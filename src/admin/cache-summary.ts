@@ -11,6 +11,8 @@ export interface ListenerSummary {
   error: number;
   /** Answers from memory (hit and stale) over answers that could have been (all but bypass and error). */
   hitRatio: number | null;
+  /** PostgreSQL listeners: catalog questions that could not be asked, by reason (nothing of that database and user is cached meanwhile). */
+  catalogErrors?: Record<string, number>;
 }
 
 export interface CacheSummary {
@@ -34,6 +36,11 @@ export async function summarizeCache(store: Store, metrics: Metrics): Promise<Ca
     const summary = (listeners[name] ??= { protocol: String(labels.protocol), hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null });
     const result = String(labels.result);
     if (isResult(result)) summary[result] += value;
+  }
+  for (const { labels, value } of (await metrics.catalogErrors.get()).values) {
+    const name = String(labels.listener);
+    const summary = (listeners[name] ??= { protocol: 'postgres', hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null });
+    (summary.catalogErrors ??= {})[String(labels.reason)] = value;
   }
   for (const summary of Object.values(listeners)) {
     const answered = summary.hit + summary.stale + summary.miss;

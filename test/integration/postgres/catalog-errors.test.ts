@@ -30,6 +30,9 @@ describe.skipIf(unreachable !== undefined)('postgres listener: catalog failures'
       expect(warnings[0]!.msg).toMatch(/nothing is cached for database "test" and user "postgres".*catalogUrl/);
       expect(await metric(server, 'sidecache_postgres_catalog_errors_total', { listener: 'main', reason: 'authentication' })).toBeGreaterThanOrEqual(1);
       expect(await metric(server, 'sidecache_requests_total', { protocol: 'postgres', listener: 'main', result: 'hit' })).toBe(0);
+      // GET /cache says so beside the listener's counts.
+      const summary = (await (await fetch(`${server.adminUrl}/cache`)).json()) as { listeners: Record<string, { catalogErrors?: Record<string, number> }> };
+      expect(summary.listeners.main?.catalogErrors?.authentication).toBeGreaterThanOrEqual(1);
     } finally {
       await client.end();
       await server.stop(100);
