@@ -92,3 +92,16 @@ export async function withPgSidecache(fn: (port: number, server: SidecacheServer
     await server.stop(100);
   }
 }
+
+/** A table of one name in `public` and in a schema of its own, with different rows: what search_path tests read. */
+export function shadowedTable(prefix: string): { t: string; s2: string; create: string; drop: string } {
+  const t = unique(`${prefix}_t`);
+  const s2 = unique(`${prefix}_s2`);
+  return {
+    t,
+    s2,
+    create: `CREATE TABLE public.${t} (v text); INSERT INTO public.${t} VALUES ('public row');
+      CREATE SCHEMA ${s2}; CREATE TABLE ${s2}.${t} (v text); INSERT INTO ${s2}.${t} VALUES ('s2 row');`,
+    drop: `DROP TABLE public.${t}; DROP SCHEMA ${s2} CASCADE;`,
+  };
+}

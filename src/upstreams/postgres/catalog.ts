@@ -7,6 +7,7 @@
  */
 import pg from 'pg';
 import type { Logger } from '../../log.js';
+import { VIEW_REASON } from './classification.js';
 import { type RelationRef, SYSTEM_SCHEMAS } from './classify.js';
 import { BUILTINS, CALLS, EXPAND, MISSING, USER_OBJECTS, WRITE_REACH } from './catalog-queries.js';
 import { BuiltinFunctions, type ProcRow } from './volatility.js';
@@ -273,6 +274,6 @@ function relationProblem(row: Row): string | undefined {
   if (row.relkind === 'S') return `reads the sequence ${row.nspname}.${row.relname}`;
   if (!CACHEABLE_KINDS.has(row.relkind)) return `reads ${row.nspname}.${row.relname}, a relation of kind '${row.relkind}'`;
   if (row.rls) return `${row.nspname}.${row.relname} has row-level security`;
-  if (row.volatile_view) return `the view ${row.relname} calls functions that are not IMMUTABLE`;
+  if (row.volatile_view) return `${VIEW_REASON}${row.relname} calls functions that are not IMMUTABLE`;
   return undefined;
 }

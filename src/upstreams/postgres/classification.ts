@@ -48,6 +48,12 @@ export interface Classification {
   dropsDatabase?: string;
 }
 
+/**
+ * How every reason a statement is refused for what a view it reads runs begins: the session and
+ * write effects treat such a statement as running code its text does not show.
+ */
+export const VIEW_REASON = 'the view ';
+
 /** Schemas of the system catalog: reads of them are never cached (the catalog rejects them too, for names resolved there). */
 export const SYSTEM_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
 export function notCacheable(reason: string, extra: Partial<Classification> = {}): Classification {

@@ -215,7 +215,7 @@ export class PgConnection {
       session.taint('ran statements while client_encoding or standard_conforming_strings hid them from the parser');
     const hidden = {
       mayBeUserFunction: (calls: readonly string[]) => planner.mayBeUserFunction(session.database, session.user, calls),
-      runsHiddenCalls: (sql: string) => planner.peek(session.database, session.user, sql)?.reason?.startsWith('the view ') === true,
+      runsHiddenCalls: (sql: string) => planner.refusedForViewCode(session.database, session.user, sql),
     };
     applySessionEffects(session, { executed: slot.executed, unknown: slot.unknown, errored: slot.errored, before, after: status }, cached, this.#ctx, hidden);
     // Why a session stopped using the cache (the operator's question when the hit ratio drops).

@@ -12,6 +12,7 @@ import { parsePgUrl } from '../../config/pg-url.js';
 import { clusterTag, databaseTag, tableTag } from '../../cache/tags.js';
 import { CallChecks } from './call-checks.js';
 import type { Catalog, RelationFacts } from './catalog.js';
+import { VIEW_REASON } from './classification.js';
 import { type Classification, classify, type RelationRef } from './classify.js';
 import { CATALOG_RETRY_MS, MEMO_SIZE, PLAN_TTL_MS, unreachable } from './plan-memo.js';
 import { WriteReaches } from './write-reach.js';
@@ -179,6 +180,11 @@ export class Planner {
     return this.#calls.mayWrite(database, c);
   }
 
+  /** Whether the planner refused `sql` for what a view it reads runs: code its text does not show (set_config, writes). */
+  refusedForViewCode(database: string, user: string, sql: string): boolean {
+    return this.peek(database, user, sql)?.reason?.startsWith(VIEW_REASON) === true;
+  }
+
   async #resolve(database: string, user: string, c: Classification): Promise<CachePlan> {
     if (!c.cacheable) return no(c.reason ?? 'not cacheable');
     const toCheck = c.functions.some((f) => !this.#calls.isAllowed(f)) || c.operators.length > 0 || c.types.length > 0 || c.attributes.length > 0;
@@ -197,13 +203,13 @@ export class Planner {
       if (seen.has(view.name)) continue;
       seen.add(view.name);
       const vc = this.classify(view.definition);
-      if (!vc.cacheable) return no(`the view ${view.name} is not cacheable: ${vc.reason ?? 'not cacheable'}`);
-      checks.push({ prefix: `the view ${view.name} `, c: vc });
+      if (!vc.cacheable) return no(`${VIEW_REASON}${view.name} is not cacheable: ${vc.reason ?? 'not cacheable'}`);
+      checks.push({ prefix: `${VIEW_REASON}${view.name} `, c: vc });
       const unseen = vc.reads.filter((r) => !names.has(r.name));
       if (unseen.length === 0) continue;
-      if (++asked > MAX_VIEW_ROUNDS) return no(`the view ${view.name} reads relations beyond ${MAX_VIEW_ROUNDS} further catalog questions`);
+      if (++asked > MAX_VIEW_ROUNDS) return no(`${VIEW_REASON}${view.name} reads relations beyond ${MAX_VIEW_ROUNDS} further catalog questions`);
       const more = await this.#relationFacts(database, user, unseen);
-      if (more.problem !== undefined) return no(`the view ${view.name} ${more.problem}`);
+      if (more.problem !== undefined) return no(`${VIEW_REASON}${view.name} ${more.problem}`);
       for (const n of more.names) names.add(n);
       for (const col of more.columns) columns.add(col);
       views.push(...more.views);

@@ -10,6 +10,7 @@
  */
 import { parseSync } from 'libpg-query';
 import { LRUCache } from 'lru-cache';
+import { names, type Node } from './parse-tree.js';
 import type { Session, SettingChange } from './session.js';
 import { HARMLESS_STATEMENTS, SESSION_NEUTRAL_FUNCTIONS } from './session-neutral.js';
 
@@ -26,8 +27,6 @@ export type Effect =
   | { kind: 'prepare-transaction' }
   | { kind: 'deallocate'; name: string | undefined }
   | { kind: 'defaults' };
-
-type Node = Record<string, unknown>;
 
 const NONE: Effect = { kind: 'none' };
 const taint = (why: string): Effect => ({ kind: 'taint', why });
@@ -87,7 +86,7 @@ function collectCalls(node: unknown, out: string[]): void {
   for (const [key, value] of Object.entries(node as Node)) {
     if (key === 'FuncCall') {
       const v = value as Node;
-      const name = ((v.funcname as Node[] | undefined) ?? []).map((n) => (n.String as Node | undefined)?.sval as string).at(-1);
+      const name = names(v.funcname).at(-1);
       if (name !== undefined) out.push(`${name}/${((v.args as unknown[] | undefined) ?? []).length}`);
     }
     collectCalls(value, out);
@@ -154,10 +153,10 @@ function scan(node: unknown, found: { why: string | undefined; neutralCalls: str
     if (key === 'intoClause') found.why = 'SELECT INTO';
     else if ((key === 'RangeVar' || key === 'rel' || key === 'relation') && isTemporary(v)) found.why = 'a temporary relation';
     else if (key === 'FuncCall') {
-      const names = ((v.funcname as Node[] | undefined) ?? []).map((n) => (n.String as Node | undefined)?.sval as string);
-      const neutral = (names.length === 1 || (names.length === 2 && names[0] === 'pg_catalog')) && SESSION_NEUTRAL_FUNCTIONS.has(names.at(-1)!);
-      if (!neutral) found.why = `calls ${names.join('.')}`;
-      else found.neutralCalls.push(`${names.at(-1)!}/${((v.args as unknown[] | undefined) ?? []).length}`);
+      const funcname = names(v.funcname);
+      const neutral = (funcname.length === 1 || (funcname.length === 2 && funcname[0] === 'pg_catalog')) && SESSION_NEUTRAL_FUNCTIONS.has(funcname.at(-1)!);
+      if (!neutral) found.why = `calls ${funcname.join('.')}`;
+      else found.neutralCalls.push(`${funcname.at(-1)!}/${((v.args as unknown[] | undefined) ?? []).length}`);
     }
     scan(value, found);
   }

@@ -40,7 +40,7 @@ export class WriteEffects {
       const viaCalls =
         planner.mayWrite(session.database, sql, c) ||
         (!c.cacheable && planner.mayBeUserFunction(session.database, session.user, callsOf(sql))) ||
-        planner.peek(session.database, session.user, sql)?.reason?.startsWith('the view ') === true;
+        planner.refusedForViewCode(session.database, session.user, sql);
       if (c.cacheable && c.session === 'none' && !viaCalls) continue;
       committed ||= c.commits;
       if (c.writes.length > 0) {

@@ -3,6 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { heldBodyBytes } from '../../../src/upstreams/http/body-tee.js';
 import { baseKey } from '../../../src/upstreams/http/key.js';
 import { useHttpSetup } from '../../helpers/http-setup.js';
+
+/** What is left of a body, read to its end. */
+async function readRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
+  let rest = '';
+  for (let r = await reader.read(); !r.done; r = await reader.read()) rest += Buffer.from(r.value).toString();
+  return rest;
+}
 import { gate, WAIT_MS, waitFor } from '../../helpers/wait.js';
 
 const setup = useHttpSetup();
@@ -108,9 +115,7 @@ describe('http fills are read at the origin pace, not one client', () => {
       expect(Buffer.from(first.value!).toString()).toBe('first');
       expect(held.released).toBe(false);
       held.release();
-      let rest = '';
-      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += Buffer.from(r.value).toString();
-      expect(rest).toBe('-last');
+      expect(await readRest(reader)).toBe('-last');
       expect(await leader.text()).toBe('first-last');
       expect(origin.calls('/gated')).toBe(1);
     } finally {
@@ -134,9 +139,7 @@ describe('http fills are read at the origin pace, not one client', () => {
       // The waiter's bound on the fill passes (it stops counting as a waiter) while the body is held.
       await waitFor(() => (server.store.flightOf(baseKey('api', '/bound'))?.waiters ?? 0) === 0, 'the wait bound to pass');
       held.release();
-      let rest = '';
-      for (let r = await reader.read(); !r.done; r = await reader.read()) rest += Buffer.from(r.value).toString();
-      expect(rest).toBe('-last');
+      expect(await readRest(reader)).toBe('-last');
       expect(await leader.text()).toBe('first-last');
       expect(origin.calls('/bound')).toBe(1);
     } finally {

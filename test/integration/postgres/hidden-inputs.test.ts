@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { SidecacheServer } from '../../../src/server.js';
-import { connect, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
+import { connect, pgUnreachable, startPgSidecache, unique, shadowedTable } from '../../helpers/pg.js';
 import { metric } from '../../helpers/sidecache.js';
 import { waitFor } from '../../helpers/wait.js';
 import { bind, execute, firstColumn, i16, i32, message, readMessages, sync } from '../../helpers/pg-bytes.js';
@@ -17,8 +17,7 @@ describe.skipIf(unreachable !== undefined)('postgres listener: writes that run t
   let server: SidecacheServer;
   let port: number;
   let direct: pg.Client;
-  const t = unique('t');
-  const s2 = unique('s2');
+  const { t, s2, create: createShadowed, drop: dropShadowed } = shadowedTable('sp');
   const log = unique('log');
   const fn = unique('fn');
 
@@ -26,15 +25,14 @@ describe.skipIf(unreachable !== undefined)('postgres listener: writes that run t
     ({ server, port } = await startPgSidecache());
     direct = await connect(undefined);
     await direct.query(`
-      CREATE TABLE public.${t} (v text); INSERT INTO public.${t} VALUES ('public row');
-      CREATE SCHEMA ${s2}; CREATE TABLE ${s2}.${t} (v text); INSERT INTO ${s2}.${t} VALUES ('s2 row');
+      ${createShadowed}
       CREATE TABLE ${log} (id int);
       CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('search_path', '${s2}', false); RETURN NEW; END $$;
       CREATE TRIGGER ${fn} BEFORE INSERT ON ${log} FOR EACH ROW EXECUTE FUNCTION ${fn}();`);
   });
   afterAll(async () => {
     await server?.stop(100);
-    await direct?.query(`DROP TABLE public.${t}, ${log}; DROP SCHEMA ${s2} CASCADE; DROP FUNCTION ${fn}()`);
+    await direct?.query(`${dropShadowed} DROP TABLE ${log}; DROP FUNCTION ${fn}()`);
     await direct?.end();
   });
 

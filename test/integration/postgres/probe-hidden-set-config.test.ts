@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { SidecacheServer } from '../../../src/server.js';
-import { connect, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
+import { connect, pgUnreachable, startPgSidecache, unique, shadowedTable } from '../../helpers/pg.js';
 
 const unreachable = await pgUnreachable();
 
@@ -18,8 +18,7 @@ describe.skipIf(unreachable !== undefined)('probe: set_config run by code the st
   let server: SidecacheServer;
   let port: number;
   let direct: pg.Client;
-  const t = unique('pr_t');
-  const s2 = unique('pr_s2');
+  const { t, s2, create: createShadowed, drop: dropShadowed } = shadowedTable('sp');
   const fn = unique('pr_fn');
   const withDefault = unique('pr_def');
   const view = unique('pr_view');
@@ -28,8 +27,7 @@ describe.skipIf(unreachable !== undefined)('probe: set_config run by code the st
     ({ server, port } = await startPgSidecache());
     direct = await connect(undefined);
     await direct.query(`
-      CREATE TABLE public.${t} (v text); INSERT INTO public.${t} VALUES ('public row');
-      CREATE SCHEMA ${s2}; CREATE TABLE ${s2}.${t} (v text); INSERT INTO ${s2}.${t} VALUES ('s2 row');
+      ${createShadowed}
       CREATE FUNCTION public.lower(int) RETURNS text LANGUAGE sql AS $$ SELECT set_config('search_path', '${s2}', false) $$;
       CREATE FUNCTION ${fn}() RETURNS int LANGUAGE sql AS $$ SELECT length(set_config('search_path', '${s2}', false)) $$;
       CREATE TABLE ${withDefault} (id int, x int DEFAULT ${fn}());
@@ -37,7 +35,7 @@ describe.skipIf(unreachable !== undefined)('probe: set_config run by code the st
   });
   afterAll(async () => {
     await server?.stop(100);
-    await direct?.query(`DROP VIEW ${view}; DROP TABLE public.${t}, ${withDefault}; DROP SCHEMA ${s2} CASCADE; DROP FUNCTION public.lower(int), ${fn}()`);
+    await direct?.query(`DROP VIEW ${view}; ${dropShadowed} DROP TABLE ${withDefault}; DROP FUNCTION public.lower(int), ${fn}()`);
     await direct?.end();
   });
 

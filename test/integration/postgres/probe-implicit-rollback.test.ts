@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { SidecacheServer } from '../../../src/server.js';
-import { connect, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
+import { connect, pgUnreachable, startPgSidecache, unique, shadowedTable } from '../../helpers/pg.js';
 
 const unreachable = await pgUnreachable();
 
@@ -16,19 +16,17 @@ describe.skipIf(unreachable !== undefined)('probe: SET rolled back with the impl
   let server: SidecacheServer;
   let port: number;
   let direct: pg.Client;
-  const t = unique('pr_t');
-  const s2 = unique('pr_s2');
+  const { t, s2, create: createShadowed, drop: dropShadowed } = shadowedTable('sp');
 
   beforeAll(async () => {
     ({ server, port } = await startPgSidecache());
     direct = await connect(undefined);
     await direct.query(`
-      CREATE TABLE public.${t} (v text); INSERT INTO public.${t} VALUES ('public row');
-      CREATE SCHEMA ${s2}; CREATE TABLE ${s2}.${t} (v text); INSERT INTO ${s2}.${t} VALUES ('s2 row');`);
+      ${createShadowed}`);
   });
   afterAll(async () => {
     await server?.stop(100);
-    await direct?.query(`DROP TABLE public.${t}; DROP SCHEMA ${s2} CASCADE`);
+    await direct?.query(dropShadowed);
     await direct?.end();
   });
 
