@@ -69,17 +69,16 @@ export class CallChecks {
   /**
    * Whether a user function (any schema outside pg_catalog) may answer one of `calls`
    * (`name/argument count`) in `database`: a session-neutral built-in's name is neutral only when
-   * no user overload can take its place. Unknown (the catalog has not said yet) counts as yes, and
-   * asks the catalog, so the next statement knows.
+   * no user overload can take its place. While the catalog has not said, the answer is a promise
+   * (the catalog is asked now); a catalog that cannot be asked says yes.
    */
-  mayBeUserFunction(database: string, user: string, calls: readonly string[]): boolean {
+  mayBeUserFunction(database: string, user: string, calls: readonly string[]): boolean | Promise<boolean> {
     if (calls.length === 0) return false;
-    const users = this.#users.get(database)?.loaded;
-    if (users === undefined) {
-      this.warm(database, user);
-      return true;
-    }
-    return users.functions.sort(calls).unknown.length < calls.length;
+    const sort = (users: UserObjects): boolean => users.functions.sort(calls).unknown.length < calls.length;
+    const memo = this.#users.get(database);
+    if (memo?.loaded !== undefined) return sort(memo.loaded);
+    if (memo === undefined) this.warm(database, user);
+    return this.#users.get(database)!.loading.then(sort, () => true);
   }
 
   /** Drops what is known of `database` that DDL may change (its user objects and call answers). */

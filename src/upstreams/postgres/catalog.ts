@@ -1,12 +1,11 @@
 /**
  * Questions only the server can answer about a statement: what kind of relation each name is
  * (views resolve to their base tables, partitioned and inheritance parents to their children) and
- * which functions are IMMUTABLE (the built-ins all at once, others per call). Asked on sidecache's
- * own connection per database, never on a hit: the caller remembers the answers. The SQL texts are
- * in catalog-queries.ts; failures are sorted in catalog-errors.ts.
+ * which functions are IMMUTABLE (the built-ins all at once, others per call). Asked on a
+ * client's session or sidecache's own connection (catalog-transport.ts), never on a hit: the caller
+ * remembers the answers. The SQL texts are in catalog-queries.ts; failures are sorted in catalog-errors.ts.
  */
-import pg from 'pg';
-import type { Logger } from '../../log.js';
+import type { CatalogTransport } from './catalog-transport.js';
 import { VIEW_REASON } from './classification.js';
 import { type RelationRef, SYSTEM_SCHEMAS } from './classify.js';
 import { BUILTINS, CALLS, EXPAND, MISSING, USER_OBJECTS, WRITE_REACH } from './catalog-queries.js';
@@ -62,29 +61,15 @@ interface Row {
 }
 
 export class Catalog {
-  readonly #clients = new Map<string, Promise<pg.Client>>();
-  /** Per connection (database and user), the question in flight, which the next one waits for. */
-  readonly #chains = new Map<string, Promise<unknown>>();
-  /** Per connection, the timer that ends it once it has been idle for `idleMs`. */
-  readonly #idle = new Map<string, NodeJS.Timeout>();
-  /** A connection unused this long is closed (it holds its database open: DROP DATABASE would be refused). */
-  idleMs = 10_000;
-  readonly #config: (database: string, user: string) => pg.ClientConfig;
-  readonly #log: Logger;
-
+  readonly #transport: CatalogTransport;
   readonly #onError: (database: string, user: string, err: unknown) => void;
 
   /**
-   * `config` says how to reach one database (credentials from `upstream` or `catalogUrl`);
-   * `onError` hears of every question that could not be asked (to log and count it).
+   * `transport` carries the questions (in band over client sessions, or sidecache's own
+   * connections); `onError` hears of every question that could not be asked (to log and count it).
    */
-  constructor(
-    config: (database: string, user: string) => pg.ClientConfig,
-    log: Logger,
-    onError: (database: string, user: string, err: unknown) => void = () => undefined,
-  ) {
-    this.#config = config;
-    this.#log = log;
+  constructor(transport: CatalogTransport, onError: (database: string, user: string, err: unknown) => void = () => undefined) {
+    this.#transport = transport;
     this.#onError = onError;
   }
 
@@ -92,7 +77,7 @@ export class Catalog {
   async relations(database: string, user: string, refs: readonly RelationRef[]): Promise<RelationFacts> {
     if (refs.length === 0) return { names: [], problem: undefined, views: [], columns: [] };
     const [names, schemas] = nameArrays(refs);
-    const rows = (await this.#query<Row>(database, user, EXPAND, [names, schemas])).rows;
+    const rows = await this.#query<Row>(database, user, EXPAND, [names, schemas]);
     const found = new Set(rows.map((r) => r.relname));
     // A name that may only be a CTE's is fine to miss; any other must be a relation.
     const missing = names.find((n) => !found.has(n) && !refs.every((r) => r.name !== n || r.maybeCte === true));
@@ -108,20 +93,20 @@ export class Catalog {
   /** What a write to `refs` reaches (see WRITE_REACH); throws when the catalog cannot be asked. */
   async writeReach(database: string, user: string, refs: readonly RelationRef[], cascade: boolean): Promise<WriteReach> {
     const [names, schemas] = nameArrays(refs);
-    const rows = (await this.#query<{ relname: string; side_effects: boolean }>(database, user, WRITE_REACH, [names, schemas, cascade])).rows;
+    const rows = await this.#query<{ relname: string; side_effects: boolean }>(database, user, WRITE_REACH, [names, schemas, cascade]);
     return { names: [...new Set(rows.map((r) => r.relname))], sideEffects: rows.some((r) => r.side_effects) };
   }
 
   /** The built-ins and the objects of other schemas in one round trip (a session's first statement waits on both). */
   async functions(database: string, user: string): Promise<{ builtins: BuiltinFunctions; users: UserObjects }> {
     const text = `SELECT *, 'f' AS kind, true AS builtin FROM (${BUILTINS}) b UNION ALL SELECT *, false AS builtin FROM (${USER_OBJECTS}) u`;
-    const { rows } = await this.#query<UserRow & { builtin: boolean }>(database, user, text, []);
+    const rows = await this.#query<UserRow & { builtin: boolean }>(database, user, text, []);
     return { builtins: new BuiltinFunctions(rows.filter((r) => r.builtin)), users: userObjects(rows.filter((r) => !r.builtin)) };
   }
 
   /** Functions and operators outside pg_catalog; throws when the catalog cannot be asked. */
   async userObjects(database: string, user: string): Promise<UserObjects> {
-    return userObjects((await this.#query<UserRow>(database, user, USER_OBJECTS, [])).rows);
+    return userObjects(await this.#query<UserRow>(database, user, USER_OBJECTS, []));
   }
 
   /** Which of `tables` (as `rules[].tables` spells them) name no relation of the database. */
@@ -130,13 +115,13 @@ export class Catalog {
       const parts = t.split('.').map((p) => p.replace(/^"|"$/g, ''));
       return { schema: parts.length > 1 ? parts.at(-2)! : null, name: parts.at(-1)! };
     });
-    const { rows } = await this.#query<{ i: string }>(database, user, MISSING, [refs.map((r) => r.schema), refs.map((r) => r.name)]);
+    const rows = await this.#query<{ i: string }>(database, user, MISSING, [refs.map((r) => r.schema), refs.map((r) => r.name)]);
     return rows.map((r) => tables[Number(r.i) - 1]!);
   }
 
   /** The database's built-in functions (pg_catalog), in one query; throws when the catalog cannot be asked. */
   async builtins(database: string, user: string): Promise<BuiltinFunctions> {
-    return new BuiltinFunctions((await this.#query<ProcRow>(database, user, BUILTINS, [])).rows);
+    return new BuiltinFunctions(await this.#query<ProcRow>(database, user, BUILTINS, []));
   }
 
   /**
@@ -149,7 +134,7 @@ export class Catalog {
       const [qualified, n] = c.split('/');
       return { name: qualified!.split('.').at(-1)!, n: Number(n) };
     });
-    const { rows } = await this.#query<{ i: string; immutable: boolean; catalog: boolean }>(database, user, CALLS, [
+    const rows = await this.#query<{ i: string; immutable: boolean; catalog: boolean }>(database, user, CALLS, [
       parsed.map((p) => p.name),
       parsed.map((p) => p.n),
     ]);
@@ -158,85 +143,19 @@ export class Catalog {
     return { volatile: calls.filter((_c, i) => !immutable.has(i)), catalog: calls.filter((_c, i) => immutable.has(i) && catalog.has(i)) };
   }
 
-  /**
-   * Ends every connection to `database`, so a DROP DATABASE is not refused because sidecache
-   * is "accessing" it; the next question opens a new one.
-   */
-  async closeDatabase(database: string): Promise<void> {
-    const prefix = `${database}\u0000`;
-    const closing: Promise<unknown>[] = [];
-    for (const [key, client] of this.#clients) {
-      if (!key.startsWith(prefix)) continue;
-      this.#clients.delete(key);
-      closing.push(client.then((c) => c.end()).catch(() => undefined));
-    }
-    await Promise.all(closing);
+  /** Ends whatever of sidecache's own holds `database` open, so a DROP DATABASE is not refused because sidecache is "accessing" it. */
+  closeDatabase(database: string): Promise<void> {
+    return this.#transport.closeDatabase(database);
   }
 
-  async close(): Promise<void> {
-    for (const timer of this.#idle.values()) clearTimeout(timer);
-    this.#idle.clear();
-    const clients = [...this.#clients.values()];
-    this.#clients.clear();
-    await Promise.all(clients.map(async (c) => (await c.catch(() => undefined))?.end().catch(() => undefined)));
+  close(): Promise<void> {
+    return this.#transport.close();
   }
 
-  #query<R extends pg.QueryResultRow>(database: string, user: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    // One question at a time per connection (pg queues them too, but warns); other connections do not wait.
-    const key = `${database}\u0000${user}`;
-    const run = (this.#chains.get(key) ?? Promise.resolve()).then(() => this.#ask<R>(database, user, text, values));
-    const settled = run.catch((err: unknown) => this.#onError(database, user, err));
-    this.#chains.set(key, settled);
-    void settled.then(() => {
-      if (this.#chains.get(key) === settled) this.#chains.delete(key);
-    });
-    return run;
-  }
-
-  async #ask<R extends pg.QueryResultRow>(database: string, user: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    const client = await this.#client(database, user);
-    try {
-      this.#touch(`${database}\u0000${user}`);
-      return await client.query<R>(text, values);
-    } catch (err) {
-      // A broken connection is replaced on the next question; this one is answered "unknown".
-      this.#clients.delete(`${database}\u0000${user}`);
-      client.end().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  /** (Re)starts the idle timer of a connection that is being used. */
-  #touch(key: string): void {
-    clearTimeout(this.#idle.get(key));
-    const timer = setTimeout(() => {
-      this.#idle.delete(key);
-      const client = this.#clients.get(key);
-      if (client === undefined || this.#chains.has(key)) return;
-      this.#clients.delete(key);
-      void client.then((c) => c.end()).catch(() => undefined);
-    }, this.idleMs);
-    timer.unref();
-    this.#idle.set(key, timer);
-  }
-
-  #client(database: string, user: string): Promise<pg.Client> {
-    const key = `${database}\u0000${user}`;
-    let client = this.#clients.get(key);
-    if (client === undefined) {
-      client = (async () => {
-        const c = new pg.Client(this.#config(database, user));
-        c.on('error', (err) => {
-          this.#log.debug('catalog connection failed', { database, err: err.message });
-          this.#clients.delete(key);
-        });
-        await c.connect();
-        return c;
-      })();
-      client.catch(() => this.#clients.delete(key));
-      this.#clients.set(key, client);
-    }
-    return client;
+  #query<R>(database: string, user: string, text: string, values: unknown[]): Promise<R[]> {
+    const asked = this.#transport.query<R>(database, user, text, values);
+    asked.catch((err: unknown) => this.#onError(database, user, err));
+    return asked;
   }
 }
 

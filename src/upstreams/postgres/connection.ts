@@ -18,6 +18,7 @@ import { withoutChannelBinding } from './sasl.js';
 import { ReadThrough } from './read-through.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import { Session } from './session.js';
+import { SessionChannel } from './session-channel.js';
 import { applySessionEffects, defaultsEpoch } from './session-effects.js';
 import { WriteEffects } from './write-effects.js';
 import { connectUpstream } from './upstream-socket.js';
@@ -37,6 +38,8 @@ export class PgConnection {
   #blocked = false;
   readonly #queue: ResponseQueue;
   readonly #writes: WriteEffects;
+  /** This session as a carrier of in-band catalog questions, once it has begun. */
+  #channel: SessionChannel | undefined;
   #closed = false;
   readonly #onClose: () => void;
 
@@ -129,6 +132,13 @@ export class PgConnection {
     const batches = new Batches({ session, queue: this.#queue, send, isCacheable: (sql) => this.#ctx.planner.classify(sql).cacheable });
     const readThrough = new ReadThrough({ ctx: this.#ctx, session, queue: this.#queue, batches, send });
     this.#started = { session, batches, readThrough, send, forward: (f, executed) => this.#forwardSlot(f, executed) };
+    this.#channel = new SessionChannel({
+      session,
+      queue: this.#queue,
+      ready: () => this.#phase === 'ready',
+      send,
+      toClient: (bytes) => void this.#client.write(bytes),
+    });
     this.#clientFrames.setTyped();
     this.#phase = 'connecting';
     void this.#connect(bytes);
@@ -165,7 +175,9 @@ export class PgConnection {
     this.#client.cork();
     try {
       for (const frame of frames) {
-        if (frame.code === Backend.ParameterStatus) this.#started!.session.serverParameter(...decodeParameterStatus(frame.bytes));
+        // A ParameterStatus in the reply to sidecache's own question is the channel's to judge.
+        if (frame.code === Backend.ParameterStatus && !this.#queue.internalAtHead)
+          this.#started!.session.serverParameter(...decodeParameterStatus(frame.bytes));
         if (this.#phase === 'ready') this.#queue.fromUpstream(frame);
         else this.#duringAuth(frame);
       }
@@ -178,6 +190,8 @@ export class PgConnection {
     }
     // A client that reads slowly must not make sidecache hold a whole result in memory.
     pauseWhileFull(this.#client, this.#upstream);
+    // Idle again: a catalog question waiting for a session of this database may go now.
+    if (this.#phase === 'ready' && this.#queue.idle) this.#ctx.inBand?.offer(this.#channel!);
   }
 
   /**
@@ -195,8 +209,9 @@ export class PgConnection {
     if (frame.code === Backend.ReadyForQuery) {
       const { session } = this.#started!;
       session.txStatus = decodeReadyStatus(frame.bytes);
-      this.#ctx.planner.warm(session.database, session.user);
       this.#phase = 'ready';
+      this.#ctx.inBand?.attach(this.#channel!);
+      this.#ctx.planner.warm(session.database, session.user);
       this.#pump();
     }
   }
@@ -283,6 +298,7 @@ export class PgConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#phase = 'closed';
+    if (this.#channel !== undefined) this.#ctx.inBand?.detach(this.#channel);
     this.#upstream?.destroy();
     this.#queue.close();
     this.#onClose();

@@ -7,6 +7,7 @@ import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
 import type { RequestResult } from '../../events.js';
 import type { Logger } from '../../log.js';
+import type { InBandCatalog } from './catalog-in-band.js';
 import type { Planner } from './planner.js';
 import type { UpstreamTarget } from './upstream-socket.js';
 
@@ -22,6 +23,8 @@ export interface PgContext {
   readonly target: UpstreamTarget;
   /** Present when the listener offers TLS to its clients. */
   readonly tls: SecureContext | undefined;
+  /** Where sessions offer themselves to carry catalog questions; undefined when `catalogUrl` names a catalog identity of its own. */
+  readonly inBand: InBandCatalog | undefined;
   /** How long the first use of a SQL text waits for its cache plan before going upstream uncached. */
   readonly planWaitMs: Millis;
   /** Applies an invalidation through the one dispatch path. */

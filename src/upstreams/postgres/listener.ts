@@ -13,6 +13,8 @@ import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
 import { requestReporter } from '../report.js';
 import { Catalog } from './catalog.js';
+import { DirectCatalog } from './catalog-direct.js';
+import { askedWithoutSession, InBandCatalog } from './catalog-in-band.js';
 import { CATALOG_FIX, type CatalogErrorReason, catalogErrorReason } from './catalog-errors.js';
 import { loadParser } from './classify.js';
 import { PgConnection } from './connection.js';
@@ -20,7 +22,7 @@ import { encodeError } from './messages.js';
 import type { PgContext } from './context.js';
 import { type CachePlan, Planner } from './planner.js';
 import { upstreamTarget } from './upstream-socket.js';
-import { parsePgUrl } from '../../config/pg-url.js';
+import { type PgUrl, parsePgUrl } from '../../config/pg-url.js';
 
 /** Keys of a `postgres[]` entry that a reload cannot apply: they are built into sockets. */
 export const POSTGRES_RESTART_KEYS = ['listen', 'upstream', 'catalogUrl', 'connectTimeout', 'tls'] as const;
@@ -42,6 +44,9 @@ export interface PostgresListenerDeps {
 /** How long a catalog question waits for a lock before it is answered "cannot be asked". */
 const CATALOG_LOCK_TIMEOUT_MS = 100;
 
+/** How long an in-band catalog question waits for a session of its database to be idle outside a transaction. */
+const CATALOG_WAIT_MS = 5_000;
+
 /** How long a refused client may take to close after its 53300. */
 const REFUSED_LINGER_MS = 1000;
 
@@ -58,6 +63,8 @@ export class PostgresListener {
   readonly #server: net.Server;
   readonly #ctx: PgContext;
   readonly #catalog: Catalog;
+  /** Where client sessions carry the catalog's questions; undefined with `catalogUrl`. */
+  readonly #inBand: InBandCatalog | undefined;
   readonly #connections = new Set<PgConnection>();
   readonly #log: Logger;
   /** Who `/cache/explain` asks as when the request names no database or user. */
@@ -73,38 +80,45 @@ export class PostgresListener {
     this.#log = deps.log;
     const upstream = parsePgUrl(config.upstream);
     this.#explainAs = { database: upstream.database ?? 'postgres', user: upstream.user ?? 'postgres' };
-    // The catalog connects without TLS, whatever the URL's sslmode says (as it always has).
-    const catalog = config.catalogUrl === undefined ? upstream : parsePgUrl(config.catalogUrl);
-    this.#catalog = new Catalog(
-      (database, user) => ({
-        host: catalog.host ?? '',
-        port: catalog.port ?? 5432,
-        user: catalog.user ?? user,
-        password: catalog.password,
-        database,
-        application_name: 'sidecache catalog',
-        connectionTimeoutMillis: config.connectTimeout,
-        statement_timeout: 5_000,
-        // A lock held elsewhere (pg_get_viewdef locks the view) must not stall every later question.
-        lock_timeout: CATALOG_LOCK_TIMEOUT_MS,
-        // The catalog's names resolve in pg_catalog only, whatever search_path the role sets for
-        // itself (ALTER ROLE … SET): startup options outrank role defaults, and the answers are
-        // shared by every user of the database.
-        options: '-c search_path=pg_catalog,pg_temp',
-      }),
-      deps.log,
-      (database, user, err) => {
-        // Caching is off for this database and user until the catalog answers: say so once, and count it.
-        const reason = catalogErrorReason(err);
-        deps.onCatalogError?.(reason);
-        deps.log.warnOnce(
-          'SC_WARN_CATALOG_UNAVAILABLE',
-          `postgres[${config.name}]: nothing is cached for database "${database}" and user "${user}": the catalog could not be asked (${(err as Error).message}); ${CATALOG_FIX[reason]}`,
-          `${config.name}\u0000${database}\u0000${user}\u0000${reason}`,
-        );
-      },
-    );
-    if (deps.catalogIdleMs !== undefined) this.#catalog.idleMs = deps.catalogIdleMs;
+    // sidecache's own catalog connections (catalogUrl, or the fallback of /cache/explain) connect
+    // without TLS, whatever the URL's sslmode says (as they always have).
+    const direct = (url: PgUrl): DirectCatalog => {
+      const own = new DirectCatalog(
+        (database, user) => ({
+          host: url.host ?? '',
+          port: url.port ?? 5432,
+          user: url.user ?? user,
+          password: url.password,
+          database,
+          application_name: 'sidecache catalog',
+          connectionTimeoutMillis: config.connectTimeout,
+          statement_timeout: 5_000,
+          // A lock held elsewhere (pg_get_viewdef locks the view) must not stall every later question.
+          lock_timeout: CATALOG_LOCK_TIMEOUT_MS,
+          // The catalog's names resolve in pg_catalog only, whatever search_path the role sets for
+          // itself (ALTER ROLE … SET): startup options outrank role defaults, and the answers are
+          // shared by every user of the database.
+          options: '-c search_path=pg_catalog,pg_temp',
+        }),
+        deps.log,
+      );
+      if (deps.catalogIdleMs !== undefined) own.idleMs = deps.catalogIdleMs;
+      return own;
+    };
+    // In band over the clients' own sessions unless catalogUrl names an identity of its own.
+    this.#inBand = config.catalogUrl === undefined ? new InBandCatalog(direct(upstream), CATALOG_WAIT_MS) : undefined;
+    this.#catalog = new Catalog(this.#inBand ?? direct(parsePgUrl(config.catalogUrl!)), (database, user, err) => {
+      // A question about a database no client has open refused no client caching (/cache/explain shows it).
+      if (askedWithoutSession(err)) return;
+      // Caching is off for this database and user until the catalog answers: say so once, and count it.
+      const reason = catalogErrorReason(err);
+      deps.onCatalogError?.(reason);
+      deps.log.warnOnce(
+        'SC_WARN_CATALOG_UNAVAILABLE',
+        `postgres[${config.name}]: nothing is cached for database "${database}" and user "${user}": the catalog could not be asked (${(err as Error).message}); ${CATALOG_FIX[reason]}`,
+        `${config.name}\u0000${database}\u0000${user}\u0000${reason}`,
+      );
+    });
     const source = `postgres:${config.name}`;
     this.#ctx = {
       name: config.name,
@@ -122,6 +136,7 @@ export class PostgresListener {
               key: readPem(config.tls.key, `postgres[${config.name}].tls.key`),
             }),
       planWaitMs: deps.planWaitMs ?? DEFAULT_PLAN_WAIT_MS,
+      inBand: this.#inBand,
       invalidate: (target) => void deps.invalidate(target, source),
       report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
     };
@@ -142,14 +157,14 @@ export class PostgresListener {
     this.#config = config;
     this.#ctx.config = config;
     this.#ctx.planner = new Planner(config, this.#catalog);
-    void this.#checkRules();
+    this.#checkRules();
   }
 
   async start(): Promise<AddressInfo> {
     await loadParser();
     this.#address = await listen(this.#server, this.#config.listen, `postgres listener ${this.name}`);
     channels.invalidation.subscribe(this.#onInvalidation);
-    void this.#checkRules();
+    this.#checkRules();
     this.#log.info('postgres listener ready', { address: formatAddress(this.#address), upstream: `${this.#ctx.target.host}:${this.#ctx.target.port}` });
     return this.#address;
   }
@@ -164,24 +179,31 @@ export class PostgresListener {
     return forced;
   }
 
-  /** A rule naming a table the database does not have is a warning at start (a typo keeps the rule from ever matching). */
-  async #checkRules(): Promise<void> {
+  /**
+   * A rule naming a table the database does not have is a warning (a typo keeps the rule from ever
+   * matching): at start with `catalogUrl`, else with the first client session of the database.
+   */
+  #checkRules(): void {
     const rules = this.#config.rules;
     const tables = [...new Set(rules.flatMap((r) => r.tables))];
     if (tables.length === 0) return;
     const { database, user } = this.#explainAs;
-    let missing: string[];
-    try {
-      missing = await this.#catalog.missingTables(database, user, tables);
-    } catch (err) {
-      this.#log.warn(`postgres[${this.name}].rules: the catalog could not be asked whether the tables exist`, { database, err: (err as Error).message });
-      return;
-    }
-    rules.forEach((rule, i) => {
-      for (const table of rule.tables.filter((t) => missing.includes(t))) {
-        this.#log.warn(`postgres[${this.name}].rules[${i}].tables: no table "${table}" in database "${database}"`);
+    const check = async (): Promise<void> => {
+      let missing: string[];
+      try {
+        missing = await this.#catalog.missingTables(database, user, tables);
+      } catch (err) {
+        this.#log.warn(`postgres[${this.name}].rules: the catalog could not be asked whether the tables exist`, { database, err: (err as Error).message });
+        return;
       }
-    });
+      rules.forEach((rule, i) => {
+        for (const table of rule.tables.filter((t) => missing.includes(t))) {
+          this.#log.warn(`postgres[${this.name}].rules[${i}].tables: no table "${table}" in database "${database}"`);
+        }
+      });
+    };
+    if (this.#inBand === undefined) void check();
+    else this.#inBand.whenSession(database, () => void check());
   }
 
   /** Client connections open. */

@@ -121,6 +121,53 @@ export function decodeParameterStatus(bytes: Buffer): [name: string, value: stri
   return [name, cstring(bytes, next)[0]];
 }
 
+/** ErrorResponse / NoticeResponse: the fields sidecache reads (severity, SQLSTATE, message). */
+export function decodeErrorFields(bytes: Buffer): { severity: string; code: string; message: string } {
+  const fields = new Map<string, string>();
+  let at = BODY;
+  while (at < bytes.length && bytes[at] !== 0) {
+    const type = String.fromCharCode(bytes[at]!);
+    const [value, next] = cstring(bytes, at + 1);
+    fields.set(type, value);
+    at = next;
+  }
+  // V (non-localized severity) exists since 9.6; S may be translated.
+  return { severity: fields.get('V') ?? fields.get('S') ?? 'ERROR', code: fields.get('C') ?? '', message: fields.get('M') ?? '' };
+}
+
+/** RowDescription: each column's name and type OID (the rest of each field is not needed here). */
+export function decodeRowDescription(bytes: Buffer): { name: string; type: number }[] {
+  const count = bytes.readInt16BE(BODY);
+  const columns: { name: string; type: number }[] = [];
+  let at = BODY + 2;
+  for (let i = 0; i < count; i++) {
+    const [name, next] = cstring(bytes, at);
+    // Table OID (4), column number (2), then the type OID; type size (2), modifier (4), format (2) follow.
+    columns.push({ name, type: bytes.readInt32BE(next + 6) });
+    at = next + 18;
+  }
+  return columns;
+}
+
+/** DataRow: each column's text (null for NULL). */
+export function decodeDataRow(bytes: Buffer): (string | null)[] {
+  const count = bytes.readInt16BE(BODY);
+  const values: (string | null)[] = [];
+  let at = BODY + 2;
+  for (let i = 0; i < count; i++) {
+    const length = bytes.readInt32BE(at);
+    at += 4;
+    if (length < 0) {
+      values.push(null);
+      continue;
+    }
+    if (at + length > bytes.length) throw new RangeError('DataRow value past the end of the message');
+    values.push(bytes.toString('utf8', at, at + length));
+    at += length;
+  }
+  return values;
+}
+
 /** Terminate (`X`, length 4). */
 const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
 

@@ -89,6 +89,11 @@ export class Planner {
   plan(database: string, user: string, sql: string): Promise<CachePlan> {
     const writes = this.writes.pending(database);
     if (writes !== undefined) return Promise.all([...writes]).then(() => this.plan(database, user, sql));
+    return this.#planned(database, user, sql);
+  }
+
+  /** The plan, from the memo or worked out, without waiting for writes being resolved (their reach does not change it). */
+  #planned(database: string, user: string, sql: string): Promise<CachePlan> {
     const key = `${database}\u0000${sql}`;
     const known = this.#plans.get(key);
     if (known !== undefined) return Promise.resolve(known);
@@ -127,7 +132,7 @@ export class Planner {
   }
 
   /** See CallChecks.mayBeUserFunction. */
-  mayBeUserFunction(database: string, user: string, calls: readonly string[]): boolean {
+  mayBeUserFunction(database: string, user: string, calls: readonly string[]): boolean | Promise<boolean> {
     return this.#calls.mayBeUserFunction(database, user, calls);
   }
 
@@ -180,9 +185,15 @@ export class Planner {
     return this.#calls.mayWrite(database, c);
   }
 
-  /** Whether the planner refused `sql` for what a view it reads runs: code its text does not show (set_config, writes). */
-  refusedForViewCode(database: string, user: string, sql: string): boolean {
-    return this.peek(database, user, sql)?.reason?.startsWith(VIEW_REASON) === true;
+  /**
+   * Whether the planner refused `sql` for what a view it reads runs: code its text does not show
+   * (set_config, writes). A promise while the plan is being worked out.
+   */
+  refusedForViewCode(database: string, user: string, sql: string): boolean | Promise<boolean> {
+    const refused = (plan: CachePlan): boolean => plan.reason?.startsWith(VIEW_REASON) === true;
+    const plan = this.peek(database, user, sql);
+    // Not `plan`: it waits for writes being resolved, and a write's verdict may wait for this one.
+    return plan === undefined ? this.#planned(database, user, sql).then(refused) : refused(plan);
   }
 
   async #resolve(database: string, user: string, c: Classification): Promise<CachePlan> {

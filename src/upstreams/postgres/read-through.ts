@@ -124,10 +124,10 @@ export class ReadThrough {
     );
   }
 
-  /** The session may use the cache: idle, untainted, and nothing ahead may change that. */
+  /** The session may use the cache: idle, untainted, no verdict pending, and nothing ahead may change that. */
   #usable(): boolean {
     const session = this.#session;
-    return session.idle && !session.tainted && session.readsAsServer && !this.#queue.uncertain;
+    return session.idle && !session.tainted && !session.held && session.readsAsServer && !this.#queue.uncertain;
   }
 
   /**

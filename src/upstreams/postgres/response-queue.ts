@@ -58,6 +58,15 @@ interface CachedSlot {
   bytes: Buffer;
 }
 
+/** A question of sidecache's own on the session (the in-band catalog): its frames never reach the client unless it says so. */
+export interface InternalSlot {
+  kind: 'internal';
+  /** One upstream frame of its reply; true at the end of the reply. */
+  frame(frame: Frame): boolean;
+  /** The connection closed before the reply ended. */
+  close(): void;
+}
+
 export interface ResponseQueueOptions {
   /** Writes bytes to the client. */
   write(bytes: Buffer): void;
@@ -67,7 +76,7 @@ export interface ResponseQueueOptions {
 }
 
 export class ResponseQueue {
-  readonly #slots: (UpstreamSlot | CachedSlot)[] = [];
+  readonly #slots: (UpstreamSlot | CachedSlot | InternalSlot)[] = [];
   readonly #options: ResponseQueueOptions;
 
   constructor(options: ResponseQueueOptions) {
@@ -96,6 +105,21 @@ export class ResponseQueue {
     return slot;
   }
 
+  /** Opens the slot of sidecache's own question, about to be sent upstream. */
+  openInternal(handlers: Omit<InternalSlot, 'kind'>): void {
+    this.#slots.push({ kind: 'internal', ...handlers });
+  }
+
+  /** Nothing is outstanding upstream or waiting to be written. */
+  get idle(): boolean {
+    return this.#slots.length === 0;
+  }
+
+  /** Whether the frames coming now belong to sidecache's own question. */
+  get internalAtHead(): boolean {
+    return this.#slots[0]?.kind === 'internal';
+  }
+
   /** A stored answer: written now when nothing is outstanding, else after the slots before it. */
   answer(bytes: Buffer): void {
     if (this.#slots.length === 0) this.#options.write(bytes);
@@ -111,6 +135,13 @@ export class ResponseQueue {
   fromUpstream(frame: Frame): void {
     const head = this.#slots[0];
     // Nothing outstanding: an asynchronous message (notification, notice, parameter, fatal error).
+    if (head?.kind === 'internal') {
+      if (head.frame(frame)) {
+        this.#slots.shift();
+        this.#flushCached();
+      }
+      return;
+    }
     if (head === undefined || head.kind !== 'up') return this.#options.write(frame.bytes);
     if (frame.code === Backend.ParseComplete && head.swallowParse > 0) {
       head.swallowParse--;
@@ -149,11 +180,18 @@ export class ResponseQueue {
     for (const failed of slot.parses) failed();
     this.#options.ended(slot, status);
     slot.onEnd?.(slot.capture?.result(status));
+    this.#flushCached();
+  }
+
+  #flushCached(): void {
     while (this.#slots[0]?.kind === 'cached') this.#options.write((this.#slots.shift() as CachedSlot).bytes);
   }
 
   /** The connection closed: every upstream slot ends without a response. */
   close(): void {
-    for (const slot of this.#slots.splice(0)) if (slot.kind === 'up') slot.onEnd?.(undefined);
+    for (const slot of this.#slots.splice(0)) {
+      if (slot.kind === 'up') slot.onEnd?.(undefined);
+      else if (slot.kind === 'internal') slot.close();
+    }
   }
 }

@@ -247,9 +247,27 @@ export function defaultsEpoch(listener: object): number {
 /** What the catalog says of code a statement runs without showing it. */
 export interface HiddenCode {
   /** Whether a user function may answer one of these calls (`name/argument count`) in the session's database. */
-  mayBeUserFunction(calls: readonly string[]): boolean;
+  mayBeUserFunction(calls: readonly string[]): boolean | Promise<boolean>;
   /** Whether the statement runs calls its text does not show (a view's body) that the planner refused. */
-  runsHiddenCalls(sql: string): boolean;
+  runsHiddenCalls(sql: string): boolean | Promise<boolean>;
+}
+
+/**
+ * Taints the session for code its statement does not show, now when the planner knows, else once
+ * the catalog has answered: until then the session keeps from the cache (`Session.holdUntil`).
+ */
+function hiddenCode(session: Session, sql: string, neutralCalls: readonly string[], hidden: HiddenCode, effects: Effect[]): void {
+  const reasons = [`calls ${neutralCalls.join(', ')}, which a user function may answer`, 'reads a view whose body calls functions that may change the session'];
+  const verdicts = [hidden.mayBeUserFunction(neutralCalls), hidden.runsHiddenCalls(sql)];
+  const now = verdicts.findIndex((v) => v === true);
+  if (now !== -1) return void effects.push(taint(reasons[now]!));
+  if (!verdicts.some((v) => v instanceof Promise)) return;
+  session.holdUntil(
+    Promise.all(verdicts).then((answers) => {
+      const yes = answers.findIndex((v) => v);
+      if (yes !== -1) session.taint(reasons[yes]!);
+    }),
+  );
 }
 
 /**
@@ -270,8 +288,7 @@ export function applySessionEffects(session: Session, outcome: RequestOutcome, c
     const { effects: own, neutralCalls } = analysisOf(sql);
     // Code the text does not show may change the session: a user overload answering a "neutral"
     // name, a view's body (refused by the planner for the calls it makes).
-    if (hidden?.mayBeUserFunction(neutralCalls) === true) effects.push(taint(`calls ${neutralCalls.join(', ')}, which a user function may answer`));
-    else if (hidden?.runsHiddenCalls(sql) === true) effects.push(taint('reads a view whose body calls functions that may change the session'));
+    if (hidden !== undefined) hiddenCode(session, sql, neutralCalls, hidden, effects);
     for (const e of own) {
       if (e.kind === 'defaults') epochs.set(listener, defaultsEpoch(listener) + 1);
       effects.push(e);

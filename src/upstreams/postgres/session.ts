@@ -56,6 +56,8 @@ export class Session {
   /** Why the session is tainted, while it is. */
   #taintedBy: string | undefined;
   #fingerprint: string | undefined;
+  /** Verdicts about what the session ran that the catalog has not given yet. */
+  #holds = 0;
 
   /** `epoch` counts the role and database defaults (ALTER ROLE/DATABASE … SET) changed through the listener before the session began. */
   constructor(listener: string, params: ReadonlyMap<string, string>, epoch = 0) {
@@ -74,6 +76,21 @@ export class Session {
     return this.#taintedBy !== undefined;
   }
 
+  /** While a verdict about what the session ran is pending, it keeps from the cache. */
+  get held(): boolean {
+    return this.#holds > 0;
+  }
+
+  /** Keeps the session from the cache until `verdict` settles (it may taint the session). */
+  holdUntil(verdict: Promise<unknown>): void {
+    this.#holds++;
+    void verdict
+      .catch(() => this.taint('a verdict about code the session ran failed'))
+      .finally(() => {
+        this.#holds--;
+      });
+  }
+
   /** What tainted the session first, while it is tainted (for the debug log). */
   get taintedBy(): string | undefined {
     return this.#taintedBy;
@@ -81,6 +98,11 @@ export class Session {
 
   taint(why: string): void {
     this.#taintedBy ??= why;
+  }
+
+  /** The value the server last reported for a setting, if it reported one. */
+  parameter(name: string): string | undefined {
+    return this.#server.get(name);
   }
 
   /** A ParameterStatus from the server (TimeZone, DateStyle, application_name, …): the server's word. */

@@ -37,10 +37,14 @@ export class WriteEffects {
       const c = planner.classify(sql);
       // A function it calls may write tables sidecache cannot name: the whole database. Calls in a
       // cursor's or COPY's query, or in the body of a view the planner refused, count too.
+      // A verdict the catalog has not given: a user function counts as writing; a view's body is
+      // judged when its plan is known, and reads of the database wait for that.
+      const viewCode = planner.refusedForViewCode(session.database, session.user, sql);
+      if (viewCode instanceof Promise) this.#whenViewCode(session, viewCode);
       const viaCalls =
         planner.mayWrite(session.database, sql, c) ||
-        (!c.cacheable && planner.mayBeUserFunction(session.database, session.user, callsOf(sql))) ||
-        planner.refusedForViewCode(session.database, session.user, sql);
+        (!c.cacheable && planner.mayBeUserFunction(session.database, session.user, callsOf(sql)) !== false) ||
+        viewCode === true;
       if (c.cacheable && c.session === 'none' && !viaCalls) continue;
       committed ||= c.commits;
       if (c.writes.length > 0) {
@@ -72,6 +76,15 @@ export class WriteEffects {
       cascade,
       (target) => this.#ctx.invalidate(target),
       () => session.taint('a write ran triggers or rules'),
+    );
+  }
+
+  #whenViewCode(session: Session, verdict: Promise<boolean>): void {
+    this.#ctx.planner.writes.holdUntil(
+      session.database,
+      verdict.then((refused) => {
+        if (refused) this.#invalidateAll(session, false);
+      }),
     );
   }
 

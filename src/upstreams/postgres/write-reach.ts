@@ -92,11 +92,17 @@ export class WriteReaches {
         invalidate({ tags: [databaseTag(database)] });
       },
     );
+    this.holdUntil(database, resolving);
+  }
+
+  /** Plans of `database` wait for `resolving` (what a write reached, as the catalog answers it). */
+  holdUntil(database: string, resolving: Promise<void>): void {
     let set = this.#unresolved.get(database);
     if (set === undefined) this.#unresolved.set(database, (set = new Set()));
-    set.add(resolving);
-    void resolving.finally(() => {
-      set.delete(resolving);
+    const settled = resolving.catch(() => undefined);
+    set.add(settled);
+    void settled.finally(() => {
+      set.delete(settled);
       if (set.size === 0 && this.#unresolved.get(database) === set) this.#unresolved.delete(database);
     });
   }

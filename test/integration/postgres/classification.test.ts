@@ -9,6 +9,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { Logger } from '../../../src/log.js';
 import { SidecacheServer } from '../../../src/server.js';
 import { Catalog } from '../../../src/upstreams/postgres/catalog.js';
+import { DirectCatalog } from '../../../src/upstreams/postgres/catalog-direct.js';
 import { loadParser } from '../../../src/upstreams/postgres/classify.js';
 import { Planner } from '../../../src/upstreams/postgres/planner.js';
 import { connect, PG, pgUnreachable, unique, withPgSidecache } from '../../helpers/pg.js';
@@ -19,7 +20,7 @@ const unreachable = await pgUnreachable();
 function planner(extra = ''): Planner {
   const config = parseConfig(`postgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}"${extra} }\n`, 'test.yaml', {})
     .postgres[0]!;
-  const catalog = new Catalog((database, user) => ({ host: PG.host, port: PG.port, user, database }), new Logger({ level: 'silent' }));
+  const catalog = new Catalog(new DirectCatalog((database, user) => ({ host: PG.host, port: PG.port, user, database }), new Logger({ level: 'silent' })));
   onTestFinished(() => catalog.close());
   return new Planner(config, catalog);
 }
@@ -158,7 +159,7 @@ describe.skipIf(unreachable !== undefined)('what may be cached: default deny', (
     expect(await plan(p, `SELECT a FROM ${schema}.t`)).toMatchObject({ cacheable: true });
   });
 
-  it('a rule naming a table that does not exist is reported at start, with its key path', async () => {
+  it('a rule naming a table that does not exist is reported with the first session, with its key path', async () => {
     const lines: string[] = [];
     const config = parseConfig(
       `admin: { listen: "127.0.0.1:0" }\npostgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://${PG.user}@${PG.host}:${PG.port}/${PG.database}"\n    rules:\n      - { tables: [${schema}.t] }\n      - { tables: [nope_${schema}] }\n`,
@@ -168,6 +169,9 @@ describe.skipIf(unreachable !== undefined)('what may be cached: default deny', (
     const server = new SidecacheServer(config, { log: new Logger({ level: 'warn', sink: (line) => void lines.push(line) }) });
     await server.start();
     try {
+      // The catalog is asked in band: the check runs with the first client session of the database.
+      const client = await connect(server.postgresListeners[0]!.address.port);
+      await client.end();
       await waitFor(() => lines.some((l) => l.includes('postgres[main].rules[1].tables')), 'the warning');
       const line = lines.find((l) => l.includes('postgres[main].rules[1].tables'))!;
       expect(line).toContain(`no table \\"nope_${schema}\\" in database \\"${PG.database}\\"`);

@@ -2,6 +2,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { Logger } from '../../../src/log.js';
 import { Catalog } from '../../../src/upstreams/postgres/catalog.js';
+import { DirectCatalog } from '../../../src/upstreams/postgres/catalog-direct.js';
 import { loadParser } from '../../../src/upstreams/postgres/classify.js';
 import { Planner } from '../../../src/upstreams/postgres/planner.js';
 import type { BuiltinFunctions } from '../../../src/upstreams/postgres/volatility.js';
@@ -23,7 +24,9 @@ class CountingCatalog extends Catalog {
 function plannerWithCatalog(): { planner: Planner; catalog: CountingCatalog } {
   const config = parseConfig(`postgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}" }\n`, 'test.yaml', {})
     .postgres[0]!;
-  const catalog = new CountingCatalog((database, user) => ({ host: PG.host, port: PG.port, user, database }), new Logger({ level: 'silent' }));
+  const catalog = new CountingCatalog(
+    new DirectCatalog((database, user) => ({ host: PG.host, port: PG.port, user, database }), new Logger({ level: 'silent' })),
+  );
   onTestFinished(() => catalog.close());
   return { planner: new Planner(config, catalog), catalog };
 }
