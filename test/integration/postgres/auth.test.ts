@@ -15,7 +15,9 @@ import pg from 'pg';
 import { clusterUnavailable, type PgCluster, useCluster } from '../../helpers/pg-cluster.js';
 import { metric, startSidecache } from '../../helpers/sidecache.js';
 import { makePki } from '../../helpers/tls.js';
-import { unique } from '../../helpers/pg.js';
+import { rawSocket, unique } from '../../helpers/pg.js';
+import { startup } from '../../helpers/pg-bytes.js';
+import { waitFor } from '../../helpers/wait.js';
 import type { SidecacheServer } from '../../../src/server.js';
 
 const unavailable = clusterUnavailable();
@@ -114,6 +116,24 @@ function passwordCases(cluster: PgCluster, stored: RegExp, sslmodes: string[]): 
         severity: 'FATAL',
         message: 'password authentication failed for user "postgres"',
       });
+    });
+  });
+
+  it('a client that leaves during authentication leaves no session behind', async () => {
+    await withSidecache(cluster, 'disable', false, async (port, server) => {
+      const authenticating = async () =>
+        Number(
+          (await cluster.admin(`SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`))[0]!.rows[0].n,
+        );
+      const socket = await rawSocket(port);
+      const asked = new Promise<Buffer>((resolve) => socket.once('data', resolve));
+      socket.write(startup({ user: 'postgres', database: 'postgres', application_name: 'leaves-during-auth' }));
+      // The server's password request (AuthenticationSASL or MD5Password): the upstream session waits for an answer.
+      expect((await asked)[0]).toBe('R'.charCodeAt(0));
+      expect(server.postgresListeners[0]!.upstreamConnections).toBe(1);
+      socket.destroy();
+      await waitFor(() => server.postgresListeners[0]!.upstreamConnections === 0, 'sidecache to close the upstream connection');
+      await waitFor(async () => (await authenticating()) === 0, 'the server to end the session');
     });
   });
 }
