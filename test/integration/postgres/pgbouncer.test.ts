@@ -10,7 +10,7 @@
  * The catalog asks PostgreSQL directly: PgBouncer refuses the startup parameters its connection sets.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,12 +23,14 @@ import type { SidecacheServer } from '../../../src/server.js';
 
 const example = new URL('../../../examples/pgbouncer/', import.meta.url).pathname;
 
+/** Debian installs it in /usr/sbin, which a non-root PATH often lacks. */
+const PGBOUNCER = process.env.PGBOUNCER ?? (existsSync('/usr/sbin/pgbouncer') ? '/usr/sbin/pgbouncer' : 'pgbouncer');
 const noPgbouncer = (() => {
   try {
-    execFileSync('pgbouncer', ['--version'], { stdio: 'pipe' });
+    execFileSync(PGBOUNCER, ['--version'], { stdio: 'pipe' });
     return undefined;
   } catch {
-    const reason = 'SKIPPED: pgbouncer is not installed (apt-get install pgbouncer): the PgBouncer stacking tests do not run';
+    const reason = 'SKIPPED: pgbouncer is not installed (apt-get install pgbouncer, or set PGBOUNCER to its path): the PgBouncer stacking tests do not run';
     console.warn(reason);
     return reason;
   }
@@ -86,7 +88,7 @@ async function startPgbouncer(target: number, userlist: string, changes: [string
   const user = osUser();
   if (user !== undefined) for (const f of ['', 'pgbouncer.ini', 'userlist.txt']) chownSync(join(dir, f), user.uid, user.gid);
   // auth_file = userlist.txt is read relative to the working directory.
-  const child: ChildProcess = spawn('pgbouncer', ['pgbouncer.ini'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], ...user });
+  const child: ChildProcess = spawn(PGBOUNCER, ['pgbouncer.ini'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], ...user });
   let log = '';
   child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
