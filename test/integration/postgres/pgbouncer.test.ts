@@ -4,10 +4,13 @@
  *
  * With `pool_mode = session` (the example) a client keeps one server connection for its whole session
  * (https://www.pgbouncer.org/config.html#pool_mode), which is what sidecache models: queries work, repeats
- * are hits, a SET holds, a write through sidecache invalidates. With `pool_mode = transaction` a SET stays on
- * the server connection for whichever client gets it next, and sidecache, which keys its cache on the session
- * state it saw confirmed, stores an answer made under another client's SET and serves it on.
+ * are hits, a SET holds, a write through sidecache invalidates. With `transaction` or `statement` pooling a
+ * SET stays on the server connection for whichever client gets it next, and sidecache, which keys its cache
+ * on the session state it saw confirmed, stores an answer made under another client's SET and serves it on.
  * The catalog asks PostgreSQL directly: PgBouncer refuses the startup parameters its connection sets.
+ * PgBouncer in front of sidecache (app → PgBouncer → sidecache) makes PgBouncer's pooled server connections
+ * sidecache's sessions: what one app client leaves in one (a taint) reaches the next, unless PgBouncer's
+ * server_reset_query (DISCARD ALL, session mode only) ends it.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -228,14 +231,14 @@ describe.skipIf(unavailable !== undefined)('PgBouncer between sidecache and Post
     });
   });
 
-  describe('pool_mode = transaction (not supported)', () => {
+  describe.each(['transaction', 'statement'])('pool_mode = %s behind sidecache (not supported)', (mode) => {
     let bouncer: Bouncer;
     let server: SidecacheServer;
     let port: number;
     beforeAll(async () => {
       // One server connection, so which one a statement runs on is decided, not raced.
       bouncer = await startPgbouncer(cluster.port, userlist, [
-        ['pool_mode = session', 'pool_mode = transaction'],
+        ['pool_mode = session', `pool_mode = ${mode}`],
         ['default_pool_size = 20', 'default_pool_size = 1'],
       ]);
       server = await startExampleSidecache(cluster, bouncer.port);
@@ -250,7 +253,7 @@ describe.skipIf(unavailable !== undefined)('PgBouncer between sidecache and Post
     it("caches an answer made under another client's SET and keeps serving it after the server has moved on", async () => {
       const a = await connectVia(port);
       const b = await connectVia(port);
-      // A's SET stays on the server connection when PgBouncer gives it to B (no reset in transaction mode).
+      // A's SET stays on the server connection when PgBouncer gives it to B (no server_reset_query outside session mode).
       await a.query('SET search_path = s2');
       // B has set nothing, so sidecache keys this under the default search_path; the server answered with s2's.
       expect((await b.query('SELECT v FROM t')).rows[0].v).toBe('s2 row');
