@@ -21,7 +21,7 @@ export interface CheckCredentials {
   password?: string | undefined;
 }
 
-/** The oldest and newest PostgreSQL major versions sidecache supports (the catalog queries are written for their columns). */
+/** The oldest and newest PostgreSQL major versions sidecache supports (README, "What is cached"). */
 export const OLDEST_SUPPORTED = 13;
 export const NEWEST_SUPPORTED = 18;
 
@@ -48,7 +48,7 @@ export function serverSupport(versionNum: number): { supported: boolean; note: s
 }
 
 /** `[schema.]name` of `rules[].tables` as MISSING's $1 (schemas) and $2 (names): quotes dropped, case compared by the query. */
-export function missingParams(tables: readonly string[]): [(string | null)[], string[]] {
+function missingParams(tables: readonly string[]): [(string | null)[], string[]] {
   const refs = tables.map((t) => {
     const parts = t.split('.').map((p) => p.replace(/^"|"$/g, ''));
     return { schema: parts.length > 1 ? parts.at(-2)! : null, name: parts.at(-1)! };
@@ -67,8 +67,8 @@ const CONNECT_FIX: Record<CatalogErrorReason, string> = {
 
 /** PostgreSQL's own words for an error: SQLSTATE and message when the server sent them, else the message. */
 function errorText(err: unknown): string {
-  const { code, message } = err as { code?: string; message?: string };
-  return code !== undefined && /^[0-9A-Z]{5}$/.test(code) ? `${code} ${message ?? ''}` : (message ?? String(err));
+  if (err instanceof pg.DatabaseError) return `${err.code ?? ''} ${err.message}`.trim();
+  return err instanceof Error ? err.message : String(err);
 }
 
 /**
