@@ -2,16 +2,21 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
 import { isSidecacheError, SidecacheError } from './errors.js';
 import { installSql, uninstallSql } from './invalidation/triggers.js';
 import { isLogLevel, Logger } from './log.js';
 import { SidecacheServer } from './server.js';
+import { checkConnect } from './upstreams/postgres/check-connect.js';
 
 const HELP = `sidecache — a read-through caching sidecar for HTTP APIs and PostgreSQL
 
 Usage:
   sidecache start [-c FILE]          run with a configuration (default $SIDECACHE_CONFIG or ./sidecache.yaml)
   sidecache check [-c FILE]          validate a configuration: prints "ok" or every problem (exit 1)
+  sidecache check [-c FILE] --connect [--user U] [--database D] [--password-file F]
+                                     also log in to each postgres[] upstream (password: F or $PGPASSWORD) and
+                                     say whether reads will be cached (exit 0), or why not (exit 1); config error: exit 2
   sidecache demo [--once]            run the built-in demo: embedded PostgreSQL, an example API, sidecache in front
   sidecache invalidate [--admin URL] [--token T] [--tag X] [--table Y] [--key K] [--prefix P] [--all]
                                      send an invalidation to a running sidecache (options repeat)
@@ -19,7 +24,24 @@ Usage:
                                      print SQL that makes PostgreSQL NOTIFY C on every write (and DDL)
   sidecache --help | --version
 
-Environment: SIDECACHE_CONFIG, SIDECACHE_ADMIN_TOKEN (for invalidate), SIDECACHE_LOG_LEVEL (debug|info|warn|error).`;
+Environment: SIDECACHE_CONFIG, SIDECACHE_ADMIN_TOKEN (for invalidate), SIDECACHE_LOG_LEVEL (debug|info|warn|error),
+PGPASSWORD (for check --connect).`;
+
+const CHECK_HELP = `Usage: sidecache check [-c FILE] [--connect [--user U] [--database D] [--password-file F]]
+
+Validates the configuration (-c, else $SIDECACHE_CONFIG, else ./sidecache.yaml): prints "ok", or every
+problem with its key path (exit 1).
+
+--connect            also, for every postgres[] listener, logs in to its upstream as a client through it
+                     would (host, port, sslmode and TLS files of postgres[].upstream), reports the login
+                     (or PostgreSQL's error and SQLSTATE), the server version, and the catalog questions
+                     sidecache asks, then says "reads will be cached for user U on database D" or
+                     "nothing will be cached: <reason>; <fix>". Exit 0 when every listener can cache, 1 when
+                     one cannot, 2 for a configuration or usage error.
+--user U             the user to log in as (default: the upstream URL's, else the OS user, as libpq)
+--database D         the database (default: the upstream URL's, else the user's name, as libpq)
+--password-file F    read the password from F (its first line); else $PGPASSWORD, else the URL's
+                     password when the user is the URL's. Never put a password on the command line.`;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -70,10 +92,49 @@ async function start(args: string[]): Promise<number> {
 }
 
 async function check(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
-  await loadConfig(configPath(values.config));
-  console.log('ok');
-  return 0;
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h', default: false },
+      connect: { type: 'boolean', default: false },
+      user: { type: 'string' },
+      database: { type: 'string' },
+      'password-file': { type: 'string' },
+    },
+  });
+  if (values.help) {
+    console.log(CHECK_HELP);
+    return 0;
+  }
+  if (!values.connect) {
+    if (values.user !== undefined || values.database !== undefined || values['password-file'] !== undefined)
+      throw usage('check: --user, --database and --password-file go with --connect');
+    await loadConfig(configPath(values.config));
+    console.log('ok');
+    return 0;
+  }
+  const password = values['password-file'] === undefined ? process.env.PGPASSWORD : passwordFrom(values['password-file']);
+  let config: Config;
+  try {
+    config = await loadConfig(configPath(values.config));
+  } catch (err) {
+    // With --connect, exit 1 means "a listener cannot cache": a configuration that cannot be read or is invalid is 2.
+    if (!isSidecacheError(err)) throw err;
+    console.error(`sidecache: ${err.message}`);
+    return 2;
+  }
+  const cacheable = await checkConnect(config.postgres, { user: values.user, database: values.database, password }, (line) => console.log(line));
+  return cacheable ? 0 : 1;
+}
+
+/** The first line of a password file (as .pgpass holds one per line); unreadable is a usage error. */
+function passwordFrom(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split(/\r?\n/)[0]!;
+  } catch (err) {
+    throw usage(`check: cannot read --password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 async function invalidate(args: string[]): Promise<number> {

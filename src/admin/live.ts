@@ -64,6 +64,8 @@ td,th{border:1px solid #ddd;padding:.3rem .6rem;text-align:right}
 th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
 #status{color:#888}
+caption{text-align:left;padding:.3rem 0;color:#555}
+#catalogErrors .failing td{color:#a00}
 </style></head><body>
 <h1>sidecache <span id="status">connecting…</span></h1>
 <div class="cards">
@@ -74,6 +76,8 @@ td:first-child,th:first-child{text-align:left}
 <div class="card">memory<b id="memory">–</b></div>
 </div>
 <table><thead><tr><th>listener</th><th>protocol</th><th>hit</th><th>miss</th><th>stale</th><th>bypass</th><th>error</th><th>hit ratio</th></tr></thead><tbody id="listeners"></tbody></table>
+<table><caption>PostgreSQL catalog errors: while the catalog cannot be asked, nothing is cached for that database and user (the log's SC_WARN_CATALOG_UNAVAILABLE names them, with the fix)</caption>
+<thead><tr><th>listener</th><th>reason</th><th>count</th></tr></thead><tbody id="catalogErrors"></tbody></table>
 <table><thead><tr><th>recent invalidation</th><th>source</th><th>removed</th></tr></thead><tbody id="invalidations"></tbody></table>
 <script>
 let last;
@@ -98,6 +102,8 @@ async function tick() {
     }
     last = { time: d.time, total, durationSum: d.durationSum, durationCount: d.durationCount };
     $('listeners').replaceChildren(...ls.map(([name, l]) => row([name, l.protocol, l.hit, l.miss, l.stale, l.bypass, l.error, pct(l.hitRatio)])));
+    const failures = ls.flatMap(([name, l]) => Object.entries(l.catalogErrors || {}).map(([reason, n]) => [name, reason, n]));
+    $('catalogErrors').replaceChildren(...(failures.length ? failures.map((f) => { const tr = row(f); tr.className = 'failing'; return tr; }) : [row(['none', '', ''])]));
     $('invalidations').replaceChildren(...d.invalidations.map((i) => row([i.time, i.source, i.removed])));
     $('status').textContent = 'live';
   } catch (err) {

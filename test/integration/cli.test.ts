@@ -27,6 +27,13 @@ describe('sidecache CLI (built)', () => {
 
   it('prints help and version, and refuses unknown commands with exit 2', () => {
     expect(run('--help').stdout).toContain('sidecache start');
+    expect(run('--help').stdout).toContain('check [-c FILE] --connect');
+    const checkHelp = run('check', '--help');
+    expect(checkHelp.status).toBe(0);
+    expect(checkHelp.stdout).toMatch(/--connect .*logs in to its upstream/);
+    expect(checkHelp.stdout).toContain('--password-file F');
+    // The login options mean nothing without --connect: a usage error, as unknown options always were.
+    expect(run('check', '-c', 'config/sidecache.yaml', '--user', 'u').status).toBe(2);
     expect(run('--version').stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     expect(run('frobnicate').status).toBe(2);
     expect(run('invalidate').status).toBe(2);
