@@ -9,6 +9,15 @@ import pg from 'pg';
 import type { Logger } from '../../log.js';
 import type { CatalogTransport } from './catalog-transport.js';
 
+/**
+ * The connection's settings, sent after login rather than as startup parameters (PgBouncer refuses
+ * those it does not know): names resolve in pg_catalog only, whatever search_path the role sets
+ * for itself (a session's SET outranks role defaults), and a lock held elsewhere (pg_get_viewdef
+ * locks the view) or a slow answer must not stall every later question.
+ */
+const SESSION_SETUP = `SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),
+  pg_catalog.set_config('lock_timeout', '100', false), pg_catalog.set_config('statement_timeout', '5000', false)`;
+
 export class DirectCatalog implements CatalogTransport {
   readonly #clients = new Map<string, Promise<pg.Client>>();
   /** Per connection (database and user), the question in flight, which the next one waits for. */
@@ -94,6 +103,7 @@ export class DirectCatalog implements CatalogTransport {
           this.#clients.delete(key);
         });
         await c.connect();
+        await c.query(SESSION_SETUP);
         return c;
       })();
       client.catch(() => this.#clients.delete(key));

@@ -41,9 +41,6 @@ export interface PostgresListenerDeps {
   planWaitMs?: Millis;
 }
 
-/** How long a catalog question waits for a lock before it is answered "cannot be asked". */
-const CATALOG_LOCK_TIMEOUT_MS = 100;
-
 /** How long an in-band catalog question waits for a session of its database to be idle outside a transaction. */
 const CATALOG_WAIT_MS = 5_000;
 
@@ -92,13 +89,6 @@ export class PostgresListener {
           database,
           application_name: 'sidecache catalog',
           connectionTimeoutMillis: config.connectTimeout,
-          statement_timeout: 5_000,
-          // A lock held elsewhere (pg_get_viewdef locks the view) must not stall every later question.
-          lock_timeout: CATALOG_LOCK_TIMEOUT_MS,
-          // The catalog's names resolve in pg_catalog only, whatever search_path the role sets for
-          // itself (ALTER ROLE … SET): startup options outrank role defaults, and the answers are
-          // shared by every user of the database.
-          options: '-c search_path=pg_catalog,pg_temp',
         }),
         deps.log,
       );
