@@ -88,7 +88,7 @@ export const METRICS = {
   catalogErrors: {
     type: 'counter',
     name: 'sidecache_postgres_catalog_errors_total',
-    help: 'Catalog questions a PostgreSQL listener could not ask, by listener and reason (authentication, permission, unreachable, timeout, other): statements of that database and user go upstream uncached.',
+    help: 'Catalog questions a PostgreSQL listener could not ask, by listener and reason (authentication, permission, unreachable, timeout, version, other): statements of that database and user go upstream uncached.',
     labelNames: ['listener', 'reason'],
   },
   clientConnections: {

@@ -19,7 +19,8 @@ const TYPE_EDGES = `type_edges(parent, child) AS (
   SELECT typbasetype, oid FROM pg_type WHERE typbasetype <> 0
   UNION ALL SELECT typelem, oid FROM pg_type WHERE typelem <> 0
   UNION ALL SELECT rngsubtype, rngtypid FROM pg_range
-  UNION ALL SELECT rngtypid, rngmultitypid FROM pg_range
+  -- Multiranges exist from PostgreSQL 14 on: their column is read through to_jsonb so that 13 parses the query too.
+  UNION ALL SELECT r.rngtypid, (to_jsonb(r) ->> 'rngmultitypid')::oid FROM pg_range r WHERE to_jsonb(r) ? 'rngmultitypid'
   UNION ALL SELECT a.atttypid, c.reltype FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
   WHERE a.attnum > 0 AND NOT a.attisdropped AND c.reltype <> 0
 )`;

@@ -11,6 +11,7 @@ import { parsePgUrl } from '../../config/pg-url.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
 import { CATALOG_FIX, type CatalogErrorReason, catalogErrorReason } from './catalog-errors.js';
 import { BUILTINS, MISSING, USER_OBJECTS } from './catalog-queries.js';
+import { OLDEST_SUPPORTED, serverSupport } from './server-versions.js';
 import { connectUpstream, type UpstreamTarget, upstreamTarget } from './upstream-socket.js';
 
 /** Who to log in as; what is not given comes from the listener's upstream URL, then libpq's defaults. */
@@ -20,10 +21,6 @@ export interface CheckCredentials {
   /** From --password-file or PGPASSWORD; never from the command line. */
   password?: string | undefined;
 }
-
-/** The oldest and newest PostgreSQL major versions sidecache supports (README, "What is cached"). */
-export const OLDEST_SUPPORTED = 13;
-export const NEWEST_SUPPORTED = 18;
 
 /** The catalog answers a session's first statement waits on: a client-side bound, as the catalog's statement_timeout is. */
 const QUERY_TIMEOUT_MS = 5_000;
@@ -37,14 +34,6 @@ export interface ListenerVerdict {
   cacheable: boolean;
   /** Rule tables (as `rules[].tables` spells them) that name no relation of the database. */
   missingTables: string[];
-}
-
-/** Whether a server of `versionNum` (`server_version_num`, e.g. 150004) is one sidecache supports; a message when it is not, or is newer than tested. */
-export function serverSupport(versionNum: number): { supported: boolean; note: string } {
-  const major = Math.floor(versionNum / 10_000);
-  if (major < OLDEST_SUPPORTED) return { supported: false, note: `not supported: older than PostgreSQL ${OLDEST_SUPPORTED}, the oldest sidecache supports` };
-  if (major > NEWEST_SUPPORTED) return { supported: true, note: `newer than PostgreSQL ${NEWEST_SUPPORTED}, the newest sidecache is tested with` };
-  return { supported: true, note: `supported (${OLDEST_SUPPORTED} to ${NEWEST_SUPPORTED})` };
 }
 
 /** `[schema.]name` of `rules[].tables` as MISSING's $1 (schemas) and $2 (names): quotes dropped, case compared by the query. */
@@ -62,6 +51,7 @@ const CONNECT_FIX: Record<CatalogErrorReason, string> = {
   permission: 'grant the user CONNECT on the database',
   unreachable: 'check that postgres[].upstream reaches a running server and that the database exists',
   timeout: 'the server did not answer in time (postgres[].connectTimeout); check the address and the server load',
+  version: 'upgrade the server',
   other: 'see the error',
 };
 
@@ -120,7 +110,7 @@ export async function checkListener(config: PostgresListenerConfig, credentials:
     // SHOW needs no function call: a role whose EXECUTE on current_setting was revoked still gets its answer.
     const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
     const num = Number((await client.query<{ server_version_num: string }>('SHOW server_version_num')).rows[0]!.server_version_num);
-    const support = serverSupport(num);
+    const support = serverSupport(Math.floor(num / 10_000));
     print(`  server: PostgreSQL ${version}, ${support.note}`);
 
     const tables = [...new Set(config.rules.flatMap((r) => r.tables))];

@@ -19,6 +19,7 @@ import { ReadThrough } from './read-through.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import { Session } from './session.js';
 import { SessionChannel } from './session-channel.js';
+import { unsupportedServer } from './server-versions.js';
 import { applySessionEffects, defaultsEpoch } from './session-effects.js';
 import { WriteEffects } from './write-effects.js';
 import { connectUpstream } from './upstream-socket.js';
@@ -210,8 +211,15 @@ export class PgConnection {
       const { session } = this.#started!;
       session.txStatus = decodeReadyStatus(frame.bytes);
       this.#phase = 'ready';
-      this.#ctx.inBand?.attach(this.#channel!);
-      this.#ctx.planner.warm(session.database, session.user);
+      // A server older than sidecache reads the catalog of: its session is passed through, uncached.
+      const unsupported = unsupportedServer(session.parameter('server_version'));
+      if (unsupported === undefined) {
+        this.#ctx.inBand?.attach(this.#channel!);
+        this.#ctx.planner.warm(session.database, session.user);
+      } else {
+        session.taint(unsupported.message);
+        this.#ctx.catalogError(session.database, session.user, unsupported);
+      }
       this.#pump();
     }
   }

@@ -27,6 +27,8 @@ export interface PgContext {
   readonly inBand: InBandCatalog | undefined;
   /** How long the first use of a SQL text waits for its cache plan before going upstream uncached. */
   readonly planWaitMs: Millis;
+  /** Hears that the catalog cannot be asked for a database and user (to log once and count it). */
+  catalogError(database: string, user: string, err: unknown): void;
   /** Applies an invalidation through the one dispatch path. */
   invalidate(target: InvalidationTarget): void;
   report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;

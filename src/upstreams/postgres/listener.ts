@@ -97,7 +97,7 @@ export class PostgresListener {
     };
     // In band over the clients' own sessions unless catalogUrl names an identity of its own.
     this.#inBand = config.catalogUrl === undefined ? new InBandCatalog(direct(upstream), CATALOG_WAIT_MS) : undefined;
-    this.#catalog = new Catalog(this.#inBand ?? direct(parsePgUrl(config.catalogUrl!)), (database, user, err) => {
+    const catalogError = (database: string, user: string, err: unknown): void => {
       // A question about a database no client has open refused no client caching (/cache/explain shows it).
       if (askedWithoutSession(err)) return;
       // Caching is off for this database and user until the catalog answers: say so once, and count it.
@@ -108,7 +108,8 @@ export class PostgresListener {
         `postgres[${config.name}]: nothing is cached for database "${database}" and user "${user}": the catalog could not be asked (${(err as Error).message}); ${CATALOG_FIX[reason]}`,
         `${config.name}\u0000${database}\u0000${user}\u0000${reason}`,
       );
-    });
+    };
+    this.#catalog = new Catalog(this.#inBand ?? direct(parsePgUrl(config.catalogUrl!)), catalogError);
     const source = `postgres:${config.name}`;
     this.#ctx = {
       name: config.name,
@@ -127,6 +128,7 @@ export class PostgresListener {
             }),
       planWaitMs: deps.planWaitMs ?? DEFAULT_PLAN_WAIT_MS,
       inBand: this.#inBand,
+      catalogError,
       invalidate: (target) => void deps.invalidate(target, source),
       report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
     };

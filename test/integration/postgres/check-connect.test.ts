@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { serverSupport } from '../../../src/upstreams/postgres/check-connect.js';
 import { clusterUnavailable, useCluster } from '../../helpers/pg-cluster.js';
 
 const cli = new URL('../../../dist/cli.js', import.meta.url).pathname;
@@ -27,15 +26,6 @@ function check(yaml: string, args: string[], env: Record<string, string> = {}) {
 function listener(port: number, database: string, rules = ''): string {
   return `postgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://127.0.0.1:${port}/${database}"\n${rules}`;
 }
-
-describe('check --connect: server versions', () => {
-  it('supports PostgreSQL 13 to 18, refuses older, and says a newer one is untested', () => {
-    expect(serverSupport(120_018)).toEqual({ supported: false, note: 'not supported: older than PostgreSQL 13, the oldest sidecache supports' });
-    expect(serverSupport(130_000).supported).toBe(true);
-    expect(serverSupport(180_001)).toEqual({ supported: true, note: 'supported (13 to 18)' });
-    expect(serverSupport(190_000)).toEqual({ supported: true, note: 'newer than PostgreSQL 18, the newest sidecache is tested with' });
-  });
-});
 
 describe.skipIf(noCluster)('check --connect against a throwaway SCRAM cluster', () => {
   const cluster = useCluster({ auth: 'scram-sha-256' });
