@@ -277,9 +277,11 @@ describe.skipIf(unreachable !== undefined)('postgres listener: a Query inside an
   }
 
   it('passes both through and never stores one response under the other', async () => {
-    // The server's own answers differ by version: PostgreSQL 15 answers the next Query 'simple', 18.4
-    // fails it with XX000 "StartTransactionCommand: unexpected state STARTED" (its own state after the
-    // Sync; seen on a direct session too). Through sidecache, the answers must be the server's, whichever.
+    // The server's own answers differ by version. PostgreSQL 15 ends the Query with ReadyForQuery 'I'
+    // and answers the next Query. 18.4 ends it with 'T' (the Execute's implicit transaction still
+    // open) and, after the Sync, fails the next Query with XX000 "StartTransactionCommand: unexpected
+    // state STARTED"; a direct session shows the same. Through sidecache, the answers must be the
+    // server's, whichever they are.
     const direct = await answers(await rawSession(PG.port, PG.host));
     expect(direct[0]).toEqual(['extended', 'simple']);
     expect(direct.slice(1).flat()).not.toContain('extended');
