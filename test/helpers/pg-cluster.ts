@@ -1,8 +1,10 @@
 /**
  * A throwaway PostgreSQL cluster for one test file: initdb in a fresh temp directory, a chosen
- * pg_hba.conf (password or certificate authentication on 127.0.0.1), optionally TLS with a
+ * pg_hba.conf (password or certificate authentication on 127.0.0.1; trust for pg18-server.ts), optionally TLS with a
  * throwaway CA, started on a free port and removed at the end. The shared server at PGHOST trusts
  * 127.0.0.1, so authentication and upstream TLS can only be tested against one of these.
+ * The binaries are those of the run's server (PostgreSQL 18 in the `pg18` project, see
+ * pg18-server.ts), else $PG_BIN, else the machine's PostgreSQL 15; `bin` picks others.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,14 +13,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
+import './pg-provided.js';
 
 const run = promisify(execFile);
-const BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+/** Where initdb, pg_ctl and postgres are when a cluster does not name its own `bin`. */
+function defaultBin(): string {
+  return inject('pgServer')?.bin ?? process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+}
 
 export interface ClusterOptions {
-  /** Method of the `host all all 127.0.0.1/32` line; password_encryption follows (md5 or scram-sha-256). */
-  auth: 'scram-sha-256' | 'md5';
+  /**
+   * Method of the `host all all 127.0.0.1/32` line; password_encryption follows (md5 or
+   * scram-sha-256; PostgreSQL's default, scram-sha-256, under trust).
+   */
+  auth: 'scram-sha-256' | 'md5' | 'trust';
+  /** Directory holding initdb, pg_ctl and postgres (default: see the file's comment). */
+  bin?: string;
   /** ssl=on with a server certificate for `localhost` (DNS name only) from a throwaway CA, which also signs client certificates. */
   ssl?: boolean;
   /** pg_hba.conf lines put before the `host` line, e.g. `hostssl all alice 127.0.0.1/32 cert`. */
@@ -47,15 +59,15 @@ export interface PgCluster {
   stop(): Promise<void>;
 }
 
-/** Why a cluster cannot be made here, or undefined when it can. */
-export function clusterUnavailable(): string | undefined {
+/** Why a cluster cannot be made here (with the binaries of `bin`), or undefined when it can. */
+export function clusterUnavailable(bin = defaultBin()): string | undefined {
   const missing = (why: string) => {
     const reason = `SKIPPED: no throwaway PostgreSQL cluster: ${why}`;
     console.warn(reason);
     return reason;
   };
-  if (!existsSync(join(BIN, 'initdb')) || !existsSync(join(BIN, 'pg_ctl'))) return missing(`initdb/pg_ctl not found in ${BIN} (set PG_BIN)`);
-  if (process.getuid?.() === 0 && owner() === undefined) return missing('running as root and there is no OS user "postgres" to run initdb as');
+  if (!existsSync(join(bin, 'initdb')) || !existsSync(join(bin, 'pg_ctl'))) return missing(`initdb/pg_ctl not found in ${bin} (set PG_BIN)`);
+  if (process.getuid?.() === 0 && postgresOsUser() === undefined) return missing('running as root and there is no OS user "postgres" to run initdb as');
   try {
     execFileSync('openssl', ['version'], { stdio: 'pipe' });
   } catch {
@@ -66,7 +78,7 @@ export function clusterUnavailable(): string | undefined {
 }
 
 /** uid/gid of the `postgres` OS user, from /etc/passwd. */
-function owner(): { uid: number; gid: number } | undefined {
+export function postgresOsUser(): { uid: number; gid: number } | undefined {
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
     .find((l) => l.startsWith('postgres:'));
@@ -122,13 +134,15 @@ function makePki(dir: string): ClusterPki & { server: { cert: string; key: strin
 
 /** Starts a cluster; `stop()` removes everything it made. */
 export async function startCluster(options: ClusterOptions): Promise<PgCluster> {
+  const bin = options.bin ?? defaultBin();
   const dir = mkdtempSync(join(tmpdir(), 'sidecache-cluster-'));
   const data = join(dir, 'data');
-  const user = process.getuid?.() === 0 ? owner() : undefined;
+  // PostgreSQL refuses to run as root (src/backend/main/main.c: "root" execution of the PostgreSQL server is not permitted).
+  const user = process.getuid?.() === 0 ? postgresOsUser() : undefined;
   const as = user === undefined ? {} : { uid: user.uid, gid: user.gid };
   const port = await freePort();
   const password = `pw-${process.pid}-${port}`;
-  const ctl = (args: string[]) => run(join(BIN, 'pg_ctl'), ['-D', data, ...args], { ...as, cwd: dir });
+  const ctl = (args: string[]) => run(join(bin, 'pg_ctl'), ['-D', data, ...args], { ...as, cwd: dir });
   let started = false;
   const stop = async () => {
     if (started) await ctl(['-m', 'immediate', 'stop']).catch(() => undefined);
@@ -138,9 +152,14 @@ export async function startCluster(options: ClusterOptions): Promise<PgCluster> 
   try {
     if (user !== undefined) chownSync(dir, user.uid, user.gid);
     // trust at first: the real rules go in below, once the password is set over the socket.
-    await run(join(BIN, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '--no-instructions'], { ...as, cwd: dir });
+    await run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '--no-instructions'], { ...as, cwd: dir });
     const pki = options.ssl === true ? makePki(dir) : undefined;
-    const conf = [`password_encryption = '${options.auth}'`, 'fsync = off', 'synchronous_commit = off', 'full_page_writes = off'];
+    const conf = [
+      ...(options.auth === 'trust' ? [] : [`password_encryption = '${options.auth}'`]),
+      'fsync = off',
+      'synchronous_commit = off',
+      'full_page_writes = off',
+    ];
     if (pki !== undefined) {
       // PostgreSQL refuses a key others can read.
       chmodSync(pki.server.key, 0o600);

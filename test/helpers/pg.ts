@@ -1,13 +1,20 @@
 import net from 'node:net';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import pg from 'pg';
+import './pg-provided.js';
 import { startSidecache } from './sidecache.js';
 import type { SidecacheServer } from '../../src/server.js';
 
-/** The real PostgreSQL the tests use (PGHOST/PGPORT, default 127.0.0.1:5432). */
+const provided = inject('pgServer');
+
+/**
+ * The real PostgreSQL the tests use, the one place every test takes it from: the server of the
+ * project's run when its globalSetup provides one (the `pg18` project of vitest.config.ts), else
+ * PGHOST/PGPORT, default the machine's at 127.0.0.1:5432.
+ */
 export const PG = {
-  host: process.env.PGHOST ?? '127.0.0.1',
-  port: Number(process.env.PGPORT ?? 5432),
+  host: provided?.host ?? process.env.PGHOST ?? '127.0.0.1',
+  port: provided?.port ?? Number(process.env.PGPORT ?? 5432),
   user: process.env.PGUSER ?? 'postgres',
   database: process.env.PGDATABASE ?? 'test',
 };
@@ -48,10 +55,10 @@ export async function connect(port: number | undefined, options: Partial<pg.Clie
   return client;
 }
 
-/** A raw socket speaking the wire protocol, for byte-level tests. */
-export function rawSocket(port: number): Promise<net.Socket> {
+/** A raw socket speaking the wire protocol, for byte-level tests: to sidecache on loopback, or to `host` (PG.host for the server itself). */
+export function rawSocket(port: number, host = '127.0.0.1'): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    const socket = net.connect(port, host, () => resolve(socket));
     socket.once('error', reject);
   });
 }

@@ -31,8 +31,8 @@ function exchange(socket: net.Socket, bytes: Buffer, done: (all: Buffer) => bool
 
 const readyCount = (data: Buffer) => readMessages(data).filter((m) => m.code === 'Z').length;
 
-async function rawSession(port: number): Promise<net.Socket> {
-  const socket = await rawSocket(port);
+async function rawSession(port: number, host?: string): Promise<net.Socket> {
+  const socket = await rawSocket(port, host);
   await exchange(socket, startup({ user: PG.user, database: PG.database }), (d) => readyCount(d) === 1);
   return socket;
 }
@@ -261,19 +261,32 @@ describe.skipIf(unreachable !== undefined)('postgres listener: backpressure', ()
 });
 
 describe.skipIf(unreachable !== undefined)('postgres listener: a Query inside an unfinished extended batch', () => {
+  /** Rows (first column) and error codes of each answer to: the mixed batch, then the Query alone twice. */
+  async function answers(socket: net.Socket): Promise<string[][]> {
+    const sql = "SELECT 'simple' AS v";
+    const summary = (data: Buffer) =>
+      readMessages(data)
+        .filter((m) => m.code === 'D' || m.code === 'E')
+        .map((m) => (m.code === 'D' ? String(firstColumn(m.body)) : `error ${fields(m.body).C}`));
+    // Parse/Bind/Execute without Sync, then a simple Query, then the Sync.
+    const mixed = Buffer.concat([parse('', "SELECT 'extended' AS v"), bind('', []), execute(), query(sql), sync()]);
+    const out = [summary(await exchange(socket, mixed, (d) => readyCount(d) === 2))];
+    for (let i = 0; i < 2; i++) out.push(summary(await exchange(socket, query(sql), (d) => readyCount(d) === 1)));
+    socket.end(terminate());
+    return out;
+  }
+
   it('passes both through and never stores one response under the other', async () => {
+    // The server's own answers differ by version. PostgreSQL 15 ends the Query with ReadyForQuery 'I'
+    // and answers the next Query. 18.4 ends it with 'T' (the Execute's implicit transaction still
+    // open) and, after the Sync, fails the next Query with XX000 "StartTransactionCommand: unexpected
+    // state STARTED"; a direct session shows the same. Through sidecache, the answers must be the
+    // server's, whichever they are.
+    const direct = await answers(await rawSession(PG.port, PG.host));
+    expect(direct[0]).toEqual(['extended', 'simple']);
+    expect(direct.slice(1).flat()).not.toContain('extended');
     await withPgSidecache(async (port) => {
-      const socket = await rawSession(port);
-      const sql = "SELECT 'simple' AS v";
-      // Parse/Bind/Execute without Sync, then a simple Query, then the Sync.
-      const mixed = Buffer.concat([parse('', "SELECT 'extended' AS v"), bind('', []), execute(), query(sql), sync()]);
-      const first = readMessages(await exchange(socket, mixed, (d) => readyCount(d) === 2));
-      expect(first.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['extended', 'simple']);
-      for (let i = 0; i < 2; i++) {
-        const again = readMessages(await exchange(socket, query(sql), (d) => readyCount(d) === 1));
-        expect(again.filter((m) => m.code === 'D').map((m) => firstColumn(m.body))).toEqual(['simple']);
-      }
-      socket.end(terminate());
+      expect(await answers(await rawSession(port))).toEqual(direct);
     });
   });
 });
