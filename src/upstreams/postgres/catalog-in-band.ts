@@ -10,6 +10,9 @@ import type { Millis } from '../../units.js';
 import type { CatalogTransport } from './catalog-transport.js';
 import { QuestionReply, questionBytes } from './in-band-question.js';
 
+/** Questions of one database that may wait for an idle session; more are answered "cannot be asked" at once (clients sending new texts faster than sessions go idle). */
+const MAX_WAITING = 1000;
+
 /** A client's upstream session, as the in-band catalog sees it. */
 export interface CatalogChannel {
   readonly database: string;
@@ -130,6 +133,10 @@ export class InBandCatalog implements CatalogTransport {
       question.reject(new Error(`no session of database "${database}" was idle outside a transaction within ${this.#waitMs} ms (timeout)`));
     }, this.#waitMs).unref();
     const waiting = this.#waiting.get(database) ?? [];
+    if (waiting.length >= MAX_WAITING) {
+      clearTimeout(question.deadline);
+      return question.reject(new Error(`${MAX_WAITING} catalog questions of database "${database}" are already waiting for an idle session (timeout)`));
+    }
     waiting.push(question);
     this.#waiting.set(database, waiting);
   }

@@ -9,7 +9,8 @@
  * unnamed portal, which cannot exist outside a transaction. Everything up to the Sync is one
  * implicit transaction, so the settings it needs are set with `set_config(…, true)` and end with
  * it: search_path pinned to pg_catalog (names and operators resolve there whatever the role set),
- * its own lock and statement timeouts, no transaction timeout, read only. An error skips to the
+ * its own lock and statement timeouts, no transaction timeout, NULL read as NULL in the arrays it
+ * binds (array_nulls), read only. An error skips to the
  * Sync and rolls all of it back; a second Close and Sync then remove the statement, so nothing
  * stays behind whatever failed (https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY,
  * "Error handling").
@@ -37,6 +38,7 @@ const SETUP = `SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp'
   pg_catalog.set_config('statement_timeout', '${STATEMENT_TIMEOUT_MS}', true),
   CASE WHEN pg_catalog.current_setting('transaction_timeout', true) IS NOT NULL
     THEN pg_catalog.set_config('transaction_timeout', '0', true) END,
+  pg_catalog.set_config('array_nulls', 'on', true),
   pg_catalog.set_config('transaction_read_only', 'on', true)`;
 
 /** The bytes of one question: `text` with `values` bound as $1, $2, … */
