@@ -69,10 +69,15 @@ export class InBandCatalog implements CatalogTransport {
     this.offer(channel);
   }
 
+  /** A session ended; when it was its database's last, the questions waiting for one go to the fallback. */
   detach(channel: CatalogChannel): void {
     const set = this.#channels.get(channel.database);
     set?.delete(channel);
-    if (set?.size === 0) this.#channels.delete(channel.database);
+    if (set?.size !== 0) return;
+    this.#channels.delete(channel.database);
+    const waiting = this.#waiting.get(channel.database) ?? [];
+    this.#waiting.delete(channel.database);
+    for (const question of waiting) this.#dispatch(question);
   }
 
   /** `channel` may have become free: it takes the oldest question of its database waiting for one. */
