@@ -130,4 +130,25 @@ describe('reload (POST /reload and SIGHUP)', () => {
     await logged(/"msg":"config reloaded"[^\n]*"applied":\["http\[api\]"\]/, 'the reload to be logged');
     expect((await fetch(`http://${address}/a`)).headers.get('cache-status')).toBe('sidecache; fwd=bypass');
   });
+
+  it('a SIGHUP while the process is starting does not end it: the file is read again once started', async () => {
+    const origin = await startOrigin(counting());
+    cleanup.push(() => origin.close());
+    const file = configFile(yaml(origin, '      - { path: "/a", ttl: 1h }'));
+    const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    cleanup.push(async () => {
+      child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    });
+    let log = '';
+    child.stderr!.on('data', (c) => (log += c));
+    // "config loaded" comes before the listeners start: the new file is what the process runs with.
+    await waitFor(() => log.includes('"msg":"config loaded"'), 'the child to load its config', 10_000);
+    writeFileSync(file, yaml(origin, '      - { path: "/a", cache: false }'));
+    child.kill('SIGHUP');
+    await waitFor(() => /"msg":"config reloaded"[^\n]*"applied":\["http\[api\]"\]/.test(log), 'the reload once started', 10_000);
+    expect(child.exitCode).toBeNull();
+    const address = /"msg":"http listener ready"[^\n]*"address":"([^"]+)"/.exec(log)![1];
+    expect((await fetch(`http://${address}/a`)).headers.get('cache-status')).toBe('sidecache; fwd=bypass');
+  });
 });
