@@ -213,7 +213,9 @@ export class PgConnection {
       this.#phase = 'ready';
       // A server older than sidecache reads the catalog of: its session is passed through, uncached.
       const unsupported = unsupportedServer(session.parameter('server_version'));
-      if (unsupported === undefined) {
+      // A replication connection speaks the walsender's commands: passed through, never asked on.
+      if (session.replication) session.taint('a replication connection');
+      else if (unsupported === undefined) {
         this.#ctx.inBand?.attach(this.#channel!);
         this.#ctx.planner.warm(session.database, session.user);
       } else {

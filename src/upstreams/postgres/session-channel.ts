@@ -8,7 +8,7 @@
 import { Backend, TxStatus } from './codes.js';
 import type { CatalogChannel } from './catalog-in-band.js';
 import type { Frame } from './framing.js';
-import type { QuestionReply } from './in-band-question.js';
+import { QUESTION_STATEMENT, type QuestionReply } from './in-band-question.js';
 import { decodeErrorFields, decodeParameterStatus, decodeReadyStatus } from './messages.js';
 import type { ResponseQueue } from './response-queue.js';
 import type { Session } from './session.js';
@@ -43,11 +43,19 @@ export class SessionChannel implements CatalogChannel {
   /**
    * Only between the client's requests, outside a transaction (a question inside one could take
    * its snapshot or abort it), with nothing of the client's upstream, and while the session's
-   * texts are UTF-8 (the reply is read as UTF-8).
+   * texts are UTF-8 (the reply is read as UTF-8). Never on a replication connection (no extended
+   * protocol there), nor on one whose client named a statement as sidecache's question does.
    */
   get free(): boolean {
     const { session, queue } = this.#options;
-    return this.#options.ready() && queue.idle && session.txStatus === TxStatus.Idle && session.readsAsServer;
+    return (
+      this.#options.ready() &&
+      queue.idle &&
+      session.txStatus === TxStatus.Idle &&
+      session.readsAsServer &&
+      !session.replication &&
+      !session.statements.has(QUESTION_STATEMENT)
+    );
   }
 
   ask(bytes: Buffer, reply: QuestionReply<unknown>, lost: () => void): void {

@@ -37,6 +37,8 @@ const KEPT_BY_RESET_ALL = new Set(['role', 'session_authorization']);
 export class Session {
   readonly database: string;
   readonly user: string;
+  /** A replication connection (walsender): it speaks only the simple protocol and its own commands. */
+  readonly replication: boolean;
   /** ReadyForQuery status: I, T or E. */
   txStatus: number = TxStatus.Idle;
   readonly statements = new Map<string, PreparedStatement>();
@@ -63,6 +65,7 @@ export class Session {
   constructor(listener: string, params: ReadonlyMap<string, string>, epoch = 0) {
     this.user = params.get('user') ?? '';
     this.database = params.get('database') ?? this.user;
+    this.replication = params.has('replication') && !['false', 'off', 'no', '0'].includes(params.get('replication')!.toLowerCase());
     // Every startup parameter belongs to the fingerprint (docs/architecture.md "Postgres session facts").
     this.#prefix = `pg${field(listener)}${field(this.database)}${field(this.user)}${field(String(epoch))}${pairs(params)}`;
   }

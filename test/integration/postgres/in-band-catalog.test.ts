@@ -184,4 +184,16 @@ describe.skipIf(unreachable !== undefined)('postgres listener: the catalog in ba
       socket.destroy();
     }
   });
+
+  it('a replication connection is passed through and never carries a question', async () => {
+    const replication = await connect(port, { replication: 'database' } as Partial<pg.ClientConfig>);
+    try {
+      const { rows } = await replication.query('IDENTIFY_SYSTEM');
+      expect(rows[0]).toHaveProperty('systemid');
+      expect((await replication.query(`SELECT v FROM ${t} WHERE id = 1`)).rows).toEqual([{ v: 'one' }]);
+      expect(await metric(server, 'sidecache_postgres_catalog_errors_total', { listener: 'main' })).toBe(0);
+    } finally {
+      await replication.end();
+    }
+  });
 });
