@@ -38,6 +38,8 @@ export interface ServerOptions {
   planWaitMs?: number;
   /** How long an unused catalog connection stays open (default 10 s); for tests, not a configuration key. */
   catalogIdleMs?: number;
+  /** How long an in-band catalog question waits for an idle session (tests); default 5 s. */
+  catalogWaitMs?: number;
   /** The file the configuration came from: SIGHUP and `POST /reload` read it again. */
   configFile?: string;
 }
@@ -129,6 +131,7 @@ export class SidecacheServer {
           onCatalogError: (reason) => this.metrics.catalogErrors.inc({ listener: listener.name, reason }),
           ...(options.planWaitMs !== undefined && { planWaitMs: options.planWaitMs }),
           ...(options.catalogIdleMs !== undefined && { catalogIdleMs: options.catalogIdleMs }),
+          ...(options.catalogWaitMs !== undefined && { catalogWaitMs: options.catalogWaitMs }),
         }),
     );
     const busLog = this.#log.child({ component: 'invalidation' });

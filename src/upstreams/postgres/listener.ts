@@ -39,6 +39,8 @@ export interface PostgresListenerDeps {
   catalogIdleMs?: Millis;
   /** See `PgContext.planWaitMs`; default 100 ms. */
   planWaitMs?: Millis;
+  /** How long an in-band catalog question waits for an idle session; default 5 s. */
+  catalogWaitMs?: Millis;
 }
 
 /** How long an in-band catalog question waits for a session of its database to be idle outside a transaction. */
@@ -96,7 +98,7 @@ export class PostgresListener {
       return own;
     };
     // In band over the clients' own sessions unless catalogUrl names an identity of its own.
-    this.#inBand = config.catalogUrl === undefined ? new InBandCatalog(direct(upstream), CATALOG_WAIT_MS) : undefined;
+    this.#inBand = config.catalogUrl === undefined ? new InBandCatalog(direct(upstream), deps.catalogWaitMs ?? CATALOG_WAIT_MS) : undefined;
     const catalogError = (database: string, user: string, err: unknown): void => {
       // A question about a database no client has open refused no client caching (/cache/explain shows it).
       if (askedWithoutSession(err)) return;

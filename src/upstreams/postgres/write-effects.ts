@@ -48,7 +48,10 @@ export class WriteEffects {
       if (c.cacheable && c.session === 'none' && !viaCalls) continue;
       committed ||= c.commits;
       if (c.writes.length > 0) {
-        this.#invalidateTables(session, c.writes, c.cascade);
+        // Inside a transaction block, what the write reaches beyond its tables is asked at the
+        // block's end: no session's reads wait on a transaction, and the in-band catalog cannot ask
+        // on a session inside one (other sessions cannot see the rows before the COMMIT anyway).
+        this.#invalidateTables(session, c.writes, c.cascade, session.idle);
         for (const w of c.writes) this.#txWrites.set(`${w.schema ?? ''}.${w.name}`, w);
         this.#txCascade ||= c.cascade;
       }
@@ -60,7 +63,7 @@ export class WriteEffects {
     }
     if (!session.idle && !committed) return;
     // The transaction ended: what it wrote is invalidated again, as readers may have filled in between.
-    if (this.#txWrites.size > 0) this.#invalidateTables(session, [...this.#txWrites.values()], this.#txCascade);
+    if (this.#txWrites.size > 0) this.#invalidateTables(session, [...this.#txWrites.values()], this.#txCascade, true);
     if (this.#txAll) this.#invalidateAll(session, this.#txCluster);
     this.#txWrites.clear();
     this.#txCascade = false;
@@ -68,12 +71,14 @@ export class WriteEffects {
     this.#txCluster = false;
   }
 
-  #invalidateTables(session: Session, writes: readonly RelationRef[], cascade: boolean): void {
+  /** Invalidates the written tables, and what they reach when `reach` (asked of the catalog unless known). */
+  #invalidateTables(session: Session, writes: readonly RelationRef[], cascade: boolean, reach: boolean): void {
     this.#ctx.planner.writes.afterWrite(
       session.database,
       session.user,
       writes,
       cascade,
+      reach,
       (target) => this.#ctx.invalidate(target),
       () => session.taint('a write ran triggers or rules'),
     );

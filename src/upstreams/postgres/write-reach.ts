@@ -52,7 +52,8 @@ export class WriteReaches {
    * expands them to (partitions and parents, views, cascading foreign keys) at once when that
    * answer is known, else when it lands; until then plans of the database wait for it, so the
    * next read of the writing session cannot be answered from an entry the write made stale.
-   * A table with triggers or rules, or a catalog that cannot be asked, invalidates the database,
+   * Without `ask` (a write inside a transaction block) an answer not known yet is left for the
+   * block's end. A table with triggers or rules, or a catalog that cannot be asked, invalidates the database,
    * and calls `unknownCode`: the write ran code the statement does not show (a trigger may call
    * set_config), so the writing session can no longer be modelled.
    */
@@ -61,6 +62,7 @@ export class WriteReaches {
     user: string,
     refs: readonly RelationRef[],
     cascade: boolean,
+    ask: boolean,
     invalidate: (target: InvalidationTarget) => void,
     unknownCode: () => void,
   ): void {
@@ -81,6 +83,7 @@ export class WriteReaches {
     };
     const known = this.#reach.get(key);
     if (known !== undefined) return apply(known);
+    if (!ask) return;
     const epoch = this.#epoch;
     const resolving = this.#catalog.writeReach(database, user, refs, cascade).then(
       (reach) => {

@@ -9,8 +9,8 @@ import type pg from 'pg';
 import type net from 'node:net';
 import type { SidecacheServer } from '../../../src/server.js';
 import { bind, execute, parse, query, readMessages, sync } from '../../helpers/pg-bytes.js';
-import { connect, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
-import { metric } from '../../helpers/sidecache.js';
+import { connect, PG, pgUnreachable, startPgSidecache, unique } from '../../helpers/pg.js';
+import { metric, startSidecache } from '../../helpers/sidecache.js';
 import { waitFor } from '../../helpers/wait.js';
 import { exchange, rawSession } from './raw-session.js';
 
@@ -194,6 +194,31 @@ describe.skipIf(unreachable !== undefined)('postgres listener: the catalog in ba
       expect(await metric(server, 'sidecache_postgres_catalog_errors_total', { listener: 'main' })).toBe(0);
     } finally {
       await replication.end();
+    }
+  });
+
+  it('a write inside a long transaction asks nothing until its COMMIT, and leaves the session usable', async () => {
+    // Its own sidecache, whose questions wait 50 ms for an idle session: the transaction outlasts that.
+    const quick = await startSidecache(
+      `postgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable"\n`,
+      {
+        planWaitMs: 10_000,
+        catalogWaitMs: 50,
+      },
+    );
+    const client = await connect(quick.postgresListeners[0]!.address.port);
+    try {
+      const quickHits = () => metric(quick, 'sidecache_requests_total', { protocol: 'postgres', listener: 'main', result: 'hit' });
+      await client.query('BEGIN');
+      await client.query(`UPDATE ${t} SET v = 'one' WHERE id = 1`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await client.query('COMMIT');
+      for (let i = 0; i < 2; i++) expect((await client.query(`SELECT v FROM ${t} WHERE id = 1`)).rows).toEqual([{ v: 'one' }]);
+      expect(await quickHits()).toBe(1);
+      expect(await metric(quick, 'sidecache_postgres_catalog_errors_total', { listener: 'main' })).toBe(0);
+    } finally {
+      await client.end();
+      await quick.stop(100);
     }
   });
 });
