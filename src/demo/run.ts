@@ -35,6 +35,7 @@ export async function runDemo(options: { once: boolean; log: Logger; print: (lin
 sidecache is running:
   HTTP API through sidecache   ${http}          (upstream ${api.url})
   PostgreSQL through sidecache 127.0.0.1:${pgPort}      (upstream 127.0.0.1:${database.port})
+  live page                    ${server.adminUrl}/
   admin                        ${server.adminUrl}/metrics  /readyz  /cache
 
 Try:

@@ -25,6 +25,13 @@ async function query(client: pg.Client, sql: string): Promise<{ ms: number; row:
 
 const ms = (n: number): string => `${n.toFixed(2)} ms`;
 
+/** Hits of the PostgreSQL listeners so far, from sidecache's own metrics. */
+async function postgresHits(server: SidecacheServer): Promise<number> {
+  const metric = server.registry.getSingleMetric('sidecache_requests_total');
+  const values = metric === undefined ? [] : (await metric.get()).values;
+  return values.filter((v) => v.labels.protocol === 'postgres' && v.labels.result === 'hit').reduce((sum, v) => sum + v.value, 0);
+}
+
 /** A short scripted tour: MISS → HIT, a write in the database → invalidation → MISS → HIT, the hit ratio. */
 export async function tour(server: SidecacheServer, database: { url: string; client(): pg.Client }, print: Print): Promise<void> {
   const http = server.httpListeners[0]!.url;
@@ -40,12 +47,22 @@ export async function tour(server: SidecacheServer, database: { url: string; cli
   print('\n2. SQL through sidecache');
   const via = new pg.Client({ ...parseIntoClientConfig(database.url), port: server.postgresListeners[0]!.address.port });
   await via.connect();
+  // What sidecache did with each statement, from its own counters (hit, or went upstream).
+  const answered = async (sql: string): Promise<{ ms: number; row: unknown; how: string }> => {
+    const before = await postgresHits(server);
+    const q = await query(via, sql);
+    return { ...q, how: (await postgresHits(server)) > before ? 'hit' : 'from PostgreSQL' };
+  };
   try {
+    // One statement first, so the session's set-up (and its first catalog questions) does not count below.
+    await via.query('SELECT 1');
     const sql = 'SELECT count(*) AS products, round(avg(price), 2) AS average_price FROM products';
-    const q1 = await query(via, sql);
-    print(`   ${sql}   ${ms(q1.ms)}   (miss) ${JSON.stringify(q1.row)}`);
-    const q2 = await query(via, sql);
-    print(`   ${sql}   ${ms(q2.ms)}   (hit)  ${JSON.stringify(q2.row)}`);
+    // A statement's first use waits at most planWaitMs for the catalog: on a slow machine it may take another round to be stored.
+    for (let i = 0; i < 4; i++) {
+      const q = await answered(sql);
+      print(`   ${sql}   ${ms(q.ms)}   (${q.how}) ${JSON.stringify(q.row)}`);
+      if (q.how === 'hit') break;
+    }
 
     print('\n3. A write made directly in the database (not through sidecache)');
     const direct = database.client();
@@ -62,8 +79,8 @@ export async function tour(server: SidecacheServer, database: { url: string; cli
     print(`   GET /products/7   ${ms(after.ms).padStart(10)}   Cache-Status: ${after.status}   ${after.body}`);
     const again = await get(product);
     print(`   GET /products/7   ${ms(again.ms).padStart(10)}   Cache-Status: ${again.status}`);
-    const q3 = await query(via, sql);
-    print(`   ${sql}   ${ms(q3.ms)}   (after the write) ${JSON.stringify(q3.row)}`);
+    const q3 = await answered(sql);
+    print(`   ${sql}   ${ms(q3.ms)}   (after the write: ${q3.how}) ${JSON.stringify(q3.row)}`);
   } finally {
     await via.end();
   }
