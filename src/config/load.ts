@@ -1,22 +1,23 @@
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
-import { ConfigError, SidecacheError } from '../errors.js';
+import { LineCounter, parseDocument } from 'yaml';
+import { type ConfigProblem, ConfigError, SidecacheError } from '../errors.js';
 import { interpolate } from './env.js';
 import { type Config, configSchema, crossCheck } from './schema.js';
 
 /**
- * Text to frozen config: `${ENV}` interpolation → YAML → schema (unknown keys are problems,
+ * Text to frozen config: YAML → `${ENV}` interpolation into its values → schema (unknown keys are problems,
  * defaults fill the rest) → cross-key rules → deep freeze. Every problem is collected first and
  * thrown once, so an operator can fix the file in one pass.
  */
 export function parseConfig(text: string, source = 'config', env: NodeJS.ProcessEnv = process.env): Config {
-  const { text: expanded, problems } = interpolate(text, env);
-  const doc = parseDocument(expanded, { uniqueKeys: true, prettyErrors: true });
-  for (const err of doc.errors) {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, lineCounter: lines });
+  const problems: ConfigProblem[] = doc.errors.map((err) => {
     const line = err.linePos?.[0]?.line;
-    problems.push({ path: '', message: `${line === undefined ? '' : `line ${line}: `}YAML: ${err.message.split('\n')[0]}` });
-  }
+    return { path: '', message: `${line === undefined ? '' : `line ${line}: `}YAML: ${err.message.split('\n')[0]}` };
+  });
   if (doc.errors.length > 0) throw new ConfigError(source, problems);
+  problems.push(...interpolate(doc, env, lines));
   const raw: unknown = doc.toJS() ?? {};
   const config = configSchema.check(raw, '', problems);
   if (config !== undefined) problems.push(...crossCheck(config));
