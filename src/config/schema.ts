@@ -229,6 +229,8 @@ export const configSchema = object({
       listen: withDefault(listen, '127.0.0.1:9090'),
       /** When set, POST and DELETE routes require `Authorization: Bearer <token>`. */
       token: withDefault(string, ''),
+      /** Allows `listen` beyond loopback without a token (refused otherwise). */
+      allowUnauthenticated: withDefault(boolean, false),
     }),
   ),
   http: withDefault(arrayOf(httpListener), []),
@@ -246,13 +248,25 @@ export type PostgresListenerConfig = Config['postgres'][number];
 export type BusConfig = Config['invalidation'][number];
 
 /** Rules that span keys: they run once every key on its own is valid. */
+/** 127.0.0.0/8, ::1 and localhost: reachable from this host only. */
+function isLoopback(host: string | undefined): boolean {
+  return host !== undefined && (host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host));
+}
+
 export function crossCheck(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (config.cache.maxEntryBytes > config.cache.maxBytes) {
     problems.push({ path: 'cache.maxEntryBytes', message: 'expected at most cache.maxBytes' });
   }
+  const { admin } = config;
+  if (admin.token === '' && !admin.allowUnauthenticated && !isLoopback(parseListen(admin.listen)?.host)) {
+    problems.push({
+      path: 'admin.token',
+      message: `expected a token: admin.listen ${admin.listen} is reachable from other hosts, and without a token anyone there may invalidate, reload and explain; set admin.token (e.g. \${file:/run/secrets/sidecache-admin-token}), listen on 127.0.0.1, or set admin.allowUnauthenticated: true`,
+    });
+  }
   const names = new Map<string, string>();
-  const addresses = new Map<string, string>([[config.admin.listen, 'admin.listen']]);
+  const addresses = new Map<string, string>([[admin.listen, 'admin.listen']]);
   const listeners = [...config.http.map((l, i) => ({ l, at: `http[${i}]` })), ...config.postgres.map((l, i) => ({ l, at: `postgres[${i}]` }))];
   for (const { l, at } of listeners) {
     const seen = names.get(l.name);

@@ -94,9 +94,9 @@ describe('admin writes a browser can forge (no token)', () => {
     expect((await request(`${server.adminUrl}/invalidate`, { method: 'POST', body: '{"tags":["x"]}', headers: plain })).status).toBe(415);
   });
 
-  it('warns with SC_WARN_ADMIN_OPEN when the admin listens beyond loopback without a token', async () => {
+  it('warns with SC_WARN_ADMIN_OPEN when the admin listens beyond loopback without a token (allowUnauthenticated: without it, the configuration is refused)', async () => {
     const lines: string[] = [];
-    await startServer('admin: { listen: "0.0.0.0:0" }\n', lines);
+    await startServer('admin: { listen: "0.0.0.0:0", allowUnauthenticated: true }\n', lines);
     expect(lines.some((l) => l.includes('SC_WARN_ADMIN_OPEN'))).toBe(true);
     const quiet: string[] = [];
     await startServer('admin: { listen: "127.0.0.1:0" }\n', quiet);

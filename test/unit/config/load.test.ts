@@ -20,7 +20,7 @@ describe('parseConfig', () => {
     const empty = parseConfig('', 'empty.yaml', {});
     expect(empty).toEqual({
       cache: { maxBytes: 256 * 1024 ** 2, maxEntryBytes: 8 * 1024 ** 2 },
-      admin: { listen: '127.0.0.1:9090', token: '' },
+      admin: { listen: '127.0.0.1:9090', token: '', allowUnauthenticated: false },
       http: [],
       postgres: [],
       invalidation: [],
@@ -105,9 +105,22 @@ postgres:
     expect(problemsOf('admin: {}\nadmin: {}\n')[0]).toMatch(/line 2: YAML: .*[Uu]nique|line 2: YAML/);
   });
 
+  it('refuses an admin beyond loopback without a token, unless allowUnauthenticated says so', () => {
+    for (const listen of ['0.0.0.0:9090', ':9090', '10.0.0.5:9090', '[::]:9090']) {
+      expect(problemsOf(`admin: { listen: "${listen}" }\n`)).toEqual([
+        expect.stringMatching(/^admin\.token: expected a token: admin\.listen .* is reachable from other hosts/),
+      ]);
+      expect(parseConfig(`admin: { listen: "${listen}", token: t }\n`, 'a.yaml', {}).admin.token).toBe('t');
+      expect(parseConfig(`admin: { listen: "${listen}", allowUnauthenticated: true }\n`, 'a.yaml', {}).admin.allowUnauthenticated).toBe(true);
+    }
+    for (const listen of ['127.0.0.1:9090', '127.1.2.3:0', '[::1]:9090', 'localhost:9090']) {
+      expect(() => parseConfig(`admin: { listen: "${listen}" }\n`, 'a.yaml', {})).not.toThrow();
+    }
+  });
+
   it('interpolates the environment before parsing and reports unset variables', () => {
     const config = parseConfig('admin:\n  token: ${TOKEN}\n  listen: ${ADDR:-127.0.0.1:9999}\n', 'env.yaml', { TOKEN: 's3cret' });
-    expect(config.admin).toEqual({ token: 's3cret', listen: '127.0.0.1:9999' });
+    expect(config.admin).toEqual({ token: 's3cret', listen: '127.0.0.1:9999', allowUnauthenticated: false });
     expect(problemsOf('admin:\n  token: ${TOKEN}\n')).toEqual([expect.stringContaining('environment variable TOKEN is not set')]);
   });
 
