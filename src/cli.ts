@@ -225,6 +225,18 @@ function usage(message: string): SidecacheError {
 
 const commands: Record<string, (args: string[]) => Promise<number>> = { start, check, demo, invalidate, sql };
 
+/** The lines of HELP's usage that describe `command` (its synopsis and their continuation lines). */
+function commandHelp(command: string): string {
+  const lines: string[] = [];
+  let ours = false;
+  for (const line of HELP.split('\n')) {
+    if (line.startsWith('  sidecache ')) ours = line.startsWith(`  sidecache ${command} `) || line === `  sidecache ${command}`;
+    else if (!line.startsWith('      ')) ours = false;
+    if (ours) lines.push(line);
+  }
+  return `Usage:\n${lines.join('\n')}`;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -237,6 +249,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const run = commands[command];
   if (run === undefined) throw usage(`unknown command "${command}"`);
+  // check has a page of its own; the others' usage is their part of HELP.
+  if (command !== 'check' && (rest.includes('--help') || rest.includes('-h'))) {
+    console.log(commandHelp(command));
+    return 0;
+  }
   return run(rest);
 }
 

@@ -32,6 +32,18 @@ describe('sidecache CLI (built)', () => {
     expect(checkHelp.status).toBe(0);
     expect(checkHelp.stdout).toMatch(/--connect .*logs in to its upstream/);
     expect(checkHelp.stdout).toContain('--password-file F');
+    // Every command answers --help with its own usage, exit 0 (start, demo and invalidate refused the option).
+    for (const [command, synopsis] of [
+      ['start', 'sidecache start [-c FILE]'],
+      ['demo', 'sidecache demo [--once]'],
+      ['invalidate', 'sidecache invalidate [--admin URL]'],
+      ['sql', 'sidecache sql triggers --channel C'],
+    ]) {
+      const help = run(command!, '--help');
+      expect(help.status).toBe(0);
+      expect(help.stdout).toContain(synopsis);
+      expect(help.stdout).not.toContain('sidecache check');
+    }
     // The login options mean nothing without --connect: a usage error, as unknown options always were.
     expect(run('check', '-c', 'config/sidecache.yaml', '--user', 'u').status).toBe(2);
     expect(run('--version').stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
