@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { isSidecacheError, SidecacheError } from './errors.js';
+import { ConfigError, isSidecacheError, SidecacheError } from './errors.js';
+import { fileProblems } from './config/files.js';
 import { installSql, uninstallSql } from './invalidation/triggers.js';
 import { isLogLevel, Logger } from './log.js';
 import { SidecacheServer } from './server.js';
@@ -74,7 +75,7 @@ async function start(args: string[]): Promise<number> {
   };
   process.on('SIGHUP', reload);
   const file = configPath(values.config);
-  const config = await loadConfig(file);
+  const config = await loadWithFiles(file);
   log.info('config loaded', { file });
   const starting = new SidecacheServer(config, { log, configFile: file });
   await starting.start();
@@ -121,14 +122,14 @@ async function check(args: string[]): Promise<number> {
   if (!values.connect) {
     if (values.user !== undefined || values.database !== undefined || values['password-file'] !== undefined)
       throw usage('check: --user, --database and --password-file go with --connect');
-    await loadConfig(configPath(values.config));
+    await loadWithFiles(configPath(values.config));
     console.log('ok');
     return 0;
   }
   const password = values['password-file'] === undefined ? process.env.PGPASSWORD : passwordFrom(values['password-file']);
   let config: Config;
   try {
-    config = await loadConfig(configPath(values.config));
+    config = await loadWithFiles(configPath(values.config));
   } catch (err) {
     // With --connect, exit 1 means "a listener cannot cache": a configuration that cannot be read or is invalid is 2.
     if (!isSidecacheError(err)) throw err;
@@ -137,6 +138,14 @@ async function check(args: string[]): Promise<number> {
   }
   const cacheable = await checkConnect(config.postgres, { user: values.user, database: values.database, password }, (line) => console.log(line));
   return cacheable ? 0 : 1;
+}
+
+/** The configuration in `file`, with the files it names read as PEM: every problem at once, with its key path. */
+async function loadWithFiles(file: string): Promise<Config> {
+  const config = await loadConfig(file);
+  const problems = fileProblems(config);
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return config;
 }
 
 /** The first line of a password file (as .pgpass holds one per line); unreadable is a usage error. */

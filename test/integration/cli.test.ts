@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,9 +13,10 @@ function run(...args: string[]) {
 }
 
 describe('sidecache CLI (built)', () => {
-  it('check prints ok for the documented example, and every problem with exit 1 for a bad file', () => {
-    expect(run('check', '-c', 'config/sidecache.yaml')).toMatchObject({ status: 0, stdout: 'ok\n' });
+  it('check prints ok for a valid file, and every problem with exit 1 for a bad file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sidecache-'));
+    writeFileSync(join(dir, 'good.yaml'), 'http:\n  - { name: api, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:1" }\n');
+    expect(run('check', '-c', join(dir, 'good.yaml'))).toMatchObject({ status: 0, stdout: 'ok\n' });
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'cache:\n  maxBytes: lots\n  colour: blue\nshutdownGrace: abc\n');
     const result = run('check', '-c', bad);
@@ -23,6 +24,29 @@ describe('sidecache CLI (built)', () => {
     expect(result.stderr).toContain('cache.maxBytes');
     expect(result.stderr).toContain('cache.colour: unknown key');
     expect(result.stderr).toContain('shutdownGrace: expected a duration');
+  });
+
+  it('check and start open every file the configuration names and read it as PEM: key path, file and reason, no stack trace', () => {
+    // The documented example names files of a real deployment, which this machine does not have.
+    const example = run('check', '-c', 'config/sidecache.yaml');
+    expect(example.status).toBe(1);
+    expect(example.stderr).toContain('postgres[0].tls.cert: /etc/sidecache/tls.crt: cannot read it (ENOENT)');
+    expect(example.stderr).toContain('http[0].ca: ./upstream-ca.pem: cannot read it (ENOENT)');
+    const dir = mkdtempSync(join(tmpdir(), 'sidecache-'));
+    writeFileSync(join(dir, 'bad.pem'), 'not a certificate\n');
+    const file = join(dir, 'tls.yaml');
+    writeFileSync(
+      file,
+      `postgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://127.0.0.1:5432", tls: { cert: "${join(dir, 'bad.pem')}", key: "${join(dir, 'bad.pem')}" } }\n`,
+    );
+    for (const command of ['check', 'start']) {
+      const result = run(command, '-c', file);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/postgres\[0\]\.tls\.cert: .*bad\.pem: expected a PEM certificate/);
+      expect(result.stderr).toMatch(/postgres\[0\]\.tls\.key: .*bad\.pem: expected a PEM private key/);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('prints help and version, and refuses unknown commands with exit 2', () => {
