@@ -214,12 +214,12 @@ export class PgConnection {
       // A server older than sidecache reads the catalog of: its session is passed through, uncached.
       const unsupported = unsupportedServer(session.parameter('server_version'));
       // A replication connection speaks the walsender's commands: passed through, never asked on.
-      if (session.replication) session.taint('a replication connection');
+      if (session.replication) session.refuseCache('a replication connection');
       else if (unsupported === undefined) {
         this.#ctx.inBand?.attach(this.#channel!);
         this.#ctx.planner.warm(session.database, session.user);
       } else {
-        session.taint(unsupported.message);
+        session.refuseCache(unsupported.message);
         this.#ctx.catalogError(session.database, session.user, unsupported);
       }
       this.#pump();

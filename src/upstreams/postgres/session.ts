@@ -57,6 +57,8 @@ export class Session {
   #aborted = false;
   /** Why the session is tainted, while it is. */
   #taintedBy: string | undefined;
+  /** Why the session never uses the cache (a replication connection, an unsupported server): DISCARD ALL does not change it. */
+  #refused: string | undefined;
   #fingerprint: string | undefined;
   /** Verdicts about what the session ran that the catalog has not given yet. */
   #holds = 0;
@@ -76,7 +78,7 @@ export class Session {
 
   /** Set after something the cache cannot model (set_config, DO, temporary tables, …) until a successful DISCARD ALL. */
   get tainted(): boolean {
-    return this.#taintedBy !== undefined;
+    return this.#taintedBy !== undefined || this.#refused !== undefined;
   }
 
   /** While a verdict about what the session ran is pending, it keeps from the cache. */
@@ -96,7 +98,12 @@ export class Session {
 
   /** What tainted the session first, while it is tainted (for the debug log). */
   get taintedBy(): string | undefined {
-    return this.#taintedBy;
+    return this.#refused ?? this.#taintedBy;
+  }
+
+  /** Keeps the session from the cache for good (see `#refused`). */
+  refuseCache(why: string): void {
+    this.#refused ??= why;
   }
 
   taint(why: string): void {
