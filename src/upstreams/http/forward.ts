@@ -130,6 +130,11 @@ export class Upstream {
     );
   }
 
+  /** Requests waiting in the pool's queue for a connection now. */
+  get queued(): number {
+    return this.#pool.stats.queued;
+  }
+
   destroy(): Promise<void> {
     return this.#pool.destroy();
   }

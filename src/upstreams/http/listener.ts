@@ -134,6 +134,11 @@ export class HttpListener {
     if (admitted !== undefined) this.#log.warn(msg, { ...fields, notLogged: admitted.held });
   }
 
+  /** Requests waiting for an upstream connection now (read-only, for tests). */
+  get upstreamQueued(): number {
+    return this.#upstream.queued;
+  }
+
   /** Client connections open now. */
   get clientConnections(): number {
     return this.#sockets.size;
