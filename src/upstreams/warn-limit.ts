@@ -18,6 +18,11 @@ export class WarnLimit {
     this.#now = now;
   }
 
+  /** Reasons remembered now (read-only, for tests). */
+  get reasons(): number {
+    return this.#seen.size;
+  }
+
   /** Undefined: stay quiet this time. Otherwise log now, saying how many of this reason were held back. */
   admit(reason: string): { held: number } | undefined {
     const now = this.#now();
