@@ -117,7 +117,8 @@ export class PgConnection {
    */
   #loginTimeout(): void {
     this.#loginTimer = undefined;
-    if (this.#closed || this.#phase === 'ready') return;
+    // 'closed' without #closed: a CancelRequest being forwarded, not a login.
+    if (this.#closed || this.#phase === 'ready' || this.#phase === 'closed') return;
     this.#hooks.loginTimedOut();
     this.#upstream?.destroy();
     if (this.#started === undefined) this.#client.destroy();
