@@ -13,7 +13,7 @@ import { PostgresBus } from './invalidation/buses/postgres.js';
 import { RedisBus } from './invalidation/buses/redis.js';
 import { Dispatcher } from './invalidation/dispatch.js';
 import { type BusHooks, BusRunner } from './invalidation/runner.js';
-import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen } from './listen.js';
+import { closeGracefully, DescriptorWatch, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from './listen.js';
 import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { subscribeMetrics } from './metrics/subscribe.js';
@@ -25,6 +25,12 @@ import { POSTGRES_RESTART_KEYS, PostgresListener } from './upstreams/postgres/li
 
 /** How often entries past their stale window are swept out of memory. */
 const SWEEP_INTERVAL_MS = 5000;
+
+/** How often the process checks whether it has run out of file descriptors (`DescriptorWatch`). */
+const DESCRIPTOR_CHECK_MS = 1000;
+
+/** An accept error a server reports is logged at most this often (it may come once per connection). */
+const ACCEPT_WARN_INTERVAL_MS = 10_000;
 
 export interface ServerOptions {
   clock?: Clock;
@@ -80,6 +86,8 @@ export class SidecacheServer {
   #busLog!: Logger;
   readonly #busSettings = new WeakMap<BusRunner, string>();
   #adminAddress: AddressInfo | undefined;
+  readonly #descriptors: DescriptorWatch;
+  #acceptWarnedAt = -Infinity;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.#config = config;
@@ -91,7 +99,7 @@ export class SidecacheServer {
     const perListener = (count: (l: PostgresListener) => number) => () =>
       this.postgresListeners.map((l) => ({ labels: { protocol: 'postgres', listener: l.name }, value: count(l) }));
     ({ registry: this.registry, metrics: this.metrics } = createMetrics(this.store, {
-      clientConnections: perListener((l) => l.clientConnections),
+      clientConnections: () => this.#clientConnections(),
       upstreamConnections: perListener((l) => l.upstreamConnections),
     }));
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
@@ -118,6 +126,9 @@ export class SidecacheServer {
           log: this.#log.child({ listener: listener.name }),
           adminToken: config.admin.token,
           invalidate: (target, source) => this.dispatcher.apply(target, source),
+          onUpstreamError: (reason) => this.metrics.upstreamErrors.inc({ protocol: 'http', listener: listener.name, reason }),
+          onRefused: (reason) => this.metrics.connectionsRefused.inc({ protocol: 'http', listener: listener.name, reason }),
+          onAcceptError: (err) => this.#acceptError(`http ${listener.name}`, err),
         }),
     );
     this.postgresListeners = config.postgres.map(
@@ -129,6 +140,10 @@ export class SidecacheServer {
           log: this.#log.child({ listener: listener.name }),
           invalidate: (target, source) => this.dispatcher.apply(target, source),
           onCatalogError: (reason) => this.metrics.catalogErrors.inc({ listener: listener.name, reason }),
+          onUpstreamError: (reason) => this.metrics.upstreamErrors.inc({ protocol: 'postgres', listener: listener.name, reason }),
+          onRefused: (reason) => this.metrics.connectionsRefused.inc({ protocol: 'postgres', listener: listener.name, reason }),
+          onLoginTimeout: () => this.metrics.loginTimeouts.inc({ listener: listener.name }),
+          onAcceptError: (err) => this.#acceptError(`postgres ${listener.name}`, err),
           ...(options.planWaitMs !== undefined && { planWaitMs: options.planWaitMs }),
           ...(options.catalogIdleMs !== undefined && { catalogIdleMs: options.catalogIdleMs }),
           ...(options.catalogWaitMs !== undefined && { catalogWaitMs: options.catalogWaitMs }),
@@ -146,11 +161,37 @@ export class SidecacheServer {
       const kind = listener instanceof HttpListener ? 'http' : 'postgres';
       this.readiness.add(`${kind} ${listener.name}`, () => (listener.listening ? undefined : 'not listening'));
     }
+    this.#descriptors = new DescriptorWatch(DESCRIPTOR_CHECK_MS, (exhausted, limit) => {
+      if (!exhausted) return this.#log.info('file descriptors available again', { limit });
+      this.metrics.descriptorsExhausted.inc();
+      this.#log.warn('out of file descriptors: new connections on every port, admin included, are accepted and closed at once', {
+        limit,
+        clientConnections: this.#clientConnections().map(({ labels, value }) => ({ ...labels, open: value })),
+      });
+    });
+  }
+
+  /** Client connections open per listener, both protocols (the `sidecache_client_connections` gauge). */
+  #clientConnections(): { labels: Record<string, string>; value: number }[] {
+    return [
+      ...this.httpListeners.map((l) => ({ labels: { protocol: 'http', listener: l.name }, value: l.clientConnections })),
+      ...this.postgresListeners.map((l) => ({ labels: { protocol: 'postgres', listener: l.name }, value: l.clientConnections })),
+    ];
+  }
+
+  /** A server could not accept (Node reports EMFILE when libuv's reserve descriptor is gone too): counted and logged, never fatal. */
+  #acceptError(where: string, err: NodeJS.ErrnoException): void {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') this.metrics.descriptorsExhausted.inc();
+    const now = performance.now();
+    if (now - this.#acceptWarnedAt < ACCEPT_WARN_INTERVAL_MS) return;
+    this.#acceptWarnedAt = now;
+    this.#log.warn('a listener could not accept a connection', { listener: where, err: err.code ?? err.message });
   }
 
   async start(): Promise<void> {
     const { admin } = this.config;
-    this.#adminAddress = await listen(this.#admin, admin.listen, 'admin');
+    this.#adminAddress = await listen(this.#admin, admin.listen, 'admin', (err) => this.#acceptError('admin', err));
+    this.#descriptors.start();
     this.#log.info('admin listening', { address: formatAddress(this.#adminAddress), token: admin.token !== '' });
     if (admin.token === '' && !isLoopback(parseListen(admin.listen)?.host ?? '')) {
       this.#log.warnOnce('SC_WARN_ADMIN_OPEN', `admin listens on ${admin.listen} without a token: anyone who reaches it can invalidate the cache`);
@@ -166,11 +207,15 @@ export class SidecacheServer {
 
   /** Stops accepting, lets work in flight finish until `graceMs`, then closes what is left. */
   async stop(graceMs: number = this.config.shutdownGrace): Promise<StopResult> {
+    // One deadline for every step: a bus or the admin server gets what the listeners left of the grace.
+    const deadline = performance.now() + graceMs;
+    const left = (): number => Math.max(0, deadline - performance.now());
     this.readiness.setPhase('stopping');
     this.store.stopSweeper();
+    this.#descriptors.stop();
     const listeners = await Promise.all([...this.httpListeners, ...this.postgresListeners].map((l) => l.stop(graceMs)));
-    await Promise.all(this.buses.map((b) => b.stop()));
-    const forced = (await closeGracefully(this.#admin, graceMs)) || listeners.includes(true);
+    await settleWithin(Promise.all(this.buses.map((b) => b.stop())), left());
+    const forced = (await closeGracefully(this.#admin, left())) || listeners.includes(true);
     this.#unsubscribe();
     this.#recent.close();
     this.#log.info('stopped', { forced });

@@ -155,6 +155,13 @@ const httpListener = object({
   headersTimeout: withDefault(duration, 30_000),
   /** Longest pause between two chunks of a response body. */
   bodyTimeout: withDefault(duration, 30_000),
+  /**
+   * Requests waiting for one of the `connections` at most; beyond, 503 with Retry-After at once.
+   * The wait itself counts within `headersTimeout`. 0: no limit of sidecache's own.
+   */
+  maxQueued: withDefault(integer(0, 1_000_000), 1024),
+  /** Client connections at most; beyond, Node closes new ones as they are accepted. 0: no limit of sidecache's own. */
+  maxConnections: withDefault(integer(0, 1_000_000), 0),
   /** `append` to the client's X-Forwarded-For, `replace` it, or `off` (no Via or X-Forwarded-*). */
   forwardedHeaders: withDefault(oneOf(['append', 'replace', 'off'] as const), 'append'),
   /** Public `host[:port]` of the listener: sent upstream as X-Forwarded-Host, and accepted in absolute-form targets. */
@@ -191,6 +198,11 @@ const postgresListener = object({
    * 53300 too_many_connections at once, as PostgreSQL answers. 0: no limit of sidecache's own.
    */
   maxClientConnections: withDefault(integer(0, 1_000_000), 0),
+  /**
+   * Time a client has from connecting to the end of its authentication (PgBouncer's
+   * client_login_timeout, PostgreSQL's authentication_timeout); then the connection closes. 0: none.
+   */
+  loginTimeout: withDefault(duration, 10_000),
   /** PEM files: with them, clients' SSLRequest is answered S and sessions run over TLS. */
   tls: optional(object({ cert: required(string), key: required(string) })),
   rules: withDefault(arrayOf(postgresRule), []),

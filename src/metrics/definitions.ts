@@ -94,7 +94,7 @@ export const METRICS = {
   clientConnections: {
     type: 'gauge',
     name: 'sidecache_client_connections',
-    help: 'Client connections open, by protocol and listener (PostgreSQL listeners).',
+    help: 'Client connections open, by protocol and listener.',
     labelNames: ['protocol', 'listener'],
   },
   upstreamConnections: {
@@ -102,6 +102,30 @@ export const METRICS = {
     name: 'sidecache_upstream_connections',
     help: 'Upstream connections open, by protocol and listener (PostgreSQL listeners: one per client session).',
     labelNames: ['protocol', 'listener'],
+  },
+  connectionsRefused: {
+    type: 'counter',
+    name: 'sidecache_connections_refused_total',
+    help: 'Client connections closed at once on arrival, by protocol, listener and reason (limit: past maxConnections / maxClientConnections).',
+    labelNames: ['protocol', 'listener', 'reason'],
+  },
+  loginTimeouts: {
+    type: 'counter',
+    name: 'sidecache_login_timeouts_total',
+    help: 'PostgreSQL client connections closed for not finishing their startup and authentication within loginTimeout, by listener.',
+    labelNames: ['listener'],
+  },
+  descriptorsExhausted: {
+    type: 'counter',
+    name: 'sidecache_descriptors_exhausted_total',
+    help: 'Times the process was found with every file descriptor in use (new connections on every port are then accepted and closed at once), or a listener could not accept for want of one.',
+    labelNames: [],
+  },
+  upstreamErrors: {
+    type: 'counter',
+    name: 'sidecache_upstream_errors_total',
+    help: 'Upstream requests or connections that failed, by protocol, listener and reason (connect, timeout, reset, tls, queue-full).',
+    labelNames: ['protocol', 'listener', 'reason'],
   },
   coalesced: {
     type: 'counter',

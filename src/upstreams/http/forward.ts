@@ -7,6 +7,7 @@ import { rootCertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import type { HttpListenerConfig } from '../../config/schema.js';
 import { readPem } from '../read-pem.js';
+import { UpstreamDeadlineError, UpstreamQueueFullError } from './gateway-error.js';
 import { withForwardedHost } from './headers.js';
 
 export interface UpstreamRequest {
@@ -35,13 +36,22 @@ export class Upstream {
   readonly #pool: Pool;
   /** X-Forwarded-Host on every request (`http[].host`), unless `forwardedHeaders: off`. */
   readonly #publicHost: string | undefined;
+  /** Time from a request's arrival here to its response headers, the wait for a connection included (0: none). */
+  readonly #headersDeadlineMs: number;
+  /** Hears of every request that got no response (not those the client abandoned), to count and log it. */
+  readonly #onFailure: (err: unknown) => void;
+  /** Requests that may wait in the pool's queue for a connection (`maxQueued`; 0: no limit); applies on reload. */
+  maxQueued: number;
 
-  constructor(config: HttpListenerConfig) {
+  constructor(config: HttpListenerConfig, onFailure: (err: unknown) => void = () => undefined) {
     const url = new URL(config.upstream);
     this.host = url.host;
     this.origin = url.origin;
     this.#basePath = url.pathname.replace(/\/$/, '');
     this.#publicHost = config.forwardedHeaders === 'off' ? undefined : config.host;
+    this.#headersDeadlineMs = config.headersTimeout;
+    this.#onFailure = onFailure;
+    this.maxQueued = config.maxQueued;
     this.#pool = new Pool(url.origin, {
       connections: config.connections,
       connectTimeout: config.connectTimeout,
@@ -56,15 +66,52 @@ export class Upstream {
     return this.#basePath + url;
   }
 
+  /**
+   * Sends a request through the pool. undici's own headersTimeout starts once a connection takes
+   * the request, and a request aborted while queued leaves the queue only when a connection frees
+   * up: with an origin that never answers, the wait would be unbounded. So the deadline runs from
+   * here, and a full queue is refused at once (503 with Retry-After, `gateway-error.ts`).
+   */
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-    return this.#pool.request({
+    if (this.maxQueued > 0 && this.#pool.stats.queued >= this.maxQueued) return this.#failed(req, new UpstreamQueueFullError(this.maxQueued));
+    const deadlineMs = this.#headersDeadlineMs;
+    const controller = new AbortController();
+    // The client's abort still ends the request (and its body, once the response has begun).
+    if (req.signal?.aborted === true) controller.abort(req.signal.reason);
+    else req.signal?.addEventListener('abort', () => controller.abort(req.signal!.reason), { once: true });
+    const sent = this.#pool.request({
       method: req.method as Dispatcher.HttpMethod,
       path: this.pathFor(req.url),
       headers: withForwardedHost(req.headers, this.#publicHost),
       body: req.body,
-      signal: req.signal ?? null,
+      signal: controller.signal,
       ...(req.onInfo !== undefined && { onInfo: req.onInfo }),
     });
+    if (deadlineMs === 0) return sent.catch((err: unknown) => this.#failed(req, err));
+    return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // Still queued: undici drops it unsent when a connection takes it. Sent: the request ends.
+        const err = new UpstreamDeadlineError(deadlineMs);
+        controller.abort(err);
+        reject(err);
+      }, deadlineMs);
+      sent.then(
+        (response) => {
+          clearTimeout(timer);
+          resolve(response);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    }).catch((err: unknown) => this.#failed(req, err));
+  }
+
+  /** Reports a request that got no response, unless its client abandoned it; the request fails with `err`. */
+  #failed(req: UpstreamRequest, err: unknown): Promise<never> {
+    if (req.signal?.aborted !== true) this.#onFailure(err);
+    return Promise.reject(err);
   }
 
   /**
@@ -81,6 +128,11 @@ export class Upstream {
       },
       handler,
     );
+  }
+
+  /** Requests waiting in the pool's queue for a connection now. */
+  get queued(): number {
+    return this.#pool.stats.queued;
   }
 
   destroy(): Promise<void> {

@@ -4,7 +4,7 @@
  * or PURGE.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { hasBearer } from '../../auth.js';
 import type { Store } from '../../cache/store.js';
@@ -12,12 +12,14 @@ import type { InvalidationTarget } from '../../cache/types.js';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
-import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen } from '../../listen.js';
+import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
+import { WarnLimit } from '../warn-limit.js';
 import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
 import { formatCacheStatus } from './cache-status.js';
 import { Upstream } from './forward.js';
+import { errorText, upstreamErrorReason, type UpstreamErrorReason } from './gateway-error.js';
 import { urlTag } from '../../cache/tags.js';
 import { stripRequestFields } from './headers.js';
 import { clockedPolicy, type ListenerDefaults } from './policy.js';
@@ -38,7 +40,16 @@ export interface HttpListenerDeps {
   adminToken: string;
   /** The one invalidation path (docs/architecture.md "Bus invalidation"); `source` names the listener in metrics. */
   invalidate(target: InvalidationTarget, source: string): number;
+  /** Hears of every upstream request that got no response, by reason (for the metric). */
+  onUpstreamError?(reason: UpstreamErrorReason): void;
+  /** Hears of every client connection closed on arrival (past `maxConnections`). */
+  onRefused?(reason: 'limit'): void;
+  /** Hears that the server could not accept a connection (EMFILE, ENFILE, …). */
+  onAcceptError?(err: NodeJS.ErrnoException): void;
 }
+
+/** One warning per reason at most this often (the rest are counted, and said in the next one). */
+const WARN_INTERVAL_MS = 10_000;
 
 /** One `http[]` entry: a node:http server in front of one upstream, caching as a shared cache. */
 export class HttpListener {
@@ -60,6 +71,10 @@ export class HttpListener {
   readonly #upgraded = new Set<Duplex>();
   /** Vary names and hit-for-miss marks, bounded in bytes by `cache.maxBytes`. */
   readonly #side: SideMemory;
+  /** Client connections open (a set: a connection re-emitted after a refused Upgrade is one). */
+  readonly #sockets = new Set<Socket>();
+  readonly #warnLimit: WarnLimit;
+  readonly #onAcceptError: (err: NodeJS.ErrnoException) => void;
 
   constructor(deps: HttpListenerDeps) {
     const { config, store, clock } = deps;
@@ -67,7 +82,13 @@ export class HttpListener {
     this.#config = config;
     this.#adminToken = deps.adminToken;
     this.#log = deps.log;
-    this.#upstream = new Upstream(config);
+    this.#warnLimit = new WarnLimit(WARN_INTERVAL_MS, () => clock.now());
+    this.#onAcceptError = deps.onAcceptError ?? (() => undefined);
+    this.#upstream = new Upstream(config, (err) => {
+      const reason = upstreamErrorReason(err);
+      deps.onUpstreamError?.(reason);
+      this.#warn(`upstream ${reason}`, 'upstream request failed', { reason, err: errorText(err) });
+    });
     this.#routes = new RouteTable(config.rules, config);
     this.#strip = lowerSet(config.stripRequestHeaders);
     this.#upgradeProtocols = lowerSet(config.upgradeProtocols);
@@ -94,6 +115,33 @@ export class HttpListener {
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
+    this.#server.on('connection', (socket: Socket) => {
+      if (this.#sockets.has(socket)) return;
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    // Node closes connections past maxConnections as it accepts them, and says so here.
+    this.#server.on('drop', () => {
+      deps.onRefused?.('limit');
+      this.#warn('refused limit', 'client connection refused: maxConnections reached', { maxConnections: this.#config.maxConnections });
+    });
+    setMaxConnections(this.#server, config.maxConnections);
+  }
+
+  /** A warning, at most one per `key` every WARN_INTERVAL_MS, with how many were held back meanwhile. */
+  #warn(key: string, msg: string, fields: Record<string, unknown>): void {
+    const admitted = this.#warnLimit.admit(key);
+    if (admitted !== undefined) this.#log.warn(msg, { ...fields, notLogged: admitted.held });
+  }
+
+  /** Requests waiting for an upstream connection now (read-only, for tests). */
+  get upstreamQueued(): number {
+    return this.#upstream.queued;
+  }
+
+  /** Client connections open now. */
+  get clientConnections(): number {
+    return this.#sockets.size;
   }
 
   /** Applies a reloaded entry whose changes need no new socket or pool (see `HTTP_RESTART_KEYS`). */
@@ -105,10 +153,12 @@ export class HttpListener {
     this.#ctx.config = config;
     this.#ctx.defaults = defaultsOf(config);
     this.#ctx.tagHeader = config.tagHeader.toLowerCase();
+    this.#upstream.maxQueued = config.maxQueued;
+    setMaxConnections(this.#server, config.maxConnections);
   }
 
   async start(): Promise<AddressInfo> {
-    this.#address = await listen(this.#server, this.#config.listen, `http listener ${this.name}`);
+    this.#address = await listen(this.#server, this.#config.listen, `http listener ${this.name}`, this.#onAcceptError);
     for (const authority of [formatAddress(this.#address), this.#config.host]) {
       const host = authority === undefined ? undefined : hostOf(authority);
       if (host !== undefined) this.#ownHosts.add(host);
@@ -119,10 +169,11 @@ export class HttpListener {
 
   /** Stops accepting; requests in flight finish until `graceMs`, then their connections close. */
   async stop(graceMs: Millis): Promise<boolean> {
+    const deadline = performance.now() + graceMs;
     const forced = await closeGracefully(this.#server, graceMs, () => {
       for (const socket of this.#upgraded) socket.destroy();
     });
-    await this.#upstream.destroy();
+    await settleWithin(this.#upstream.destroy(), deadline - performance.now());
     return forced;
   }
 
@@ -235,6 +286,11 @@ export const HTTP_RESTART_KEYS = [
   'forwardedHeaders',
   'host',
 ] as const;
+
+/** `maxConnections: 0` is no limit of sidecache's own (Node would refuse every connection at 0). */
+function setMaxConnections(server: http.Server, max: number): void {
+  server.maxConnections = max === 0 ? Infinity : max;
+}
 
 function defaultsOf(config: HttpListenerConfig): ListenerDefaults {
   return { defaultTtlMs: config.defaultTtl, staleWhileRevalidateMs: config.staleWhileRevalidate, staleIfErrorMs: config.staleIfError };

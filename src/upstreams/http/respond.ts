@@ -12,7 +12,7 @@ import type { Exchange, ListenerContext } from './context.js';
 import { ageOf, bodyOf, type HttpEntry, ttlOf } from './entry.js';
 import type { BodyReader } from './body-tee.js';
 import { type Fetched, type Share, UpstreamStatusError } from './fill.js';
-import { classifyUpstreamError, errorText, type GatewayFailure, writeGatewayError } from './gateway-error.js';
+import { classifyUpstreamError, errorText, type GatewayFailure, pathOnly, writeGatewayError } from './gateway-error.js';
 import type { InterimResponse } from './forward.js';
 import { clientResponseHeaders } from './headers.js';
 import { isNotModified } from './request-directives.js';
@@ -140,7 +140,8 @@ export function answerRange(
  */
 export function answerFailure(ctx: ListenerContext, ex: Exchange, err: unknown, stale: HttpEntry | undefined): void {
   const { res } = ex;
-  ctx.log.debug('upstream request failed', { url: ex.url, err: errorText(err) });
+  // The path only: a query string may carry credentials (`?api_key=…`) and never reaches a log line.
+  ctx.log.debug('upstream request failed', { path: pathOnly(ex.url), err: errorText(err) });
   if (!awaitsHead(res)) {
     res.destroy();
     ctx.report('error', ex.started);

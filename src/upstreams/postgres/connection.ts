@@ -26,6 +26,14 @@ import { connectUpstream } from './upstream-socket.js';
 import { pauseWhileFull } from '../../drain.js';
 import { isSidecacheError } from '../../errors.js';
 
+/** What a connection tells its listener besides its close: for metrics and rate-limited warnings. */
+export interface ConnectionHooks {
+  /** The upstream connection could not be opened (the client got 08006). */
+  upstreamFailed(err: unknown): void;
+  /** The client did not finish its startup and authentication within `loginTimeout`. */
+  loginTimedOut(): void;
+}
+
 export class PgConnection {
   readonly #ctx: PgContext;
   #client: net.Socket;
@@ -43,11 +51,17 @@ export class PgConnection {
   #channel: SessionChannel | undefined;
   #closed = false;
   readonly #onClose: () => void;
+  readonly #hooks: ConnectionHooks;
+  /** Ends a connection that has not logged in within `loginTimeout`; cleared at the first ReadyForQuery. */
+  #loginTimer: NodeJS.Timeout | undefined;
 
-  constructor(ctx: PgContext, client: net.Socket, onClose: () => void) {
+  constructor(ctx: PgContext, client: net.Socket, onClose: () => void, hooks: ConnectionHooks) {
     this.#ctx = ctx;
     this.#client = client;
     this.#onClose = onClose;
+    this.#hooks = hooks;
+    const loginMs = ctx.config.loginTimeout;
+    if (loginMs > 0) this.#loginTimer = setTimeout(() => this.#loginTimeout(), loginMs);
     this.#writes = new WriteEffects(ctx);
     this.#queue = new ResponseQueue({
       write: (bytes) => this.#client.write(bytes),
@@ -79,10 +93,41 @@ export class PgConnection {
     return this.#upstream !== undefined && !this.#upstream.destroyed;
   }
 
-  /** Ends the connection now (stop deadline). */
+  /**
+   * Ends the connection now (stop deadline). A session idle between requests is told why first, as
+   * PostgreSQL's own fast shutdown tells its sessions: FATAL 57P01 admin_shutdown
+   * (https://www.postgresql.org/docs/current/server-shutdown.html,
+   * https://www.postgresql.org/docs/current/errcodes-appendix.html). Elsewhere (startup, a request
+   * in flight) both sockets just close.
+   */
   destroy(): void {
-    this.#client.destroy();
+    const idle = this.#phase === 'ready' && this.#queue.idle && !this.#blocked && !this.#closed;
     this.#upstream?.destroy();
+    if (!idle) return void this.#client.destroy();
+    this.#client.write(encodeError('FATAL', '57P01', 'terminating connection due to administrator command'));
+    // The frame is in the kernel's buffer once written (the socket was idle): close after it.
+    this.#client.destroySoon();
+  }
+
+  /**
+   * `loginTimeout` passed before the first ReadyForQuery (PgBouncer's client_login_timeout). Before
+   * a startup packet PostgreSQL closes without a word; during authentication it says
+   * "canceling authentication due to timeout" (57014, authentication_timeout:
+   * https://www.postgresql.org/docs/current/runtime-config-connection.html#GUC-AUTHENTICATION-TIMEOUT).
+   */
+  #loginTimeout(): void {
+    this.#loginTimer = undefined;
+    // 'closed' without #closed: a CancelRequest being forwarded, not a login.
+    if (this.#closed || this.#phase === 'ready' || this.#phase === 'closed') return;
+    this.#hooks.loginTimedOut();
+    this.#upstream?.destroy();
+    if (this.#started === undefined) this.#client.destroy();
+    else {
+      this.#client.write(encodeError('FATAL', '57014', 'canceling authentication due to timeout'));
+      // Not end(): a client that never reads or closes would keep the descriptor.
+      this.#client.destroySoon();
+    }
+    this.#close();
   }
 
   #onClientData(chunk: Buffer): void {
@@ -153,6 +198,7 @@ export class PgConnection {
     } catch (err) {
       // Sidecache's own errors say what went wrong in words; the system's (ECONNREFUSED, …) by code.
       const reason = isSidecacheError(err) ? err.message : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+      this.#hooks.upstreamFailed(err);
       return this.#fail('08006', `sidecache cannot connect to the upstream PostgreSQL at ${target.host}:${target.port}: ${reason}`);
     }
     if (this.#phase === 'closed') return void upstream.destroy();
@@ -211,6 +257,7 @@ export class PgConnection {
       const { session } = this.#started!;
       session.txStatus = decodeReadyStatus(frame.bytes);
       this.#phase = 'ready';
+      clearTimeout(this.#loginTimer);
       // A server older than sidecache reads the catalog of: its session is passed through, uncached.
       const unsupported = unsupportedServer(session.parameter('server_version'));
       // A replication connection speaks the walsender's commands: passed through, never asked on.
@@ -308,6 +355,7 @@ export class PgConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#phase = 'closed';
+    clearTimeout(this.#loginTimer);
     if (this.#channel !== undefined) this.#ctx.inBand?.detach(this.#channel);
     this.#upstream?.destroy();
     this.#queue.close();

@@ -7,22 +7,24 @@ import type { InvalidationTarget } from '../../cache/types.js';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
-import { closeGracefully, formatAddress, listen } from '../../listen.js';
+import { closeGracefully, formatAddress, listen, settleWithin } from '../../listen.js';
 import { channels, type InvalidationEvent } from '../../events.js';
 import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
 import { requestReporter } from '../report.js';
+import { WarnLimit } from '../warn-limit.js';
 import { Catalog } from './catalog.js';
 import { DirectCatalog } from './catalog-direct.js';
 import { askedWithoutSession, InBandCatalog } from './catalog-in-band.js';
 import { CATALOG_FIX, type CatalogErrorReason, catalogErrorReason } from './catalog-errors.js';
 import { loadParser } from './classify.js';
-import { PgConnection } from './connection.js';
+import { type ConnectionHooks, PgConnection } from './connection.js';
 import { encodeError } from './messages.js';
 import type { PgContext } from './context.js';
 import { type CachePlan, Planner } from './planner.js';
 import { upstreamTarget } from './upstream-socket.js';
 import { type PgUrl, parsePgUrl } from '../../config/pg-url.js';
+import { isSidecacheError } from '../../errors.js';
 
 /** Keys of a `postgres[]` entry that a reload cannot apply: they are built into sockets. */
 export const POSTGRES_RESTART_KEYS = ['listen', 'upstream', 'catalogUrl', 'connectTimeout', 'tls'] as const;
@@ -41,7 +43,26 @@ export interface PostgresListenerDeps {
   planWaitMs?: Millis;
   /** How long an in-band catalog question waits for an idle session; default 5 s. */
   catalogWaitMs?: Millis;
+  /** Hears of every upstream connection that could not be opened, by reason (for the metric). */
+  onUpstreamError?(reason: PgUpstreamErrorReason): void;
+  /** Hears of every client refused on arrival (past `maxClientConnections`). */
+  onRefused?(reason: 'limit'): void;
+  /** Hears of every client closed for not logging in within `loginTimeout`. */
+  onLoginTimeout?(): void;
+  /** Hears that the server could not accept a connection (EMFILE, ENFILE, …). */
+  onAcceptError?(err: NodeJS.ErrnoException): void;
 }
+
+/** Why an upstream connection could not be opened, as the `reason` label of sidecache_upstream_errors_total. */
+export type PgUpstreamErrorReason = 'connect' | 'timeout' | 'tls';
+
+function pgUpstreamErrorReason(err: unknown): PgUpstreamErrorReason {
+  if (!isSidecacheError(err)) return 'connect';
+  return err.code === 'SC_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : 'tls';
+}
+
+/** One warning per reason at most this often (the rest are counted, and said in the next one). */
+const WARN_INTERVAL_MS = 10_000;
 
 /** How long an in-band catalog question waits for a session of its database to be idle outside a transaction. */
 const CATALOG_WAIT_MS = 5_000;
@@ -65,12 +86,16 @@ export class PostgresListener {
   /** Where client sessions carry the catalog's questions; undefined with `catalogUrl`. */
   readonly #inBand: InBandCatalog | undefined;
   readonly #connections = new Set<PgConnection>();
+  /** Clients refused past maxClientConnections, while their 53300 lingers (closed at the stop deadline). */
+  readonly #refused = new Set<net.Socket>();
   readonly #log: Logger;
   /** Who `/cache/explain` asks as when the request names no database or user. */
   readonly #explainAs: { database: string; user: string };
   #address: AddressInfo | undefined;
   /** Invalidations from elsewhere (buses, the admin API, other listeners) may follow DDL: the planner asks the catalog again. */
   readonly #onInvalidation: (message: unknown) => void;
+  readonly #hooks: ConnectionHooks;
+  readonly #onAcceptError: (err: NodeJS.ErrnoException) => void;
 
   constructor(deps: PostgresListenerDeps) {
     const { config } = deps;
@@ -138,10 +163,38 @@ export class PostgresListener {
       const event = message as InvalidationEvent;
       if (event.store === deps.store && event.source !== source) this.#ctx.planner.forget(event.target);
     };
+    const warnLimit = new WarnLimit(WARN_INTERVAL_MS, () => deps.clock.now());
+    const warn = (key: string, msg: string, fields: Record<string, unknown>): void => {
+      const admitted = warnLimit.admit(key);
+      if (admitted !== undefined) deps.log.warn(msg, { ...fields, notLogged: admitted.held });
+    };
+    this.#hooks = {
+      upstreamFailed: (err) => {
+        const reason = pgUpstreamErrorReason(err);
+        deps.onUpstreamError?.(reason);
+        const detail = isSidecacheError(err) ? err.message : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+        warn(`upstream ${reason}`, 'cannot connect to the upstream PostgreSQL', {
+          reason,
+          upstream: `${this.#ctx.target.host}:${this.#ctx.target.port}`,
+          err: detail,
+        });
+      },
+      loginTimedOut: () => {
+        deps.onLoginTimeout?.();
+        warn('login timeout', 'client connection closed: no login within loginTimeout', { loginTimeoutMs: this.#ctx.config.loginTimeout });
+      },
+    };
+    this.#onAcceptError = deps.onAcceptError ?? (() => undefined);
     this.#server = net.createServer((socket) => {
       const limit = this.#ctx.config.maxClientConnections;
-      if (limit > 0 && this.#connections.size >= limit) return refuseConnection(socket, limit);
-      const connection = new PgConnection(this.#ctx, socket, () => this.#connections.delete(connection));
+      if (limit > 0 && this.#connections.size >= limit) {
+        deps.onRefused?.('limit');
+        warn('refused limit', 'client connection refused: maxClientConnections reached', { maxClientConnections: limit });
+        this.#refused.add(socket);
+        socket.once('close', () => this.#refused.delete(socket));
+        return refuseConnection(socket, limit);
+      }
+      const connection = new PgConnection(this.#ctx, socket, () => this.#connections.delete(connection), this.#hooks);
       this.#connections.add(connection);
     });
   }
@@ -156,7 +209,7 @@ export class PostgresListener {
 
   async start(): Promise<AddressInfo> {
     await loadParser();
-    this.#address = await listen(this.#server, this.#config.listen, `postgres listener ${this.name}`);
+    this.#address = await listen(this.#server, this.#config.listen, `postgres listener ${this.name}`, this.#onAcceptError);
     channels.invalidation.subscribe(this.#onInvalidation);
     this.#checkRules();
     this.#log.info('postgres listener ready', { address: formatAddress(this.#address), upstream: `${this.#ctx.target.host}:${this.#ctx.target.port}` });
@@ -165,11 +218,14 @@ export class PostgresListener {
 
   /** Stops accepting; sessions may finish until `graceMs`, then they are closed. */
   async stop(graceMs: Millis): Promise<boolean> {
+    const deadline = performance.now() + graceMs;
     const forced = await closeGracefully(this.#server, graceMs, () => {
       for (const c of this.#connections) c.destroy();
+      for (const socket of this.#refused) socket.destroy();
     });
     channels.invalidation.unsubscribe(this.#onInvalidation);
-    await this.#catalog.close();
+    // sidecache's own catalog connections end within what is left of the grace.
+    await settleWithin(this.#catalog.close(), deadline - performance.now());
     return forced;
   }
 
