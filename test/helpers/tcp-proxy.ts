@@ -10,7 +10,7 @@ import net from 'node:net';
 export interface TcpProxy {
   readonly host: string;
   readonly port: number;
-  /** Connections open now (client side). */
+  /** Connections the client holds open now (it has neither closed nor sent FIN). */
   readonly open: number;
   /** Connections accepted since the start, and those of them dropped at once by `refuse`. */
   readonly accepted: number;
@@ -38,6 +38,12 @@ interface Pair {
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
+  /** Every socket not yet closed, so that `close` can end the half-open ones too. */
+  const sockets = new Set<net.Socket>();
+  const track = (socket: net.Socket): void => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  };
   const held: Pair[] = [];
   let refusing = false;
   let holding = false;
@@ -48,10 +54,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     const { client } = pair;
     const server = net.connect({ port: target.port, host: target.host, allowHalfOpen: true });
     pair.server = server;
+    track(server);
     client.on('data', (chunk) => void (pair.toServer && server.write(chunk)));
     server.on('data', (chunk) => void (pair.toClient && client.write(chunk)));
     // A FIN travels only the directions still forwarded.
-    client.on('end', () => void (pair.toServer && server.end()));
+    client.on('end', () => {
+      pairs.delete(pair);
+      if (pair.toServer) server.end();
+    });
     server.on('end', () => void (pair.toClient && client.end()));
     // The client going away frees the server side; the server going away reaches the client unless that direction stalls.
     const drop = (): void => {
@@ -65,8 +75,17 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     client.resume();
   };
 
+  const cut = (): void => {
+    for (const pair of [...pairs]) {
+      pairs.delete(pair);
+      pair.client.resetAndDestroy();
+      pair.server?.destroy();
+    }
+  };
+
   const listener = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
     accepted++;
+    track(client);
     client.on('error', () => client.destroy());
     if (refusing) {
       refused++;
@@ -93,13 +112,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     get refused() {
       return refused;
     },
-    cut() {
-      for (const pair of [...pairs]) {
-        pairs.delete(pair);
-        pair.client.resetAndDestroy();
-        pair.server?.destroy();
-      }
-    },
+    cut,
     refuse(on) {
       refusing = on;
     },
@@ -111,7 +124,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const pair of pairs) pair[direction] = false;
     },
     async close() {
-      this.cut();
+      cut();
+      for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => listener.close(() => resolve()));
     },
   };
