@@ -1,7 +1,7 @@
 import type { InvalidationTarget } from '../cache/types.js';
 import type { Logger } from '../log.js';
 import type { Bytes, Millis } from '../units.js';
-import type { BusTransport, Subscription } from './bus.js';
+import { type BusTransport, type Subscription, within } from './bus.js';
 import { type Dispatcher, namesOf, SLICE_NAMES } from './dispatch.js';
 import { InvalidationMessageError, parseInvalidation } from './message.js';
 
@@ -38,7 +38,8 @@ export class BusRunner {
   readonly #log: Logger;
   readonly #maxMessageBytes: Bytes;
   #subscription: Subscription | undefined;
-  #attempting = false;
+  /** The attempt in flight, if any: there is never more than one. */
+  #attempting: Promise<void> | undefined;
   #stopped = false;
   #attempt = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -95,16 +96,23 @@ export class BusRunner {
     this.#stopped = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    const deadline = Date.now() + graceMs;
+    // An attempt in flight closes what it opens once it sees the stop; wait for it within the grace.
+    if (this.#attempting !== undefined) await within(this.#attempting, graceMs, 'subscribing', () => undefined).catch(() => undefined);
     const subscription = this.#subscription;
     this.#subscription = undefined;
-    await subscription?.close(graceMs);
+    await subscription?.close(Math.max(0, deadline - Date.now()));
     this.#hooks.state(this.name, false);
   }
 
-  async #connect(): Promise<void> {
-    if (this.#stopped || this.#attempting || this.#subscription !== undefined) return;
-    this.#attempting = true;
+  #connect(): Promise<void> {
+    if (this.#stopped || this.#attempting !== undefined || this.#subscription !== undefined) return Promise.resolve();
     this.#timer = undefined;
+    this.#attempting = this.#tryOnce().finally(() => (this.#attempting = undefined));
+    return this.#attempting;
+  }
+
+  async #tryOnce(): Promise<void> {
     // A loss reported before this attempt's subscription is adopted ends it as a failed attempt.
     let adopted: Subscription | undefined;
     let lostEarly: string | undefined;
@@ -131,10 +139,7 @@ export class BusRunner {
       this.#reason = `cannot subscribe: ${(err as Error).message}`;
       this.#log.warn('bus subscribe failed', { bus: this.name, err: (err as Error).message, attempt: this.#attempt });
       this.#missed = true;
-      this.#attempting = false;
-      this.#retry();
-    } finally {
-      this.#attempting = false;
+      this.#retry(true);
     }
   }
 
@@ -148,9 +153,9 @@ export class BusRunner {
     this.#retry();
   }
 
-  /** Schedules the next attempt, unless one is already scheduled or running. */
-  #retry(): void {
-    if (this.#stopped || this.#timer !== undefined || this.#attempting) return;
+  /** Schedules the next attempt, unless one is already scheduled or running (but for the failing one itself). */
+  #retry(fromAttempt = false): void {
+    if (this.#stopped || this.#timer !== undefined || (this.#attempting !== undefined && !fromAttempt)) return;
     const delay = Math.random() * Math.min(CAP_MS, BASE_MS * 2 ** this.#attempt);
     this.#attempt++;
     this.#timer = setTimeout(() => void this.#connect(), delay);
