@@ -223,14 +223,14 @@ export class SidecacheServer {
     const fresh = this.#makeBuses(next, old);
     const added = fresh.filter((b) => !old.includes(b));
     const dropped = old.filter((b) => !fresh.includes(b));
-    await Promise.all(added.map((b) => b.start()));
+    // Until it stops, a predecessor of the same name stands in for the new bus on the gauge and /readyz.
+    await Promise.all(added.map((b) => b.start(dropped.find((d) => d.name === b.name))));
     const owed = new Set(dropped.filter((b) => b.missed).map((b) => b.name));
     this.buses = fresh;
     await Promise.all(dropped.map((b) => b.stop(this.#config.shutdownGrace)));
     for (const bus of dropped) if (!fresh.some((b) => b.name === bus.name)) this.readiness.remove(`bus ${bus.name}`);
     for (const bus of added) {
-      // The stopped predecessor of the same name reported 0 on the shared gauge.
-      this.#busHooks.state(bus.name, bus.connected);
+      bus.takeOver();
       if (owed.has(bus.name)) bus.noteGap();
     }
   }

@@ -46,6 +46,7 @@ export class BusRunner {
   /** Set once entries may have been served without this bus: the next subscription flushes. */
   #missed = false;
   #reason = 'not connected yet';
+  #standIn: BusRunner | undefined;
   /** Large messages waiting to be applied in slices, in the order they came; small ones after them wait too. */
   readonly #backlog: InvalidationTarget[] = [];
   #draining = false;
@@ -64,9 +65,9 @@ export class BusRunner {
     return this.#subscription !== undefined;
   }
 
-  /** Why the bus is not connected, for /readyz. */
+  /** Why the bus is not connected, for /readyz (not while a reload's predecessor still listens in its place). */
   get reason(): string | undefined {
-    return this.connected ? undefined : this.#reason;
+    return this.connected || (this.#standIn?.connected ?? false) ? undefined : this.#reason;
   }
 
   /** Whether messages may have been missed that no flush has covered yet (down now, or a flush pending). */
@@ -74,12 +75,22 @@ export class BusRunner {
     return this.#missed || !this.connected;
   }
 
-  /** The first attempt, awaited before listeners open; later ones run in the background. */
-  async start(): Promise<void> {
-    this.#hooks.state(this.name, false);
+  /**
+   * The first attempt, awaited before listeners open; later ones run in the background. `standIn`
+   * is a predecessor of the same name (a reload): while it is up, this bus does not report itself down.
+   */
+  async start(standIn?: BusRunner): Promise<void> {
+    this.#standIn = standIn;
+    if (!(standIn?.connected ?? false)) this.#hooks.state(this.name, false);
     await this.#connect();
     // From here on, listeners serve: a bus that was not up has missed whatever was published.
     if (!this.connected) this.#missed = true;
+  }
+
+  /** Ends the stand-in period of a reload: from now on this bus alone says whether it is up. */
+  takeOver(): void {
+    this.#standIn = undefined;
+    this.#hooks.state(this.name, this.connected);
   }
 
   /**

@@ -41,6 +41,9 @@ for (const [kind, make] of [
       await waitFor(() => e.proxy.accepted === 1, 'the new bus to be connecting');
       await e.publish('{"tags":["user:1"]}');
       await waitFor(() => !s.store.has('k'), 'the old subscription to apply the message');
+      // The old subscription still listens: the bus is not reported down meanwhile.
+      expect(await gauge(e, s)).toBe(1);
+      expect((await fetch(`${s.adminUrl}/readyz`)).status).toBe(200);
       e.proxy.hold(false);
       expect((await reloading).applied).toContain('invalidation');
       expect(await gauge(e, s)).toBe(1);
