@@ -12,6 +12,19 @@ type Fields = Record<string, unknown>;
 type Sink = (line: string) => void;
 
 /**
+ * How many subjects the warn-once and rate-limited warnings remember. Subjects can come from
+ * input (a bus, a database and user), so memory must not grow with it; past this, the oldest
+ * subject is forgotten and may warn again.
+ */
+const MAX_SUBJECTS = 1_000;
+
+/** What a rate-limited warning remembers of its subject: when it last wrote, and what it held back since. */
+interface Limited {
+  last: number;
+  suppressed: number;
+}
+
+/**
  * JSON lines on stderr, one object a line: `{"time","level","msg",...bindings,...fields}`.
  * Callers never pass secrets (tokens, passwords, SQL parameters); URLs go through `redactUrl` (redact.ts).
  */
@@ -20,12 +33,16 @@ export class Logger {
   readonly #bindings: Fields;
   readonly #sink: Sink;
   readonly #warned: Set<string>;
+  readonly #limited: Map<string, Limited>;
+  readonly #now: () => number;
 
-  constructor(options: { level?: LogLevel; bindings?: Fields; sink?: Sink; warned?: Set<string> } = {}) {
+  constructor(options: { level?: LogLevel; bindings?: Fields; sink?: Sink; warned?: Set<string>; limited?: Map<string, Limited>; now?: () => number } = {}) {
     this.#threshold = LEVELS[options.level ?? 'info'];
     this.#bindings = options.bindings ?? {};
     this.#sink = options.sink ?? ((line) => process.stderr.write(line));
     this.#warned = options.warned ?? new Set();
+    this.#limited = options.limited ?? new Map();
+    this.#now = options.now ?? Date.now;
   }
 
   child(bindings: Fields): Logger {
@@ -34,6 +51,8 @@ export class Logger {
       bindings: { ...this.#bindings, ...bindings },
       sink: this.#sink,
       warned: this.#warned,
+      limited: this.#limited,
+      now: this.#now,
     });
   }
 
@@ -62,7 +81,26 @@ export class Logger {
     const id = `${code}\u0000${subject}`;
     if (this.#warned.has(id)) return;
     this.#warned.add(id);
+    if (this.#warned.size > MAX_SUBJECTS) this.#warned.delete(this.#warned.values().next().value!);
     this.#write('warn', msg, { code });
+  }
+
+  /**
+   * Logs a coded warning at most once per `everyMs` for this subject (a reason, never a payload);
+   * the ones held back are counted and reported as `suppressed` on the next line written.
+   */
+  warnEvery(code: WarningCode, msg: string, subject: string, everyMs: number, fields?: Fields): void {
+    const id = `${code}\u0000${subject}`;
+    const now = this.#now();
+    const seen = this.#limited.get(id);
+    if (seen !== undefined && now - seen.last < everyMs) {
+      seen.suppressed++;
+      return;
+    }
+    this.#limited.delete(id);
+    this.#limited.set(id, { last: now, suppressed: 0 });
+    if (this.#limited.size > MAX_SUBJECTS) this.#limited.delete(this.#limited.keys().next().value!);
+    this.#write('warn', msg, { code, ...fields, ...(seen !== undefined && seen.suppressed > 0 && { suppressed: seen.suppressed }) });
   }
 
   #write(level: LogLevel, msg: string, fields?: Fields): void {

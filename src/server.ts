@@ -214,7 +214,8 @@ export class SidecacheServer {
     this.store.stopSweeper();
     this.#descriptors.stop();
     const listeners = await Promise.all([...this.httpListeners, ...this.postgresListeners].map((l) => l.stop(graceMs)));
-    await settleWithin(Promise.all(this.buses.map((b) => b.stop())), left());
+    // Buses close within what is left of the grace: a half-open one would never answer QUIT.
+    await settleWithin(Promise.all(this.buses.map((b) => b.stop(left()))), left());
     const forced = (await closeGracefully(this.#admin, left())) || listeners.includes(true);
     this.#unsubscribe();
     this.#recent.close();
@@ -244,14 +245,7 @@ export class SidecacheServer {
       applied.push(`postgres[${entry.name}]`);
     }
     if (plan.buses) {
-      // Unchanged buses keep their subscription (restarting one could lose messages); others are replaced.
-      const old = this.buses;
-      const fresh = this.#makeBuses(next, old);
-      const dropped = old.filter((b) => !fresh.includes(b));
-      await Promise.all(dropped.map((b) => b.stop()));
-      for (const bus of dropped) if (!fresh.some((b) => b.name === bus.name)) this.readiness.remove(`bus ${bus.name}`);
-      this.buses = fresh;
-      await Promise.all(fresh.filter((b) => !old.includes(b)).map((b) => b.start()));
+      await this.#replaceBuses(next);
       applied.push('invalidation');
     }
     if (next.shutdownGrace !== this.#config.shutdownGrace) applied.push('shutdownGrace');
@@ -266,12 +260,34 @@ export class SidecacheServer {
     return this.reload(await loadConfig(this.#configFile));
   }
 
+  /**
+   * Unchanged buses keep their subscription; the others are replaced, new ones subscribed before
+   * the old ones stop, so that some subscription listens all along. A new bus whose predecessor
+   * was down (or still owed a flush) handles the cache as after a gap.
+   */
+  async #replaceBuses(next: Config): Promise<void> {
+    const old = this.buses;
+    const fresh = this.#makeBuses(next, old);
+    const added = fresh.filter((b) => !old.includes(b));
+    const dropped = old.filter((b) => !fresh.includes(b));
+    // Until it stops, a predecessor of the same name stands in for the new bus on the gauge and /readyz.
+    await Promise.all(added.map((b) => b.start(dropped.find((d) => d.name === b.name))));
+    const owed = new Set(dropped.filter((b) => b.missed).map((b) => b.name));
+    this.buses = fresh;
+    await Promise.all(dropped.map((b) => b.stop(this.#config.shutdownGrace)));
+    for (const bus of dropped) if (!fresh.some((b) => b.name === bus.name)) this.readiness.remove(`bus ${bus.name}`);
+    for (const bus of added) {
+      bus.takeOver();
+      if (owed.has(bus.name)) bus.noteGap();
+    }
+  }
+
   /** Runners for `invalidation[]`, reusing those of `reuse` whose entry is unchanged. */
   #makeBuses(config: Config, reuse: readonly BusRunner[] = []): BusRunner[] {
-    const buses = busTransports(config).map(({ transport, gap, settings }) => {
+    const buses = busTransports(config).map(({ transport, gap, maxMessageBytes, settings }) => {
       const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
       if (same !== undefined) return same;
-      const runner = new BusRunner(transport, { gap, dispatcher: this.dispatcher, hooks: this.#busHooks, log: this.#busLog });
+      const runner = new BusRunner(transport, { gap, maxMessageBytes, dispatcher: this.dispatcher, hooks: this.#busHooks, log: this.#busLog });
       this.#busSettings.set(runner, settings);
       return runner;
     });
@@ -291,7 +307,7 @@ export class SidecacheServer {
 }
 
 /** Bus transports from `invalidation[]`, named `type:channel` (with `#n` when two would share a name). */
-function busTransports(config: Config): { transport: BusTransport; gap: 'flush' | 'keep'; settings: string }[] {
+function busTransports(config: Config): { transport: BusTransport; gap: 'flush' | 'keep'; maxMessageBytes: number; settings: string }[] {
   const seen = new Map<string, number>();
   return config.invalidation.map((bus) => {
     const base = `${bus.type}:${bus.channel}`;
@@ -299,10 +315,11 @@ function busTransports(config: Config): { transport: BusTransport; gap: 'flush' 
     seen.set(base, n);
     const name = n === 1 ? base : `${base}#${n}`;
     const connectTimeoutMs = 5_000;
+    const heartbeatMs = bus.heartbeat;
     const transport =
       bus.type === 'postgres'
-        ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs })
-        : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs });
-    return { transport, gap: bus.onGap, settings: JSON.stringify(bus) };
+        ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs, heartbeatMs })
+        : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs, heartbeatMs });
+    return { transport, gap: bus.onGap, maxMessageBytes: bus.maxMessageBytes, settings: JSON.stringify(bus) };
   });
 }

@@ -211,18 +211,33 @@ const postgresListener = object({
 /** `flush` (drop every entry when a bus comes back after an outage) or `keep` (accept the risk). */
 const onGap = withDefault(oneOf(['flush', 'keep'] as const), 'flush');
 
+/** What every bus type has: what a gap does, how often it proves it is alive, how large a message may be. */
+const busCommon = {
+  onGap,
+  /** How often the bus proves it still hears the server; an answer missing by the next beat is a lost connection. */
+  heartbeat: withDefault(
+    refine(duration, 'a duration from 10ms to 1h like "5s"', (ms) => (ms >= 10 && ms <= 3_600_000 ? undefined : '')),
+    5_000,
+  ),
+  /** A larger message is refused (counted, logged) before it is decoded. */
+  maxMessageBytes: withDefault(
+    refine(size, 'a size from 1KiB to 256MiB like "1MiB"', (bytes) => (bytes >= 1024 && bytes <= 256 * 1024 ** 2 ? undefined : '')),
+    1024 ** 2,
+  ),
+};
+
 const bus = byType({
   postgres: object({
     url: required(pgUrl('postgres://127.0.0.1:5432/app')),
     channel: withDefault(channel, 'sidecache'),
-    onGap,
+    ...busCommon,
   }),
   redis: object({
     url: required(url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379')),
     channel: withDefault(pattern(/^\S+$/, 'a channel name without spaces'), 'sidecache'),
     /** The URL names a seed node of a Redis Cluster. */
     cluster: withDefault(boolean, false),
-    onGap,
+    ...busCommon,
   }),
 });
 

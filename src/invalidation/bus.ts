@@ -1,10 +1,16 @@
+import type { Millis } from '../units.js';
+
 /**
- * One pub/sub transport that carries invalidation messages. It knows how to subscribe once; the
- * runner (runner.ts) reconnects it, reports its state and handles gaps, the same way for all.
+ * One pub/sub transport that carries invalidation messages. It knows how to subscribe once and
+ * to prove, on a schedule, that the subscription still hears the server; the runner (runner.ts)
+ * reconnects it, reports its state and handles gaps, the same way for all.
  */
 export interface Subscription {
-  /** Ends the subscription; `onLost` is not called for a close asked for here. */
-  close(): Promise<void>;
+  /**
+   * Ends the subscription, politely if the server answers within `graceMs`, by closing the socket
+   * otherwise; `onLost` is not called for a close asked for here.
+   */
+  close(graceMs: Millis): Promise<void>;
 }
 
 export interface BusTransport {
@@ -12,7 +18,30 @@ export interface BusTransport {
   readonly name: string;
   /**
    * Connects and subscribes. Resolves once messages published from now on will arrive; rejects
-   * when that cannot be done. `onLost` is called once if the subscription later breaks.
+   * when that cannot be done (and then has closed what it opened, and never calls `onLost`).
+   * `onLost` is called at most once, if the subscription later breaks or misses a heartbeat; the
+   * transport has closed its connection by then. `onMessage` receives the payload as it came, so
+   * that the runner can refuse an oversized one before decoding it.
    */
-  subscribe(onMessage: (payload: string) => void, onLost: (reason: string) => void): Promise<Subscription>;
+  subscribe(onMessage: (payload: Buffer | string) => void, onLost: (reason: string) => void): Promise<Subscription>;
+}
+
+/** Bounds a promise: rejects with `what` when it has not settled within `ms`, after `onTimeout` ran. */
+export function within<T>(promise: Promise<T>, ms: Millis, what: string, onTimeout: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      onTimeout();
+      reject(new Error(`${what} took longer than ${ms} ms`));
+    }, ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err as Error);
+      },
+    );
+  });
 }

@@ -4,6 +4,12 @@ import { channels, type InvalidationEvent } from '../events.js';
 import type { Logger } from '../log.js';
 
 /**
+ * Names (tags, keys, prefixes) a message applies per turn of the event loop when it is large: a
+ * message of a million tags is applied slice by slice, with hits served in between.
+ */
+export const SLICE_NAMES = 1_000;
+
+/**
  * The one invalidation path: the admin endpoint and every bus hand their messages here. The
  * store bumps generations before it removes anything, and `apply` returns only once the local
  * store no longer holds what the message names.
@@ -18,11 +24,40 @@ export class Dispatcher {
   }
 
   apply(target: InvalidationTarget, source: string): number {
-    const removed = this.#store.invalidate(target);
+    return this.#applied(target, source, this.#store.invalidate(target));
+  }
+
+  /**
+   * Like `apply`, for a message that may be large: more than SLICE_NAMES names are applied in
+   * slices, yielding to the event loop between them; the message is counted once, at the end.
+   */
+  async applyInSlices(target: InvalidationTarget, source: string): Promise<number> {
+    if (target.all || namesOf(target) <= SLICE_NAMES) return this.apply(target, source);
+    let removed = 0;
+    for (const slice of slices(target)) {
+      removed += this.#store.invalidate(slice);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return this.#applied(target, source, removed);
+  }
+
+  #applied(target: InvalidationTarget, source: string, removed: number): number {
     if (channels.invalidation.hasSubscribers) {
       channels.invalidation.publish({ store: this.#store, source, removed, target } satisfies InvalidationEvent);
     }
     this.#log.debug('invalidation applied', { source, removed });
     return removed;
+  }
+}
+
+/** How many names a message carries. */
+export function namesOf(target: InvalidationTarget): number {
+  return (target.tags?.length ?? 0) + (target.keys?.length ?? 0) + (target.prefixes?.length ?? 0);
+}
+
+function* slices(target: InvalidationTarget): Generator<InvalidationTarget> {
+  for (const field of ['tags', 'keys', 'prefixes'] as const) {
+    const list = target[field] ?? [];
+    for (let i = 0; i < list.length; i += SLICE_NAMES) yield { [field]: list.slice(i, i + SLICE_NAMES) };
   }
 }

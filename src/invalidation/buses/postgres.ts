@@ -1,48 +1,96 @@
 import pg from 'pg';
-import type { BusTransport, Subscription } from '../bus.js';
+import type { Millis } from '../../units.js';
+import { type BusTransport, type Subscription, within } from '../bus.js';
 
 /** `LISTEN <channel>` on its own connection (https://www.postgresql.org/docs/current/sql-listen.html). */
 export class PostgresBus implements BusTransport {
   readonly name: string;
   readonly #url: string;
   readonly #channel: string;
-  readonly #connectTimeoutMs: number;
+  readonly #connectTimeoutMs: Millis;
+  readonly #heartbeatMs: Millis;
 
-  constructor(options: { url: string; channel: string; name: string; connectTimeoutMs: number }) {
+  constructor(options: { url: string; channel: string; name: string; connectTimeoutMs: Millis; heartbeatMs: Millis }) {
     this.name = options.name;
     this.#url = options.url;
     this.#channel = options.channel;
     this.#connectTimeoutMs = options.connectTimeoutMs;
+    this.#heartbeatMs = options.heartbeatMs;
   }
 
   async subscribe(onMessage: (payload: string) => void, onLost: (reason: string) => void): Promise<Subscription> {
-    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: this.#connectTimeoutMs, application_name: 'sidecache invalidation' });
-    let closing = false;
-    let lost = false;
-    const lose = (reason: string): void => {
-      if (closing || lost) return;
-      lost = true;
+    const client = new pg.Client({
+      connectionString: this.#url,
+      connectionTimeoutMillis: this.#connectTimeoutMs,
+      application_name: 'sidecache invalidation',
+      keepAlive: true,
+    });
+    // Until LISTEN has answered, a failure is this attempt's rejection; only after, a loss.
+    let listening = false;
+    let early: string | undefined;
+    let over = false;
+    let heartbeat: NodeJS.Timeout | undefined;
+    const end = (): void => {
+      over = true;
+      if (heartbeat !== undefined) clearInterval(heartbeat);
+      client.connection.stream.destroy();
       client.end().catch(() => undefined);
+    };
+    const lose = (reason: string): void => {
+      if (over) return;
+      if (!listening) return void (early ??= reason);
+      end();
       onLost(reason);
     };
     client.on('error', (err) => lose(err.message));
     client.on('end', () => lose('the connection ended'));
+    // NOTIFY payloads are shorter than 8000 bytes (https://www.postgresql.org/docs/current/sql-notify.html).
     client.on('notification', (n) => {
       if (n.channel === this.#channel) onMessage(n.payload ?? '');
     });
-    try {
+    const ready = async (): Promise<void> => {
       await client.connect();
       await client.query(`LISTEN ${pg.escapeIdentifier(this.#channel)}`);
+    };
+    try {
+      await within(ready(), this.#connectTimeoutMs, 'connecting and listening', end);
     } catch (err) {
-      closing = true;
-      await client.end().catch(() => undefined);
+      if (!over) end();
       throw err;
     }
+    if (over || early !== undefined) {
+      end();
+      throw new Error(early ?? 'the connection closed while listening');
+    }
+    listening = true;
+    heartbeat = this.#heartbeat(client, lose);
     return {
-      close: async () => {
-        closing = true;
-        await client.end().catch(() => undefined);
+      close: async (graceMs) => {
+        if (over) return;
+        over = true;
+        clearInterval(heartbeat);
+        // end() sends Terminate and waits for the socket to close; a half-open one never does.
+        await within(client.end(), graceMs, 'closing', () => client.connection.stream.destroy()).catch(() => client.connection.stream.destroy());
       },
     };
+  }
+
+  /**
+   * `SELECT 1` on the LISTEN connection every `heartbeatMs`: an answer still missing at the
+   * next beat means the connection no longer reaches the server (TCP keepalive alone takes minutes
+   * to notice a half-open connection). Notifications queued meanwhile still arrive between queries.
+   */
+  #heartbeat(client: pg.Client, lose: (reason: string) => void): NodeJS.Timeout {
+    let waiting = false;
+    const timer = setInterval(() => {
+      if (waiting) return lose(`no answer to a heartbeat query within ${this.#heartbeatMs} ms`);
+      waiting = true;
+      client.query('SELECT 1').then(
+        () => void (waiting = false),
+        (err: Error) => lose(`the heartbeat query failed: ${err.message}`),
+      );
+    }, this.#heartbeatMs);
+    timer.unref();
+    return timer;
   }
 }

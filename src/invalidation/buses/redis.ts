@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
-import type { BusTransport, Subscription } from '../bus.js';
+import type { Millis } from '../../units.js';
+import { type BusTransport, type Subscription, within } from '../bus.js';
 
 /**
  * `SUBSCRIBE <channel>` with ioredis. With `cluster`, the URL's host is a seed node of a Redis
@@ -11,17 +12,19 @@ export class RedisBus implements BusTransport {
   readonly #url: string;
   readonly #channel: string;
   readonly #cluster: boolean;
-  readonly #connectTimeoutMs: number;
+  readonly #connectTimeoutMs: Millis;
+  readonly #heartbeatMs: Millis;
 
-  constructor(options: { url: string; channel: string; name: string; cluster: boolean; connectTimeoutMs: number }) {
+  constructor(options: { url: string; channel: string; name: string; cluster: boolean; connectTimeoutMs: Millis; heartbeatMs: Millis }) {
     this.name = options.name;
     this.#url = options.url;
     this.#channel = options.channel;
     this.#cluster = options.cluster;
     this.#connectTimeoutMs = options.connectTimeoutMs;
+    this.#heartbeatMs = options.heartbeatMs;
   }
 
-  async subscribe(onMessage: (payload: string) => void, onLost: (reason: string) => void): Promise<Subscription> {
+  async subscribe(onMessage: (payload: Buffer) => void, onLost: (reason: string) => void): Promise<Subscription> {
     const common = { lazyConnect: true, autoResubscribe: false, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: this.#connectTimeoutMs };
     const client = this.#cluster
       ? new Cluster([this.#url], {
@@ -30,33 +33,74 @@ export class RedisBus implements BusTransport {
           redisOptions: { lazyConnect: true, autoResubscribe: false, maxRetriesPerRequest: 0, connectTimeout: this.#connectTimeoutMs },
         })
       : new Redis(this.#url, { ...common, retryStrategy: () => null });
-    let closing = false;
-    let lost = false;
-    const lose = (reason: string): void => {
-      if (closing || lost) return;
-      lost = true;
+    // Until SUBSCRIBE has answered, a failure is this attempt's rejection; only after, a loss.
+    let subscribed = false;
+    let early: string | undefined;
+    let over = false;
+    let heartbeat: NodeJS.Timeout | undefined;
+    const end = (): void => {
+      over = true;
+      if (heartbeat !== undefined) clearInterval(heartbeat);
       client.disconnect();
+    };
+    const lose = (reason: string): void => {
+      if (over) return;
+      if (!subscribed) return void (early ??= reason);
+      end();
       onLost(reason);
     };
     client.on('error', (err: Error) => lose(err.message));
     client.on('close', () => lose('the connection closed'));
     client.on('end', () => lose('the connection ended'));
-    client.on('message', (channel: string, payload: string) => {
-      if (channel === this.#channel) onMessage(payload);
+    // The raw bytes: the runner refuses an oversized message before it is decoded.
+    client.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
+      if (channel.toString() === this.#channel) onMessage(payload);
     });
-    try {
+    const ready = async (): Promise<void> => {
       await client.connect();
       await client.subscribe(this.#channel);
+    };
+    try {
+      await within(ready(), this.#connectTimeoutMs, 'connecting and subscribing', end);
     } catch (err) {
-      closing = true;
-      client.disconnect();
+      end();
       throw err;
     }
+    if (over || early !== undefined) {
+      end();
+      throw new Error(early ?? 'the connection closed while subscribing');
+    }
+    subscribed = true;
+    heartbeat = this.#heartbeat(client, lose);
     return {
-      close: async () => {
-        closing = true;
-        await client.quit().catch(() => client.disconnect());
+      close: async (graceMs) => {
+        if (over) return;
+        over = true;
+        clearInterval(heartbeat);
+        // QUIT waits for the server's answer; a half-open connection never gives it.
+        await within(client.quit(), graceMs, 'QUIT', () => client.disconnect()).catch(() => client.disconnect());
       },
     };
+  }
+
+  /**
+   * PING on the subscriber connection every `heartbeatMs` (allowed in subscribed state,
+   * https://redis.io/docs/latest/commands/ping/): an answer still missing at the next beat means
+   * the connection no longer reaches the server, even if the socket looks open. With `cluster`,
+   * the PING goes to a node of the cluster rather than the subscriber connection itself (ioredis
+   * does not expose it); TCP keepalive covers that connection.
+   */
+  #heartbeat(client: Redis | Cluster, lose: (reason: string) => void): NodeJS.Timeout {
+    let waiting = false;
+    const timer = setInterval(() => {
+      if (waiting) return lose(`no answer to PING within ${this.#heartbeatMs} ms`);
+      waiting = true;
+      client.ping().then(
+        () => void (waiting = false),
+        (err: Error) => lose(`PING failed: ${err.message}`),
+      );
+    }, this.#heartbeatMs);
+    timer.unref();
+    return timer;
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { tableTag } from '../../../src/cache/tags.js';
-import { parseInvalidation } from '../../../src/invalidation/message.js';
+import { InvalidationMessageError, nestedDeeperThan, parseInvalidation } from '../../../src/invalidation/message.js';
 
 describe('parseInvalidation', () => {
   it('reads the JSON contract and turns tables into table: tags', () => {
@@ -35,6 +35,28 @@ describe('parseInvalidation', () => {
     } catch (err) {
       expect((err as { code: string }).code).toBe('SC_ERR_INVALIDATION_MESSAGE');
     }
+  });
+
+  it('refuses JSON nested deeper than the contract before parsing it, brackets in strings aside', () => {
+    expect(nestedDeeperThan('{"tags":["[[[{{{"]}', 2)).toBe(false);
+    expect(nestedDeeperThan('{"tags":["a\\"[[["]}', 2)).toBe(false);
+    expect(nestedDeeperThan('{"tags":[["a"]]}', 2)).toBe(true);
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    expect(() => parseInvalidation(`{"tags":${deep}}`)).toThrow(/at most 2 levels of nesting/);
+  });
+
+  it('names the broken rule in `reason` and quotes only a short excerpt of the payload', () => {
+    const long = `{"tags":"${'x'.repeat(1_000_000)}"}`;
+    let caught: unknown;
+    try {
+      parseInvalidation(long);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(InvalidationMessageError);
+    expect((caught as InvalidationMessageError).reason).toBe('tags not a list of strings');
+    expect((caught as Error).message.length).toBeLessThan(300);
+    expect(() => parseInvalidation(`{"tags":[${Array.from({ length: 100_000 }, (_, i) => i).join(',')}]}`)).toThrow(/got \[0,1,2,3,4,5,6,7,8,9,…\]$/);
   });
 
   it('normalizes table names', () => {
