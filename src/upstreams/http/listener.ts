@@ -15,7 +15,6 @@ import type { HttpListenerConfig } from '../../config/schema.js';
 import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
-import { WarnLimit } from '../warn-limit.js';
 import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
 import { formatCacheStatus } from './cache-status.js';
 import { Upstream } from './forward.js';
@@ -73,7 +72,6 @@ export class HttpListener {
   readonly #side: SideMemory;
   /** Client connections open (a set: a connection re-emitted after a refused Upgrade is one). */
   readonly #sockets = new Set<Socket>();
-  readonly #warnLimit: WarnLimit;
   readonly #onAcceptError: (err: NodeJS.ErrnoException) => void;
 
   constructor(deps: HttpListenerDeps) {
@@ -82,7 +80,6 @@ export class HttpListener {
     this.#config = config;
     this.#adminToken = deps.adminToken;
     this.#log = deps.log;
-    this.#warnLimit = new WarnLimit(WARN_INTERVAL_MS, () => clock.now());
     this.#onAcceptError = deps.onAcceptError ?? (() => undefined);
     this.#upstream = new Upstream(config, (err) => {
       const reason = upstreamErrorReason(err);
@@ -130,8 +127,7 @@ export class HttpListener {
 
   /** A warning, at most one per `key` every WARN_INTERVAL_MS, with how many were held back meanwhile. */
   #warn(key: string, msg: string, fields: Record<string, unknown>): void {
-    const admitted = this.#warnLimit.admit(key);
-    if (admitted !== undefined) this.#log.warn(msg, { ...fields, notLogged: admitted.held });
+    this.#log.warnEvery('SC_WARN_UPSTREAM_FAILED', msg, `${this.name}\u0000${key}`, WARN_INTERVAL_MS, fields);
   }
 
   /** Requests waiting for an upstream connection now (read-only, for tests). */

@@ -12,7 +12,6 @@ import { channels, type InvalidationEvent } from '../../events.js';
 import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
 import { requestReporter } from '../report.js';
-import { WarnLimit } from '../warn-limit.js';
 import { Catalog } from './catalog.js';
 import { DirectCatalog } from './catalog-direct.js';
 import { askedWithoutSession, InBandCatalog } from './catalog-in-band.js';
@@ -163,11 +162,8 @@ export class PostgresListener {
       const event = message as InvalidationEvent;
       if (event.store === deps.store && event.source !== source) this.#ctx.planner.forget(event.target);
     };
-    const warnLimit = new WarnLimit(WARN_INTERVAL_MS, () => deps.clock.now());
-    const warn = (key: string, msg: string, fields: Record<string, unknown>): void => {
-      const admitted = warnLimit.admit(key);
-      if (admitted !== undefined) deps.log.warn(msg, { ...fields, notLogged: admitted.held });
-    };
+    const warn = (key: string, msg: string, fields: Record<string, unknown>): void =>
+      deps.log.warnEvery('SC_WARN_UPSTREAM_FAILED', msg, `${config.name}\u0000${key}`, WARN_INTERVAL_MS, fields);
     this.#hooks = {
       upstreamFailed: (err) => {
         const reason = pgUpstreamErrorReason(err);
