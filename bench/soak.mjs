@@ -13,6 +13,7 @@
 // reads that began while the bus was down (from the cut, or from the last sample of
 // sidecache_bus_connected that read 1, to the first sample reading 1 again) are counted apart.
 // Exit 1 when a read was stale outside those windows, or connections or heap did not stay flat.
+// SOAK_ON_GAP=keep (no flush after a gap) must fail: it shows the soak sees lost invalidations.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,8 @@ const READERS = Number(process.env.SOAK_READERS ?? 8);
 const KEYS = Number(process.env.SOAK_KEYS ?? 200);
 /** Each reader pauses this long between reads, so that the soak leaves the machine's 2 cores some room. */
 const READ_PAUSE_MS = Number(process.env.SOAK_READ_PAUSE_MS ?? 2);
+/** `keep` turns off the flush after a gap: the soak should then fail, which shows it can see lost invalidations. */
+const ON_GAP = process.env.SOAK_ON_GAP ?? 'flush';
 const WRITE_EVERY_MS = 200;
 const BUS_POLL_MS = 100;
 const SAMPLE_EVERY_MS = 10_000;
@@ -90,7 +93,7 @@ writeFileSync(
     'postgres:',
     `  - { name: soak-pg, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable", defaultTtl: 1h }`,
     'invalidation:',
-    `  - { type: redis, url: "redis://${proxy.host}:${proxy.port}", channel: ${channel} }`,
+    `  - { type: redis, url: "redis://${proxy.host}:${proxy.port}", channel: ${channel}, onGap: ${ON_GAP} }`,
     '',
   ].join('\n'),
 );
@@ -301,7 +304,7 @@ async function sampler() {
 }
 
 console.log(
-  `soak: ${MINUTES} min, bus cut every ${CUT_EVERY_S} s for ${CUT_FOR_S} s, ${READERS} readers (pause ${READ_PAUSE_MS} ms), ${KEYS} keys per protocol, grace ${GRACE_MS} ms, sidecache pid ${child.pid}`,
+  `soak: ${MINUTES} min, bus cut every ${CUT_EVERY_S} s for ${CUT_FOR_S} s, ${READERS} readers (pause ${READ_PAUSE_MS} ms), ${KEYS} keys per protocol, grace ${GRACE_MS} ms, onGap ${ON_GAP}, sidecache pid ${child.pid}`,
 );
 const before = await metrics();
 const tasks = [monitorBus(), writer(), cutter(), sampler()];
@@ -340,7 +343,7 @@ console.log(
 for (const w of down.windows) console.log(`  ${elapsed(w.from)} s .. ${elapsed(w.to)} s  (${((w.to - w.from) / 1000).toFixed(1)} s)`);
 const unnoticed = cuts.filter((c) => c.seenDown === undefined).length;
 console.log(`cuts not seen as 0  ${unnoticed}`);
-console.log(`bus gaps            ${sumOf(after, 'sidecache_bus_gaps_total')} (flushes after reconnect)`);
+console.log(`bus gaps            ${sumOf(after, 'sidecache_bus_gaps_total')} (resubscriptions after a gap; each flushed the cache unless onGap is keep)`);
 console.log(`bus connections     at most ${proxy.maxOpen} open at once through the proxy; ${proxy.accepted} accepted, ${proxy.refused} refused while cut`);
 const warm = samples.filter((s) => s.at - t0 >= WARMUP_MS);
 let flat = true;
