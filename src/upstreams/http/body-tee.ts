@@ -64,9 +64,11 @@ export class SharedBody {
   readonly #kept: Promise<Buffer | undefined>;
   #keep: (body: Buffer | undefined) => void = () => {};
   #fail: (error: unknown) => void = () => {};
+  readonly #onError: (error: unknown) => void;
 
   /** `limit` 0 keeps nothing: the body only passes through to its readers. */
-  constructor(source: AsyncIterable<Buffer> & Partial<Destroyable>, limit: number) {
+  /** `onError` hears of a read that failed (not one sidecache cancelled): the upstream's failure. */
+  constructor(source: AsyncIterable<Buffer> & Partial<Destroyable>, limit: number, onError: (error: unknown) => void = () => undefined) {
     this.#source = source[Symbol.asyncIterator]();
     // A stream is destroyed: an iterator's return() would wait behind the read in progress.
     this.#destroy = isDestroyable(source)
@@ -78,6 +80,7 @@ export class SharedBody {
         }
       : undefined;
     this.#limit = limit;
+    this.#onError = onError;
     this.#keeping = limit > 0;
     this.#kept = new Promise((resolve, reject) => {
       this.#keep = resolve;
@@ -194,6 +197,7 @@ export class SharedBody {
         result = await this.#source.next();
       } catch (error) {
         if (this.#cancelled) return;
+        this.#onError(error);
         this.#failed = true;
         this.#error = error;
         this.#fail(error);

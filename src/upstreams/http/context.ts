@@ -32,6 +32,8 @@ export interface ListenerContext {
   invalidate(target: InvalidationTarget): number;
   /** Publishes the request event (metrics subscribe to it). */
   report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;
+  /** An upstream response failed after its headers (a reset or timeout mid-body): counted and logged like a request that failed. */
+  upstreamFailed(err: unknown): void;
   /** Remembers that `key` answers unshareable responses, so its requests stop waiting on each other. */
   markHitForMiss(key: string): void;
   /** Remembers the Vary names of a URL's stored responses (empty: no Vary). */

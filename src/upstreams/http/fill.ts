@@ -177,7 +177,7 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
   const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
   const cacheStatus: FillStatus = { stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) };
 
-  const body = new SharedBody(response.body, store ? ctx.store.maxEntryBytes : 0);
+  const body = new SharedBody(response.body, store ? ctx.store.maxEntryBytes : 0, (err) => ctx.upstreamFailed(err));
   const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
   const input = body.kept.then((captured) => {
     if (!store || !decision.store || captured === undefined) {

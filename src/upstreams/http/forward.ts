@@ -118,7 +118,9 @@ export class Upstream {
    * An Upgrade handshake: `handler` gets the upstream's socket after a `101`, or the response it
    * answered instead (undici's dispatch handler).
    */
+  /** Sends an Upgrade request through the pool; throws UpstreamQueueFullError, as `request` answers, when the queue is full. */
   upgrade(req: Omit<UpstreamRequest, 'body' | 'signal'>, protocol: string, handler: Dispatcher.DispatchHandler): void {
+    if (this.maxQueued > 0 && this.#pool.stats.queued >= this.maxQueued) throw new UpstreamQueueFullError(this.maxQueued);
     this.#pool.dispatch(
       {
         method: req.method as Dispatcher.HttpMethod,

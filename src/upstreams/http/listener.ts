@@ -81,11 +81,12 @@ export class HttpListener {
     this.#adminToken = deps.adminToken;
     this.#log = deps.log;
     this.#onAcceptError = deps.onAcceptError ?? (() => undefined);
-    this.#upstream = new Upstream(config, (err) => {
+    const upstreamFailed = (err: unknown): void => {
       const reason = upstreamErrorReason(err);
       deps.onUpstreamError?.(reason);
       this.#warn(`upstream ${reason}`, 'upstream request failed', { reason, err: errorText(err) });
-    });
+    };
+    this.#upstream = new Upstream(config, upstreamFailed);
     this.#routes = new RouteTable(config.rules, config);
     this.#strip = lowerSet(config.stripRequestHeaders);
     this.#upgradeProtocols = lowerSet(config.upgradeProtocols);
@@ -99,6 +100,7 @@ export class HttpListener {
       clock,
       log: deps.log,
       upstream: this.#upstream,
+      upstreamFailed,
       Policy: clockedPolicy(clock),
       defaults: defaultsOf(config),
       tagHeader: config.tagHeader.toLowerCase(),

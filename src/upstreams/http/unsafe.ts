@@ -56,6 +56,8 @@ export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, 
   } catch (err) {
     ctx.log.debug('upstream request failed', { method, err: errorText(err) });
     ctx.report('error', started);
+    // Past the headers the body failed: the origin's failure unless the client left (it aborts the request).
+    if (res.headersSent && !controller.signal.aborted) ctx.upstreamFailed(err);
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;

@@ -61,6 +61,8 @@ export function forwardUpgrade(ctx: ListenerContext, req: IncomingMessage, socke
   const fail = (err: Error): void => {
     ctx.log.debug('upgrade failed', { err: errorText(err) });
     ctx.report('error', started);
+    // Before its answer, the failure is the upstream's (a refused connection, a timeout): counted like any request's.
+    if (!headSent) ctx.upstreamFailed(err);
     if (headSent || !socket.writable) {
       socket.destroy();
       return;
@@ -84,39 +86,44 @@ export function forwardUpgrade(ctx: ListenerContext, req: IncomingMessage, socke
     for (let i = 0; i < fields.length; i += 2) text += `${fields[i]}: ${fields[i + 1]}\r\n`;
     socket.write(`${text}\r\n`);
   };
-  ctx.upstream.upgrade({ method: req.method ?? 'GET', url: req.url ?? '/', headers }, req.headers.upgrade ?? '', {
-    onRequestStart(c) {
-      controller = c;
-      if (socket.destroyed) c.abort(new Error('the client closed the connection'));
-    },
-    onRequestUpgrade(_c, statusCode, upstreamHeaders, upstream) {
-      const fields = responseFields(ctx, upstreamHeaders);
-      fields.push('connection', 'Upgrade', 'upgrade', String(upstreamHeaders.upgrade ?? req.headers.upgrade));
-      writeHead(statusCode, 'Switching Protocols', fields);
-      ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
-      tunnel(socket, upstream, head);
-    },
-    onResponseStart(_c, statusCode, upstreamHeaders, statusMessage) {
-      // Informational answers (103 Early Hints) are not passed on: the final one follows.
-      if (statusCode < 200) return;
-      const fields = responseFields(ctx, upstreamHeaders);
-      fields.push('connection', 'close');
-      writeHead(statusCode, statusMessage ?? '', fields);
-    },
-    onResponseData(c, chunk) {
-      if (!socket.write(chunk)) {
-        c.pause();
-        socket.once('drain', () => c.resume());
-      }
-    },
-    onResponseEnd() {
-      ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
-      socket.end();
-    },
-    onResponseError(_c, err) {
-      fail(err);
-    },
-  });
+  try {
+    ctx.upstream.upgrade({ method: req.method ?? 'GET', url: req.url ?? '/', headers }, req.headers.upgrade ?? '', {
+      onRequestStart(c) {
+        controller = c;
+        if (socket.destroyed) c.abort(new Error('the client closed the connection'));
+      },
+      onRequestUpgrade(_c, statusCode, upstreamHeaders, upstream) {
+        const fields = responseFields(ctx, upstreamHeaders);
+        fields.push('connection', 'Upgrade', 'upgrade', String(upstreamHeaders.upgrade ?? req.headers.upgrade));
+        writeHead(statusCode, 'Switching Protocols', fields);
+        ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
+        tunnel(socket, upstream, head);
+      },
+      onResponseStart(_c, statusCode, upstreamHeaders, statusMessage) {
+        // Informational answers (103 Early Hints) are not passed on: the final one follows.
+        if (statusCode < 200) return;
+        const fields = responseFields(ctx, upstreamHeaders);
+        fields.push('connection', 'close');
+        writeHead(statusCode, statusMessage ?? '', fields);
+      },
+      onResponseData(c, chunk) {
+        if (!socket.write(chunk)) {
+          c.pause();
+          socket.once('drain', () => c.resume());
+        }
+      },
+      onResponseEnd() {
+        ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
+        socket.end();
+      },
+      onResponseError(_c, err) {
+        fail(err);
+      },
+    });
+  } catch (err) {
+    // A full queue (UpstreamQueueFullError): 503 at once, as for any request.
+    fail(err as Error);
+  }
 }
 
 function responseFields(ctx: ListenerContext, headers: IncomingHttpHeaders): string[] {

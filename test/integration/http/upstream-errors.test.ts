@@ -9,6 +9,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { Logger } from '../../../src/log.js';
 import { SidecacheServer } from '../../../src/server.js';
 import { metric } from '../../helpers/sidecache.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** A loopback port nothing listens on: bound, then closed. */
 async function closedPort(): Promise<number> {
@@ -17,6 +18,18 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Sends raw bytes to the listener at `base` and returns what it answers until it closes. */
+function rawRequest(base: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => socket.write(bytes));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
 }
 
 describe('http listener: upstream failures', () => {
@@ -42,7 +55,10 @@ describe('http listener: upstream failures', () => {
         expect(res.headers.get('cache-status')).toMatch(/detail=UPSTREAM-CONNECT/);
         await res.text();
       }
-      expect(await metric(server, 'sidecache_upstream_errors_total', { protocol: 'http', listener: 'api', reason: 'connect' })).toBe(3);
+      // A WebSocket handshake goes through the same pool, and its failure is counted the same way.
+      const upgrade = await rawRequest(base, 'GET /ws?api_key=SECRET4 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      expect(upgrade).toMatch(/^HTTP\/1\.1 502 /);
+      expect(await metric(server, 'sidecache_upstream_errors_total', { protocol: 'http', listener: 'api', reason: 'connect' })).toBe(4);
       const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 'warn' && l.msg === 'upstream request failed');
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatchObject({ reason: 'connect', listener: 'api' });
@@ -50,6 +66,36 @@ describe('http listener: upstream failures', () => {
       for (const line of lines) expect(line).not.toMatch(/SECRET|api_key/);
     } finally {
       await server.stop(100);
+    }
+  });
+
+  it('counts a response that fails after its headers (the origin resets mid-body), on a fill and on a pass-through', async () => {
+    // Headers that promise 1,000 bytes, ten of them, then the connection is reset.
+    const origin = net.createServer((socket) => {
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncache-control: max-age=60\r\ncontent-length: 1000\r\n\r\n0123456789');
+        setTimeout(() => socket.resetAndDestroy(), 20);
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve));
+    const port = (origin.address() as net.AddressInfo).port;
+    const yaml = `admin: { listen: "127.0.0.1:0" }\nhttp:\n  - name: api\n    listen: "127.0.0.1:0"\n    upstream: "http://127.0.0.1:${port}"\n`;
+    const server = new SidecacheServer(parseConfig(yaml, 'test.yaml', {}), { log: new Logger({ level: 'silent' }) });
+    await server.start();
+    try {
+      const base = server.httpListeners[0]!.url;
+      const resets = () => metric(server, 'sidecache_upstream_errors_total', { protocol: 'http', listener: 'api', reason: 'reset' });
+      for (const init of [{}, { method: 'POST', body: 'x' }]) {
+        const before = await resets();
+        const res = await fetch(`${base}/doc`, init);
+        expect(res.status).toBe(200);
+        await expect(res.text()).rejects.toThrow();
+        await waitFor(async () => (await resets()) === before + 1, 'the mid-body reset to be counted');
+      }
+    } finally {
+      await server.stop(100);
+      origin.close();
     }
   });
 });

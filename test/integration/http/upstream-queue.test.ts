@@ -4,6 +4,7 @@
  * every connection held a request could wait for ever), and a full queue (`maxQueued`) is answered
  * 503 with Retry-After at once (RFC 9110 §15.6.4, §10.2.3); neither reaches the origin.
  */
+import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { useHttpSetup } from '../../helpers/http-setup.js';
 import { metric } from '../../helpers/sidecache.js';
@@ -23,6 +24,18 @@ const holding: OriginHandler = (req, res) => {
     void held.promise.then(() => res.end(' ended'));
   } else res.end(`answered ${req.url}`);
 };
+
+/** Sends raw bytes to the listener at `base` and returns what it answers until it closes. */
+function rawRequest(base: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => socket.write(bytes));
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
 
 describe('http listener: the wait for an upstream connection', () => {
   it('answers 504 at headersTimeout to requests still queued for a connection, and never sends them', async () => {
@@ -55,6 +68,10 @@ describe('http listener: the wait for an upstream connection', () => {
     expect(refused.headers.get('cache-status')).toMatch(/detail=UPSTREAM-QUEUE-FULL/);
     await refused.text();
     expect(await metric(server, 'sidecache_upstream_errors_total', { protocol: 'http', listener: 'api', reason: 'queue-full' })).toBe(1);
+    // A WebSocket handshake waits in the same queue: refused the same way, at once.
+    const upgrade = await rawRequest(base, 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    expect(upgrade).toMatch(/^HTTP\/1\.1 503 [^]*detail=UPSTREAM-QUEUE-FULL/);
+    expect(await metric(server, 'sidecache_upstream_errors_total', { protocol: 'http', listener: 'api', reason: 'queue-full' })).toBe(2);
     held.release();
     expect(await busy.text()).toBe('started ended');
     expect(await Promise.all(waiting.map(async (r) => (await r).text()))).toEqual(['answered /w1', 'answered /w2']);
