@@ -3,6 +3,8 @@ import type http from 'node:http';
 import type { Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { parseListen } from './config/schema.js';
+
+export { isLoopback } from './config/schema.js';
 import { SidecacheError } from './errors.js';
 
 /**
@@ -34,10 +36,6 @@ export function formatAddress(info: AddressInfo): string {
 /** `http://host:port` of a bound socket. */
 export function httpUrlOf(info: AddressInfo): string {
   return `http://${formatAddress(info)}`;
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 /** A server to close: a node:http server also knows its connections, a plain net.Server does not. */

@@ -8,9 +8,7 @@ import { Store } from './cache/store.js';
 import { type Clock, realClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/schema.js';
-import type { BusTransport } from './invalidation/bus.js';
-import { PostgresBus } from './invalidation/buses/postgres.js';
-import { RedisBus } from './invalidation/buses/redis.js';
+import { busTransports } from './invalidation/transports.js';
 import { Dispatcher } from './invalidation/dispatch.js';
 import { type BusHooks, BusRunner } from './invalidation/runner.js';
 import { closeGracefully, DescriptorWatch, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from './listen.js';
@@ -284,7 +282,7 @@ export class SidecacheServer {
 
   /** Runners for `invalidation[]`, reusing those of `reuse` whose entry is unchanged. */
   #makeBuses(config: Config, reuse: readonly BusRunner[] = []): BusRunner[] {
-    const buses = busTransports(config).map(({ transport, gap, maxMessageBytes, settings }) => {
+    const buses = busTransports(config.invalidation).map(({ transport, gap, maxMessageBytes, settings }) => {
       const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
       if (same !== undefined) return same;
       const runner = new BusRunner(transport, { gap, maxMessageBytes, dispatcher: this.dispatcher, hooks: this.#busHooks, log: this.#busLog });
@@ -304,22 +302,4 @@ export class SidecacheServer {
   get adminUrl(): string {
     return httpUrlOf(this.adminAddress);
   }
-}
-
-/** Bus transports from `invalidation[]`, named `type:channel` (with `#n` when two would share a name). */
-function busTransports(config: Config): { transport: BusTransport; gap: 'flush' | 'keep'; maxMessageBytes: number; settings: string }[] {
-  const seen = new Map<string, number>();
-  return config.invalidation.map((bus) => {
-    const base = `${bus.type}:${bus.channel}`;
-    const n = (seen.get(base) ?? 0) + 1;
-    seen.set(base, n);
-    const name = n === 1 ? base : `${base}#${n}`;
-    const connectTimeoutMs = 5_000;
-    const heartbeatMs = bus.heartbeat;
-    const transport =
-      bus.type === 'postgres'
-        ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs, heartbeatMs })
-        : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs, heartbeatMs });
-    return { transport, gap: bus.onGap, maxMessageBytes: bus.maxMessageBytes, settings: JSON.stringify(bus) };
-  });
 }

@@ -276,8 +276,8 @@ export type BusConfig = Config['invalidation'][number];
 
 /** Rules that span keys: they run once every key on its own is valid. */
 /** 127.0.0.0/8, ::1 and localhost: reachable from this host only. */
-function isLoopback(host: string | undefined): boolean {
-  return host !== undefined && (host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host));
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 export function crossCheck(config: Config): ConfigProblem[] {
@@ -286,7 +286,7 @@ export function crossCheck(config: Config): ConfigProblem[] {
     problems.push({ path: 'cache.maxEntryBytes', message: 'expected at most cache.maxBytes' });
   }
   const { admin } = config;
-  if (admin.token === '' && !admin.allowUnauthenticated && !isLoopback(parseListen(admin.listen)?.host)) {
+  if (admin.token === '' && !admin.allowUnauthenticated && !isLoopback(parseListen(admin.listen)?.host ?? '')) {
     problems.push({
       path: 'admin.token',
       message: `expected a token: admin.listen ${admin.listen} is reachable from other hosts, and without a token anyone there may invalidate, reload and explain; set admin.token (e.g. \${file:/run/secrets/sidecache-admin-token}), listen on 127.0.0.1, or set admin.allowUnauthenticated: true`,

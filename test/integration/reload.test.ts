@@ -107,7 +107,8 @@ describe('reload (POST /reload and SIGHUP)', () => {
     await waitFor(() => !server.store.has('x'), 'the message on the added bus');
   });
 
-  it('SIGHUP reloads a running process', async () => {
+  /** `sidecache start` as a child process on a config file of its own; `log()` is its stderr so far. */
+  async function startChild() {
     const origin = await startOrigin(counting());
     cleanup.push(() => origin.close());
     const file = configFile(yaml(origin, '      - { path: "/a", ttl: 1h }'));
@@ -116,11 +117,16 @@ describe('reload (POST /reload and SIGHUP)', () => {
       child.kill('SIGTERM');
       if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
     });
-    let log = '';
-    child.stderr!.on('data', (c) => (log += c));
+    let text = '';
+    child.stderr!.on('data', (c) => (text += c));
+    return { origin, file, child, log: () => text };
+  }
+
+  it('SIGHUP reloads a running process', async () => {
+    const { origin, file, child, log } = await startChild();
     const logged = async (pattern: RegExp, what: string) => {
-      await waitFor(() => pattern.test(log), what, 10_000);
-      return pattern.exec(log)!;
+      await waitFor(() => pattern.test(log()), what, 10_000);
+      return pattern.exec(log())!;
     };
     const address = (await logged(/"msg":"http listener ready"[^\n]*"address":"([^"]+)"/, 'the child to listen'))[1];
     // The SIGHUP handler is installed once start() has finished ("ready"); a SIGHUP before it would end the process.
@@ -132,23 +138,14 @@ describe('reload (POST /reload and SIGHUP)', () => {
   });
 
   it('a SIGHUP while the process is starting does not end it: the file is read again once started', async () => {
-    const origin = await startOrigin(counting());
-    cleanup.push(() => origin.close());
-    const file = configFile(yaml(origin, '      - { path: "/a", ttl: 1h }'));
-    const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-    cleanup.push(async () => {
-      child.kill('SIGTERM');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
-    });
-    let log = '';
-    child.stderr!.on('data', (c) => (log += c));
+    const { origin, file, child, log } = await startChild();
     // "config loaded" comes before the listeners start: the new file is what the process runs with.
-    await waitFor(() => log.includes('"msg":"config loaded"'), 'the child to load its config', 10_000);
+    await waitFor(() => log().includes('"msg":"config loaded"'), 'the child to load its config', 10_000);
     writeFileSync(file, yaml(origin, '      - { path: "/a", cache: false }'));
     child.kill('SIGHUP');
-    await waitFor(() => /"msg":"config reloaded"[^\n]*"applied":\["http\[api\]"\]/.test(log), 'the reload once started', 10_000);
+    await waitFor(() => /"msg":"config reloaded"[^\n]*"applied":\["http\[api\]"\]/.test(log()), 'the reload once started', 10_000);
     expect(child.exitCode).toBeNull();
-    const address = /"msg":"http listener ready"[^\n]*"address":"([^"]+)"/.exec(log)![1];
+    const address = /"msg":"http listener ready"[^\n]*"address":"([^"]+)"/.exec(log())![1];
     expect((await fetch(`http://${address}/a`)).headers.get('cache-status')).toBe('sidecache; fwd=bypass');
   });
 });

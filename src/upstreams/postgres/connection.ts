@@ -7,20 +7,16 @@
  */
 import type net from 'node:net';
 import tls from 'node:tls';
-import { Batches } from './batch.js';
 import { forwardCancel } from './cancel-request.js';
 import { handleClientMessage, type MessageTargets } from './client-messages.js';
 import { Backend, StartupCode } from './codes.js';
 import type { PgContext } from './context.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
 import { ACCEPT_ENCRYPTION, decodeParameterStatus, decodeReadyStatus, decodeStartup, encodeError, REFUSE_ENCRYPTION, startsWithTerminate } from './messages.js';
-import { withoutChannelBinding } from './sasl.js';
-import { ReadThrough } from './read-through.js';
+import { authFrameForClient } from './sasl.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
-import { Session } from './session.js';
-import { SessionChannel } from './session-channel.js';
-import { unsupportedServer } from './server-versions.js';
-import { applySessionEffects, defaultsEpoch } from './session-effects.js';
+import type { SessionChannel } from './session-channel.js';
+import { beginSession, requestEnded, sessionReady } from './session-lifecycle.js';
 import { WriteEffects } from './write-effects.js';
 import { connectUpstream } from './upstream-socket.js';
 import { pauseWhileFull } from '../../drain.js';
@@ -66,7 +62,7 @@ export class PgConnection {
     this.#queue = new ResponseQueue({
       write: (bytes) => this.#client.write(bytes),
       now: () => ctx.clock.now(),
-      ended: (slot, status) => this.#ended(slot, status),
+      ended: (slot, status) => requestEnded(ctx, this.#started!.session, this.#writes, slot, status),
     });
     client.setNoDelay(true);
     this.#listen(client);
@@ -173,18 +169,12 @@ export class PgConnection {
     if (code !== StartupCode.Protocol3_0 && code !== StartupCode.Protocol3_2)
       return this.#fail('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
     const { params } = decodeStartup(bytes);
-    const session = new Session(this.#ctx.name, params, defaultsEpoch(this.#ctx));
-    const send = (bytes: Buffer): void => void this.#upstream!.write(bytes);
-    const batches = new Batches({ session, queue: this.#queue, send, isCacheable: (sql) => this.#ctx.planner.classify(sql).cacheable });
-    const readThrough = new ReadThrough({ ctx: this.#ctx, session, queue: this.#queue, batches, send });
-    this.#started = { session, batches, readThrough, send, forward: (f, executed) => this.#forwardSlot(f, executed) };
-    this.#channel = new SessionChannel({
-      session,
-      queue: this.#queue,
+    ({ targets: this.#started, channel: this.#channel } = beginSession(this.#ctx, params, this.#queue, {
+      send: (bytes) => void this.#upstream!.write(bytes),
+      forward: (f, executed) => this.#forwardSlot(f, executed),
       ready: () => this.#phase === 'ready',
-      send,
       toClient: (bytes) => void this.#client.write(bytes),
-    });
+    }));
     this.#clientFrames.setTyped();
     this.#phase = 'connecting';
     void this.#connect(bytes);
@@ -241,58 +231,17 @@ export class PgConnection {
     if (this.#phase === 'ready' && this.#queue.idle) this.#ctx.inBand?.offer(this.#channel!);
   }
 
-  /**
-   * Authentication passes through verbatim, but for one field: its end is the first ReadyForQuery.
-   * A server on TLS offers SCRAM-SHA-256-PLUS, bound to *its* TLS channel. A client on plain TCP
-   * to sidecache cannot use it, and libpq refuses a server that offers it there as a possible
-   * man in the middle; without the offer it uses SCRAM-SHA-256 and says it has no TLS ('n'),
-   * which the server accepts. (A client on TLS to sidecache can bind only to sidecache's channel,
-   * which the server rejects: such clients need channel_binding=disable.)
-   * (https://www.postgresql.org/docs/current/sasl-authentication.html#SASL-SCRAM-SHA-256)
-   */
+  /** Authentication passes through (see `authFrameForClient`); its end is the first ReadyForQuery. */
   #duringAuth(frame: Frame): void {
-    const onTls = this.#client instanceof tls.TLSSocket;
-    this.#client.write(frame.code === Backend.Authentication && !onTls ? withoutChannelBinding(frame.bytes) : frame.bytes);
+    this.#client.write(authFrameForClient(frame, this.#client instanceof tls.TLSSocket));
     if (frame.code === Backend.ReadyForQuery) {
       const { session } = this.#started!;
       session.txStatus = decodeReadyStatus(frame.bytes);
       this.#phase = 'ready';
       clearTimeout(this.#loginTimer);
-      // A server older than sidecache reads the catalog of: its session is passed through, uncached.
-      const unsupported = unsupportedServer(session.parameter('server_version'));
-      // A replication connection speaks the walsender's commands: passed through, never asked on.
-      if (session.replication) session.refuseCache('a replication connection');
-      else if (unsupported === undefined) {
-        this.#ctx.inBand?.attach(this.#channel!);
-        this.#ctx.planner.warm(session.database, session.user);
-      } else {
-        session.refuseCache(unsupported.message);
-        this.#ctx.catalogError(session.database, session.user, unsupported);
-      }
+      sessionReady(this.#ctx, session, this.#channel!);
       this.#pump();
     }
-  }
-
-  /** A request's response ended: what it ran takes effect, and it is counted. */
-  #ended(slot: UpstreamSlot, status: number): void {
-    const { session } = this.#started!;
-    const before = session.txStatus;
-    session.txStatus = status;
-    this.#writes.apply(session, slot.executed, slot.unknown);
-    const { planner } = this.#ctx;
-    const cached = (sql: string) => planner.peek(session.database, session.user, sql)?.cacheable === true;
-    const clean = !session.tainted;
-    // Texts sidecache could not read as the server did may have changed the session unseen.
-    if (!session.readsAsServer && slot.executed.length > 0)
-      session.taint('ran statements while client_encoding or standard_conforming_strings hid them from the parser');
-    const hidden = {
-      mayBeUserFunction: (calls: readonly string[]) => planner.mayBeUserFunction(session.database, session.user, calls),
-      runsHiddenCalls: (sql: string) => planner.refusedForViewCode(session.database, session.user, sql),
-    };
-    applySessionEffects(session, { executed: slot.executed, unknown: slot.unknown, errored: slot.errored, before, after: status }, cached, this.#ctx, hidden);
-    // Why a session stopped using the cache (the operator's question when the hit ratio drops).
-    if (clean && session.tainted) this.#ctx.log.debug('session tainted: no cache use until DISCARD ALL', { reason: session.taintedBy });
-    if (slot.result !== undefined) this.#ctx.report(slot.result, slot.started, this.#ctx.clock.now() - slot.started);
   }
 
   /** Handles queued client frames in order; stops while a request waits on another session's fill. */

@@ -1,4 +1,6 @@
 /** The SASL mechanism list of AuthenticationSASL, and the one change sidecache makes to it. */
+import { Backend } from './codes.js';
+import type { Frame } from './framing.js';
 
 /** AuthenticationSASL: 'R', length, int32 10, then mechanism names as C strings, ending with an empty one. */
 const AUTH_SASL = 10;
@@ -27,4 +29,17 @@ export function withoutChannelBinding(bytes: Buffer): Buffer {
   out.writeInt32BE(AUTH_SASL, 5);
   body.copy(out, 9);
   return out;
+}
+
+/**
+ * What the client sees of an authentication-phase frame: the frame verbatim, but for one field.
+ * A server on TLS offers SCRAM-SHA-256-PLUS, bound to *its* TLS channel. A client on plain TCP
+ * to sidecache cannot use it, and libpq refuses a server that offers it there as a possible
+ * man in the middle; without the offer it uses SCRAM-SHA-256 and says it has no TLS ('n'),
+ * which the server accepts. (A client on TLS to sidecache can bind only to sidecache's channel,
+ * which the server rejects: such clients need channel_binding=disable.)
+ * (https://www.postgresql.org/docs/current/sasl-authentication.html#SASL-SCRAM-SHA-256)
+ */
+export function authFrameForClient(frame: Frame, clientOnTls: boolean): Buffer {
+  return frame.code === Backend.Authentication && !clientOnTls ? withoutChannelBinding(frame.bytes) : frame.bytes;
 }

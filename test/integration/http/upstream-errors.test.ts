@@ -9,6 +9,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { Logger } from '../../../src/log.js';
 import { SidecacheServer } from '../../../src/server.js';
 import { metric } from '../../helpers/sidecache.js';
+import { rawRequest } from '../../helpers/raw-http.js';
 import { waitFor } from '../../helpers/wait.js';
 
 /** A loopback port nothing listens on: bound, then closed. */
@@ -18,18 +19,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as net.AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-/** Sends raw bytes to the listener at `base` and returns what it answers until it closes. */
-function rawRequest(base: string, bytes: string): Promise<string> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(port), hostname, () => socket.write(bytes));
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-    socket.on('close', () => resolve(answer));
-    socket.on('error', reject);
-  });
 }
 
 describe('http listener: upstream failures', () => {

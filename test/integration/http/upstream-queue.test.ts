@@ -4,10 +4,10 @@
  * every connection held a request could wait for ever), and a full queue (`maxQueued`) is answered
  * 503 with Retry-After at once (RFC 9110 §15.6.4, §10.2.3); neither reaches the origin.
  */
-import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { useHttpSetup } from '../../helpers/http-setup.js';
 import { metric } from '../../helpers/sidecache.js';
+import { rawRequest } from '../../helpers/raw-http.js';
 import { gate, waitFor } from '../../helpers/wait.js';
 import type { OriginHandler } from '../../helpers/origin.js';
 
@@ -24,18 +24,6 @@ const holding: OriginHandler = (req, res) => {
     void held.promise.then(() => res.end(' ended'));
   } else res.end(`answered ${req.url}`);
 };
-
-/** Sends raw bytes to the listener at `base` and returns what it answers until it closes. */
-function rawRequest(base: string, bytes: string): Promise<string> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(port), hostname, () => socket.write(bytes));
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-    socket.on('close', () => resolve(answer));
-    socket.on('error', reject);
-  });
-}
 
 describe('http listener: the wait for an upstream connection', () => {
   it('answers 504 at headersTimeout to requests still queued for a connection, and never sends them', async () => {

@@ -1,0 +1,32 @@
+/** The bus transports `invalidation[]` describes. */
+import type { BusTransport } from './bus.js';
+import { PostgresBus } from './buses/postgres.js';
+import { RedisBus } from './buses/redis.js';
+
+/** One `invalidation[]` entry, as far as its transport needs it (the config module's type, not imported: see docs/architecture.md). */
+interface BusCommon {
+  readonly url: string;
+  readonly channel: string;
+  readonly heartbeat: number;
+  readonly onGap: 'flush' | 'keep';
+  readonly maxMessageBytes: number;
+}
+export type BusEntry = (BusCommon & { readonly type: 'postgres' }) | (BusCommon & { readonly type: 'redis'; readonly cluster: boolean });
+
+/** Bus transports from `invalidation[]`, named `type:channel` (with `#n` when two would share a name). */
+export function busTransports(entries: readonly BusEntry[]): { transport: BusTransport; gap: 'flush' | 'keep'; maxMessageBytes: number; settings: string }[] {
+  const seen = new Map<string, number>();
+  return entries.map((bus) => {
+    const base = `${bus.type}:${bus.channel}`;
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    const name = n === 1 ? base : `${base}#${n}`;
+    const connectTimeoutMs = 5_000;
+    const heartbeatMs = bus.heartbeat;
+    const transport =
+      bus.type === 'postgres'
+        ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs, heartbeatMs })
+        : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs, heartbeatMs });
+    return { transport, gap: bus.onGap, maxMessageBytes: bus.maxMessageBytes, settings: JSON.stringify(bus) };
+  });
+}
