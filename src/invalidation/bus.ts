@@ -11,6 +11,12 @@ export interface Subscription {
    * otherwise; `onLost` is not called for a close asked for here.
    */
   close(graceMs: Millis): Promise<void>;
+  /**
+   * True when nothing published while no subscription listened was lost: a durable bus (a stream
+   * read on from the last ID applied, a replication slot) that resumed where the previous
+   * subscription of this transport stopped. The runner then skips the gap handling (onGap).
+   */
+  readonly resumed?: boolean;
 }
 
 export interface BusTransport {
@@ -24,6 +30,11 @@ export interface BusTransport {
    * that the runner can refuse an oversized one before decoding it.
    */
   subscribe(onMessage: (payload: Buffer | string) => void, onLost: (reason: string) => void): Promise<Subscription>;
+  /**
+   * Sends a message to every subscriber of the bus, this instance's own included (echoes are
+   * harmless: applying a message twice is). Absent on a transport that cannot send.
+   */
+  publish?(payload: string): Promise<void>;
 }
 
 /** Bounds a promise: rejects with `what` when it has not settled within `ms`, after `onTimeout` ran. */

@@ -145,7 +145,8 @@ export class BusRunner {
       this.#attempt = 0;
       this.#hooks.state(this.name, true);
       this.#log.info('bus subscribed', { bus: this.name });
-      if (this.#missed) this.#onGap();
+      if (this.#missed && subscription.resumed === true) this.#missed = false;
+      else if (this.#missed) this.#onGap();
     } catch (err) {
       this.#reason = `cannot subscribe: ${(err as Error).message}`;
       this.#log.warn('bus subscribe failed', { bus: this.name, err: (err as Error).message, attempt: this.#attempt });
