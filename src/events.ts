@@ -26,6 +26,8 @@ export interface RequestEvent {
   store: object;
   protocol: Protocol;
   listener: string;
+  /** The gateway route that answered (`http[].routes[]`), when the listener has routes. */
+  route?: string;
   result: RequestResult;
   /** Time from request to the end of the answer. */
   durationSeconds: number;

@@ -31,6 +31,11 @@ export function urlTag(listener: string, path: string): Tag {
   return `\u0000url:${listener}\u0000${path}`;
 }
 
+/** The tag every entry of one gateway route carries (`http[].routes[]`), so a reload that removes the route drops them. */
+export function routeTag(namespace: string): Tag {
+  return `\u0000route:${namespace}`;
+}
+
 /** The generation tag of one key, so a `keys` invalidation stops a fill of that key in flight. */
 export function keyTag(key: CacheKey): Tag {
   return `\u0000key:${key}`;

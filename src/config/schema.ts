@@ -139,9 +139,51 @@ const httpCachePolicyKeys = {
 /** Keys every listener has, whatever its protocol. */
 const listenerIdentity = { name: required(name), listen: required(listen) };
 
+const httpUpstream = url(['http:', 'https:'], 'http://127.0.0.1:3000');
+/** A route's `host`: a name (`api.example.com`, with a port if it must match one) or `*.example.com` (any name below it). */
+const routeHost = pattern(
+  /^(?:\*\.[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?)$/,
+  'a host like "api.example.com", "api.example.com:8080" or "*.example.com"',
+);
+
+/**
+ * One route of a gateway listener (`http[].routes[]`). Keys left out take the listener's value;
+ * `rules` (client paths, as the listener's) replace the listener's when given.
+ */
+const httpRoute = object({
+  /** Metrics label and identity of the route's entries; default: `host` + `path`. */
+  name: optional(name),
+  /** The request's authority: exact, or `*.example.com`; absent: any host. */
+  host: optional(routeHost),
+  /** A prefix (`/billing`: itself and below) or a glob (`/billing/**`) on the normal path; absent: any path. */
+  path: optional(pathGlob),
+  /** Base URL of the route's API; its path replaces the matched prefix of `path`. */
+  upstream: required(httpUpstream),
+  rules: optional(arrayOf(httpRule)),
+  defaultTtl: optional(duration),
+  staleWhileRevalidate: optional(duration),
+  staleIfError: optional(duration),
+  tagHeader: optional(headerName),
+  exposeTags: optional(boolean),
+  connections: optional(integer(1, 10_000)),
+  connectTimeout: optional(duration),
+  headersTimeout: optional(duration),
+  bodyTimeout: optional(duration),
+  maxQueued: optional(integer(0, 1_000_000)),
+  forwardedHeaders: optional(oneOf(['append', 'replace', 'off'] as const)),
+  ignoreRequestCacheControl: optional(boolean),
+  ca: optional(string),
+  targetedCacheControl: optional(headerName),
+});
+
 const httpListener = object({
   ...listenerIdentity,
-  upstream: required(url(['http:', 'https:'], 'http://127.0.0.1:3000')),
+  /** The one API behind the listener; exclusive with `routes`. */
+  upstream: optional(httpUpstream),
+  /** Several APIs behind one listener, chosen by host and path, first match wins; exclusive with `upstream`. */
+  routes: optional(arrayOf(httpRoute, { minItems: 1 })),
+  /** With `routes`: a request whose host no route names gets 421 Misdirected Request (404 otherwise). */
+  knownHostsOnly: withDefault(boolean, false),
   defaultTtl: withDefault(duration, 0),
   staleWhileRevalidate: withDefault(duration, 0),
   staleIfError: withDefault(duration, 0),
@@ -271,6 +313,9 @@ export type Config = Infer<typeof configSchema>;
 export type CacheConfig = Config['cache'];
 export type AdminConfig = Config['admin'];
 export type HttpListenerConfig = Config['http'][number];
+export type HttpRouteConfig = NonNullable<HttpListenerConfig['routes']>[number];
+/** What one upstream of a listener runs with: the listener's keys, a route's in their place, and its upstream. */
+export type HttpServiceConfig = Omit<HttpListenerConfig, 'upstream'> & { readonly upstream: string };
 export type PostgresListenerConfig = Config['postgres'][number];
 export type BusConfig = Config['invalidation'][number];
 
@@ -305,5 +350,30 @@ export function crossCheck(config: Config): ConfigProblem[] {
     }
     addresses.set(l.listen, `${at}.listen`);
   }
+  config.http.forEach((l, i) => problems.push(...checkRoutes(l, `http[${i}]`)));
+  return problems;
+}
+
+/** `upstream` and `routes` are exclusive, one is needed; route names are unique within the listener. */
+function checkRoutes(listener: HttpListenerConfig, at: string): ConfigProblem[] {
+  const { upstream, routes } = listener;
+  if (upstream !== undefined && routes !== undefined) {
+    return [{ path: `${at}.routes`, message: 'expected either upstream (one API) or routes (several), not both' }];
+  }
+  if (routes === undefined) {
+    const problems =
+      upstream === undefined ? [{ path: `${at}.upstream`, message: 'is required (or routes): expected a URL like "http://127.0.0.1:3000"' }] : [];
+    if (listener.knownHostsOnly) problems.push({ path: `${at}.knownHostsOnly`, message: 'expected routes: knownHostsOnly applies to the hosts routes name' });
+    return problems;
+  }
+  const problems: ConfigProblem[] = [];
+  const names = new Map<string, number>();
+  routes.forEach((route, i) => {
+    if (route.name === undefined) return;
+    const seen = names.get(route.name);
+    if (seen !== undefined)
+      problems.push({ path: `${at}.routes[${i}].name`, message: `expected a unique name, "${route.name}" is also ${at}.routes[${seen}].name` });
+    names.set(route.name, i);
+  });
   return problems;
 }

@@ -8,21 +8,21 @@ export const METRICS = {
   requests: {
     type: 'counter',
     name: 'sidecache_requests_total',
-    help: 'Requests answered, by protocol, listener and result (hit, miss, stale, bypass, error).',
-    labelNames: ['protocol', 'listener', 'result'],
+    help: 'Requests answered, by protocol, listener, result (hit, miss, stale, bypass, error) and gateway route.',
+    labelNames: ['protocol', 'listener', 'result', 'route'],
   },
   requestDuration: {
     type: 'histogram',
     name: 'sidecache_request_duration_seconds',
-    help: 'Time from request to the end of the answer, by protocol, listener and result.',
-    labelNames: ['protocol', 'listener', 'result'],
+    help: 'Time from request to the end of the answer, by protocol, listener, result and gateway route.',
+    labelNames: ['protocol', 'listener', 'result', 'route'],
     buckets: LATENCY_BUCKETS,
   },
   upstreamDuration: {
     type: 'histogram',
     name: 'sidecache_upstream_duration_seconds',
-    help: 'Time spent waiting on the upstream, by protocol and listener.',
-    labelNames: ['protocol', 'listener'],
+    help: 'Time spent waiting on the upstream, by protocol, listener and gateway route.',
+    labelNames: ['protocol', 'listener', 'route'],
     buckets: LATENCY_BUCKETS,
   },
   entries: {

@@ -12,13 +12,16 @@ export function subscribeMetrics(store: Store, metrics: Metrics): () => void {
   // Label-bound children, found once per label set: a request event must not hash labels each time.
   const requestChildren = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void }; upstream: { observe(v: number): void } }>();
   const childrenOf = (e: RequestEvent) => {
-    const id = `${e.protocol}\u0000${e.listener}\u0000${e.result}`;
+    const id = `${e.protocol}\u0000${e.listener}\u0000${e.result}\u0000${e.route ?? ''}`;
     let children = requestChildren.get(id);
     if (children === undefined) {
+      // A listener without routes has no `route` label at all (its series are as they always were).
+      const route = e.route === undefined ? {} : { route: e.route };
+      const labels = { protocol: e.protocol, listener: e.listener, result: e.result, ...route };
       children = {
-        count: metrics.requests.labels(e.protocol, e.listener, e.result),
-        duration: metrics.requestDuration.labels(e.protocol, e.listener, e.result),
-        upstream: metrics.upstreamDuration.labels(e.protocol, e.listener),
+        count: metrics.requests.labels(labels),
+        duration: metrics.requestDuration.labels(labels),
+        upstream: metrics.upstreamDuration.labels({ protocol: e.protocol, listener: e.listener, ...route }),
       };
       requestChildren.set(id, children);
     }

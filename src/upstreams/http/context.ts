@@ -7,7 +7,7 @@ import type { Store } from '../../cache/store.js';
 import type { InvalidationTarget } from '../../cache/types.js';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
-import type { HttpListenerConfig } from '../../config/schema.js';
+import type { HttpServiceConfig } from '../../config/schema.js';
 import type { RequestResult } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { ForwardReason } from './cache-status.js';
@@ -17,9 +17,14 @@ import type { HttpRoute } from './rules.js';
 
 /** What the parts of one HTTP listener share. Built once per listener. */
 export interface ListenerContext {
+  /** Namespace of store keys and URL tags: the listener's name, and a gateway route's identity with it (`routes.ts`). */
   readonly name: string;
+  /** The listener's name (metrics label). */
+  readonly listener: string;
+  /** The gateway route's name (metrics label); undefined on a listener with one `upstream`. */
+  readonly route: string | undefined;
   /** Replaced on reload, with `defaults` and `tagHeader` (settings that need no new socket). */
-  config: HttpListenerConfig;
+  config: HttpServiceConfig;
   readonly store: Store;
   readonly clock: Clock;
   readonly log: Logger;

@@ -98,7 +98,7 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
         ...(!leads && { timeoutMs: ctx.config.connectTimeout + ctx.config.headersTimeout }),
         maxWaiters: MAX_WAITERS,
         space: HTTP_SPACE,
-        context: { protocol: 'http', listener: ctx.name },
+        context: { protocol: 'http', listener: ctx.listener },
       });
   // A waiter may stream the response the fill is reading rather than wait for the stored entry.
   const pending = leads || alone ? undefined : shares.get(ex.key);

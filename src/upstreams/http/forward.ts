@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
-import type { HttpListenerConfig } from '../../config/schema.js';
+import type { HttpServiceConfig } from '../../config/schema.js';
 import { readPem } from '../read-pem.js';
 import { UpstreamDeadlineError, UpstreamQueueFullError } from './gateway-error.js';
 import { withForwardedHost } from './headers.js';
@@ -33,6 +33,8 @@ export class Upstream {
   readonly host: string;
   readonly origin: string;
   readonly #basePath: string;
+  /** The client path prefix a gateway route replaces by `#basePath` (`routes[].path`); '' for a listener's one upstream. */
+  readonly #strip: string;
   readonly #pool: Pool;
   /** X-Forwarded-Host on every request (`http[].host`), unless `forwardedHeaders: off`. */
   readonly #publicHost: string | undefined;
@@ -43,11 +45,12 @@ export class Upstream {
   /** Requests that may wait in the pool's queue for a connection (`maxQueued`; 0: no limit); applies on reload. */
   maxQueued: number;
 
-  constructor(config: HttpListenerConfig, onFailure: (err: unknown) => void = () => undefined) {
+  constructor(config: HttpServiceConfig, onFailure: (err: unknown) => void = () => undefined, strip = '') {
     const url = new URL(config.upstream);
     this.host = url.host;
     this.origin = url.origin;
     this.#basePath = url.pathname.replace(/\/$/, '');
+    this.#strip = strip;
     this.#publicHost = config.forwardedHeaders === 'off' ? undefined : config.host;
     this.#headersDeadlineMs = config.headersTimeout;
     this.#onFailure = onFailure;
@@ -61,9 +64,25 @@ export class Upstream {
     });
   }
 
-  /** The path the upstream is asked for: its URL's path prefix, then the client's path and query. */
+  /**
+   * The path the upstream is asked for: its URL's path prefix, then the client's path and query
+   * (without the prefix a gateway route replaces: `/billing/x` → `/v2/x`).
+   */
   pathFor(url: string): string {
-    return this.#basePath + url;
+    if (this.#strip === '') return this.#basePath + url;
+    const path = this.#basePath + url.slice(this.#strip.length);
+    return path.startsWith('/') ? path : `/${path}`;
+  }
+
+  /**
+   * The client's path and query for a path in the upstream's URL space (the inverse of `pathFor`),
+   * or undefined when the path lies outside the upstream URL's prefix.
+   */
+  clientPathOf(path: string): string | undefined {
+    const base = this.#basePath;
+    if (base !== '' && !path.startsWith(`${base}/`) && !path.startsWith(`${base}?`)) return undefined;
+    const rest = path.slice(base.length);
+    return this.#strip === '' ? rest : this.#strip + rest;
   }
 
   /**
@@ -139,5 +158,10 @@ export class Upstream {
 
   destroy(): Promise<void> {
     return this.#pool.destroy();
+  }
+
+  /** Takes no new requests; those in flight finish (a route removed by a reload). */
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 }

@@ -17,14 +17,13 @@ import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
 import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
 import { formatCacheStatus } from './cache-status.js';
-import { Upstream } from './forward.js';
 import { errorText, upstreamErrorReason, type UpstreamErrorReason } from './gateway-error.js';
 import { urlTag } from '../../cache/tags.js';
 import { stripRequestFields } from './headers.js';
-import { clockedPolicy, type ListenerDefaults } from './policy.js';
+import { clockedPolicy } from './policy.js';
 import { readThrough, type ReadThroughContext } from './read-through.js';
 import { readThroughRange } from './read-through-range.js';
-import { RouteTable } from './rules.js';
+import { type NoRoute, requestHost, Services } from './routes.js';
 import { SideMemory } from './side-memory.js';
 import { hostOf, normalizeTarget, originForm } from './target.js';
 import { forwardMethod } from './unsafe.js';
@@ -55,15 +54,15 @@ export class HttpListener {
   readonly name: string;
   #config: HttpListenerConfig;
   readonly #server: http.Server;
-  readonly #upstream: Upstream;
-  #routes: RouteTable;
+  /** The one upstream, or a gateway's routes (`routes.ts`). */
+  readonly #services: Services;
   /** Request fields removed on arrival (`stripRequestHeaders`), lower case. */
   #strip: ReadonlySet<string>;
   /** Protocols an Upgrade may switch to (`upgradeProtocols`), lower case. */
   #upgradeProtocols: ReadonlySet<string>;
   /** Authorities an absolute-form target may name: the bound address and `http[].host`. */
   #ownHosts = new Set<string>();
-  readonly #ctx: ReadThroughContext;
+  readonly #clock: Clock;
   readonly #adminToken: string;
   readonly #log: Logger;
   #address: AddressInfo | undefined;
@@ -73,6 +72,8 @@ export class HttpListener {
   /** Client connections open (a set: a connection re-emitted after a refused Upgrade is one). */
   readonly #sockets = new Set<Socket>();
   readonly #onAcceptError: (err: NodeJS.ErrnoException) => void;
+  /** Drops the entries of gateway routes a reload removed. */
+  readonly #dropEntries: (tags: string[]) => void;
 
   constructor(deps: HttpListenerDeps) {
     const { config, store, clock } = deps;
@@ -86,31 +87,27 @@ export class HttpListener {
       deps.onUpstreamError?.(reason);
       this.#warn(`upstream ${reason}`, 'upstream request failed', { reason, err: errorText(err) });
     };
-    this.#upstream = new Upstream(config, upstreamFailed);
-    this.#routes = new RouteTable(config.rules, config);
+    this.#clock = clock;
     this.#strip = lowerSet(config.stripRequestHeaders);
     this.#upgradeProtocols = lowerSet(config.upgradeProtocols);
     const side = new SideMemory(store.maxBytes, clock);
     this.#side = side;
     const source = `http:${config.name}`;
-    this.#ctx = {
-      name: config.name,
-      config,
+    this.#dropEntries = (tags) => void (tags.length > 0 && deps.invalidate({ tags }, source));
+    this.#services = new Services(config, {
+      listener: config.name,
       store,
       clock,
       log: deps.log,
-      upstream: this.#upstream,
       upstreamFailed,
       Policy: clockedPolicy(clock),
-      defaults: defaultsOf(config),
-      tagHeader: config.tagHeader.toLowerCase(),
       invalidate: (target) => deps.invalidate(target, source),
-      report: requestReporter(store, 'http', config.name, clock),
+      reporter: (route) => requestReporter(store, 'http', config.name, clock, route),
       markHitForMiss: (key) => side.markHitForMiss(key),
       learnVary: (base, names) => side.learnVary(base, names),
       varyOf: (base) => side.varyOf(base),
       isHitForMiss: (key) => side.isHitForMiss(key),
-    };
+    });
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
@@ -134,7 +131,7 @@ export class HttpListener {
 
   /** Requests waiting for an upstream connection now (read-only, for tests). */
   get upstreamQueued(): number {
-    return this.#upstream.queued;
+    return this.#services.upstreams.reduce((sum, u) => sum + u.queued, 0);
   }
 
   /** Client connections open now. */
@@ -145,13 +142,9 @@ export class HttpListener {
   /** Applies a reloaded entry whose changes need no new socket or pool (see `HTTP_RESTART_KEYS`). */
   update(config: HttpListenerConfig): void {
     this.#config = config;
-    this.#routes = new RouteTable(config.rules, config);
     this.#strip = lowerSet(config.stripRequestHeaders);
     this.#upgradeProtocols = lowerSet(config.upgradeProtocols);
-    this.#ctx.config = config;
-    this.#ctx.defaults = defaultsOf(config);
-    this.#ctx.tagHeader = config.tagHeader.toLowerCase();
-    this.#upstream.maxQueued = config.maxQueued;
+    this.#dropEntries(this.#services.update(config));
     setMaxConnections(this.#server, config.maxConnections);
   }
 
@@ -161,7 +154,7 @@ export class HttpListener {
       const host = authority === undefined ? undefined : hostOf(authority);
       if (host !== undefined) this.#ownHosts.add(host);
     }
-    this.#log.info('http listener ready', { address: formatAddress(this.#address), upstream: this.#upstream.origin });
+    this.#log.info('http listener ready', { address: formatAddress(this.#address), upstream: this.#services.upstreams.map((u) => u.origin).join(' ') });
     return this.#address;
   }
 
@@ -171,7 +164,7 @@ export class HttpListener {
     const forced = await closeGracefully(this.#server, graceMs, () => {
       for (const socket of this.#upgraded) socket.destroy();
     });
-    await settleWithin(this.#upstream.destroy(), deadline - performance.now());
+    await settleWithin(Promise.all(this.#services.upstreams.map((u) => u.destroy())), deadline - performance.now());
     return forced;
   }
 
@@ -200,7 +193,8 @@ export class HttpListener {
    * False for a target sidecache does not serve (malformed, or absolute for another authority).
    */
   #normalize(req: IncomingMessage): boolean {
-    const origin = originForm(req.url ?? '', (host) => this.#ownHosts.has(host));
+    // A gateway routes by the target's authority (`routes.ts`): a host no route names is refused there.
+    const origin = originForm(req.url ?? '', (host) => this.#services.gateway || this.#ownHosts.has(host));
     const target = origin === undefined ? undefined : normalizeTarget(origin);
     if (target === undefined) return false;
     req.url = target;
@@ -209,44 +203,59 @@ export class HttpListener {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
-    const started = this.#ctx.clock.now();
+    const started = this.#clock.now();
+    const host = this.#services.gateway ? requestHost(req) : undefined;
+    if (host === null) return badHost(res);
     if (isAsteriskOptions(req.method, req.url)) {
+      const service = this.#services.find(host, '*');
+      if (typeof service === 'string') return noRoute(res, service);
       stripRequestFields(req, this.#strip);
-      return void forwardAsterisk(this.#ctx, req, res, started);
+      return void forwardAsterisk(service.ctx, req, res, started);
     }
     if (!this.#normalize(req)) return badTarget(res);
     const method = req.method ?? 'GET';
     const url = req.url!;
-    if (method === 'PURGE') return this.#purge(req, res, url);
-    const route = this.#routes.match(pathOf(url));
+    const path = pathOf(url);
+    const service = this.#services.find(host, path);
+    if (typeof service === 'string') return noRoute(res, service);
+    const ctx = service.ctx;
+    if (method === 'PURGE') return this.#purge(req, res, url, ctx);
+    const route = service.rules.match(path);
     // Never cached, but forwarded like everything else: the same fields, timeouts and metrics.
-    if (!route.cache) return void forwardMethod(this.#ctx, req, res, started, 'bypass');
-    if (method !== 'GET' && method !== 'HEAD') return void forwardMethod(this.#ctx, req, res, started, 'method');
+    if (!route.cache) return void forwardMethod(ctx, req, res, started, 'bypass');
+    if (method !== 'GET' && method !== 'HEAD') return void forwardMethod(ctx, req, res, started, 'method');
     // A Range is answered from a stored complete 200 (RFC 9110 §14), or passed upstream when it cannot be.
-    if (req.headers.range !== undefined) return readThroughRange(this.#ctx, req, res, route, url, started);
-    readThrough(this.#ctx, req, res, route, url, started);
+    if (req.headers.range !== undefined) return readThroughRange(ctx, req, res, route, url, started);
+    readThrough(ctx, req, res, route, url, started);
   }
 
   /** An Upgrade request: tunnelled after a 101 when its protocol is allowed, else answered as a plain request. */
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (!this.#normalize(req)) {
+    const host = this.#services.gateway ? requestHost(req) : undefined;
+    if (host === null || !this.#normalize(req)) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const service = this.#services.find(host, pathOf(req.url!));
+    if (typeof service === 'string') {
+      const status = NO_ROUTE_STATUS[service];
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
     if (!isAllowedUpgrade(req.headers.upgrade, this.#upgradeProtocols)) return reparseWithoutUpgrade(this.#server, req, socket, head);
     // Upgraded sockets leave node:http's bookkeeping: tracked here so a stop can end them.
     this.#upgraded.add(socket);
     socket.once('close', () => this.#upgraded.delete(socket));
-    forwardUpgrade(this.#ctx, req, socket, head, this.#ctx.clock.now());
+    forwardUpgrade(service.ctx, req, socket, head, this.#clock.now());
   }
 
   /** `PURGE <url>` removes every stored variant of that URL (Varnish, Squid). */
-  #purge(req: IncomingMessage, res: ServerResponse, url: string): void {
+  #purge(req: IncomingMessage, res: ServerResponse, url: string, ctx: ReadThroughContext): void {
     req.resume();
     const allowed =
       this.#adminToken === '' ? isLoopback(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '') : hasBearer(req.headers.authorization, this.#adminToken);
     const [status, body] = allowed
-      ? [200, { purged: this.#ctx.invalidate({ tags: [urlTag(this.name, url)] }) }]
+      ? [200, { purged: ctx.invalidate({ tags: [urlTag(ctx.name, url)] }) }]
       : [
           this.#adminToken === '' ? 403 : 401,
           { error: this.#adminToken === '' ? 'PURGE is allowed from loopback only' : 'PURGE requires Authorization: Bearer <admin.token>' },
@@ -290,10 +299,6 @@ function setMaxConnections(server: http.Server, max: number): void {
   server.maxConnections = max === 0 ? Infinity : max;
 }
 
-function defaultsOf(config: HttpListenerConfig): ListenerDefaults {
-  return { defaultTtlMs: config.defaultTtl, staleWhileRevalidateMs: config.staleWhileRevalidate, staleIfErrorMs: config.staleIfError };
-}
-
 function lowerSet(names: readonly string[]): ReadonlySet<string> {
   return new Set(names.map((n) => n.toLowerCase()));
 }
@@ -302,6 +307,33 @@ function lowerSet(names: readonly string[]): ReadonlySet<string> {
 function badTarget(res: ServerResponse): void {
   const text = 'request target refused: expected a path, or an absolute http:// URL naming this listener\n';
   res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+  res.end(text);
+}
+
+/** What a gateway answers a request no route takes (no upstream is asked). */
+const NO_ROUTE_STATUS = { 'no-route': 404, 'unknown-host': 421 } as const satisfies Record<NoRoute, number>;
+
+/** 404 when no route matches; 421 Misdirected Request (RFC 9110 §15.5.20) for a host no route names, with `knownHostsOnly`. */
+function noRoute(res: ServerResponse, reason: NoRoute): void {
+  const status = NO_ROUTE_STATUS[reason];
+  const text = reason === 'no-route' ? 'no route of this listener matches the request\n' : 'this listener serves no such host\n';
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-status': formatCacheStatus({ detail: reason === 'no-route' ? 'NO-ROUTE' : 'UNKNOWN-HOST' }),
+  });
+  res.end(text);
+}
+
+/** RFC 9112 §3.2: a Host field that is malformed or sent more than once. */
+function badHost(res: ServerResponse): void {
+  const text = 'request refused: expected one Host field naming a host\n';
+  res.writeHead(400, {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-status': formatCacheStatus({ detail: 'BAD-HOST' }),
+    connection: 'close',
+  });
   res.end(text);
 }
 

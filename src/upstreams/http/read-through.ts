@@ -91,7 +91,7 @@ export function policyHeaders(headers: IncomingHttpHeaders, route: HttpRoute): I
 
 /** RFC 5861 §3: refreshes a stale entry for the store alone (the caller checked that no fill for it runs). */
 function refreshInBackground(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry): void {
-  const context = { protocol: 'http', listener: ctx.name };
+  const context = { protocol: 'http', listener: ctx.listener };
   const loader = () => fetchForStore(ctx, fr, stale, undefined).then(storeOnly);
   ctx.store.fill(fr.key, [], loader, { context, space: HTTP_SPACE }).catch((err: unknown) => {
     ctx.log.debug('background refresh failed', { err: errorText(err) });

@@ -56,9 +56,12 @@ export class RouteTable {
   /** What the memo accounts for: each path's characters and `MEMO_OVERHEAD`. */
   #memoBytes = 0;
 
-  /** `listener` gives what a rule does not say: `ignoreRequestCacheControl`. */
-  constructor(rules: HttpListenerConfig['rules'], listener: Pick<HttpListenerConfig, 'ignoreRequestCacheControl'>) {
-    this.#default = defaultRoute(listener.ignoreRequestCacheControl);
+  /**
+   * `listener` gives what a rule does not say: `ignoreRequestCacheControl`. `tags` go on every entry
+   * (a gateway route's tag, so a reload can drop the entries of a route it removes).
+   */
+  constructor(rules: HttpListenerConfig['rules'], listener: Pick<HttpListenerConfig, 'ignoreRequestCacheControl'>, tags: readonly string[] = []) {
+    this.#default = { ...defaultRoute(listener.ignoreRequestCacheControl), tags };
     this.#rules = rules.map((r) => ({
       test: compileGlob(r.path),
       lenientTest: new RegExp(compileGlob(r.path).source, 'i'),
@@ -66,7 +69,7 @@ export class RouteTable {
         glob: r.path,
         cache: r.cache,
         ttlMs: r.ttl,
-        tags: r.tags ?? [],
+        tags: [...(r.tags ?? []), ...tags],
         cacheSetCookie: r.cacheSetCookie,
         ignoreRequestCacheControl: r.ignoreRequestCacheControl ?? listener.ignoreRequestCacheControl,
       },

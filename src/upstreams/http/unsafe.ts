@@ -92,12 +92,11 @@ function normalUrlTag(listener: string, url: string): string {
  * it names a resource of this listener (RFC 9111 §4.4). The upstream wrote the reference in its
  * own URL space: a relative one is resolved against the URL the upstream was asked for
  * (RFC 3986 §5, e.g. `items/5` after `POST /api/items` is `/api/items/5`), and the upstream's
- * path prefix is taken off; an absolute one may also name this listener's public host
+ * path prefix is taken off (a gateway route's own prefix put back); an absolute one may also name this listener's public host
  * (`http[].host`), in the clients' space. The client's `Host` decides nothing (README, "The key
  * model"): a forged one must not turn a reference to another site into one of ours.
  */
 function targetPath(reference: string, target: string, upstream: Upstream, ownHost: string | undefined): string | undefined {
-  const prefix = upstream.pathFor('');
   let url: URL;
   try {
     url = new URL(reference, upstream.origin + upstream.pathFor(target));
@@ -106,10 +105,7 @@ function targetPath(reference: string, target: string, upstream: Upstream, ownHo
     return undefined;
   }
   const path = url.pathname + url.search;
-  if (url.origin === upstream.origin) {
-    if (prefix === '') return path;
-    return path.startsWith(`${prefix}/`) || path.startsWith(`${prefix}?`) ? path.slice(prefix.length) : undefined;
-  }
+  if (url.origin === upstream.origin) return upstream.clientPathOf(path);
   return ownHost !== undefined && url.host === ownHost ? path : undefined;
 }
 
