@@ -8,13 +8,15 @@ import { fileProblems } from './config/files.js';
 import { installSql, uninstallSql } from './invalidation/triggers.js';
 import { isLogLevel, Logger } from './log.js';
 import { SidecacheServer } from './server.js';
+import { shadowedRoutes } from './config/route-shadows.js';
 import { checkConnect } from './upstreams/postgres/check-connect.js';
 
 const HELP = `sidecache — a read-through caching sidecar for HTTP APIs and PostgreSQL
 
 Usage:
   sidecache start [-c FILE]          run with a configuration (default $SIDECACHE_CONFIG or ./sidecache.yaml)
-  sidecache check [-c FILE]          validate a configuration: prints "ok" or every problem (exit 1)
+  sidecache check [-c FILE]          validate a configuration: prints "ok" or every problem, and gateway
+                                     routes that can never match (exit 1)
   sidecache check [-c FILE] --connect [--user U] [--database D] [--password-file F]
                                      also log in to each postgres[] upstream (password: F or $PGPASSWORD) and
                                      say whether reads will be cached (exit 0), or why not (exit 1); config error: exit 2
@@ -31,7 +33,8 @@ PGPASSWORD (for check --connect).`;
 const CHECK_HELP = `Usage: sidecache check [-c FILE] [--connect [--user U] [--database D] [--password-file F]]
 
 Validates the configuration (-c, else $SIDECACHE_CONFIG, else ./sidecache.yaml): prints "ok", or every
-problem with its key path (exit 1).
+problem with its key path, and each gateway route (http[].routes[]) that can never match because an
+earlier route takes every request it would (exit 1).
 
 --connect            also, for every postgres[] listener, logs in to its upstream as a client through it
                      would (host, port, sslmode and TLS files of postgres[].upstream), reports the login
@@ -122,7 +125,10 @@ async function check(args: string[]): Promise<number> {
   if (!values.connect) {
     if (values.user !== undefined || values.database !== undefined || values['password-file'] !== undefined)
       throw usage('check: --user, --database and --password-file go with --connect');
-    await loadWithFiles(configPath(values.config));
+    const config = await loadWithFiles(configPath(values.config));
+    const dead = shadowedRoutes(config);
+    for (const { path, by } of dead) console.log(`${path}: can never match: every request it matches goes to ${by}, listed before it`);
+    if (dead.length > 0) return 1;
     console.log('ok');
     return 0;
   }

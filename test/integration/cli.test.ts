@@ -26,6 +26,21 @@ describe('sidecache CLI (built)', () => {
     expect(result.stderr).toContain('shutdownGrace: expected a duration');
   });
 
+  it('check reports gateway routes that can never match (issue 19), with exit 1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sidecache-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(
+      file,
+      'http:\n  - name: gw\n    listen: "127.0.0.1:0"\n    routes:\n      - { path: "/api/**", upstream: "http://127.0.0.1:1" }\n      - { path: /api/v2, upstream: "http://127.0.0.1:2" }\n',
+    );
+    const result = run('check', '-c', file);
+    expect(result).toMatchObject({
+      status: 1,
+      stdout: 'http[0].routes[1]: can never match: every request it matches goes to http[0].routes[0], listed before it\n',
+    });
+    rmSync(dir, { recursive: true });
+  });
+
   it('check and start open every file the configuration names and read it as PEM: key path, file and reason, no stack trace', () => {
     // The documented example names files of a real deployment, which this machine does not have.
     const example = run('check', '-c', 'config/sidecache.yaml');

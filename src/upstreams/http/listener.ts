@@ -23,7 +23,8 @@ import { stripRequestFields } from './headers.js';
 import { clockedPolicy } from './policy.js';
 import { readThrough, type ReadThroughContext } from './read-through.js';
 import { readThroughRange } from './read-through-range.js';
-import { type NoRoute, requestHost, Services } from './routes.js';
+import { badHost, noRoute, noRouteHead } from './no-route.js';
+import { requestHost, Services } from './routes.js';
 import { SideMemory } from './side-memory.js';
 import { hostOf, normalizeTarget, originForm } from './target.js';
 import { forwardMethod } from './unsafe.js';
@@ -238,8 +239,7 @@ export class HttpListener {
     }
     const service = this.#services.find(host, pathOf(req.url!));
     if (typeof service === 'string') {
-      const status = NO_ROUTE_STATUS[service];
-      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(noRouteHead(service));
       return;
     }
     if (!isAllowedUpgrade(req.headers.upgrade, this.#upgradeProtocols)) return reparseWithoutUpgrade(this.#server, req, socket, head);
@@ -307,33 +307,6 @@ function lowerSet(names: readonly string[]): ReadonlySet<string> {
 function badTarget(res: ServerResponse): void {
   const text = 'request target refused: expected a path, or an absolute http:// URL naming this listener\n';
   res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
-  res.end(text);
-}
-
-/** What a gateway answers a request no route takes (no upstream is asked). */
-const NO_ROUTE_STATUS = { 'no-route': 404, 'unknown-host': 421 } as const satisfies Record<NoRoute, number>;
-
-/** 404 when no route matches; 421 Misdirected Request (RFC 9110 §15.5.20) for a host no route names, with `knownHostsOnly`. */
-function noRoute(res: ServerResponse, reason: NoRoute): void {
-  const status = NO_ROUTE_STATUS[reason];
-  const text = reason === 'no-route' ? 'no route of this listener matches the request\n' : 'this listener serves no such host\n';
-  res.writeHead(status, {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-status': formatCacheStatus({ detail: reason === 'no-route' ? 'NO-ROUTE' : 'UNKNOWN-HOST' }),
-  });
-  res.end(text);
-}
-
-/** RFC 9112 §3.2: a Host field that is malformed or sent more than once. */
-function badHost(res: ServerResponse): void {
-  const text = 'request refused: expected one Host field naming a host\n';
-  res.writeHead(400, {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-status': formatCacheStatus({ detail: 'BAD-HOST' }),
-    connection: 'close',
-  });
   res.end(text);
 }
 

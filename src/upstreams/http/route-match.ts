@@ -98,20 +98,6 @@ export class RouteMatcher<T> {
     return host !== undefined && this.#named(host) !== undefined;
   }
 
-  /**
-   * Each route that could never match: every request it matches is taken by an earlier route
-   * (same or broader host, and a path the earlier one covers as a whole). Pairs of indexes
-   * `[shadowed, by]`, for `sidecache check`.
-   */
-  static shadowed(routes: readonly RoutePattern[]): [number, number][] {
-    const out: [number, number][] = [];
-    routes.forEach((later, i) => {
-      const by = routes.findIndex((earlier, j) => j < i && hostCovers(earlier.host, later.host) && pathCovers(earlier.path, later.path));
-      if (by !== -1) out.push([i, by]);
-    });
-    return out;
-  }
-
   #candidates(host: string | undefined): readonly Candidate<T>[] {
     return host === undefined ? this.#anyHost : (this.#named(host) ?? this.#anyHost);
   }
@@ -135,41 +121,4 @@ export class RouteMatcher<T> {
 function normalHost(host: string): string {
   if (host.startsWith('*.')) return host.toLowerCase();
   return hostOf(host) ?? host.toLowerCase();
-}
-
-/** Whether every host `later` matches, `earlier` matches too. */
-function hostCovers(earlier: string | undefined, later: string | undefined): boolean {
-  if (earlier === undefined) return true;
-  if (later === undefined) return false;
-  const e = normalHost(earlier);
-  const l = normalHost(later);
-  if (e === l) return true;
-  if (e.startsWith('*.')) return (l.startsWith('*.') ? l.slice(1) : hostnameOf(l)).endsWith(e.slice(1));
-  // A name without a port matches it on every port.
-  return hostnameOf(e) === e && !l.startsWith('*.') && hostnameOf(l) === e;
-}
-
-/** Whether `glob` is `X/**` with no other star: everything below `X/`. */
-function isSubtreeGlob(glob: string): boolean {
-  return glob.endsWith('/**') && !glob.slice(0, -3).includes('*');
-}
-
-/**
- * Whether every path `later` matches, `earlier` matches too. Decided for the forms that can be
- * told apart without enumerating paths: no path, prefixes, and globs against their literal prefix
- * (`X/**` covers what lies below `X/`). Anything else counts as not covered, so `check` never
- * calls a reachable route dead.
- */
-function pathCovers(earlier: string | undefined, later: string | undefined): boolean {
-  if (earlier === undefined) return true;
-  const earlierPrefix = earlier.includes('*') ? undefined : earlier.replace(/\/+$/, '');
-  if (later === undefined) return earlierPrefix === '' || earlier === '/**';
-  if (earlier === later) return true;
-  // Every path `later` matches starts with `literal` (a prefix route: is `base` or below it).
-  const base = later.includes('*') ? undefined : later.replace(/\/+$/, '');
-  const literal = base ?? later.slice(0, later.indexOf('*'));
-  if (earlierPrefix !== undefined) return base !== undefined ? compileRoutePath(earlier).test(base) : literal.startsWith(`${earlierPrefix}/`);
-  if (!isSubtreeGlob(earlier)) return false;
-  const below = earlier.slice(0, -2);
-  return base !== undefined ? base.startsWith(below) : literal.startsWith(below);
 }
