@@ -20,6 +20,9 @@ export function fileProblems(config: Config): ConfigProblem[] {
   });
   config.http.forEach((l, i) => {
     if (l.ca !== undefined) files.push({ path: `http[${i}].ca`, file: l.ca, kind: 'certificate' });
+    l.routes?.forEach((r, j) => {
+      if (r.ca !== undefined) files.push({ path: `http[${i}].routes[${j}].ca`, file: r.ca, kind: 'certificate' });
+    });
   });
   return files.flatMap(({ path, file, kind }) => {
     const problem = pemProblem(file, kind);

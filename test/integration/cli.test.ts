@@ -47,6 +47,7 @@ describe('sidecache CLI (built)', () => {
     expect(example.status).toBe(1);
     expect(example.stderr).toContain('postgres[0].tls.cert: /etc/sidecache/tls.crt: cannot read it (ENOENT)');
     expect(example.stderr).toContain('http[0].ca: ./upstream-ca.pem: cannot read it (ENOENT)');
+    expect(example.stderr).toContain('http[1].routes[0].ca: ./billing-ca.pem: cannot read it (ENOENT)');
     const dir = mkdtempSync(join(tmpdir(), 'sidecache-'));
     writeFileSync(join(dir, 'bad.pem'), 'not a certificate\n');
     const file = join(dir, 'tls.yaml');

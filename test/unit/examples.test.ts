@@ -42,6 +42,8 @@ describe('examples/', () => {
     expect(() => parseConfig(configMap.data['sidecache.yaml'], 'configmap', env)).not.toThrow();
     expect(() => parseConfig(readFileSync(join(root, 'compose-sidecache.yaml'), 'utf8'), 'compose', env)).not.toThrow();
     expect(() => parseConfig(readFileSync(join(root, 'pgbouncer/sidecache.yaml'), 'utf8'), 'pgbouncer', env)).not.toThrow();
+    const gateway = parseConfig(readFileSync(new URL('../../config/gateway.yaml', import.meta.url), 'utf8'), 'gateway', env);
+    expect(gateway.http[0]!.routes!.map((r) => r.name)).toEqual(['billing', 'users', 'tenants']);
     const deployment = k8s.find((d) => d.kind === 'Deployment');
     const sidecar = deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === 'sidecache');
     expect([sidecar.livenessProbe.httpGet.path, sidecar.readinessProbe.httpGet.path]).toEqual(['/healthz', '/readyz']);
