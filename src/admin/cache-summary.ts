@@ -2,8 +2,8 @@ import type { Store } from '../cache/store.js';
 import type { RequestResult } from '../events.js';
 import type { Metrics } from '../metrics/registry.js';
 
-export interface ListenerSummary {
-  protocol: string;
+/** Requests answered, by result, and the hit ratio they make. */
+export interface Counts {
   hit: number;
   miss: number;
   stale: number;
@@ -11,6 +11,12 @@ export interface ListenerSummary {
   error: number;
   /** Answers from memory (hit and stale) over answers that could have been (all but bypass and error). */
   hitRatio: number | null;
+}
+
+export interface ListenerSummary extends Counts {
+  protocol: string;
+  /** A gateway listener's counts per route (`http[].routes[].name`). */
+  routes?: Record<string, Counts>;
   /** PostgreSQL listeners: catalog questions that could not be asked, by reason (nothing of that database and user is cached meanwhile). */
   catalogErrors?: Record<string, number>;
 }
@@ -35,16 +41,24 @@ export async function summarizeCache(store: Store, metrics: Metrics): Promise<Ca
     const name = String(labels.listener);
     const summary = (listeners[name] ??= { protocol: String(labels.protocol), hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null });
     const result = String(labels.result);
-    if (isResult(result)) summary[result] += value;
+    if (!isResult(result)) continue;
+    summary[result] += value;
+    if (labels.route !== undefined) ((summary.routes ??= {})[String(labels.route)] ??= emptyCounts())[result] += value;
   }
   for (const { labels, value } of (await metrics.catalogErrors.get()).values) {
     const name = String(labels.listener);
     const summary = (listeners[name] ??= { protocol: 'postgres', hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null });
     (summary.catalogErrors ??= {})[String(labels.reason)] = value;
   }
-  for (const summary of Object.values(listeners)) {
-    const answered = summary.hit + summary.stale + summary.miss;
-    summary.hitRatio = answered === 0 ? null : (summary.hit + summary.stale) / answered;
-  }
+  for (const summary of Object.values(listeners)) for (const counts of [summary, ...Object.values(summary.routes ?? {})]) setHitRatio(counts);
   return { entries: store.size, bytes: store.bytes, maxBytes: store.maxBytes, listeners };
+}
+
+function emptyCounts(): Counts {
+  return { hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null };
+}
+
+function setHitRatio(counts: Counts): void {
+  const answered = counts.hit + counts.stale + counts.miss;
+  counts.hitRatio = answered === 0 ? null : (counts.hit + counts.stale) / answered;
 }

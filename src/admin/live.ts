@@ -101,7 +101,8 @@ async function tick() {
       $('latency').textContent = n > 0 ? (((d.durationSum - last.durationSum) / n) * 1000).toFixed(2) + ' ms' : '–';
     }
     last = { time: d.time, total, durationSum: d.durationSum, durationCount: d.durationCount };
-    $('listeners').replaceChildren(...ls.map(([name, l]) => row([name, l.protocol, l.hit, l.miss, l.stale, l.bypass, l.error, pct(l.hitRatio)])));
+    const counts = (name, protocol, l) => row([name, protocol, l.hit, l.miss, l.stale, l.bypass, l.error, pct(l.hitRatio)]);
+    $('listeners').replaceChildren(...ls.flatMap(([name, l]) => [counts(name, l.protocol, l), ...Object.entries(l.routes || {}).map(([route, r]) => counts(name + ' › ' + route, 'route', r))]));
     const failures = ls.flatMap(([name, l]) => Object.entries(l.catalogErrors || {}).map(([reason, n]) => [name, reason, n]));
     $('catalogErrors').replaceChildren(...(failures.length ? failures.map((f) => { const tr = row(f); tr.className = 'failing'; return tr; }) : [row(['none', '', ''])]));
     $('invalidations').replaceChildren(...d.invalidations.map((i) => row([i.time, i.source, i.removed])));

@@ -5,7 +5,7 @@
  * routes that host may reach, first match wins, as nginx's `server_name` then `location`.
  */
 import { compileGlob } from './rules.js';
-import { hostOf } from './target.js';
+import { hostOf, lenientReading } from './target.js';
 
 /** A route's `path`, compiled: what it matches, and the client prefix its upstream's path replaces. */
 export interface CompiledPath {
@@ -89,7 +89,12 @@ export class RouteMatcher<T> {
 
   /** The first route whose host and path match; undefined when none does. `host` as `hostOf` spells it, undefined when the request named none. */
   match(host: string | undefined, path: string): T | undefined {
-    for (const candidate of this.#candidates(host)) if (candidate.path.test(path)) return candidate.value;
+    // Default deny: a path a lenient upstream may read as one outside the route (`/billing/..%2Fadmin`
+    // is `/admin` to an origin that decodes `%2F`) does not take that route.
+    const lenient = /[%\\;]/.test(path) ? lenientReading(path) : undefined;
+    for (const candidate of this.#candidates(host)) {
+      if (candidate.path.test(path) && (lenient === undefined || candidate.path.test(lenient))) return candidate.value;
+    }
     return undefined;
   }
 

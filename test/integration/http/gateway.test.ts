@@ -73,6 +73,9 @@ describe('http gateway: routes by host and path', () => {
     expect((await get(base, '/a', 'x.acme.tenants.example.com')).body).toBe('tenants /t/a 1');
     // The wildcard names the hosts below it, not itself.
     expect((await get(base, '/a', 'tenants.example.com')).body).toBe('web /a 1');
+    // A path a lenient origin would read outside the route (`..%2F`) does not take it.
+    expect((await get(base, '/billing/..%2Fadmin', 'api.example.com')).body).toBe('web /billing/..%2Fadmin 1');
+    expect((await get(base, '/billing/a%2Fb', 'api.example.com')).body).toBe('billing /v2/a%2Fb 1');
     // Another host: only routes without a host.
     expect((await get(base, '/billing/invoices/1', 'other.example.com')).body).toBe('web /billing/invoices/1 1');
     // An absolute-form target routes by its own authority (RFC 9112 §3.2.2), not the Host field.
@@ -97,6 +100,14 @@ describe('http gateway: routes by host and path', () => {
     // The metrics carry the route.
     expect(await metric(server, 'sidecache_requests_total', { listener: 'gw', route: 'a', result: 'hit' })).toBe(1);
     expect(await metric(server, 'sidecache_requests_total', { listener: 'gw', route: 'b', result: 'miss' })).toBe(1);
+    // So does the summary behind /cache and the live page.
+    const summary = (await (await fetch(`${server.adminUrl}/cache`)).json()) as {
+      listeners: Record<string, { routes?: Record<string, { hitRatio: number }> }>;
+    };
+    expect(summary.listeners.gw!.routes).toEqual({
+      a: { hit: 1, miss: 1, stale: 0, bypass: 0, error: 0, hitRatio: 0.5 },
+      b: { hit: 1, miss: 1, stale: 0, bypass: 0, error: 0, hitRatio: 0.5 },
+    });
   });
 
   it('gives each route its own TTLs, tag header and rules, and its own upstream pool and timeouts', async () => {
@@ -250,5 +261,9 @@ describe('http gateway: reload', () => {
     await server.reload(moved);
     expect((await viaAgent('/x', 'a.test')).body).toBe('b /x 2');
     expect(sockets.size).toBe(1);
+    // Turning the gateway into a listener with one upstream builds other pools: that waits for a restart.
+    const single = parseConfig(`${admin}http:\n  - { name: gw, listen: "127.0.0.1:0", upstream: "${o.a!.url}" }\n`);
+    expect((await server.reload(single)).needsRestart).toEqual(['http[gw].upstream']);
+    expect((await viaAgent('/x', 'c.test')).body).toBe('c /x 1');
   });
 });

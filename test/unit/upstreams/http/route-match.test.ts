@@ -31,6 +31,9 @@ describe('gateway route matching (prepared lookup)', () => {
     expect(matcher.match('admin.example.com', '/users')).toBe('wild-users');
     expect(matcher.match('admin.example.com', '/static/x')).toBe('static');
     expect(matcher.match('admin.example.com', '/x')).toBe('admin');
+    // Default deny: not a route whose path a lenient origin's reading of the request leaves.
+    expect(matcher.match('api.example.com', '/billing/..%2F..%2Fadmin')).toBeUndefined();
+    expect(matcher.match('api.example.com', '/billing/x%2Fy;p=1')).toBe('billing');
   });
 
   it('knows the hosts routes name, for knownHostsOnly', () => {
