@@ -37,10 +37,7 @@ export class Publisher {
   #retrying = false;
   #closed = false;
 
-  constructor(
-    transport: PublishingTransport,
-    options: { origin: string; maxMessageBytes: Bytes; hooks: PublishHooks; log: Logger },
-  ) {
+  constructor(transport: PublishingTransport, options: { origin: string; maxMessageBytes: Bytes; hooks: PublishHooks; log: Logger }) {
     this.#transport = transport;
     this.#origin = options.origin;
     // What receivers accept (their maxMessageBytes, assumed the same on every replica) and what the bus carries.
