@@ -98,6 +98,26 @@ function busContract(kind: string, skip: string | undefined, makeEnv: () => Prom
       }
     });
 
+    it('splits a large local invalidation into messages the bus carries and receivers accept (issue 17)', async () => {
+      const heard: string[] = [];
+      const stop = await env.listen((payload) => heard.push(payload));
+      try {
+        const tags = Array.from({ length: 2000 }, (_, i) => `table:split_${i}`);
+        await server.fanOut.invalidate({ tags }, 'test').published;
+        const got = new Set<string>();
+        await waitFor(() => {
+          for (const p of heard.splice(0)) {
+            // NOTIFY payloads are shorter than 8000 bytes; every message within maxMessageBytes (1 MiB).
+            expect(Buffer.byteLength(p)).toBeLessThan(env.bus.startsWith('postgres') ? 8000 : 1024 ** 2);
+            for (const t of (JSON.parse(p) as { tags: string[] }).tags) got.add(t);
+          }
+          return got.size === tags.length;
+        }, 'every name on the bus');
+      } finally {
+        await stop();
+      }
+    });
+
     it('degrades while a bus is down (200 on /readyz, nothing served), keeps what it could not publish, and flushes on reconnect (issue 17)', async () => {
       const heard: string[] = [];
       const stop = await env.listen((payload) => heard.push(payload));
