@@ -297,6 +297,7 @@ export class SidecacheServer {
     // Until it stops, a predecessor of the same name stands in for the new bus on the gauge and /readyz.
     await Promise.all(added.map((b) => b.start(dropped.find((d) => d.name === b.name))));
     const owed = new Set(dropped.filter((b) => b.missed).map((b) => b.name));
+    for (const bus of dropped) bus.handOutbox(added.find((b) => b.name === bus.name));
     this.buses = fresh;
     await Promise.all(dropped.map((b) => b.stop(this.#config.shutdownGrace)));
     for (const bus of dropped) if (!fresh.some((b) => b.name === bus.name)) this.readiness.remove(`bus ${bus.name}`);

@@ -77,6 +77,20 @@ export class Publisher {
     });
   }
 
+  /** Empties the outbox into the caller's hands (a reload hands it to the bus that replaces this one). */
+  takeOutbox(): InvalidationTarget | undefined {
+    const target = this.#outbox.take();
+    this.#hooks.outbox(this.#transport.name, 0);
+    return target;
+  }
+
+  /** Keeps `target` for the next retry (a predecessor's outbox). */
+  adopt(target: InvalidationTarget): void {
+    this.#outbox.add(target);
+    this.#hooks.outbox(this.#transport.name, this.#outbox.size);
+    this.#schedule();
+  }
+
   async close(graceMs: Millis): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);

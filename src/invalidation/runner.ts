@@ -114,6 +114,18 @@ export class BusRunner {
     return this.#publisher?.send(target);
   }
 
+  /**
+   * Hands what waits in this bus's outbox to `successor` (a reload's replacement of the same name),
+   * which publishes it; without a publishing successor it is dropped, logged.
+   */
+  handOutbox(successor: BusRunner | undefined): void {
+    const target = this.#publisher?.takeOutbox();
+    if (target === undefined) return;
+    const next = successor === undefined ? undefined : successor.#publisher;
+    if (next !== undefined) return next.adopt(target);
+    this.#log.warn('a bus left the configuration with invalidations it could not publish', { bus: this.name });
+  }
+
   /** Names waiting in the outbox (0 when the bus does not publish). */
   get outbox(): number {
     return this.#publisher?.pending ?? 0;
@@ -154,6 +166,7 @@ export class BusRunner {
   /** Ends the subscription within `graceMs` (shutdownGrace): politely if the server answers, by closing the socket otherwise. */
   async stop(graceMs: Millis): Promise<void> {
     this.#stopped = true;
+    if (this.outbox > 0) this.#log.warn('stopping with invalidations the bus could not publish', { bus: this.name, outbox: this.outbox });
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     const deadline = Date.now() + graceMs;
