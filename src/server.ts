@@ -83,8 +83,8 @@ export class SidecacheServer {
   readonly dispatcher: Dispatcher;
   /** Local invalidations: applied here, published on every bus. */
   readonly fanOut: FanOut;
-  /** Sent as `origin` in what this instance publishes, so that it knows its own echoes. */
-  readonly instanceId = `${hostname()}/${randomUUID()}`;
+  /** Sent as `origin` in what this instance publishes, so that it knows its own echoes (within the contract's 200 characters). */
+  readonly instanceId = `${hostname().slice(0, 100)}/${randomUUID()}`;
   readonly readiness = new Readiness();
   readonly #log: Logger;
   readonly #admin: http.Server;
