@@ -33,6 +33,8 @@ export interface RequestEvent {
   durationSeconds: number;
   /** Time spent waiting on the upstream, when it was asked. */
   upstreamSeconds?: number;
+  /** Why an answer did not come from the cache although it might have: `bus-down` while the store is degraded (`whileDown`). */
+  detail?: string;
 }
 
 /** Published by invalidation dispatch. */

@@ -1,15 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { Readiness } from './admin/readiness.js';
 import { RecentInvalidations } from './admin/live.js';
 import { createAdminServer } from './admin/server.js';
 import { Store } from './cache/store.js';
+import type { InvalidationTarget } from './cache/types.js';
 import { type Clock, realClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/schema.js';
 import { busTransports } from './invalidation/transports.js';
 import { Dispatcher } from './invalidation/dispatch.js';
+import { FanOut } from './invalidation/fanout.js';
+import { degradationOf, servingMode } from './invalidation/while-down.js';
 import { type BusHooks, BusRunner } from './invalidation/runner.js';
 import { closeGracefully, DescriptorWatch, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from './listen.js';
 import { Logger } from './log.js';
@@ -20,6 +25,9 @@ import { SidecacheError } from './errors.js';
 import { planReload } from './reload.js';
 import { HTTP_RESTART_KEYS, HttpListener } from './upstreams/http/listener.js';
 import { POSTGRES_RESTART_KEYS, PostgresListener } from './upstreams/postgres/listener.js';
+
+/** How long a client waits for its write's invalidation to be published before it is answered anyway (the outbox keeps it). */
+const PUBLISH_WAIT_MS = 2_000;
 
 /** How often entries past their stale window are swept out of memory. */
 const SWEEP_INTERVAL_MS = 5000;
@@ -46,6 +54,8 @@ export interface ServerOptions {
   catalogWaitMs?: number;
   /** The file the configuration came from: SIGHUP and `POST /reload` read it again. */
   configFile?: string;
+  /** How long a client waits for a publish (default 2 s); for tests, not a configuration key. */
+  publishWaitMs?: number;
 }
 
 /** What a reload did. */
@@ -71,6 +81,10 @@ export class SidecacheServer {
   readonly registry: Registry;
   readonly metrics: Metrics;
   readonly dispatcher: Dispatcher;
+  /** Local invalidations: applied here, published on every bus. */
+  readonly fanOut: FanOut;
+  /** Sent as `origin` in what this instance publishes, so that it knows its own echoes (within the contract's 200 characters). */
+  readonly instanceId = `${hostname().slice(0, 100)}/${randomUUID()}`;
   readonly readiness = new Readiness();
   readonly #log: Logger;
   readonly #admin: http.Server;
@@ -103,12 +117,14 @@ export class SidecacheServer {
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
     this.#recent = new RecentInvalidations(this.store);
     this.dispatcher = new Dispatcher(this.store, this.#log.child({ component: 'invalidation' }));
+    this.fanOut = new FanOut(this.dispatcher, () => this.buses, options.publishWaitMs ?? PUBLISH_WAIT_MS);
+    const invalidate = (target: InvalidationTarget, source: string) => this.fanOut.invalidate(target, source);
     this.#admin = createAdminServer({
       config: config.admin,
       store: this.store,
       registry: this.registry,
       metrics: this.metrics,
-      dispatcher: this.dispatcher,
+      invalidate,
       readiness: this.readiness,
       recent: this.#recent,
       log: this.#log.child({ component: 'admin' }),
@@ -123,7 +139,7 @@ export class SidecacheServer {
           clock,
           log: this.#log.child({ listener: listener.name }),
           adminToken: config.admin.token,
-          invalidate: (target, source) => this.dispatcher.apply(target, source),
+          invalidate,
           onUpstreamError: (reason) => this.metrics.upstreamErrors.inc({ protocol: 'http', listener: listener.name, reason }),
           onRefused: (reason) => this.metrics.connectionsRefused.inc({ protocol: 'http', listener: listener.name, reason }),
           onAcceptError: (err) => this.#acceptError(`http ${listener.name}`, err),
@@ -136,7 +152,7 @@ export class SidecacheServer {
           store: this.store,
           clock,
           log: this.#log.child({ listener: listener.name }),
-          invalidate: (target, source) => this.dispatcher.apply(target, source),
+          invalidate,
           onCatalogError: (reason) => this.metrics.catalogErrors.inc({ listener: listener.name, reason }),
           onUpstreamError: (reason) => this.metrics.upstreamErrors.inc({ protocol: 'postgres', listener: listener.name, reason }),
           onRefused: (reason) => this.metrics.connectionsRefused.inc({ protocol: 'postgres', listener: listener.name, reason }),
@@ -149,10 +165,20 @@ export class SidecacheServer {
     );
     const busLog = this.#log.child({ component: 'invalidation' });
     this.#busHooks = {
-      state: (bus: string, up: boolean) => this.metrics.busConnected.set({ bus }, up ? 1 : 0),
+      state: (bus: string, up: boolean) => {
+        this.metrics.busConnected.set({ bus }, up ? 1 : 0);
+        this.#updateDegradation();
+      },
       gap: (bus: string) => this.metrics.busGaps.inc({ bus }),
       badMessage: (bus: string) => this.metrics.invalidationErrors.inc({ source: bus }),
+      echo: (bus: string) => this.metrics.busEchoes.inc({ bus }),
+      published: (bus: string, result: 'sent' | 'failed') => this.metrics.busPublishes.inc({ bus, result }),
+      outbox: (bus: string, names: number) => this.metrics.busOutbox.set({ bus }, names),
     };
+    this.readiness.configure(
+      () => this.config.readyz.requireBuses,
+      () => servingMode(this.store.degradation),
+    );
     this.#busLog = busLog;
     this.buses = this.#makeBuses(config);
     for (const listener of [...this.httpListeners, ...this.postgresListeners]) {
@@ -271,6 +297,7 @@ export class SidecacheServer {
     // Until it stops, a predecessor of the same name stands in for the new bus on the gauge and /readyz.
     await Promise.all(added.map((b) => b.start(dropped.find((d) => d.name === b.name))));
     const owed = new Set(dropped.filter((b) => b.missed).map((b) => b.name));
+    for (const bus of dropped) bus.handOutbox(added.find((b) => b.name === bus.name));
     this.buses = fresh;
     await Promise.all(dropped.map((b) => b.stop(this.#config.shutdownGrace)));
     for (const bus of dropped) if (!fresh.some((b) => b.name === bus.name)) this.readiness.remove(`bus ${bus.name}`);
@@ -278,18 +305,37 @@ export class SidecacheServer {
       bus.takeOver();
       if (owed.has(bus.name)) bus.noteGap();
     }
+    this.#updateDegradation();
+  }
+
+  /** While a bus is down, the store serves by the strictest `whileDown` of those down (docs/contracts.md). */
+  #updateDegradation(): void {
+    // Hooks may fire while the constructor builds the buses.
+    const degradation = degradationOf(this.buses ?? []);
+    this.store.degrade(degradation);
+    this.metrics.servingDegraded.set({ mode: 'bypass' }, degradation?.maxAgeMs === 0 ? 1 : 0);
+    this.metrics.servingDegraded.set({ mode: 'ttl' }, degradation !== undefined && degradation.maxAgeMs > 0 ? 1 : 0);
   }
 
   /** Runners for `invalidation[]`, reusing those of `reuse` whose entry is unchanged. */
   #makeBuses(config: Config, reuse: readonly BusRunner[] = []): BusRunner[] {
-    const buses = busTransports(config.invalidation).map(({ transport, gap, maxMessageBytes, settings }) => {
+    const buses = busTransports(config.invalidation).map(({ transport, gap, maxMessageBytes, publish, whileDown, settings }) => {
       const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
       if (same !== undefined) return same;
-      const runner = new BusRunner(transport, { gap, maxMessageBytes, dispatcher: this.dispatcher, hooks: this.#busHooks, log: this.#busLog });
+      const runner = new BusRunner(transport, {
+        gap,
+        whileDown,
+        publish,
+        origin: this.instanceId,
+        maxMessageBytes,
+        dispatcher: this.dispatcher,
+        hooks: this.#busHooks,
+        log: this.#busLog,
+      });
       this.#busSettings.set(runner, settings);
       return runner;
     });
-    for (const bus of buses) this.readiness.add(`bus ${bus.name}`, () => bus.reason);
+    for (const bus of buses) this.readiness.add(`bus ${bus.name}`, () => bus.reason, { degrading: true });
     return buses;
   }
 

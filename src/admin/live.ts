@@ -1,6 +1,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { Store } from '../cache/store.js';
 import { channels, type InvalidationEvent } from '../events.js';
+import { servingMode } from '../invalidation/while-down.js';
 import type { Metrics } from '../metrics/registry.js';
 import { summarizeCache } from './cache-summary.js';
 
@@ -46,7 +47,9 @@ export async function liveDocument(store: Store, metrics: Metrics, recent: Recen
     if (metricName?.endsWith('_sum')) durationSum += value;
     if (metricName?.endsWith('_count')) durationCount += value;
   }
-  return { time: Date.now(), ...summary, durationSum, durationCount, invalidations: recent.list() };
+  // `degraded`: how the cache serves while a bus is down (`whileDown`), null when it is not.
+  const degraded = servingMode(store.degradation) ?? null;
+  return { time: Date.now(), ...summary, durationSum, durationCount, invalidations: recent.list(), degraded };
 }
 
 /** A self-contained page: no build step, no external assets. */
@@ -74,6 +77,7 @@ caption{text-align:left;padding:.3rem 0;color:#555}
 <div class="card">mean latency<b id="latency">–</b></div>
 <div class="card">entries<b id="entries">–</b></div>
 <div class="card">memory<b id="memory">–</b></div>
+<div class="card">serving<b id="degraded">–</b></div>
 </div>
 <table><thead><tr><th>listener</th><th>protocol</th><th>hit</th><th>miss</th><th>stale</th><th>bypass</th><th>error</th><th>hit ratio</th></tr></thead><tbody id="listeners"></tbody></table>
 <table><caption>PostgreSQL catalog errors: while the catalog cannot be asked, nothing is cached for that database and user (the log's SC_WARN_CATALOG_UNAVAILABLE names them, with the fix)</caption>
@@ -94,6 +98,7 @@ async function tick() {
     $('hitRatio').textContent = answered ? pct(hits / answered) : '–';
     $('entries').textContent = String(d.entries);
     $('memory').textContent = mib(d.bytes) + ' / ' + mib(d.maxBytes);
+    $('degraded').textContent = d.degraded || 'normal';
     if (last) {
       const seconds = (d.time - last.time) / 1000;
       $('rate').textContent = seconds > 0 ? ((total - last.total) / seconds).toFixed(1) : '–';

@@ -3,7 +3,8 @@ import type { Registry } from 'prom-client';
 import type { Store } from '../cache/store.js';
 import { type AdminConfig, parseListen } from '../config/schema.js';
 import { isSidecacheError } from '../errors.js';
-import type { Dispatcher } from '../invalidation/dispatch.js';
+import type { InvalidationTarget } from '../cache/types.js';
+import type { LocalInvalidation } from '../invalidation/fanout.js';
 import { parseInvalidation } from '../invalidation/message.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -21,7 +22,8 @@ export interface AdminDeps {
   store: Store;
   registry: Registry;
   metrics: Metrics;
-  dispatcher: Dispatcher;
+  /** A local invalidation: applied here, then published on every bus (`invalidation/fanout.ts`). */
+  invalidate(target: InvalidationTarget, source: string): LocalInvalidation;
   readiness: Readiness;
   recent: RecentInvalidations;
   log: Logger;
@@ -87,9 +89,8 @@ async function metrics(deps: AdminDeps, res: ServerResponse): Promise<void> {
 }
 
 function readyz(deps: AdminDeps, res: ServerResponse): void {
-  const reasons = deps.readiness.reasons();
-  if (reasons.length === 0) json(res, 200, { ready: true });
-  else json(res, 503, { ready: false, reasons });
+  const { status, body } = deps.readiness.answer();
+  json(res, status, body);
 }
 
 async function invalidate(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -103,8 +104,10 @@ async function invalidate(deps: AdminDeps, req: IncomingMessage, res: ServerResp
     deps.metrics.invalidationErrors.inc({ source: 'admin' });
     return json(res, 400, { error: err.message });
   }
-  const invalidated = deps.dispatcher.apply(target, 'admin');
-  json(res, 200, { invalidated });
+  // Answered once the other replicas were told too (or the publish wait ran out; the outbox keeps it).
+  const { removed, published } = deps.invalidate(target, 'admin');
+  await published;
+  json(res, 200, { invalidated: removed });
 }
 
 async function reload(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -13,6 +13,7 @@ import { buildEntry, inSpace } from './entry.js';
 import { Fills, type FlightState } from './fills.js';
 import type {
   CacheKey,
+  Degradation,
   Entry,
   EntryInput,
   FillOptions,
@@ -63,6 +64,7 @@ export class Store {
   #sweeper: NodeJS.Timeout | undefined;
   /** The reason reported for lru-cache's `delete`, which serves invalidation and expiry alike. */
   #deleteReason: RemovalReason = 'invalidation';
+  #degraded: Degradation | undefined;
 
   constructor(options: StoreOptions) {
     this.#fills = new Fills(this, options.clock, options.unsafeWithoutFillGuard !== true, (entry) => this.#put(entry));
@@ -89,8 +91,33 @@ export class Store {
   get<M>(key: CacheKey, space: Space<M>): Entry<M> | undefined;
   get<M>(key: CacheKey, space?: Space<M>): Entry<M> | Entry | undefined {
     const entry = this.#lru.get(key);
+    // The gate both protocols read through: while degraded, an entry too old is not there.
+    if (entry !== undefined && this.#degraded !== undefined && !this.#servable(entry, this.#degraded)) return undefined;
     if (space === undefined) return entry;
     return entry !== undefined && inSpace(entry, space) ? entry : undefined;
+  }
+
+  /**
+   * Serves only entries younger than `degradation.maxAgeMs` (none, and stores nothing, at 0) until
+   * called again with undefined. Set while a bus is down (`whileDown`); entries are kept meanwhile.
+   */
+  degrade(degradation: Degradation | undefined): void {
+    this.#degraded = degradation;
+  }
+
+  /** The degradation in force, if any. */
+  get degradation(): Degradation | undefined {
+    return this.#degraded;
+  }
+
+  /** Degraded so that nothing is served or stored: callers go upstream without joining fills. */
+  get bypassing(): boolean {
+    return this.#degraded?.maxAgeMs === 0;
+  }
+
+  /** Whether `get(key)` missed only because of the degradation (for the answer's reason). */
+  withholds(key: CacheKey): boolean {
+    return this.#degraded !== undefined && this.#lru.peek(key) !== undefined;
   }
 
   isFresh(entry: Entry): boolean {
@@ -192,7 +219,7 @@ export class Store {
 
   #put(entry: Entry): SetResult {
     const lifeMs = entry.staleUntil - entry.storedAt;
-    const refusal = entry.bytes > this.maxEntryBytes ? 'too-large' : lifeMs <= 0 ? 'expired' : undefined;
+    const refusal = entry.bytes > this.maxEntryBytes ? 'too-large' : lifeMs <= 0 ? 'expired' : this.bypassing ? 'bypassed' : undefined;
     if (refusal !== undefined) {
       // A newer answer exists that we do not keep: the older one must not be served instead.
       this.#remove(entry.key, 'replaced');
@@ -207,6 +234,10 @@ export class Store {
     // Tags are added after set(): replacing an entry first disposes the old one's tags.
     this.#tags.add(entry.key, entry.tags);
     return 'stored';
+  }
+
+  #servable(entry: Entry, degradation: Degradation): boolean {
+    return this.#clock.now() - entry.storedAt < degradation.maxAgeMs;
   }
 
   #remove(key: CacheKey, reason: RemovalReason): boolean {

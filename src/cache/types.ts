@@ -85,7 +85,17 @@ export interface InvalidationTarget {
 }
 
 /** Result of `Store.set`. */
-export type SetResult = 'stored' | 'too-large' | 'expired' | 'invalidated';
+export type SetResult = 'stored' | 'too-large' | 'expired' | 'invalidated' | 'bypassed';
+
+/**
+ * How the store serves while the invalidations that could reach its entries may be lost (a bus is
+ * down): only entries stored less than `maxAgeMs` ago, and with 0 none at all, nothing being
+ * stored either. `reason` is what answers say (Cache-Status `detail`), e.g. `bus-down`.
+ */
+export interface Degradation {
+  readonly reason: string;
+  readonly maxAgeMs: Millis;
+}
 
 /** Options of one `Store.fill` call. */
 export interface FillOptions<M = unknown> {

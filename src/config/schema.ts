@@ -16,9 +16,11 @@ import {
   required,
   section,
   size,
+  type Spec,
   string,
   withDefault,
 } from './spec.js';
+import { formatDuration, parseDuration } from './units.js';
 
 /** `host:port`, `[v6]:port`, or `:port` (every interface). Port 0 asks the OS for a free one. */
 export interface ListenAddress {
@@ -253,9 +255,30 @@ const postgresListener = object({
 /** `flush` (drop every entry when a bus comes back after an outage) or `keep` (accept the risk). */
 const onGap = withDefault(oneOf(['flush', 'keep'] as const), 'flush');
 
+/**
+ * `bypass` (serve nothing from the cache, fill nothing) or `ttl:<duration>` (serve entries stored
+ * less than that long ago), while the bus is down; read as the longest age an entry may have
+ * (0 for `bypass`).
+ */
+const whileDown: Spec<{ maxAgeMs: number }> = {
+  expected: 'bypass or ttl:<duration> like "ttl:30s"',
+  format: (value) => (value.maxAgeMs === 0 ? 'bypass' : `ttl:${formatDuration(value.maxAgeMs)}`),
+  check(value, path, problems) {
+    if (value === 'bypass') return { maxAgeMs: 0 };
+    const ms = typeof value === 'string' && value.startsWith('ttl:') ? parseDuration(value.slice(4)) : undefined;
+    if (ms?.ok === true && ms.value > 0) return { maxAgeMs: ms.value };
+    problems.push({ path, message: `expected bypass or ttl:<duration> like "ttl:30s" (more than 0), got ${JSON.stringify(value)}` });
+    return undefined;
+  },
+};
+
 /** What every bus type has: what a gap does, how often it proves it is alive, how large a message may be. */
 const busCommon = {
   onGap,
+  /** How entries are served while the bus is down (messages may be lost meanwhile). */
+  whileDown: withDefault(whileDown, { maxAgeMs: 0 }),
+  /** Publish this replica's own invalidations on the bus, for the other replicas. */
+  publish: withDefault(boolean, true),
   /** How often the bus proves it still hears the server; an answer missing by the next beat is a lost connection. */
   heartbeat: withDefault(
     refine(duration, 'a duration from 10ms to 1h like "5s"', (ms) => (ms >= 10 && ms <= 3_600_000 ? undefined : '')),
@@ -300,6 +323,12 @@ export const configSchema = object({
       token: withDefault(string, ''),
       /** Allows `listen` beyond loopback without a token (refused otherwise). */
       allowUnauthenticated: withDefault(boolean, false),
+    }),
+  ),
+  readyz: section(
+    object({
+      /** `/readyz` answers 503 while a bus is down (by default it stays 200 and says so in its body). */
+      requireBuses: withDefault(boolean, false),
     }),
   ),
   http: withDefault(arrayOf(httpListener), []),

@@ -35,6 +35,17 @@ export interface BusTransport {
    * harmless: applying a message twice is). Absent on a transport that cannot send.
    */
   publish?(payload: string): Promise<void>;
+  /** The largest payload the bus carries, in bytes of UTF-8 (NOTIFY: less than 8000); larger messages are split. */
+  readonly maxPayloadBytes?: number;
+  /** Closes what `publish` opened (its connection of its own), within `graceMs`. */
+  close?(graceMs: Millis): Promise<void>;
+}
+
+/** A transport that can send. */
+export type PublishingTransport = BusTransport & Required<Pick<BusTransport, 'publish'>>;
+
+export function canPublish(transport: BusTransport): transport is PublishingTransport {
+  return transport.publish !== undefined;
 }
 
 /** Bounds a promise: rejects with `what` when it has not settled within `ms`, after `onTimeout` ran. */

@@ -10,10 +10,14 @@ export interface InvalidationMessage {
   keys?: string[];
   prefixes?: string[];
   all?: boolean;
+  /** The instance that decided the invalidation and published it (its own echo is recognised and skipped). */
+  origin?: string;
 }
 
 const LIST_FIELDS = ['tags', 'tables', 'keys', 'prefixes'] as const;
-const FIELDS = new Set<string>([...LIST_FIELDS, 'all']);
+const FIELDS = new Set<string>([...LIST_FIELDS, 'all', 'origin']);
+/** An origin is an instance id, not a payload: longer ones are refused. */
+const MAX_ORIGIN_CHARS = 200;
 
 /** The contract nests two deep (an object of lists of strings); deeper JSON is refused before it is parsed. */
 const MAX_DEPTH = 2;
@@ -40,12 +44,21 @@ export class InvalidationMessageError extends SidecacheError {
  * as `tag` must not turn a purge into a silent no-op.
  */
 export function parseInvalidation(payload: string): InvalidationTarget {
+  return readInvalidation(payload).target;
+}
+
+/** `parseInvalidation`, with the `origin` the message names (undefined for a table list or a message without one). */
+export function readInvalidation(payload: string): { target: InvalidationTarget; origin: string | undefined } {
   const text = payload.trim();
   if (text === '') throw invalid('the message is empty');
-  if (text.startsWith('{') || text.startsWith('[')) return toTarget(parseJson(text));
+  if (text.startsWith('{') || text.startsWith('[')) {
+    const message = parseJson(text);
+    const target = toTarget(message);
+    return { target, origin: (message as InvalidationMessage).origin };
+  }
   const tables = text.split(',').map((t) => t.trim());
   if (tables.some((t) => t === '')) throw invalid('not a list of table names', `expected a comma-separated list of table names, got ${excerpt(text)}`);
-  return { tags: tables.map(tableTag) };
+  return { target: { tags: tables.map(tableTag) }, origin: undefined };
 }
 
 /** Checks a decoded message against the contract and turns `tables` into `table:` tags. */
@@ -58,7 +71,7 @@ export function toTarget(message: unknown): InvalidationTarget {
   if (unknown.length > 0)
     throw invalid(
       'unknown field',
-      `unknown field ${excerpt(unknown.map((k) => JSON.stringify(k)).join(', '), false)} (known: tags, tables, keys, prefixes, all)`,
+      `unknown field ${excerpt(unknown.map((k) => JSON.stringify(k)).join(', '), false)} (known: tags, tables, keys, prefixes, all, origin)`,
     );
   for (const field of LIST_FIELDS) {
     const list = fields[field];
@@ -69,6 +82,9 @@ export function toTarget(message: unknown): InvalidationTarget {
   }
   if (fields.all !== undefined && typeof fields.all !== 'boolean')
     throw invalid('all not a boolean', `expected all to be true or false, got ${excerpt(fields.all)}`);
+  const origin = fields.origin;
+  if (origin !== undefined && (typeof origin !== 'string' || origin === '' || origin.length > MAX_ORIGIN_CHARS))
+    throw invalid('origin not an instance id', `expected origin to be a string of 1 to ${MAX_ORIGIN_CHARS} characters, got ${excerpt(origin)}`);
   const msg = fields as InvalidationMessage;
   return {
     tags: [...(msg.tags ?? []), ...(msg.tables ?? []).map(tableTag)],

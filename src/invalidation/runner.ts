@@ -1,18 +1,45 @@
 import type { InvalidationTarget } from '../cache/types.js';
 import type { Logger } from '../log.js';
 import type { Bytes, Millis } from '../units.js';
-import { type BusTransport, type Subscription, within } from './bus.js';
+import { type BusTransport, canPublish, type Subscription, within } from './bus.js';
 import { type Dispatcher, namesOf, SLICE_NAMES } from './dispatch.js';
-import { InvalidationMessageError, parseInvalidation } from './message.js';
+import { InvalidationMessageError, readInvalidation } from './message.js';
+import { type PublishHooks, Publisher } from './publisher.js';
 
 /** What a disconnected bus may have missed: `flush` drops every entry on reconnect, `keep` accepts the risk. */
 export type GapPolicy = 'flush' | 'keep';
 
-export interface BusHooks {
+/**
+ * How entries may be served while the bus is down (`whileDown`): not at all (`bypass`: 0), or
+ * those stored less than `maxAgeMs` ago (`ttl:<duration>`).
+ */
+export interface WhileDown {
+  readonly maxAgeMs: Millis;
+}
+
+export interface BusHooks extends PublishHooks {
   state(bus: string, connected: boolean): void;
   gap(bus: string): void;
   badMessage(bus: string): void;
+  /** A message this instance published came back to it (recognised by its `origin`, and skipped). */
+  echo(bus: string): void;
 }
+
+export interface BusRunnerOptions {
+  gap: GapPolicy;
+  whileDown: WhileDown;
+  /** Publish this instance's own invalidations on the bus (`publish`). */
+  publish: boolean;
+  /** This instance's id, sent as `origin` and recognised in echoes. */
+  origin: string;
+  dispatcher: Dispatcher;
+  hooks: BusHooks;
+  log: Logger;
+  maxMessageBytes: Bytes;
+}
+
+/** What `#read` answers for a message of this instance's own. */
+const ECHO = Symbol('echo');
 
 /** Reconnect delays: doubling from BASE to CAP, each with full jitter, so instances do not reconnect in step. */
 const BASE_MS: Millis = 100;
@@ -37,6 +64,9 @@ export class BusRunner {
   readonly #hooks: BusHooks;
   readonly #log: Logger;
   readonly #maxMessageBytes: Bytes;
+  readonly #origin: string;
+  readonly #publisher: Publisher | undefined;
+  readonly whileDown: WhileDown;
   #subscription: Subscription | undefined;
   /** The attempt in flight, if any: there is never more than one. */
   #attempting: Promise<void> | undefined;
@@ -51,8 +81,14 @@ export class BusRunner {
   readonly #backlog: InvalidationTarget[] = [];
   #draining = false;
 
-  constructor(transport: BusTransport, options: { gap: GapPolicy; dispatcher: Dispatcher; hooks: BusHooks; log: Logger; maxMessageBytes: Bytes }) {
+  constructor(transport: BusTransport, options: BusRunnerOptions) {
     this.name = transport.name;
+    this.whileDown = options.whileDown;
+    this.#origin = options.origin;
+    this.#publisher =
+      options.publish && canPublish(transport)
+        ? new Publisher(transport, { origin: options.origin, maxMessageBytes: options.maxMessageBytes, hooks: options.hooks, log: options.log })
+        : undefined;
     this.#transport = transport;
     this.#gapPolicy = options.gap;
     this.#dispatcher = options.dispatcher;
@@ -68,6 +104,31 @@ export class BusRunner {
   /** Why the bus is not connected, for /readyz (not while a reload's predecessor still listens in its place). */
   get reason(): string | undefined {
     return this.connected || (this.#standIn?.connected ?? false) ? undefined : this.#reason;
+  }
+
+  /**
+   * Publishes a local invalidation on the bus (resolves once sent or kept in the outbox, never
+   * rejects); undefined when this bus does not publish. Messages received from a bus never come here.
+   */
+  publish(target: InvalidationTarget): Promise<void> | undefined {
+    return this.#publisher?.send(target);
+  }
+
+  /**
+   * Hands what waits in this bus's outbox to `successor` (a reload's replacement of the same name),
+   * which publishes it; without a publishing successor it is dropped, logged.
+   */
+  handOutbox(successor: BusRunner | undefined): void {
+    const target = this.#publisher?.takeOutbox();
+    if (target === undefined) return;
+    const next = successor === undefined ? undefined : successor.#publisher;
+    if (next !== undefined) return next.adopt(target);
+    this.#log.warn('a bus left the configuration with invalidations it could not publish', { bus: this.name });
+  }
+
+  /** Names waiting in the outbox (0 when the bus does not publish). */
+  get outbox(): number {
+    return this.#publisher?.pending ?? 0;
   }
 
   /** Whether messages may have been missed that no flush has covered yet (down now, or a flush pending). */
@@ -105,6 +166,7 @@ export class BusRunner {
   /** Ends the subscription within `graceMs` (shutdownGrace): politely if the server answers, by closing the socket otherwise. */
   async stop(graceMs: Millis): Promise<void> {
     this.#stopped = true;
+    if (this.outbox > 0) this.#log.warn('stopping with invalidations the bus could not publish', { bus: this.name, outbox: this.outbox });
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     const deadline = Date.now() + graceMs;
@@ -112,7 +174,7 @@ export class BusRunner {
     if (this.#attempting !== undefined) await within(this.#attempting, graceMs, 'subscribing', () => undefined).catch(() => undefined);
     const subscription = this.#subscription;
     this.#subscription = undefined;
-    await subscription?.close(Math.max(0, deadline - Date.now()));
+    await Promise.all([subscription?.close(Math.max(0, deadline - Date.now())), this.#publisher?.close(Math.max(0, deadline - Date.now()))]);
     this.#hooks.state(this.name, false);
   }
 
@@ -147,6 +209,8 @@ export class BusRunner {
       this.#log.info('bus subscribed', { bus: this.name });
       if (this.#missed && subscription.resumed === true) this.#missed = false;
       else if (this.#missed) this.#onGap();
+      // What could not be published while the bus was down goes out now.
+      this.#publisher?.retry();
     } catch (err) {
       this.#reason = `cannot subscribe: ${(err as Error).message}`;
       this.#log.warn('bus subscribe failed', { bus: this.name, err: (err as Error).message, attempt: this.#attempt });
@@ -187,7 +251,7 @@ export class BusRunner {
 
   /** Runs inside the client library's data handler: nothing may throw out of here, whatever the payload. */
   #onMessage(payload: Buffer | string): void {
-    let target: InvalidationTarget | undefined;
+    let target: InvalidationTarget | typeof ECHO | undefined;
     try {
       target = this.#read(payload);
     } catch (err) {
@@ -195,6 +259,7 @@ export class BusRunner {
       return;
     }
     if (target === undefined) return;
+    if (target === ECHO) return this.#hooks.echo(this.name);
     try {
       this.#enqueue(target);
     } catch (err) {
@@ -213,8 +278,11 @@ export class BusRunner {
     }
   }
 
-  /** The message's target, or undefined when it was refused (counted and logged by reason). */
-  #read(payload: Buffer | string): InvalidationTarget | undefined {
+  /**
+   * The message's target, ECHO for one this instance published (applied already, when it was
+   * decided), or undefined when it was refused (counted and logged by reason).
+   */
+  #read(payload: Buffer | string): InvalidationTarget | typeof ECHO | undefined {
     // Checked before decoding: a string's UTF-8 size is at least its length.
     const size = typeof payload === 'string' ? (payload.length > this.#maxMessageBytes ? payload.length : Buffer.byteLength(payload)) : payload.length;
     if (size > this.#maxMessageBytes) {
@@ -222,7 +290,8 @@ export class BusRunner {
       return undefined;
     }
     try {
-      return parseInvalidation(typeof payload === 'string' ? payload : payload.toString('utf8'));
+      const { target, origin } = readInvalidation(typeof payload === 'string' ? payload : payload.toString('utf8'));
+      return origin === this.#origin ? ECHO : target;
     } catch (err) {
       if (!(err instanceof InvalidationMessageError)) throw err;
       this.#refuse(err.reason, `${this.name}: ${err.message}`);

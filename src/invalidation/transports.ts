@@ -10,11 +10,15 @@ interface BusCommon {
   readonly heartbeat: number;
   readonly onGap: 'flush' | 'keep';
   readonly maxMessageBytes: number;
+  readonly publish: boolean;
+  readonly whileDown: { readonly maxAgeMs: number };
 }
 export type BusEntry = (BusCommon & { readonly type: 'postgres' }) | (BusCommon & { readonly type: 'redis'; readonly cluster: boolean });
 
 /** Bus transports from `invalidation[]`, named `type:channel` (with `#n` when two would share a name). */
-export function busTransports(entries: readonly BusEntry[]): { transport: BusTransport; gap: 'flush' | 'keep'; maxMessageBytes: number; settings: string }[] {
+export function busTransports(
+  entries: readonly BusEntry[],
+): { transport: BusTransport; gap: 'flush' | 'keep'; maxMessageBytes: number; publish: boolean; whileDown: { maxAgeMs: number }; settings: string }[] {
   const seen = new Map<string, number>();
   return entries.map((bus) => {
     const base = `${bus.type}:${bus.channel}`;
@@ -27,6 +31,6 @@ export function busTransports(entries: readonly BusEntry[]): { transport: BusTra
       bus.type === 'postgres'
         ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs, heartbeatMs })
         : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs, heartbeatMs });
-    return { transport, gap: bus.onGap, maxMessageBytes: bus.maxMessageBytes, settings: JSON.stringify(bus) };
+    return { transport, gap: bus.onGap, maxMessageBytes: bus.maxMessageBytes, publish: bus.publish, whileDown: bus.whileDown, settings: JSON.stringify(bus) };
   });
 }

@@ -85,6 +85,30 @@ export const METRICS = {
     help: 'Reconnections of a bus after messages may have been lost (the cache is flushed unless onGap is keep).',
     labelNames: ['bus'],
   },
+  busPublishes: {
+    type: 'counter',
+    name: 'sidecache_bus_publishes_total',
+    help: "This instance's own invalidations published on a bus, by bus and result (sent; failed: kept in the bus outbox until the bus is back).",
+    labelNames: ['bus', 'result'],
+  },
+  busOutbox: {
+    type: 'gauge',
+    name: 'sidecache_bus_outbox_names',
+    help: 'Names (tags, keys, prefixes; 1 for all) waiting in a bus outbox to be published.',
+    labelNames: ['bus'],
+  },
+  busEchoes: {
+    type: 'counter',
+    name: 'sidecache_bus_echoes_total',
+    help: "Messages of this instance's own that came back on a bus (recognised by origin and skipped: they were applied when decided).",
+    labelNames: ['bus'],
+  },
+  servingDegraded: {
+    type: 'gauge',
+    name: 'sidecache_serving_degraded',
+    help: 'Whether the cache serves degraded because a bus is down (1) or not (0), by mode (bypass: nothing served from the cache; ttl: only young entries).',
+    labelNames: ['mode'],
+  },
   catalogErrors: {
     type: 'counter',
     name: 'sidecache_postgres_catalog_errors_total',

@@ -17,6 +17,7 @@ export function requestReporter(store: Store, protocol: Protocol, listener: stri
       result,
       durationSeconds: (clock.now() - started) / 1000,
       ...(upstreamMs !== undefined && { upstreamSeconds: upstreamMs / 1000 }),
+      ...(store.degradation !== undefined && result !== 'hit' && { detail: store.degradation.reason }),
     };
     channels.request.publish(event);
   };

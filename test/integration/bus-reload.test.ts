@@ -26,11 +26,32 @@ for (const [kind, make] of [
     let server: SidecacheServer | undefined;
     afterEach(async () => {
       env?.proxy.hold(false);
+      env?.proxy.refuse(false);
       await server?.stop(100);
       await env?.close();
     });
     const gauge = (e: ProxiedBus, s: SidecacheServer) => metric(s, 'sidecache_bus_connected', { bus: e.bus });
     const gaps = (e: ProxiedBus, s: SidecacheServer) => metric(s, 'sidecache_bus_gaps_total', { bus: e.bus });
+
+    it('hands the outbox of the bus it replaces to the new one, which publishes it (issue 17)', async () => {
+      const e = (env = await make());
+      const s = (server = await startSidecache(yamlOf(e.entry())));
+      e.proxy.refuse(true);
+      e.proxy.cut();
+      await waitFor(async () => (await gauge(e, s)) === 0, 'the bus to be down');
+      await s.fanOut.invalidate({ tags: ['user:7'] }, 'test').published;
+      expect(await metric(s, 'sidecache_bus_outbox_names', { bus: e.bus })).toBe(1);
+      await s.reload(configOf(e.entry('heartbeat: 4s')));
+      expect(s.buses[0]!.outbox).toBe(1);
+      const sentBefore = await metric(s, 'sidecache_bus_publishes_total', { bus: e.bus, result: 'sent' });
+      e.proxy.refuse(false);
+      await waitFor(
+        async () => (await metric(s, 'sidecache_bus_publishes_total', { bus: e.bus, result: 'sent' })) > sentBefore,
+        'the outbox published',
+        10_000,
+      );
+      expect(s.buses[0]!.outbox).toBe(0);
+    });
 
     it('subscribes the new bus before it stops the old one: a message published during the swap is applied', async () => {
       const e = (env = await make());

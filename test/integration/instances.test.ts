@@ -1,9 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { type Instance, spawnInstance } from '../helpers/instance.js';
 import { startOrigin } from '../helpers/origin.js';
 import { connect, PG, pgUnreachable, unique } from '../helpers/pg.js';
 import { redisClient, redisUnreachable, REDIS_URL } from '../helpers/redis.js';
@@ -11,29 +7,6 @@ import { sample } from '../helpers/sidecache.js';
 import { waitFor } from '../helpers/wait.js';
 
 const skip = (await pgUnreachable()) ?? (await redisUnreachable());
-
-interface Instance {
-  child: ChildProcess;
-  admin: string;
-  http: string;
-}
-
-/** A real sidecache process; its addresses are read from its log lines. */
-async function spawnInstance(config: string): Promise<Instance> {
-  const file = join(mkdtempSync(join(tmpdir(), 'sidecache-inst-')), 'sidecache.yaml');
-  writeFileSync(file, config);
-  const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk) => {
-      log += chunk;
-      const admin = /"msg":"admin listening"[^\n]*"address":"([^"]+)"/.exec(log)?.[1];
-      const http = /"msg":"http listener ready"[^\n]*"address":"([^"]+)"/.exec(log)?.[1];
-      if (admin && http && log.includes('"msg":"ready"')) resolve({ child, admin: `http://${admin}`, http: `http://${http}` });
-    });
-    child.once('exit', (code) => reject(new Error(`sidecache exited ${code}: ${log}`)));
-  });
-}
 
 describe.skipIf(skip !== undefined)('many instances', () => {
   it('two sidecache processes on the same Redis channel and NOTIFY channel both apply every message', async () => {
@@ -52,7 +25,7 @@ invalidation:
     const instances = await Promise.all([spawnInstance(config), spawnInstance(config)]);
     const redis = redisClient();
     const pg = await connect(undefined);
-    const status = async (i: Instance) => (await fetch(`${i.http}/x`)).headers.get('cache-status') ?? '';
+    const status = async (i: Instance) => (await fetch(`${i.http!}/x`)).headers.get('cache-status') ?? '';
     const applied = async (i: Instance, source: string) =>
       sample(await (await fetch(`${i.admin}/metrics`)).text(), 'sidecache_invalidated_entries_total', { source });
     try {
@@ -75,10 +48,7 @@ invalidation:
     } finally {
       redis.disconnect();
       await pg.end();
-      for (const i of instances) {
-        i.child.kill('SIGTERM');
-        await once(i.child, 'exit');
-      }
+      for (const i of instances) await i.stop();
       await origin.close();
     }
   });

@@ -9,6 +9,11 @@ export class PostgresBus implements BusTransport {
   readonly #channel: string;
   readonly #connectTimeoutMs: Millis;
   readonly #heartbeatMs: Millis;
+  /** NOTIFY payloads must be shorter than 8000 bytes (https://www.postgresql.org/docs/current/sql-notify.html). */
+  readonly maxPayloadBytes = 7999;
+  /** The connection `pg_notify` runs on (the LISTEN one is the runner's), opened at the first publish. */
+  #publisher: { client: pg.Client; ready: Promise<void> } | undefined;
+  readonly #dropped = new WeakSet<pg.Client>();
 
   constructor(options: { url: string; channel: string; name: string; connectTimeoutMs: Millis; heartbeatMs: Millis }) {
     this.name = options.name;
@@ -73,6 +78,64 @@ export class PostgresBus implements BusTransport {
         await within(client.end(), graceMs, 'closing', () => client.connection.stream.destroy()).catch(() => client.connection.stream.destroy());
       },
     };
+  }
+
+  /**
+   * `SELECT pg_notify(channel, payload)` on a connection of its own, outside any transaction block,
+   * so the notification is sent as the statement commits
+   * (https://www.postgresql.org/docs/current/functions-info.html#FUNCTIONS-INFO-NOTIFY). A
+   * connection that fails or does not answer within `connectTimeout` is closed; the next publish
+   * connects anew.
+   */
+  async publish(payload: string): Promise<void> {
+    const client = await this.#publisherClient();
+    try {
+      await within(client.query('SELECT pg_notify($1, $2)', [this.#channel, payload]), this.#connectTimeoutMs, 'pg_notify', () => this.#dropPublisher(client));
+    } catch (err) {
+      this.#dropPublisher(client);
+      throw err;
+    }
+  }
+
+  async close(graceMs: Millis): Promise<void> {
+    const pub = this.#publisher;
+    this.#publisher = undefined;
+    if (pub === undefined) return;
+    const { client } = pub;
+    await within(client.end(), graceMs, 'closing', () => client.connection.stream.destroy()).catch(() => client.connection.stream.destroy());
+  }
+
+  async #publisherClient(): Promise<pg.Client> {
+    let pub = this.#publisher;
+    if (pub === undefined) {
+      const client = new pg.Client({
+        connectionString: this.#url,
+        connectionTimeoutMillis: this.#connectTimeoutMs,
+        application_name: 'sidecache invalidation publisher',
+        keepAlive: true,
+      });
+      // Errors are the publish's to report; a closed connection is replaced at the next publish.
+      client.on('error', () => this.#dropPublisher(client));
+      client.on('end', () => this.#dropPublisher(client));
+      const connecting = client.connect().then(() => undefined);
+      pub = { client, ready: within(connecting, this.#connectTimeoutMs, 'connecting', () => client.connection.stream.destroy()) };
+      this.#publisher = pub;
+    }
+    try {
+      await pub.ready;
+    } catch (err) {
+      this.#dropPublisher(pub.client);
+      throw err;
+    }
+    return pub.client;
+  }
+
+  #dropPublisher(client: pg.Client): void {
+    if (this.#dropped.has(client)) return;
+    this.#dropped.add(client);
+    if (this.#publisher?.client === client) this.#publisher = undefined;
+    client.connection.stream.destroy();
+    client.end().catch(() => undefined);
   }
 
   /**

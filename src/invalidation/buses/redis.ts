@@ -14,6 +14,8 @@ export class RedisBus implements BusTransport {
   readonly #cluster: boolean;
   readonly #connectTimeoutMs: Millis;
   readonly #heartbeatMs: Millis;
+  /** The connection PUBLISH goes through (a subscribed connection cannot publish), opened at the first publish. */
+  #publisher: { client: Redis | Cluster; ready: Promise<void> } | undefined;
 
   constructor(options: { url: string; channel: string; name: string; cluster: boolean; connectTimeoutMs: Millis; heartbeatMs: Millis }) {
     this.name = options.name;
@@ -81,6 +83,57 @@ export class RedisBus implements BusTransport {
         await within(client.quit(), graceMs, 'QUIT', () => client.disconnect()).catch(() => client.disconnect());
       },
     };
+  }
+
+  /**
+   * `PUBLISH <channel> <payload>` (https://redis.io/docs/latest/commands/publish/) on a connection
+   * of its own. Fails at once while it cannot connect (no offline queue), and within
+   * `connectTimeout` on a connection that stopped answering, which is then closed: the next publish
+   * connects anew.
+   */
+  async publish(payload: string): Promise<void> {
+    const client = await this.#publisherClient();
+    try {
+      await within(client.publish(this.#channel, payload), this.#connectTimeoutMs, 'PUBLISH', () => this.#dropPublisher(client));
+    } catch (err) {
+      this.#dropPublisher(client);
+      throw err;
+    }
+  }
+
+  async close(graceMs: Millis): Promise<void> {
+    const pub = this.#publisher;
+    this.#publisher = undefined;
+    if (pub === undefined) return;
+    const client = pub.client;
+    await within(client.quit(), graceMs, 'QUIT', () => client.disconnect()).catch(() => client.disconnect());
+  }
+
+  async #publisherClient(): Promise<Redis | Cluster> {
+    let pub = this.#publisher;
+    if (pub === undefined) {
+      const options = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: this.#connectTimeoutMs };
+      const client = this.#cluster
+        ? new Cluster([this.#url], { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null, redisOptions: options })
+        : new Redis(this.#url, { ...options, retryStrategy: () => null });
+      // Errors are the publish's to report; a closed connection is replaced at the next publish.
+      client.on('error', () => undefined);
+      client.on('end', () => this.#dropPublisher(client));
+      pub = { client, ready: within(client.connect(), this.#connectTimeoutMs, 'connecting', () => client.disconnect()) };
+      this.#publisher = pub;
+    }
+    try {
+      await pub.ready;
+    } catch (err) {
+      this.#dropPublisher(pub.client);
+      throw err;
+    }
+    return pub.client;
+  }
+
+  #dropPublisher(client: Redis | Cluster): void {
+    client.disconnect();
+    if (this.#publisher?.client === client) this.#publisher = undefined;
   }
 
   /**

@@ -10,6 +10,7 @@ import type { Millis } from '../../units.js';
 import type { HttpServiceConfig } from '../../config/schema.js';
 import type { RequestResult } from '../../events.js';
 import type { Logger } from '../../log.js';
+import type { LocalInvalidation } from '../local-invalidation.js';
 import type { ForwardReason } from './cache-status.js';
 import type { Upstream } from './forward.js';
 import type { ListenerDefaults, PolicyClass } from './policy.js';
@@ -33,8 +34,8 @@ export interface ListenerContext {
   defaults: ListenerDefaults;
   /** Lower-case name of the tag header. */
   tagHeader: string;
-  /** Applies an invalidation through the one dispatch path; returns the entries removed. */
-  invalidate(target: InvalidationTarget): number;
+  /** Applies an invalidation through the one dispatch path and publishes it to the other replicas. */
+  invalidate(target: InvalidationTarget): LocalInvalidation;
   /** Publishes the request event (metrics subscribe to it). */
   report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;
   /** An upstream response failed after its headers (a reset or timeout mid-body): counted and logged like a request that failed. */
@@ -65,4 +66,6 @@ export interface Exchange extends FillRequest {
   readonly started: Millis;
   /** Why the request goes upstream, for Cache-Status. */
   fwd: ForwardReason;
+  /** A Cache-Status detail for the answer when the fill gives none (`bus-down`: a stored entry was withheld). */
+  detail?: string;
 }

@@ -8,12 +8,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { hasBearer } from '../../auth.js';
 import type { Store } from '../../cache/store.js';
-import type { InvalidationTarget } from '../../cache/types.js';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
 import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from '../../listen.js';
 import type { Logger } from '../../log.js';
+import type { Invalidate } from '../local-invalidation.js';
 import { requestReporter } from '../report.js';
 import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
 import { formatCacheStatus } from './cache-status.js';
@@ -37,8 +37,8 @@ export interface HttpListenerDeps {
   log: Logger;
   /** The admin token; PURGE requires it as Bearer when set (loopback clients otherwise). */
   adminToken: string;
-  /** The one invalidation path (docs/architecture.md "Bus invalidation"); `source` names the listener in metrics. */
-  invalidate(target: InvalidationTarget, source: string): number;
+  /** The one invalidation path (docs/architecture.md "Bus invalidation"), published to the other replicas; `source` names the listener in metrics. */
+  invalidate: Invalidate;
   /** Hears of every upstream request that got no response, by reason (for the metric). */
   onUpstreamError?(reason: UpstreamErrorReason): void;
   /** Hears of every client connection closed on arrival (past `maxConnections`). */
@@ -254,19 +254,13 @@ export class HttpListener {
     req.resume();
     const allowed =
       this.#adminToken === '' ? isLoopback(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '') : hasBearer(req.headers.authorization, this.#adminToken);
-    const [status, body] = allowed
-      ? [200, { purged: ctx.invalidate({ tags: [urlTag(ctx.name, url)] }) }]
-      : [
-          this.#adminToken === '' ? 403 : 401,
-          { error: this.#adminToken === '' ? 'PURGE is allowed from loopback only' : 'PURGE requires Authorization: Bearer <admin.token>' },
-        ];
-    const text = JSON.stringify(body) + '\n';
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(text),
-      'cache-status': formatCacheStatus({ fwd: 'method' }),
-    });
-    res.end(text);
+    if (!allowed) {
+      const error = this.#adminToken === '' ? 'PURGE is allowed from loopback only' : 'PURGE requires Authorization: Bearer <admin.token>';
+      return writePurge(res, this.#adminToken === '' ? 403 : 401, { error });
+    }
+    // Answered once the other replicas were told too (or the publish wait ran out; the outbox keeps it).
+    const { removed, published } = ctx.invalidate({ tags: [urlTag(ctx.name, url)] });
+    void published.then(() => writePurge(res, 200, { purged: removed }));
   }
 
   /** Malformed or oversized requests get Node's standard 4xx, and only their connection closes. */
@@ -293,6 +287,18 @@ export const HTTP_RESTART_KEYS = [
   'forwardedHeaders',
   'host',
 ] as const;
+
+/** PURGE's JSON answer (the client may have left while the publish ran: then nothing is written). */
+function writePurge(res: ServerResponse, status: number, body: object): void {
+  if (res.destroyed) return;
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'cache-status': formatCacheStatus({ fwd: 'method' }),
+  });
+  res.end(text);
+}
 
 /** `maxConnections: 0` is no limit of sidecache's own (Node would refuse every connection at 0). */
 function setMaxConnections(server: http.Server, max: number): void {

@@ -30,6 +30,8 @@ export function readThroughRange(ctx: ReadThroughContext, req: IncomingMessage, 
   // A stale entry within stale-while-revalidate is not served to a Range request: it asks like a miss.
   const fwd: ForwardReason = entry !== undefined ? (!reusable || now < entry.freshUntil ? 'request' : 'stale') : vary === undefined ? 'uri-miss' : 'vary-miss';
   if (directives?.onlyIfCached === true) return answerOnlyIfCached(ctx, req, res, fwd, started);
+  const degraded = ctx.store.degradation;
+  if (degraded !== undefined && ctx.store.bypassing) return void forwardMethod(ctx, req, res, started, 'bypass', degraded.reason);
   if (ctx.isHitForMiss(key) || req.headers.authorization !== undefined) return void forwardMethod(ctx, req, res, started, 'request');
   const ex: Exchange = { req, res, route, url, base, key, policyHeaders: policyHeaders(req.headers, route), started, fwd };
   void fetchRange(ctx, ex, fwd === 'stale' ? entry : undefined);

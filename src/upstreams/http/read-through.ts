@@ -25,6 +25,7 @@ import {
   awaitsHead,
 } from './respond.js';
 import type { HttpRoute } from './rules.js';
+import { forwardMethod } from './unsafe.js';
 
 /** Hooks the listener provides beyond the shared context. */
 export interface ReadThroughContext extends ListenerContext {
@@ -61,11 +62,15 @@ export function readThrough(ctx: ReadThroughContext, req: IncomingMessage, res: 
     fwd = !reusable || now < entry.freshUntil ? 'request' : 'stale';
   }
   if (directives?.onlyIfCached === true) return answerOnlyIfCached(ctx, req, res, fwd, started);
+  // A bus is down (`whileDown`): nothing from the cache (bypass), or a withheld entry is asked anew.
+  const degraded = ctx.store.degradation;
+  if (degraded !== undefined && ctx.store.bypassing) return void forwardMethod(ctx, req, res, started, 'bypass', degraded.reason);
   const hitForMiss = ctx.isHitForMiss(key);
   if (hitForMiss && entry === undefined) fwd = 'miss';
   // Requests with credentials neither wait on others nor make others wait on them.
   const alone = hitForMiss || req.headers.authorization !== undefined;
   const ex: Exchange = { req, res, route, url, base, key, policyHeaders: policyHeaders(req.headers, route), started, fwd };
+  if (degraded !== undefined && entry === undefined && ctx.store.withholds(key)) ex.detail = degraded.reason;
   void fetchThrough(ctx, ex, fwd === 'stale' ? entry : undefined, alone);
 }
 

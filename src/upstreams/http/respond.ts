@@ -49,7 +49,7 @@ export function answerCollapsed(ctx: ListenerContext, ex: Exchange, entry: HttpE
  */
 export async function answerFetched(ctx: ListenerContext, ex: Exchange, fetched: Fetched): Promise<void> {
   const { req, res } = ex;
-  const status = formatCacheStatus({ fwd: ex.fwd, ...fetched.cacheStatus });
+  const status = formatCacheStatus({ fwd: ex.fwd, ...(ex.detail !== undefined && { detail: ex.detail }), ...fetched.cacheStatus });
   const withBody = req.method !== 'HEAD';
   if (fetched.kind === 'refreshed') {
     writePrepared(res, fetched.status, fetched.fields, fetched.ageSeconds, status, withBody ? fetched.body : undefined);

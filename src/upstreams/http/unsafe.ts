@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ForwardReason, formatCacheStatus } from './cache-status.js';
 import { classifyUpstreamError, errorText, writeGatewayError } from './gateway-error.js';
 import type { ListenerContext } from './context.js';
+import type { LocalInvalidation } from '../local-invalidation.js';
 import type { Upstream } from './forward.js';
 import { clientResponseHeaders, forwardRequestHeaders } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
@@ -27,7 +28,14 @@ const UNSAFE = { has: (method: string): boolean => !SAFE.has(method) };
  * responses of the target URI and of same-origin Location / Content-Location are invalidated
  * before the client sees the answer (RFC 9111 §4.4).
  */
-export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, started: number, fwd: ForwardReason): Promise<void> {
+export async function forwardMethod(
+  ctx: ListenerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  started: number,
+  fwd: ForwardReason,
+  detail?: string,
+): Promise<void> {
   const method = req.method ?? 'GET';
   const controller = new AbortController();
   res.once('close', () => {
@@ -42,14 +50,15 @@ export async function forwardMethod(ctx: ListenerContext, req: IncomingMessage, 
       body: hasBody(req) ? req : null,
       signal: controller.signal,
     });
-    if (UNSAFE.has(method) && response.statusCode >= 200 && response.statusCode < 400) invalidateTargets(ctx, req, response.headers);
+    // The other replicas are told before the client hears of the write (bounded by the publish wait).
+    if (UNSAFE.has(method) && response.statusCode >= 200 && response.statusCode < 400) await invalidateTargets(ctx, req, response.headers).published;
     const fields = clientResponseHeaders(response.headers, {
       tagHeader: ctx.tagHeader,
       exposeTags: ctx.config.exposeTags,
       mode: ctx.config.forwardedHeaders,
       dropSetCookie: false,
     });
-    fields.push('cache-status', formatCacheStatus({ fwd }));
+    fields.push('cache-status', formatCacheStatus({ fwd, ...(detail !== undefined && { detail }) }));
     res.writeHead(response.statusCode, fields);
     await streamBody(res, response.body as AsyncIterable<Buffer>, true);
     ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
@@ -72,14 +81,14 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
-function invalidateTargets(ctx: ListenerContext, req: IncomingMessage, headers: Record<string, string | string[] | undefined>): void {
+function invalidateTargets(ctx: ListenerContext, req: IncomingMessage, headers: Record<string, string | string[] | undefined>): LocalInvalidation {
   const urls = new Set([req.url ?? '/']);
   for (const name of ['location', 'content-location']) {
     const value = headers[name];
     const url = typeof value === 'string' ? targetPath(value, req.url ?? '/', ctx.upstream, publicHost(ctx.config.host)) : undefined;
     if (url !== undefined) urls.add(url);
   }
-  ctx.invalidate({ tags: [...urls].map((u) => normalUrlTag(ctx.name, u)) });
+  return ctx.invalidate({ tags: [...urls].map((u) => normalUrlTag(ctx.name, u)) });
 }
 
 /** The URL tag of a target in its normal form (`target.ts`), the form entries are stored under. */

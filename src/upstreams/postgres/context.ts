@@ -7,6 +7,7 @@ import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
 import type { RequestResult } from '../../events.js';
 import type { Logger } from '../../log.js';
+import type { LocalInvalidation } from '../local-invalidation.js';
 import type { InBandCatalog } from './catalog-in-band.js';
 import type { Planner } from './planner.js';
 import type { UpstreamTarget } from './upstream-socket.js';
@@ -29,7 +30,7 @@ export interface PgContext {
   readonly planWaitMs: Millis;
   /** Hears that the catalog cannot be asked for a database and user (to log once and count it). */
   catalogError(database: string, user: string, err: unknown): void;
-  /** Applies an invalidation through the one dispatch path. */
-  invalidate(target: InvalidationTarget): void;
+  /** Applies an invalidation through the one dispatch path and publishes it to the other replicas. */
+  invalidate(target: InvalidationTarget): LocalInvalidation;
   report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;
 }

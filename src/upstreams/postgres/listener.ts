@@ -3,7 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Store } from '../../cache/store.js';
-import type { InvalidationTarget } from '../../cache/types.js';
+import type { Invalidate } from '../local-invalidation.js';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
@@ -33,7 +33,7 @@ export interface PostgresListenerDeps {
   store: Store;
   clock: Clock;
   log: Logger;
-  invalidate(target: InvalidationTarget, source: string): number;
+  invalidate: Invalidate;
   /** Hears of every catalog question that could not be asked, by reason (for the metric). */
   onCatalogError?(reason: CatalogErrorReason): void;
   /** How long an unused catalog connection stays open; default 10 s. */
@@ -155,7 +155,7 @@ export class PostgresListener {
       planWaitMs: deps.planWaitMs ?? DEFAULT_PLAN_WAIT_MS,
       inBand: this.#inBand,
       catalogError,
-      invalidate: (target) => void deps.invalidate(target, source),
+      invalidate: (target) => deps.invalidate(target, source),
       report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
     };
     this.#onInvalidation = (message) => {

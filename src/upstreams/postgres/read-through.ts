@@ -85,7 +85,7 @@ export class ReadThrough {
       this.#queue.open([sql], !cacheable, result);
       this.#send(frame.bytes);
     };
-    if (!cacheable || !this.#usable()) {
+    if (!cacheable || !this.#usable() || this.#ctx.store.bypassing) {
       pass('bypass');
       return undefined;
     }
@@ -101,7 +101,7 @@ export class ReadThrough {
       this.#batches.forward(batch, batch.slot);
       this.#send(sync.bytes);
     };
-    if (!executes(batch) || sql === undefined || !this.#ctx.planner.classify(sql).cacheable || !this.#usable()) {
+    if (!executes(batch) || sql === undefined || !this.#ctx.planner.classify(sql).cacheable || !this.#usable() || this.#ctx.store.bypassing) {
       pass('bypass');
       return undefined;
     }

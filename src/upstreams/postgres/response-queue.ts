@@ -71,13 +71,21 @@ export interface ResponseQueueOptions {
   /** Writes bytes to the client. */
   write(bytes: Buffer): void;
   now(): Millis;
-  /** An upstream slot ended at a ReadyForQuery with this transaction status, before its `onEnd`. */
-  ended(slot: UpstreamSlot, status: number): void;
+  /**
+   * An upstream slot ended at a ReadyForQuery with this transaction status, before its `onEnd` and
+   * before the ReadyForQuery reaches the client. A promise returned holds that ReadyForQuery, and
+   * every byte after it, until it settles (the publication of a write's invalidation).
+   */
+  ended(slot: UpstreamSlot, status: number): Promise<void> | void;
 }
 
 export class ResponseQueue {
   readonly #slots: (UpstreamSlot | CachedSlot | InternalSlot)[] = [];
   readonly #options: ResponseQueueOptions;
+  /** Bytes for the client held behind a publication, in order; undefined when nothing is held. */
+  #held: Buffer[] | undefined;
+  /** What the held bytes wait for (every hold begun so far). */
+  #holding: Promise<unknown> | undefined;
 
   constructor(options: ResponseQueueOptions) {
     this.#options = options;
@@ -122,7 +130,7 @@ export class ResponseQueue {
 
   /** A stored answer: written now when nothing is outstanding, else after the slots before it. */
   answer(bytes: Buffer): void {
-    if (this.#slots.length === 0) this.#options.write(bytes);
+    if (this.#slots.length === 0) this.#write(bytes);
     else this.#slots.push({ kind: 'cached', bytes });
   }
 
@@ -142,7 +150,7 @@ export class ResponseQueue {
       }
       return;
     }
-    if (head === undefined || head.kind !== 'up') return this.#options.write(frame.bytes);
+    if (head === undefined || head.kind !== 'up') return this.#write(frame.bytes);
     if (frame.code === Backend.ParseComplete && head.swallowParse > 0) {
       head.swallowParse--;
       return;
@@ -156,8 +164,8 @@ export class ResponseQueue {
       // A copy: the frame is a slice of a socket chunk.
       if (statement !== undefined) statement.description = Buffer.from(frame.bytes);
     }
-    this.#options.write(frame.bytes);
-    if (frame.code === Backend.ReadyForQuery) this.#end(head, decodeReadyStatus(frame.bytes));
+    if (frame.code === Backend.ReadyForQuery) return this.#end(head, decodeReadyStatus(frame.bytes), frame.bytes);
+    this.#write(frame.bytes);
   }
 
   /**
@@ -175,20 +183,47 @@ export class ResponseQueue {
     }
   }
 
-  #end(slot: UpstreamSlot, status: number): void {
+  #end(slot: UpstreamSlot, status: number, readyForQuery: Buffer): void {
     this.#slots.shift();
     for (const failed of slot.parses) failed();
-    this.#options.ended(slot, status);
+    const published = this.#options.ended(slot, status);
+    if (published !== undefined) this.#hold(published);
+    this.#write(readyForQuery);
     slot.onEnd?.(slot.capture?.result(status));
     this.#flushCached();
   }
 
   #flushCached(): void {
-    while (this.#slots[0]?.kind === 'cached') this.#options.write((this.#slots.shift() as CachedSlot).bytes);
+    while (this.#slots[0]?.kind === 'cached') this.#write((this.#slots.shift() as CachedSlot).bytes);
+  }
+
+  #write(bytes: Buffer): void {
+    if (this.#held !== undefined) this.#held.push(bytes);
+    else this.#options.write(bytes);
+  }
+
+  /**
+   * Holds what goes to the client from now on until `until` (and every earlier hold) settles:
+   * a client that wrote through this replica hears the write ended only once the other replicas
+   * were told, so its next read through any of them is fresh.
+   */
+  #hold(until: Promise<void>): void {
+    this.#held ??= [];
+    const holding = Promise.all([this.#holding, until]);
+    this.#holding = holding;
+    void holding.then(() => {
+      if (this.#holding !== holding) return;
+      const held = this.#held ?? [];
+      this.#held = undefined;
+      this.#holding = undefined;
+      for (const bytes of held) this.#options.write(bytes);
+    });
   }
 
   /** The connection closed: every upstream slot ends without a response. */
   close(): void {
+    this.#held = undefined;
+    this.#holding = undefined;
     for (const slot of this.#slots.splice(0)) {
       if (slot.kind === 'up') slot.onEnd?.(undefined);
       else if (slot.kind === 'internal') slot.close();

@@ -44,11 +44,14 @@ export function sessionReady(ctx: PgContext, session: Session, channel: SessionC
   ctx.planner.warm(session.database, session.user);
 }
 
-/** A request's response ended with `status`: what it ran takes effect, and it is counted. */
-export function requestEnded(ctx: PgContext, session: Session, writes: WriteEffects, slot: UpstreamSlot, status: number): void {
+/**
+ * A request's response ended with `status`: what it ran takes effect, and it is counted. Returns
+ * the publication of the invalidations it made, when it made any (its ReadyForQuery waits for it).
+ */
+export function requestEnded(ctx: PgContext, session: Session, writes: WriteEffects, slot: UpstreamSlot, status: number): Promise<void> | undefined {
   const before = session.txStatus;
   session.txStatus = status;
-  writes.apply(session, slot.executed, slot.unknown);
+  const published = writes.apply(session, slot.executed, slot.unknown);
   const { planner } = ctx;
   const cached = (sql: string) => planner.peek(session.database, session.user, sql)?.cacheable === true;
   const clean = !session.tainted;
@@ -63,4 +66,5 @@ export function requestEnded(ctx: PgContext, session: Session, writes: WriteEffe
   // Why a session stopped using the cache (the operator's question when the hit ratio drops).
   if (clean && session.tainted) ctx.log.debug('session tainted: no cache use until DISCARD ALL', { reason: session.taintedBy });
   if (slot.result !== undefined) ctx.report(slot.result, slot.started, ctx.clock.now() - slot.started);
+  return published;
 }

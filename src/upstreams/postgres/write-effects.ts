@@ -1,5 +1,6 @@
 /** What completed statements do to the cache: writes and DDL invalidate what they reach. */
 import { databaseTag } from '../../cache/tags.js';
+import type { InvalidationTarget } from '../../cache/types.js';
 import type { PgContext } from './context.js';
 import type { RelationRef } from './classify.js';
 import type { Session } from './session.js';
@@ -19,13 +20,29 @@ export class WriteEffects {
   #txCascade = false;
   #txAll = false;
   #txCluster = false;
+  /** The publications of the invalidations the request being applied made at once. */
+  #published: Promise<void>[] | undefined;
 
   constructor(ctx: PgContext) {
     this.#ctx = ctx;
   }
 
-  /** Applies the writes of one finished request; `session.idle` (or a COMMIT AND CHAIN) says whether a transaction ended. */
-  apply(session: Session, executed: readonly string[], unknownPortal = false): void {
+  /**
+   * Applies the writes of one finished request; `session.idle` (or a COMMIT AND CHAIN) says whether
+   * a transaction ended. Returns, when it invalidated anything, the promise of its publication to
+   * the other replicas: the client hears that the request ended once it settles.
+   */
+  apply(session: Session, executed: readonly string[], unknownPortal = false): Promise<void> | undefined {
+    this.#published = [];
+    try {
+      this.#apply(session, executed, unknownPortal);
+      return this.#published.length === 0 ? undefined : Promise.all(this.#published).then(() => undefined);
+    } finally {
+      this.#published = undefined;
+    }
+  }
+
+  #apply(session: Session, executed: readonly string[], unknownPortal: boolean): void {
     const { planner } = this.#ctx;
     let committed = false;
     // An Execute of a portal sidecache does not know (SQL PREPARE, DECLARE) ran something unseen.
@@ -79,7 +96,7 @@ export class WriteEffects {
       writes,
       cascade,
       reach,
-      (target) => this.#ctx.invalidate(target),
+      (target) => this.#invalidate(target),
       () => session.taint('a write ran triggers or rules'),
     );
   }
@@ -97,6 +114,15 @@ export class WriteEffects {
   #invalidateAll(session: Session, cluster: boolean): void {
     const { planner } = this.#ctx;
     if (cluster) planner.forgetAll();
-    this.#ctx.invalidate({ tags: [cluster ? planner.clusterTag : databaseTag(session.database)] });
+    this.#invalidate({ tags: [cluster ? planner.clusterTag : databaseTag(session.database)] });
+  }
+
+  /**
+   * Through the one dispatch path. What is invalidated later (a write's reach the catalog answers
+   * after the request ended) is published as early as it is known, without holding the client.
+   */
+  #invalidate(target: InvalidationTarget): void {
+    const { published } = this.#ctx.invalidate(target);
+    this.#published?.push(published);
   }
 }

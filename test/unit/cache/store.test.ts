@@ -25,6 +25,44 @@ afterEach(() => {
   for (const fn of cleanups.splice(0)) fn();
 });
 
+describe('Store degraded while a bus is down (issue 17)', () => {
+  it('with maxAgeMs 0 (bypass) serves nothing and stores nothing, replacing the older entry; entries return when it ends', () => {
+    const { store } = makeStore();
+    store.set('old', { body: body(1), ttlMs: 60_000 });
+    store.degrade({ reason: 'bus-down', maxAgeMs: 0 });
+    expect(store.bypassing).toBe(true);
+    expect(store.get('old')).toBeUndefined();
+    expect(store.withholds('old')).toBe(true);
+    expect(store.withholds('absent')).toBe(false);
+    expect(store.set('new', { body: body(1), ttlMs: 60_000 })).toBe('bypassed');
+    expect(store.set('old', { body: body(2), ttlMs: 60_000 })).toBe('bypassed');
+    expect(store.has('old')).toBe(false);
+    store.degrade(undefined);
+    expect(store.has('new')).toBe(false);
+    expect(store.set('new', { body: body(1), ttlMs: 60_000 })).toBe('stored');
+    expect(store.get('new')).toBeDefined();
+  });
+
+  it('with maxAgeMs serves entries stored less than that long ago, and stores new ones', () => {
+    const { clock, store } = makeStore();
+    store.set('old', { body: body(1), ttlMs: 600_000 });
+    clock.advance(20_000);
+    store.set('young', { body: body(1), ttlMs: 600_000 });
+    store.degrade({ reason: 'bus-down', maxAgeMs: 30_000 });
+    expect(store.bypassing).toBe(false);
+    expect(store.get('young')).toBeDefined();
+    expect(store.get('old')).toBeDefined();
+    clock.advance(10_000);
+    expect(store.get('old')).toBeUndefined();
+    expect(store.withholds('old')).toBe(true);
+    expect(store.get('young')).toBeDefined();
+    expect(store.set('old', { body: body(1), ttlMs: 600_000 })).toBe('stored');
+    expect(store.get('old')).toBeDefined();
+    clock.advance(30_000);
+    expect(store.get('young')).toBeUndefined();
+  });
+});
+
 describe('Store entries', () => {
   it('keeps prepared bytes with storedAt, freshUntil and staleUntil from the injected clock', () => {
     const { clock, store } = makeStore();

@@ -21,12 +21,24 @@ describe('parseConfig', () => {
     expect(empty).toEqual({
       cache: { maxBytes: 256 * 1024 ** 2, maxEntryBytes: 8 * 1024 ** 2 },
       admin: { listen: '127.0.0.1:9090', token: '', allowUnauthenticated: false },
+      readyz: { requireBuses: false },
       http: [],
       postgres: [],
       invalidation: [],
       shutdownGrace: 10_000,
     });
     expect(parseConfig('admin:\n  listen: 127.0.0.1:0\n', 'a.yaml', {}).admin.listen).toBe('127.0.0.1:0');
+  });
+
+  it('reads invalidation[].whileDown (bypass or ttl:<duration>) and publish, with their defaults (issue 17)', () => {
+    const parse = (extra: string) => parseConfig(`invalidation:\n  - { type: redis, url: "redis://127.0.0.1:6379"${extra} }\n`, 'b.yaml', {}).invalidation[0]!;
+    expect(parse('')).toMatchObject({ whileDown: { maxAgeMs: 0 }, publish: true });
+    expect(parse(', whileDown: bypass, publish: false')).toMatchObject({ whileDown: { maxAgeMs: 0 }, publish: false });
+    expect(parse(', whileDown: "ttl:30s"').whileDown).toEqual({ maxAgeMs: 30_000 });
+    for (const bad of ['ttl:0s', 'ttl:', 'ttl:soon', 'keep', '30s', '5']) {
+      const problems = problemsOf(`invalidation:\n  - { type: redis, url: "redis://127.0.0.1:6379", whileDown: "${bad}" }\n`);
+      expect(problems).toEqual([expect.stringContaining('invalidation[0].whileDown: expected bypass or ttl:<duration>')]);
+    }
   });
 
   it('reports an unknown key, a bad duration and a bad size together, each with its key path', () => {

@@ -26,6 +26,44 @@ function setup() {
   return { queue, written, ended, feed, respond };
 }
 
+describe('ResponseQueue holding a write until its invalidation is published (issue 17)', () => {
+  it('holds the ReadyForQuery and everything after it, in order, until the promise settles', async () => {
+    const written: string[] = [];
+    let release!: () => void;
+    const published = new Promise<void>((resolve) => (release = resolve));
+    let first = true;
+    const queue = new ResponseQueue({
+      write: (bytes) => {
+        const text = bytes.toString('latin1');
+        if (text.startsWith('stored:')) return void written.push(text);
+        for (const m of readMessages(bytes)) written.push(m.code === 'Z' ? `Z:${m.body.toString('latin1')}` : m.code);
+      },
+      now: () => 0,
+      ended: () => {
+        if (!first) return;
+        first = false;
+        return published;
+      },
+    });
+    const feed = (...messages: Buffer[]): void => {
+      for (const m of messages) queue.fromUpstream(frame(m));
+    };
+    queue.open(['UPDATE t SET v = 1'], false);
+    queue.open(['SELECT 1'], false);
+    queue.answer(Buffer.from('stored:hit'));
+    feed(commandComplete('UPDATE 1'), readyForQuery('I'));
+    feed(dataRow('1'), commandComplete('SELECT 1'), readyForQuery('I'));
+    expect(written).toEqual(['C']);
+    release();
+    await published;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(written).toEqual(['C', 'Z:I', 'D', 'C', 'Z:I', 'stored:hit']);
+    // Nothing held any more: bytes go out at once.
+    queue.answer(Buffer.from('stored:next'));
+    expect(written.at(-1)).toBe('stored:next');
+  });
+});
+
 describe('ResponseQueue', () => {
   it('ends an upstream slot at its ReadyForQuery, with the transaction status', () => {
     const { queue, written, ended, feed, respond } = setup();
