@@ -2,6 +2,7 @@
 import type { BusTransport } from './bus.js';
 import { PostgresBus } from './buses/postgres.js';
 import { RedisBus } from './buses/redis.js';
+import { RedisStreamBus } from './buses/redis-stream.js';
 
 /** One `invalidation[]` entry, as far as its transport needs it (the config module's type, not imported: see docs/architecture.md). */
 interface BusCommon {
@@ -11,13 +12,16 @@ interface BusCommon {
   readonly onGap: 'flush' | 'keep';
   readonly maxMessageBytes: number;
 }
-export type BusEntry = (BusCommon & { readonly type: 'postgres' }) | (BusCommon & { readonly type: 'redis'; readonly cluster: boolean });
+export type BusEntry =
+  | (BusCommon & { readonly type: 'postgres' })
+  | (BusCommon & { readonly type: 'redis'; readonly cluster: boolean })
+  | (Omit<BusCommon, 'channel'> & { readonly type: 'redis-stream'; readonly stream: string; readonly maxLen: number });
 
 /** Bus transports from `invalidation[]`, named `type:channel` (with `#n` when two would share a name). */
 export function busTransports(entries: readonly BusEntry[]): { transport: BusTransport; gap: 'flush' | 'keep'; maxMessageBytes: number; settings: string }[] {
   const seen = new Map<string, number>();
   return entries.map((bus) => {
-    const base = `${bus.type}:${bus.channel}`;
+    const base = `${bus.type}:${bus.type === 'redis-stream' ? bus.stream : bus.channel}`;
     const n = (seen.get(base) ?? 0) + 1;
     seen.set(base, n);
     const name = n === 1 ? base : `${base}#${n}`;
@@ -26,7 +30,9 @@ export function busTransports(entries: readonly BusEntry[]): { transport: BusTra
     const transport =
       bus.type === 'postgres'
         ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs, heartbeatMs })
-        : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs, heartbeatMs });
+        : bus.type === 'redis-stream'
+          ? new RedisStreamBus({ url: bus.url, stream: bus.stream, name, maxLen: bus.maxLen, connectTimeoutMs, heartbeatMs })
+          : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs, heartbeatMs });
     return { transport, gap: bus.onGap, maxMessageBytes: bus.maxMessageBytes, settings: JSON.stringify(bus) };
   });
 }
