@@ -144,8 +144,9 @@ export class RedisStreamBus implements BusTransport {
   /** `XADD <stream> [MAXLEN ~ n] * msg <payload>` on a short-lived connection of its own. */
   async publish(payload: string): Promise<void> {
     const client = this.#client();
-    // A failure reaches the caller as the command's rejection; the event would only repeat it.
-    client.on('error', () => undefined);
+    // A failure reaches the caller as the rejection, with the socket's error (ioredis rejects with "Connection is closed").
+    let cause: Error | undefined;
+    client.on('error', (err: Error) => void (cause ??= err));
     const trim = this.#maxLen > 0 ? ['MAXLEN', '~', String(this.#maxLen)] : [];
     const add = async (): Promise<void> => {
       await client.connect();
@@ -153,6 +154,8 @@ export class RedisStreamBus implements BusTransport {
     };
     try {
       await within(add(), this.#connectTimeoutMs, `XADD to ${this.#stream}`, () => client.disconnect());
+    } catch (err) {
+      throw cause ?? err;
     } finally {
       client.disconnect();
     }
