@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Millis } from '../../units.js';
 import { type BusTransport, type Subscription, within } from '../bus.js';
-import { advance, lostSince, startingPosition, type StreamPosition } from './stream-position.js';
+import { advance, compareIds, lostSince, startingPosition, type StreamPosition } from './stream-position.js';
 import { defineStreamRead, MESSAGE_FIELD, messagesOf, readStream } from './stream-read.js';
 
 /** Entries read per script call: enough to keep up with a burst, few enough to keep one reply small. */
@@ -21,7 +21,8 @@ const BLOCK_SLACK_MS: Millis = 250;
  * The first subscription of a transport starts after the stream's last entry.
  *
  * Reading alternates a script (stream-read.ts: the gap check and the entries, atomically) with
- * `XREAD BLOCK <heartbeat>` while nothing is left to read, which also proves the connection is
+ * `XREAD BLOCK <heartbeat>` while nothing is left to read (the entry it wakes with is applied at
+ * once, one round trip after the XADD), which also proves the connection is
  * alive: an XREAD not answered within another heartbeat (at least BLOCK_SLACK_MS), or a script
  * within one, is a lost connection.
  */
@@ -111,6 +112,8 @@ export class RedisStreamBus implements BusTransport {
   /** Reads until the subscription ends; any failure (a timeout, an error reply, a gap) is a loss. */
   async #read(client: Redis, runId: string, onMessage: (payload: Buffer) => void, isOver: () => boolean, lose: (reason: string) => void): Promise<void> {
     const beat = this.#heartbeatMs;
+    /** The entry the last XREAD BLOCK woke with, applied at once and skipped when the script reads it again. */
+    let applied: string | undefined;
     try {
       while (!isOver()) {
         const from = this.#position!;
@@ -126,15 +129,22 @@ export class RedisStreamBus implements BusTransport {
         }
         for (const entry of entries) {
           if (isOver()) return;
-          for (const payload of entryMessages(entry)) onMessage(payload);
+          if (applied === undefined || compareIds(entry.id, applied) > 0) for (const payload of entryMessages(entry)) onMessage(payload);
           this.#position = advance(this.#position!, entry.id);
         }
+        applied = undefined;
         if (entries.length > 0) continue;
-        // Waits for an entry after the position; the entry itself is read by the script, with its gap check.
+        // Waits for an entry after the position. The entry it brings is applied at once (an
+        // invalidation applied early is harmless), but the position moves only through the
+        // script, whose gap check covers what may have been trimmed before this read.
         const deadline = beat + Math.max(beat, BLOCK_SLACK_MS);
-        await within(client.xreadBuffer('COUNT', 1, 'BLOCK', beat, 'STREAMS', this.#stream, from.id), deadline, 'XREAD BLOCK', () =>
+        const woken = await within(client.xreadBuffer('COUNT', 1, 'BLOCK', beat, 'STREAMS', this.#stream, from.id), deadline, 'XREAD BLOCK', () =>
           lose(`no answer to XREAD BLOCK ${beat} within ${deadline} ms`),
         );
+        const entry = woken?.[0]?.[1][0];
+        if (entry === undefined || isOver()) continue;
+        applied = entry[0].toString();
+        for (const payload of entryMessages({ id: applied, fields: entry[1] })) onMessage(payload);
       }
     } catch (err) {
       lose((err as Error).message);
