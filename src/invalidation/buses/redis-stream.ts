@@ -77,15 +77,15 @@ export class RedisStreamBus implements BusTransport {
     client.on('close', () => lose('the connection closed'));
     client.on('end', () => lose('the connection ended'));
     let runId = '';
-    let resumed = false;
+    const previous = this.#position;
+    let position: StreamPosition | undefined;
     const ready = async (): Promise<void> => {
       await client.connect();
       runId = await serverRunId(client);
-      const previous = this.#position;
       const { snapshot } = await readStream(client, this.#stream, previous?.id ?? '0-0', 0);
-      resumed = previous !== undefined && lostSince(previous, snapshot, runId) === undefined;
+      const resumable = previous !== undefined && lostSince(previous, snapshot, runId) === undefined;
       // Read its last ID before resolving: nothing added once subscribe() resolves is missed.
-      if (!resumed) this.#position = startingPosition(snapshot, runId);
+      position = resumable ? previous : startingPosition(snapshot, runId);
     };
     try {
       await within(ready(), this.#connectTimeoutMs, 'connecting and reading the stream', end);
@@ -97,10 +97,12 @@ export class RedisStreamBus implements BusTransport {
       end();
       throw new Error(early ?? 'the connection closed while reading the stream');
     }
+    // Taken only now: a failed attempt's starting point would let the next one resume past what it never read.
+    this.#position = position;
     reading = true;
     void this.#read(client, runId, onMessage, () => over, lose);
     return {
-      resumed,
+      resumed: position === previous,
       close: async () => {
         if (over) return;
         // QUIT would wait behind the XREAD BLOCK in progress: the connection has nothing left to say.
