@@ -31,7 +31,15 @@ export function busTransports(entries: readonly BusEntry[]): { transport: BusTra
       bus.type === 'postgres'
         ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs, heartbeatMs })
         : bus.type === 'redis-stream'
-          ? new RedisStreamBus({ url: bus.url, stream: bus.stream, name, maxLen: bus.maxLen, connectTimeoutMs, heartbeatMs })
+          ? new RedisStreamBus({
+              url: bus.url,
+              stream: bus.stream,
+              name,
+              maxLen: bus.maxLen,
+              connectTimeoutMs,
+              heartbeatMs,
+              maxMessageBytes: bus.maxMessageBytes,
+            })
           : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs, heartbeatMs });
     return { transport, gap: bus.onGap, maxMessageBytes: bus.maxMessageBytes, settings: JSON.stringify(bus) };
   });

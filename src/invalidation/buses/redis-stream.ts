@@ -1,11 +1,13 @@
 import { Redis } from 'ioredis';
-import type { Millis } from '../../units.js';
+import type { Bytes, Millis } from '../../units.js';
 import { type BusTransport, type Subscription, within } from '../bus.js';
 import { advance, compareIds, lostSince, startingPosition, type StreamPosition } from './stream-position.js';
 import { defineStreamRead, MESSAGE_FIELD, messagesOf, readStream } from './stream-read.js';
 
 /** Entries read per script call: enough to keep up with a burst, few enough to keep one reply small. */
 const BATCH = 100;
+/** A batch holds at most this many bytes of messages as large as `maxMessageBytes` (at least one entry). */
+const BATCH_BYTES = 16 * 1024 ** 2;
 /**
  * The least time an XREAD BLOCK gets to come back after its timeout: Redis times blocked clients
  * out from its event loop, which wakes `hz` times a second (10 by default,
@@ -33,16 +35,18 @@ export class RedisStreamBus implements BusTransport {
   readonly #maxLen: number;
   readonly #connectTimeoutMs: Millis;
   readonly #heartbeatMs: Millis;
+  readonly #batch: number;
   /** The last entry applied by any subscription of this transport; undefined before the first, or after a loss. */
   #position: StreamPosition | undefined;
 
-  constructor(options: { url: string; stream: string; name: string; maxLen: number; connectTimeoutMs: Millis; heartbeatMs: Millis }) {
+  constructor(options: { url: string; stream: string; name: string; maxLen: number; connectTimeoutMs: Millis; heartbeatMs: Millis; maxMessageBytes: Bytes }) {
     this.name = options.name;
     this.#url = options.url;
     this.#stream = options.stream;
     this.#maxLen = options.maxLen;
     this.#connectTimeoutMs = options.connectTimeoutMs;
     this.#heartbeatMs = options.heartbeatMs;
+    this.#batch = Math.max(1, Math.min(BATCH, Math.floor(BATCH_BYTES / options.maxMessageBytes)));
   }
 
   /** ioredis's own reconnecting and queueing are off: the runner reconnects, so that every reconnect is checked for a gap. */
@@ -119,7 +123,7 @@ export class RedisStreamBus implements BusTransport {
     try {
       while (!isOver()) {
         const from = this.#position!;
-        const { snapshot, entries } = await within(readStream(client, this.#stream, from.id, BATCH), beat, 'reading the stream', () =>
+        const { snapshot, entries } = await within(readStream(client, this.#stream, from.id, this.#batch), beat, 'reading the stream', () =>
           lose(`no answer to a stream read within ${beat} ms`),
         );
         if (isOver()) return;
