@@ -91,6 +91,23 @@ describe.skipIf(redisDown !== undefined)('redis-stream bus', () => {
     expect((await fetch(`${s.adminUrl}/readyz`)).status).toBe(200);
   });
 
+  it('reads a backlog larger than one read batch, every entry once, without a flush', async () => {
+    const { e, s } = await start();
+    const down = await outage(s, e);
+    const pipeline = e.redis.pipeline();
+    for (let i = 0; i < 250; i++) {
+      s.store.set(`k:${i}`, { body: Buffer.from('x'), ttlMs: 60_000, tags: [`user:${i}`] });
+      pipeline.xadd(e.stream, '*', 'msg', JSON.stringify({ tags: [`user:${i}`] }));
+    }
+    await pipeline.exec();
+    s.store.set('k:kept', { body: Buffer.from('k'), ttlMs: 60_000, tags: ['kept'] });
+    await down.back();
+    await waitFor(() => s.store.size === 1, 'the backlog to be applied');
+    expect(s.store.has('k:kept')).toBe(true);
+    expect(await metric(s, 'sidecache_invalidations_total', { source: e.bus })).toBe(250);
+    expect(await gaps(s, e)).toBe(0);
+  });
+
   it.each([
     ['XTRIM MAXLEN 0 after the entries', async (e: StreamEnv) => void (await e.redis.xtrim(e.stream, 'MAXLEN', 0))],
     [
