@@ -5,6 +5,7 @@ import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { ConfigError, isSidecacheError, SidecacheError } from './errors.js';
 import { fileProblems } from './config/files.js';
+import { publishOnce } from './invalidation/publish-once.js';
 import { installSql, uninstallSql } from './invalidation/triggers.js';
 import { isLogLevel, Logger } from './log.js';
 import { SidecacheServer } from './server.js';
@@ -23,6 +24,9 @@ Usage:
   sidecache demo [--once]            run the built-in demo: embedded PostgreSQL, an example API, sidecache in front
   sidecache invalidate [--admin URL] [--token T] [--tag X] [--table Y] [--key K] [--prefix P] [--all]
                                      send an invalidation to a running sidecache (options repeat)
+  sidecache invalidate --bus URL [--type postgres|redis|redis-stream] [--channel C] [--max-len N] [--tag X] …
+                                     publish it straight onto a bus instead (NOTIFY, PUBLISH or XADD on channel or
+                                     stream C, default sidecache; --type from the URL's scheme unless named)
   sidecache sql triggers --channel C (--tables a,b | --all-tables) [--schema S] [--ddl] [--uninstall]
                                      print SQL that makes PostgreSQL NOTIFY C on every write (and DDL)
   sidecache --help | --version
@@ -174,12 +178,19 @@ async function invalidate(args: string[]): Promise<number> {
       key: { type: 'string', multiple: true },
       prefix: { type: 'string', multiple: true },
       all: { type: 'boolean' },
+      bus: { type: 'string' },
+      type: { type: 'string' },
+      channel: { type: 'string', default: 'sidecache' },
+      'max-len': { type: 'string', default: '10000' },
     },
   });
   const message = { tags: values.tag, tables: values.table, keys: values.key, prefixes: values.prefix, all: values.all };
   if (!message.tags && !message.tables && !message.keys && !message.prefixes && !message.all) {
     throw usage('invalidate needs at least one of --tag, --table, --key, --prefix or --all');
   }
+  if (values.bus !== undefined) return publishToBus(values.bus, { type: values.type, channel: values.channel, maxLen: values['max-len'], args }, message);
+  if (values.type !== undefined || args.includes('--channel') || args.includes('--max-len'))
+    throw usage('invalidate: --type, --channel and --max-len go with --bus');
   const token = values.token ?? process.env.SIDECACHE_ADMIN_TOKEN;
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -197,6 +208,28 @@ async function invalidate(args: string[]): Promise<number> {
     return 1;
   }
   console.log(`invalidated ${(JSON.parse(body) as { invalidated: number }).invalidated}`);
+  return 0;
+}
+
+/** `invalidate --bus`: the message goes onto the bus itself, which every sidecache subscribed to it reads. */
+async function publishToBus(
+  url: string,
+  options: { type: string | undefined; channel: string; maxLen: string; args: string[] },
+  message: object,
+): Promise<number> {
+  if (options.args.includes('--admin') || options.args.includes('--token')) throw usage('invalidate: --bus publishes on the bus, without --admin or --token');
+  const maxLen = Number(options.maxLen);
+  if (!Number.isInteger(maxLen) || maxLen < 0)
+    throw usage(`invalidate --max-len: expected a whole number of entries (0: no trimming), got "${options.maxLen}"`);
+  let name: string;
+  try {
+    name = await publishOnce({ url, type: options.type, channel: options.channel, maxLen }, JSON.stringify(message));
+  } catch (err) {
+    if (isSidecacheError(err)) throw err;
+    console.error(`sidecache: cannot publish on the bus: ${(err as Error).message}`);
+    return 1;
+  }
+  console.log(`published on ${name}`);
   return 0;
 }
 

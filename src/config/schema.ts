@@ -304,6 +304,14 @@ const bus = byType({
     cluster: withDefault(boolean, false),
     ...busCommon,
   }),
+  'redis-stream': object({
+    url: required(url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379')),
+    /** The stream's key: read with XREAD from the last entry applied, written with XADD. */
+    stream: withDefault(pattern(/^\S+$/, 'a key name without spaces'), 'sidecache'),
+    /** Entries sidecache's own XADDs keep in the stream (`MAXLEN ~`, https://redis.io/docs/latest/commands/xadd/); 0: no trimming. */
+    maxLen: withDefault(integer(0, 1_000_000_000), 10_000),
+    ...busCommon,
+  }),
 });
 
 /** The whole configuration file. Every section is optional; absent keys take these defaults. */
