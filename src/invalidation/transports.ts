@@ -1,23 +1,42 @@
 /** The bus transports `invalidation[]` describes. */
 import type { BusTransport } from './bus.js';
 import { PostgresBus } from './buses/postgres.js';
+import { PostgresWalBus } from './buses/postgres-wal.js';
 import { RedisBus } from './buses/redis.js';
 
 /** One `invalidation[]` entry, as far as its transport needs it (the config module's type, not imported: see docs/architecture.md). */
 interface BusCommon {
-  readonly url: string;
-  readonly channel: string;
   readonly heartbeat: number;
   readonly onGap: 'flush' | 'keep';
   readonly maxMessageBytes: number;
 }
-export type BusEntry = (BusCommon & { readonly type: 'postgres' }) | (BusCommon & { readonly type: 'redis'; readonly cluster: boolean });
+interface WalEntry extends BusCommon {
+  readonly type: 'postgres-wal';
+  readonly url: string;
+  readonly publication: string;
+  readonly tables: readonly string[];
+  readonly slot?: string | undefined;
+  readonly maxSlotLag: number;
+}
+export type BusEntry =
+  | (BusCommon & { readonly type: 'postgres'; readonly url: string; readonly channel: string })
+  | (BusCommon & { readonly type: 'redis'; readonly url: string; readonly channel: string; readonly cluster: boolean })
+  | WalEntry;
 
-/** Bus transports from `invalidation[]`, named `type:channel` (with `#n` when two would share a name). */
-export function busTransports(entries: readonly BusEntry[]): { transport: BusTransport; gap: 'flush' | 'keep'; maxMessageBytes: number; settings: string }[] {
+/** What transports report beside their messages. */
+export interface TransportHooks {
+  /** WAL a replication slot holds back for bus `bus`, and whether that is past its `maxSlotLag`. */
+  walLag?(bus: string, bytes: number, over: boolean): void;
+}
+
+/** Bus transports from `invalidation[]`, named `type:channel` (`postgres-wal:slot-or-publication`), with `#n` when two would share a name. */
+export function busTransports(
+  entries: readonly BusEntry[],
+  hooks: TransportHooks = {},
+): { transport: BusTransport; gap: 'flush' | 'keep'; maxMessageBytes: number; settings: string }[] {
   const seen = new Map<string, number>();
   return entries.map((bus) => {
-    const base = `${bus.type}:${bus.channel}`;
+    const base = bus.type === 'postgres-wal' ? `${bus.type}:${bus.slot ?? bus.publication}` : `${bus.type}:${bus.channel}`;
     const n = (seen.get(base) ?? 0) + 1;
     seen.set(base, n);
     const name = n === 1 ? base : `${base}#${n}`;
@@ -26,7 +45,23 @@ export function busTransports(entries: readonly BusEntry[]): { transport: BusTra
     const transport =
       bus.type === 'postgres'
         ? new PostgresBus({ url: bus.url, channel: bus.channel, name, connectTimeoutMs, heartbeatMs })
-        : new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs, heartbeatMs });
+        : bus.type === 'redis'
+          ? new RedisBus({ url: bus.url, channel: bus.channel, name, cluster: bus.cluster, connectTimeoutMs, heartbeatMs })
+          : walBus(bus, name, connectTimeoutMs, hooks);
     return { transport, gap: bus.onGap, maxMessageBytes: bus.maxMessageBytes, settings: JSON.stringify(bus) };
+  });
+}
+
+function walBus(bus: WalEntry, name: string, connectTimeoutMs: number, hooks: TransportHooks): PostgresWalBus {
+  return new PostgresWalBus({
+    url: bus.url,
+    name,
+    publication: bus.publication,
+    tables: bus.tables,
+    slot: bus.slot,
+    connectTimeoutMs,
+    heartbeatMs: bus.heartbeat,
+    maxMessageBytes: bus.maxMessageBytes,
+    onLag: (bytes) => hooks.walLag?.(name, bytes, bus.maxSlotLag > 0 && bytes > bus.maxSlotLag),
   });
 }
