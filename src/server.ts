@@ -288,18 +288,24 @@ export class SidecacheServer {
   /** A postgres-wal bus's slot lag: the gauge, and a warning (once a minute) past its maxSlotLag. */
   #walLag(bus: string, bytes: number, over: boolean): void {
     this.metrics.walSlotLag.set({ bus }, bytes);
-    if (over) this.#busLog.warnEvery('SC_WARN_WAL_SLOT_LAG', `${bus}: the replication slot holds back ${bytes} bytes of WAL, more than maxSlotLag`, bus, 60_000, { bus, bytes });
+    if (over)
+      this.#busLog.warnEvery('SC_WARN_WAL_SLOT_LAG', `${bus}: the replication slot holds back ${bytes} bytes of WAL, more than maxSlotLag`, bus, 60_000, {
+        bus,
+        bytes,
+      });
   }
 
   /** Runners for `invalidation[]`, reusing those of `reuse` whose entry is unchanged. */
   #makeBuses(config: Config, reuse: readonly BusRunner[] = []): BusRunner[] {
-    const buses = busTransports(config.invalidation, { walLag: (bus, bytes, over) => this.#walLag(bus, bytes, over) }).map(({ transport, gap, maxMessageBytes, settings }) => {
-      const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
-      if (same !== undefined) return same;
-      const runner = new BusRunner(transport, { gap, maxMessageBytes, dispatcher: this.#busDispatcher, hooks: this.#busHooks, log: this.#busLog });
-      this.#busSettings.set(runner, settings);
-      return runner;
-    });
+    const buses = busTransports(config.invalidation, { walLag: (bus, bytes, over) => this.#walLag(bus, bytes, over) }).map(
+      ({ transport, gap, maxMessageBytes, settings }) => {
+        const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
+        if (same !== undefined) return same;
+        const runner = new BusRunner(transport, { gap, maxMessageBytes, dispatcher: this.#busDispatcher, hooks: this.#busHooks, log: this.#busLog });
+        this.#busSettings.set(runner, settings);
+        return runner;
+      },
+    );
     for (const bus of buses) this.readiness.add(`bus ${bus.name}`, () => bus.reason);
     return buses;
   }

@@ -241,9 +241,11 @@ const bus = byType({
   }),
   'postgres-wal': object({
     url: required(pgUrl('postgres://sidecache@127.0.0.1:5432/app')),
-    /** The publication read (pgoutput); created when missing, for `tables` or else FOR ALL TABLES. */
+    /** The publication read (pgoutput). */
     publication: withDefault(pattern(/^[a-z_][a-z0-9_$]{0,62}$/, 'a publication name (lower-case letters, digits, "_")'), 'sidecache'),
-    /** Tables of the publication sidecache creates when it is missing; empty: every table. */
+    /** Create the publication when it is missing (refused while a table it would cover has no replica identity). */
+    createPublication: withDefault(boolean, false),
+    /** Tables of the publication `createPublication` creates (and their partitions); empty: FOR ALL TABLES. */
     tables: withDefault(arrayOf(tableName), []),
     /** A replication slot kept across reconnects and restarts (resumed without a flush); absent: a temporary slot per connection. */
     slot: optional(pattern(/^[a-z0-9_]{1,63}$/, 'a slot name (lower-case letters, digits, "_")')),

@@ -15,6 +15,7 @@ interface WalEntry extends BusCommon {
   readonly url: string;
   readonly publication: string;
   readonly tables: readonly string[];
+  readonly createPublication: boolean;
   readonly slot?: string | undefined;
   readonly maxSlotLag: number;
 }
@@ -58,6 +59,7 @@ function walBus(bus: WalEntry, name: string, connectTimeoutMs: number, hooks: Tr
     name,
     publication: bus.publication,
     tables: bus.tables,
+    createPublication: bus.createPublication,
     slot: bus.slot,
     connectTimeoutMs,
     heartbeatMs: bus.heartbeat,

@@ -2,16 +2,18 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Bytes, Millis } from '../../units.js';
 import { type BusTransport, type Subscription, within } from '../bus.js';
+import { ensurePublication } from './wal-publication.js';
 import { decodeReplication, type Lsn, PgOutputReader, standbyStatus, type Touched } from './wal-protocol.js';
 
 /** What the WAL bus needs from its `invalidation[]` entry. */
 export interface PostgresWalOptions {
   url: string;
   name: string;
-  /** The publication to read; created (for `tables`, else FOR ALL TABLES) when missing. */
+  /** The publication to read (wal-publication.ts). */
   publication: string;
-  /** Tables of a publication sidecache creates; empty: every table of the database. */
+  /** Tables of the publication sidecache creates with `createPublication`; empty: every table of the database. */
   tables: readonly string[];
+  createPublication: boolean;
   /** A replication slot kept between connections; undefined: a temporary slot per connection. */
   slot: string | undefined;
   connectTimeoutMs: Millis;
@@ -34,12 +36,6 @@ interface CopyBothConnection {
 function parseLsn(text: string): Lsn {
   const [hi, lo] = text.split('/');
   return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
-}
-
-/** The SQL that makes the publication, for the error an operator reads and for `check --connect`. */
-export function publicationSql(publication: string, tables: readonly string[]): string {
-  const what = tables.length === 0 ? 'ALL TABLES' : `TABLE ${tables.join(', ')}`;
-  return `CREATE PUBLICATION ${pg.escapeIdentifier(publication)} FOR ${what}`;
 }
 
 /**
@@ -87,16 +83,20 @@ export class PostgresWalBus implements BusTransport {
     client.on('error', (err) => lose(err.message));
     client.on('end', () => lose('the connection ended'));
 
-    const stream = new WalStream(options, (touched) => onMessage(payloadOf(touched, options.maxMessageBytes)), (chunk) => {
-      if (!over) connection.sendCopyFromChunk(chunk);
-    });
+    const stream = new WalStream(
+      options,
+      (touched) => onMessage(payloadOf(touched, options.maxMessageBytes)),
+      (chunk) => {
+        if (!over) connection.sendCopyFromChunk(chunk);
+      },
+    );
     connection.on('copyData', ({ chunk }) => {
       if (!over) stream.receive(chunk);
     });
     let resumed = false;
     const ready = async (): Promise<void> => {
       await client.connect();
-      await ensurePublication(client, options.publication, options.tables);
+      await ensurePublication(client, options.publication, options.tables, options.createPublication);
       const slot = await openSlot(client, options.slot);
       resumed = slot.resumed;
       stream.confirmed = slot.from;
@@ -196,19 +196,6 @@ class WalStream {
 
   #lag(walEnd: Lsn): void {
     if (this.confirmed > 0n && walEnd >= this.confirmed) this.#options.onLag?.(Number(walEnd - this.confirmed));
-  }
-}
-
-/** Creates the publication when it is missing, so the bus works on a database nobody prepared (needs the rights CREATE PUBLICATION needs). */
-async function ensurePublication(client: pg.Client, publication: string, tables: readonly string[]): Promise<void> {
-  // A replication connection takes the simple query protocol only: literals, not parameters.
-  const found = await client.query(`SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = ${pg.escapeLiteral(publication)}`);
-  if (found.rows.length > 0) return;
-  const sql = publicationSql(publication, tables);
-  try {
-    await client.query(sql);
-  } catch (err) {
-    throw new Error(`the publication ${publication} is missing and cannot be created (${(err as Error).message}); run as a superuser: ${sql}`, { cause: err });
   }
 }
 
