@@ -6,11 +6,23 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SidecacheServer } from '../../src/server.js';
+import { parseConfig } from '../../src/config/load.js';
+import { checkConnect } from '../../src/upstreams/postgres/check-connect.js';
 import { clusterUnavailable, type PgCluster, useCluster } from '../helpers/pg-cluster.js';
+import { PG, pgUnreachable } from '../helpers/pg.js';
 import { metric, startSidecache } from '../helpers/sidecache.js';
 import { waitFor } from '../helpers/wait.js';
 
 const noCluster = clusterUnavailable() !== undefined;
+const noPg = await pgUnreachable();
+
+/** What `sidecache check --connect` prints for one `invalidation[]` entry, and its verdict. */
+async function checkBus(entry: string): Promise<{ ok: boolean; out: string }> {
+  const config = parseConfig(`invalidation:\n  - ${entry}\n`, 'check.yaml', {});
+  const lines: string[] = [];
+  const ok = await checkConnect([], {}, (line) => lines.push(line), config.invalidation);
+  return { ok, out: lines.join('\n') };
+}
 
 const SCHEMA = `
   CREATE TABLE items (id int PRIMARY KEY, v text);
@@ -68,6 +80,23 @@ describe.skipIf(noCluster)('postgres-wal bus: committed writes invalidate, witho
     await via?.end();
     await server?.stop(100);
     await direct?.end();
+  });
+
+  it('check --connect names what is missing (REPLICATION, the publication, replica identities) with the SQL, then says ready', async () => {
+    await cluster.admin('CREATE ROLE bob LOGIN');
+    const bob = await checkBus(`{ type: postgres-wal, url: "postgres://bob@127.0.0.1:${cluster.port}/postgres", publication: other_pub }`);
+    expect(bob.ok).toBe(false);
+    expect(bob.out).toContain('wal_level: logical');
+    expect(bob.out).toContain('ALTER ROLE "bob" REPLICATION;');
+    expect(bob.out).toContain('CREATE PUBLICATION "other_pub" FOR ALL TABLES;');
+    expect(bob.out).toContain('public.nopk');
+    expect(bob.out).toContain('ALTER TABLE public.nopk REPLICA IDENTITY FULL;');
+    const admin = await checkBus(
+      `{ type: postgres-wal, url: "postgres://postgres@127.0.0.1:${cluster.port}/postgres", createPublication: true, tables: [items] }`,
+    );
+    expect(admin).toMatchObject({ ok: true });
+    expect(admin.out).toContain('sidecache creates it (createPublication: true): CREATE PUBLICATION "sidecache" FOR TABLE items;');
+    await cluster.admin('DROP ROLE bob');
   });
 
   it('createPublication refuses while a table it would publish has no replica identity (its UPDATE and DELETE would fail)', async () => {
@@ -189,5 +218,17 @@ describe.skipIf(noCluster)('postgres-wal bus: committed writes invalidate, witho
     via = new pg.Client({ host: '127.0.0.1', port: server.postgresListeners[0]!.address.port, user: 'postgres', database: 'postgres' });
     await via.connect();
     await cluster.admin("SELECT pg_drop_replication_slot('sc_named')");
+  });
+});
+
+describe.skipIf(noPg !== undefined)('check --connect on a server without logical decoding', () => {
+  it('says wal_level must be logical, and how', async () => {
+    const { ok, out } = await checkBus(`{ type: postgres-wal, url: "postgres://${PG.user}@${PG.host}:${PG.port}/${PG.database}" }`);
+    const level = /wal_level: (\w+)/.exec(out)?.[1];
+    // The machine's server may be set up for logical decoding already; then there is nothing to say.
+    if (level !== 'logical') {
+      expect(ok).toBe(false);
+      expect(out).toContain('ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL');
+    }
   });
 });
