@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { checkConnect } from '../../src/upstreams/postgres/check-connect.js';
 import { clusterUnavailable, type PgCluster, useCluster } from '../helpers/pg-cluster.js';
 import { PG, pgUnreachable } from '../helpers/pg.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { metric, startSidecache } from '../helpers/sidecache.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -219,6 +220,29 @@ describe.skipIf(noCluster)('postgres-wal bus: committed writes invalidate, witho
     await via.connect();
     await cluster.admin("SELECT pg_drop_replication_slot('sc_named')");
   });
+  it.each(['toClient', 'toServer'] as const)(
+    'a half-open replication connection (stalled %s) is noticed by the heartbeat: a gap, then streaming again',
+    async (direction) => {
+      const proxy = await startTcpProxy({ host: '127.0.0.1', port: cluster.port });
+      const other = await startSidecache(
+        `invalidation:\n  - { type: postgres-wal, url: "postgres://postgres@127.0.0.1:${proxy.port}/postgres", heartbeat: 100ms }\n`,
+      );
+      try {
+        expect(await metric(other, 'sidecache_bus_connected', { bus })).toBe(1);
+        other.store.set('k:stale', { body: Buffer.from('x'), ttlMs: 60_000, tags: ['table:items'] });
+        proxy.stall(direction);
+        await waitFor(async () => (await metric(other, 'sidecache_bus_gaps_total', { bus })) === 1, 'the missed heartbeat, and the reconnect');
+        expect(other.store.has('k:stale')).toBe(false);
+        await waitFor(async () => (await metric(other, 'sidecache_bus_connected', { bus })) === 1, 'the bus to be up again');
+        other.store.set('k:after', { body: Buffer.from('y'), ttlMs: 60_000, tags: ['table:items'] });
+        await direct.query(`UPDATE items SET v = v WHERE id = 3`);
+        await waitFor(() => !other.store.has('k:after'), 'commits after the reconnect to invalidate');
+      } finally {
+        await other.stop(100);
+        await proxy.close();
+      }
+    },
+  );
 });
 
 describe.skipIf(noPg !== undefined)('check --connect on a server without logical decoding', () => {

@@ -135,7 +135,7 @@ export class PostgresWalBus implements BusTransport {
 }
 
 /** `{"tables":[…]}` for a commit, or a flush when that cannot be told or would not fit in a message. */
-function payloadOf(touched: Touched, maxMessageBytes: Bytes): string {
+export function payloadOf(touched: Touched, maxMessageBytes: Bytes): string {
   if (touched.all) return '{"all":true}';
   const payload = JSON.stringify({ tables: touched.tables });
   return Buffer.byteLength(payload) > maxMessageBytes ? '{"all":true}' : payload;
