@@ -58,7 +58,8 @@ function triggerOn(table: string, schema: string, channel: string): string {
   return `DO $sidecache$
 DECLARE t regclass;
 BEGIN
-  FOR t IN SELECT relid FROM pg_catalog.pg_partition_tree(${literal(qualified(schema, table))}::regclass) LOOP
+  -- pg_partition_tree lists nothing for a table that is not partitioned: the table itself comes first.
+  FOR t IN SELECT ${literal(qualified(schema, table))}::regclass UNION SELECT relid FROM pg_catalog.pg_partition_tree(${literal(qualified(schema, table))}::regclass) LOOP
     EXECUTE format('DROP TRIGGER IF EXISTS ${TRIGGER} ON %s', t);
     EXECUTE format(${createTrigger(schema)}, t, ${literal(channel)});
   END LOOP;

@@ -92,6 +92,10 @@ describe.skipIf(noCluster)('postgres-wal bus: committed writes invalidate, witho
     expect(bob.out).toContain('CREATE PUBLICATION "other_pub" FOR ALL TABLES;');
     expect(bob.out).toContain('public.nopk');
     expect(bob.out).toContain('ALTER TABLE public.nopk REPLICA IDENTITY FULL;');
+    const listed = await checkBus(`{ type: postgres-wal, url: "postgres://postgres@127.0.0.1:${cluster.port}/postgres", tables: [items, nopk, m] }`);
+    expect(listed.ok).toBe(false);
+    expect(listed.out).toContain('CREATE PUBLICATION "sidecache" FOR TABLE items, nopk, m;');
+    expect(listed.out).toMatch(/without a replica identity: UPDATE and DELETE on them would fail once the publication exists: public\.nopk\n/);
     const admin = await checkBus(
       `{ type: postgres-wal, url: "postgres://postgres@127.0.0.1:${cluster.port}/postgres", createPublication: true, tables: [items] }`,
     );

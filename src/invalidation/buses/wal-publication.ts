@@ -14,14 +14,15 @@ export function publicationSql(publication: string, tables: readonly string[]): 
 }
 
 /**
- * Ordinary tables (partitions included) of `tables` and their partitions, or of the whole
+ * Ordinary tables of `tables` and their partitions (pg_partition_tree lists nothing for a table
+ * that is not partitioned, hence the tables themselves too), or of the whole
  * database, whose UPDATE and DELETE a publication would make fail: no replica identity.
  */
 export function withoutReplicaIdentitySql(tables: readonly string[]): string {
   const scope =
     tables.length === 0
       ? `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`
-      : `c.oid IN (SELECT t.relid FROM unnest(ARRAY[${tables.map((t) => `${pg.escapeLiteral(t)}::regclass`).join(', ')}]) AS r(oid), pg_catalog.pg_partition_tree(r.oid) AS t)`;
+      : `c.oid IN (SELECT r.oid FROM unnest(ARRAY[${tables.map((t) => `${pg.escapeLiteral(t)}::regclass`).join(', ')}]) AS r(oid) UNION SELECT t.relid FROM unnest(ARRAY[${tables.map((t) => `${pg.escapeLiteral(t)}::regclass`).join(', ')}]) AS r(oid), pg_catalog.pg_partition_tree(r.oid) AS t)`;
   return `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND ${scope}

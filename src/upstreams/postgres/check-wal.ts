@@ -14,7 +14,8 @@ const WITHOUT_REPLICA_IDENTITY = `
 SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-  AND ($1::text[] IS NULL OR c.oid IN (SELECT t.relid FROM unnest($1::text[]) AS r(name), pg_catalog.pg_partition_tree(r.name::regclass) AS t))
+  AND ($1::text[] IS NULL OR c.oid IN (SELECT r.name::regclass FROM unnest($1::text[]) AS r(name)
+                                       UNION SELECT t.relid FROM unnest($1::text[]) AS r(name), pg_catalog.pg_partition_tree(r.name::regclass) AS t))
   AND (c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
 ORDER BY 1`;
 
