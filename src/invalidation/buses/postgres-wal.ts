@@ -102,12 +102,18 @@ export class PostgresWalBus implements BusTransport {
       stream.confirmed = slot.from;
       const started = new Promise<void>((resolve) => connection.once('replicationStart', resolve));
       const publication = pg.escapeLiteral(pg.escapeIdentifier(options.publication));
-      // Resolves only when the stream ends; an error before it started fails the attempt, after it a loss.
-      client.query(`START_REPLICATION SLOT ${pg.escapeIdentifier(slot.name)} LOGICAL 0/0 (proto_version '1', publication_names ${publication})`).then(
+      // Resolves only when the stream ends; an error before it started fails the attempt at once, after it is a loss.
+      const ended = client.query(`START_REPLICATION SLOT ${pg.escapeIdentifier(slot.name)} LOGICAL 0/0 (proto_version '1', publication_names ${publication})`);
+      ended.then(
         () => lose('the replication stream ended'),
         (err: Error) => lose(`the replication stream failed: ${err.message}`),
       );
-      await Promise.race([started, new Promise<void>((_resolve, reject) => client.once('error', reject))]);
+      await Promise.race([
+        started,
+        ended.then(() => {
+          throw new Error('the replication stream ended before it started');
+        }),
+      ]);
     };
     try {
       await within(ready(), options.connectTimeoutMs, 'connecting and starting replication', end);
