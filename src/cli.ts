@@ -20,7 +20,8 @@ Usage:
                                      routes that can never match (exit 1)
   sidecache check [-c FILE] --connect [--user U] [--database D] [--password-file F]
                                      also log in to each postgres[] upstream (password: F or $PGPASSWORD) and
-                                     say whether reads will be cached (exit 0), or why not (exit 1); config error: exit 2
+                                     say whether reads will be cached (exit 0), or why not (exit 1); config error: exit 2;
+                                     and to each postgres-wal bus, saying what logical replication still needs
   sidecache demo [--once]            run the built-in demo: embedded PostgreSQL, an example API, sidecache in front
   sidecache invalidate [--admin URL] [--token T] [--tag X] [--table Y] [--key K] [--prefix P] [--all]
                                      send an invalidation to a running sidecache (options repeat)
@@ -146,7 +147,12 @@ async function check(args: string[]): Promise<number> {
     console.error(`sidecache: ${err.message}`);
     return 2;
   }
-  const cacheable = await checkConnect(config.postgres, { user: values.user, database: values.database, password }, (line) => console.log(line));
+  const cacheable = await checkConnect(
+    config.postgres,
+    { user: values.user, database: values.database, password },
+    (line) => console.log(line),
+    config.invalidation,
+  );
   return cacheable ? 0 : 1;
 }
 

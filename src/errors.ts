@@ -22,6 +22,7 @@ export const WARNING_CODES = {
   SC_WARN_CATALOG_UNAVAILABLE:
     'the PostgreSQL catalog could not be asked for a database and user, so nothing of theirs is cached; logged once per cause with the fix',
   SC_WARN_BAD_INVALIDATION: 'a bus carried a message that does not follow the message contract; it was counted and ignored',
+  SC_WARN_WAL_SLOT_LAG: 'a replication slot of a postgres-wal bus holds back more WAL than its maxSlotLag; logged at most once a minute per bus',
   SC_WARN_UPSTREAM_FAILED: 'an upstream (HTTP origin or PostgreSQL server) failed or refused a client; logged at most once per listener and reason every 10 s',
   SC_WARN_BUS_PUBLISH: 'a bus could not publish a local invalidation; it waits in the bus outbox until the bus is back (logged at most once a minute per bus)',
 } as const;

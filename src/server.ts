@@ -93,6 +93,7 @@ export class SidecacheServer {
   buses: readonly BusRunner[];
   readonly #configFile: string | undefined;
   #busHooks: BusHooks;
+  #busDispatcher!: Dispatcher;
   readonly #unsubscribe: () => void;
   readonly #recent: RecentInvalidations;
   #busLog!: Logger;
@@ -180,6 +181,10 @@ export class SidecacheServer {
       () => servingMode(this.store.degradation),
     );
     this.#busLog = busLog;
+    // Bus messages name tables as they were written (a partition, a trigger's table): the listeners' catalogs expand them.
+    this.#busDispatcher = new Dispatcher(this.store, busLog, (tables, invalidate) => {
+      for (const listener of this.postgresListeners) listener.expandTables(tables, invalidate);
+    });
     this.buses = this.#makeBuses(config);
     for (const listener of [...this.httpListeners, ...this.postgresListeners]) {
       const kind = listener instanceof HttpListener ? 'http' : 'postgres';
@@ -317,9 +322,19 @@ export class SidecacheServer {
     this.metrics.servingDegraded.set({ mode: 'ttl' }, degradation !== undefined && degradation.maxAgeMs > 0 ? 1 : 0);
   }
 
+  /** A postgres-wal bus's slot lag: the gauge, and a warning (once a minute) past its maxSlotLag. */
+  #walLag(bus: string, bytes: number, over: boolean): void {
+    this.metrics.walSlotLag.set({ bus }, bytes);
+    if (over)
+      this.#busLog.warnEvery('SC_WARN_WAL_SLOT_LAG', `${bus}: the replication slot holds back ${bytes} bytes of WAL, more than maxSlotLag`, bus, 60_000, {
+        bus,
+        bytes,
+      });
+  }
+
   /** Runners for `invalidation[]`, reusing those of `reuse` whose entry is unchanged. */
   #makeBuses(config: Config, reuse: readonly BusRunner[] = []): BusRunner[] {
-    const buses = busTransports(config.invalidation).map(({ transport, gap, maxMessageBytes, publish, whileDown, settings }) => {
+    const buses = busTransports(config.invalidation, { walLag: (bus, bytes, over) => this.#walLag(bus, bytes, over) }).map(({ transport, gap, maxMessageBytes, publish, whileDown, settings }) => {
       const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
       if (same !== undefined) return same;
       const runner = new BusRunner(transport, {
@@ -328,7 +343,7 @@ export class SidecacheServer {
         publish,
         origin: this.instanceId,
         maxMessageBytes,
-        dispatcher: this.dispatcher,
+        dispatcher: this.#busDispatcher,
         hooks: this.#busHooks,
         log: this.#busLog,
       });

@@ -312,6 +312,20 @@ const bus = byType({
     maxLen: withDefault(integer(0, 1_000_000_000), 10_000),
     ...busCommon,
   }),
+  'postgres-wal': object({
+    url: required(pgUrl('postgres://sidecache@127.0.0.1:5432/app')),
+    /** The publication read (pgoutput). */
+    publication: withDefault(pattern(/^[a-z_][a-z0-9_$]{0,62}$/, 'a publication name (lower-case letters, digits, "_")'), 'sidecache'),
+    /** Create the publication when it is missing (refused while a table it would cover has no replica identity). */
+    createPublication: withDefault(boolean, false),
+    /** Tables of the publication `createPublication` creates (and their partitions); empty: FOR ALL TABLES. */
+    tables: withDefault(arrayOf(tableName), []),
+    /** A replication slot kept across reconnects and restarts (resumed without a flush); absent: a temporary slot per connection. */
+    slot: optional(pattern(/^[a-z0-9_]{1,63}$/, 'a slot name (lower-case letters, digits, "_")')),
+    /** WAL a named slot may hold back before sidecache warns (sidecache_wal_slot_lag_bytes). */
+    maxSlotLag: withDefault(size, 1024 ** 3),
+    ...busCommon,
+  }),
 });
 
 /** The whole configuration file. Every section is optional; absent keys take these defaults. */

@@ -1,4 +1,5 @@
 import type { Store } from '../cache/store.js';
+import { tableTag } from '../cache/tags.js';
 import type { InvalidationTarget } from '../cache/types.js';
 import { channels, type InvalidationEvent } from '../events.js';
 import type { Logger } from '../log.js';
@@ -10,6 +11,14 @@ import type { Logger } from '../log.js';
 export const SLICE_NAMES = 1_000;
 
 /**
+ * Hands `table:` tags a message named to whatever knows what they reach (server.ts: the postgres
+ * listeners' catalogs), which calls `invalidate` with the tags they expand to when it knows them.
+ */
+export type ExpandTables = (tables: readonly string[], invalidate: (tags: string[]) => void) => void;
+
+const TABLE = tableTag('');
+
+/**
  * The one invalidation path: the admin endpoint and every bus hand their messages here. The
  * store bumps generations before it removes anything, and `apply` returns only once the local
  * store no longer holds what the message names.
@@ -17,14 +26,29 @@ export const SLICE_NAMES = 1_000;
 export class Dispatcher {
   readonly #store: Store;
   readonly #log: Logger;
+  readonly #expandTables: ExpandTables | undefined;
 
-  constructor(store: Store, log: Logger) {
+  /** With `expandTables` (the buses' dispatcher), the tables a message names are invalidated at once, what they reach when that is known. */
+  constructor(store: Store, log: Logger, expandTables?: ExpandTables) {
     this.#store = store;
     this.#log = log;
+    this.#expandTables = expandTables;
   }
 
   apply(target: InvalidationTarget, source: string): number {
-    return this.#applied(target, source, this.#store.invalidate(target));
+    const removed = this.#applied(target, source, this.#store.invalidate(target));
+    this.#expand(target, source);
+    return removed;
+  }
+
+  #expand(target: InvalidationTarget, source: string): void {
+    if (this.#expandTables === undefined || target.all === true) return;
+    const named = new Set(target.tags?.filter((t) => t.startsWith(TABLE)));
+    if (named.size === 0) return;
+    this.#expandTables([...named], (tags) => {
+      const more = tags.filter((t) => !named.has(t));
+      if (more.length > 0) this.#applied({ tags: more }, `${source} expansion`, this.#store.invalidate({ tags: more }));
+    });
   }
 
   /**
@@ -38,6 +62,7 @@ export class Dispatcher {
       removed += this.#store.invalidate(slice);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
+    this.#expand(target, source);
     return this.#applied(target, source, removed);
   }
 

@@ -12,7 +12,14 @@ type BusType = (typeof TYPES)[number];
  */
 export async function publishOnce(options: { url: string; type: string | undefined; channel: string; maxLen: number }, payload: string): Promise<string> {
   const type = busType(options.url, options.type);
-  const common = { url: options.url, heartbeat: 5_000, onGap: 'flush', maxMessageBytes: Number.MAX_SAFE_INTEGER, publish: true, whileDown: { maxAgeMs: 0 } } as const;
+  const common = {
+    url: options.url,
+    heartbeat: 5_000,
+    onGap: 'flush',
+    maxMessageBytes: Number.MAX_SAFE_INTEGER,
+    publish: true,
+    whileDown: { maxAgeMs: 0 },
+  } as const;
   const entry: BusEntry =
     type === 'redis-stream'
       ? { ...common, type, stream: options.channel, maxLen: options.maxLen }

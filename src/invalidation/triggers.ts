@@ -43,23 +43,39 @@ END
 $sidecache$;`;
 }
 
-function triggerOn(table: string, schema: string, channel: string): string {
-  const target = qualified(schema, table);
-  return `DROP TRIGGER IF EXISTS ${TRIGGER} ON ${target};
-CREATE TRIGGER ${TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${target}
-  FOR EACH STATEMENT EXECUTE FUNCTION ${ident(schema)}.${FUNCTION}(${literal(channel)});`;
+/** The CREATE TRIGGER of one relation, for `format()` with the relation as `%s` (a regclass, quoted as needed). */
+function createTrigger(schema: string): string {
+  return `'CREATE TRIGGER ${TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION ${ident(schema).replace(/'/g, "''")}.${FUNCTION}(%L)'`;
 }
 
-/** Covers every ordinary and partitioned table of the schema at install time. */
+/**
+ * Covers the table and, when it is partitioned, every partition (pg_partition_tree, PostgreSQL 12+):
+ * a statement-level trigger fires only on the table a statement names, so a write made directly
+ * to a partition is seen only by the partition's own trigger (its payload names the partition;
+ * sidecache expands it to the parent and views through the catalog).
+ */
+function triggerOn(table: string, schema: string, channel: string): string {
+  return `DO $sidecache$
+DECLARE t regclass;
+BEGIN
+  -- pg_partition_tree lists nothing for a table that is not partitioned: the table itself comes first.
+  FOR t IN SELECT ${literal(qualified(schema, table))}::regclass UNION SELECT relid FROM pg_catalog.pg_partition_tree(${literal(qualified(schema, table))}::regclass) LOOP
+    EXECUTE format('DROP TRIGGER IF EXISTS ${TRIGGER} ON %s', t);
+    EXECUTE format(${createTrigger(schema)}, t, ${literal(channel)});
+  END LOOP;
+END
+$sidecache$;`;
+}
+
+/** Covers every ordinary and partitioned table of the schema at install time, partitions included (see triggerOn). */
 function triggerOnAll(schema: string, channel: string): string {
   return `DO $sidecache$
-DECLARE t record;
+DECLARE t regclass;
 BEGIN
-  FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = ${literal(schema)} AND c.relkind IN ('r', 'p') AND NOT c.relispartition LOOP
-    EXECUTE format('DROP TRIGGER IF EXISTS ${TRIGGER} ON %I.%I', ${literal(schema)}, t.relname);
-    EXECUTE format('CREATE TRIGGER ${TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I.%I FOR EACH STATEMENT EXECUTE FUNCTION %I.${FUNCTION}(%L)',
-                   ${literal(schema)}, t.relname, ${literal(schema)}, ${literal(channel)});
+  FOR t IN SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = ${literal(schema)} AND c.relkind IN ('r', 'p') LOOP
+    EXECUTE format('DROP TRIGGER IF EXISTS ${TRIGGER} ON %s', t);
+    EXECUTE format(${createTrigger(schema)}, t, ${literal(channel)});
   END LOOP;
 END
 $sidecache$;`;

@@ -79,6 +79,12 @@ export const METRICS = {
     help: 'Whether an invalidation bus is subscribed (1) or not (0).',
     labelNames: ['bus'],
   },
+  walSlotLag: {
+    type: 'gauge',
+    name: 'sidecache_wal_slot_lag_bytes',
+    help: "WAL a postgres-wal bus's replication slot holds back: the server's WAL end less what sidecache confirmed applying.",
+    labelNames: ['bus'],
+  },
   busGaps: {
     type: 'counter',
     name: 'sidecache_bus_gaps_total',

@@ -35,6 +35,8 @@ export interface ClusterOptions {
   ssl?: boolean;
   /** pg_hba.conf lines put before the `host` line, e.g. `hostssl all alice 127.0.0.1/32 cert`. */
   hba?: string[];
+  /** More postgresql.conf lines, e.g. `wal_level = logical`. */
+  conf?: string[];
 }
 
 /** Files of the cluster's throwaway PKI (PEM paths). */
@@ -159,6 +161,7 @@ export async function startCluster(options: ClusterOptions): Promise<PgCluster> 
       'fsync = off',
       'synchronous_commit = off',
       'full_page_writes = off',
+      ...(options.conf ?? []),
     ];
     if (pki !== undefined) {
       // PostgreSQL refuses a key others can read.

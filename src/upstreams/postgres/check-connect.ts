@@ -8,7 +8,8 @@ import net from 'node:net';
 import os from 'node:os';
 import pg from 'pg';
 import { parsePgUrl } from '../../config/pg-url.js';
-import type { PostgresListenerConfig } from '../../config/schema.js';
+import type { BusConfig, PostgresListenerConfig } from '../../config/schema.js';
+import { checkWalBus } from './check-wal.js';
 import { CATALOG_FIX, type CatalogErrorReason, catalogErrorReason } from './catalog-errors.js';
 import { BUILTINS, MISSING, USER_OBJECTS } from './catalog-queries.js';
 import { OLDEST_SUPPORTED, serverSupport } from './server-versions.js';
@@ -193,8 +194,10 @@ export async function checkConnect(
   listeners: readonly PostgresListenerConfig[],
   credentials: CheckCredentials,
   print: (line: string) => void,
+  buses: readonly BusConfig[] = [],
 ): Promise<boolean> {
-  if (listeners.length === 0) {
+  const wal = buses.filter((b) => b.type === 'postgres-wal');
+  if (listeners.length === 0 && wal.length === 0) {
     print('no postgres[] listeners in the configuration: nothing to connect to');
     return true;
   }
@@ -203,5 +206,7 @@ export async function checkConnect(
     const { cacheable } = await checkListener(listener, credentials, print);
     all &&= cacheable;
   }
+  // Each postgres-wal bus logs in as its URL says, whatever --user names.
+  for (const bus of wal) all = (await checkWalBus(bus, print)) && all;
   return all;
 }

@@ -20,6 +20,7 @@ import { loadParser } from './classify.js';
 import { type ConnectionHooks, PgConnection } from './connection.js';
 import { encodeError } from './messages.js';
 import type { PgContext } from './context.js';
+import { busReach } from './bus-reach.js';
 import { type CachePlan, Planner } from './planner.js';
 import { upstreamTarget } from './upstream-socket.js';
 import { type PgUrl, parsePgUrl } from '../../config/pg-url.js';
@@ -199,7 +200,7 @@ export class PostgresListener {
   update(config: PostgresListenerConfig): void {
     this.#config = config;
     this.#ctx.config = config;
-    this.#ctx.planner = new Planner(config, this.#catalog);
+    this.#ctx.planner = new Planner(config, this.#catalog, this.#ctx.planner.databases);
     this.#checkRules();
   }
 
@@ -271,6 +272,14 @@ export class PostgresListener {
   get address(): AddressInfo {
     if (this.#address === undefined) throw new Error(`postgres listener ${this.name} is not listening`);
     return this.#address;
+  }
+
+  /**
+   * Invalidates what the tables a bus message names reach in each database this listener serves
+   * (partitions, parents, views over them: bus-reach.ts); reads of a database wait until its answer is applied.
+   */
+  expandTables(tables: readonly string[], invalidate: (tags: string[]) => void): void {
+    busReach(this.#catalog, this.#ctx.planner, tables, invalidate);
   }
 
   /** Whether `sql` would be cached for `database` (default: the upstream URL's), and why not. */

@@ -47,7 +47,11 @@ export class Planner {
   /** Carried by every entry of this server's databases, for statements that reach all of them (roles, databases). */
   readonly clusterTag: string;
 
-  constructor(config: PostgresListenerConfig, catalog: Catalog | undefined) {
+  /** A user of each database whose statements were planned: whom bus-reach.ts asks what a bus message's tables reach. */
+  readonly databases: Map<string, string>;
+
+  constructor(config: PostgresListenerConfig, catalog: Catalog | undefined, databases = new Map<string, string>()) {
+    this.databases = databases;
     this.#config = config;
     this.#catalog = catalog;
     this.#calls = new CallChecks(catalog, config.functions ?? []);
@@ -68,6 +72,7 @@ export class Planner {
 
   /** The plan if it is known; otherwise undefined, and it is worked out in the background. */
   peek(database: string, user: string, sql: string): CachePlan | undefined {
+    if (!this.databases.has(database)) this.databases.set(database, user);
     // A write's reach is being resolved: reads wait for it (or go upstream uncached), never older entries.
     if (this.writes.pending(database) !== undefined) return undefined;
     const key = `${database}\u0000${sql}`;

@@ -88,7 +88,7 @@ shutdownGrace: 10
         expect.stringMatching(/^postgres\[0\]\.name: expected a name/),
         expect.stringMatching(/^postgres\[0\]\.upstream: expected a URL like "postgres:/),
         'postgres[0].rules[0].tables: expected a list of at least 1 (each item a table name), got a list',
-        expect.stringMatching(/^invalidation\[0\]\.type: expected one of "postgres", "redis", .*"redis-stream".*, got "kafka"$/),
+        expect.stringMatching(/^invalidation\[0\]\.type: expected one of "postgres", "redis", .*"redis-stream".*"postgres-wal".*, got "kafka"$/),
         'invalidation[1].url: is required: expected a URL like "redis://127.0.0.1:6379"',
         'admin: expected a mapping, got a list',
         'shutdownGrace: expected a duration like "30s", got 10',
@@ -160,7 +160,7 @@ describe('config/sidecache.yaml, the documented example', () => {
   it('loads', async () => {
     const config = await loadConfig(file.pathname, {});
     expect(config.http[0]?.rules[0]?.ttl).toBe(60_000);
-    expect(config.invalidation.map((b) => b.type)).toEqual(['postgres', 'redis', 'redis-stream']);
+    expect(config.invalidation.map((b) => b.type)).toEqual(['postgres', 'redis', 'redis-stream', 'postgres-wal']);
   });
 
   it('shows every key of the schema', () => {

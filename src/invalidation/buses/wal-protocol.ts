@@ -1,0 +1,121 @@
+/**
+ * The few bytes of PostgreSQL's streaming replication protocol the WAL bus reads and writes, and
+ * the pgoutput messages it needs to know which tables a commit touched. Nothing here knows sockets.
+ *
+ * Replication messages inside CopyData:
+ * https://www.postgresql.org/docs/current/protocol-replication.html#PROTOCOL-REPLICATION-START-REPLICATION
+ * pgoutput (logical replication protocol version 1):
+ * https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
+ */
+
+/** Write-ahead log location, a 64-bit byte position. */
+export type Lsn = bigint;
+
+/** What arrives in one CopyData of a START_REPLICATION stream. */
+export type ReplicationMessage =
+  /** XLogData ('w'): one pgoutput message; `walEnd` is the end of WAL on the server. */
+  | { kind: 'data'; walEnd: Lsn; data: Buffer }
+  /** Primary keepalive ('k'): `replyNow` asks for a status update at once (wal_sender_timeout is running out). */
+  | { kind: 'keepalive'; walEnd: Lsn; replyNow: boolean }
+  | { kind: 'unknown' };
+
+export function decodeReplication(chunk: Buffer): ReplicationMessage {
+  // 'w' Int64 walStart, Int64 walEnd, Int64 sendTime, Byte[n] data
+  if (chunk[0] === 0x77 && chunk.length >= 25) return { kind: 'data', walEnd: chunk.readBigUInt64BE(9), data: chunk.subarray(25) };
+  // 'k' Int64 walEnd, Int64 sendTime, Byte1 replyRequested
+  if (chunk[0] === 0x6b && chunk.length >= 18) return { kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyNow: chunk[17] === 1 };
+  return { kind: 'unknown' };
+}
+
+/** Microseconds between the Unix epoch and PostgreSQL's (2000-01-01 UTC). */
+const PG_EPOCH_MS = 946_684_800_000;
+
+/**
+ * Standby status update ('r'): written, flushed and applied are all `lsn` (sidecache applies a
+ * commit to its store before it confirms it, and keeps nothing on disk). `replyNow` asks the
+ * server for a keepalive at once: the heartbeat's proof that the connection still carries both ways.
+ */
+export function standbyStatus(lsn: Lsn, nowMs: number, replyNow: boolean): Buffer {
+  const out = Buffer.alloc(34);
+  out[0] = 0x72;
+  out.writeBigUInt64BE(lsn, 1);
+  out.writeBigUInt64BE(lsn, 9);
+  out.writeBigUInt64BE(lsn, 17);
+  out.writeBigInt64BE(BigInt(Math.round(nowMs - PG_EPOCH_MS)) * 1000n, 25);
+  out[33] = replyNow ? 1 : 0;
+  return out;
+}
+
+/** What a commit touched: table names (pgoutput's relation names), or `all` when that cannot be told. */
+export type Touched = { all: true } | { all: false; tables: string[] };
+
+/**
+ * Follows pgoutput's transactions: Relation messages name relation OIDs for the rest of the
+ * stream; the relations of each change are buffered from Begin and handed over at Commit, with
+ * the commit's end LSN (what may be confirmed once they are applied). A transaction rolled back
+ * is never sent: pgoutput decodes committed transactions only.
+ */
+export class PgOutputReader {
+  readonly #relations = new Map<number, string>();
+  #open: Set<string> | undefined;
+  /** Something in the open transaction could not be named: the safe answer is a flush. */
+  #unknown = false;
+
+  /** True between Begin and Commit. */
+  get inTransaction(): boolean {
+    return this.#open !== undefined;
+  }
+
+  /** Reads one pgoutput message; returns what a Commit closes, else undefined. */
+  read(data: Buffer): { touched: Touched; endLsn: Lsn } | undefined {
+    switch (data[0]) {
+      case 0x42: // 'B' Begin
+        this.#open = new Set();
+        this.#unknown = false;
+        return undefined;
+      case 0x43: // 'C' Commit: Int8 flags, Int64 commit LSN, Int64 end LSN, Int64 commit time
+        return this.#commit(data.readBigUInt64BE(10));
+      case 0x52: // 'R' Relation: Int32 OID, String namespace, String name, …
+        this.#relation(data);
+        return undefined;
+      case 0x49: // 'I' Insert
+      case 0x55: // 'U' Update
+      case 0x44: // 'D' Delete: each starts with Int32 relation OID
+        this.#touch(data.readUInt32BE(1));
+        return undefined;
+      case 0x54: // 'T' Truncate: Int32 count, Int8 options, Int32 OID each
+        for (let i = 0, n = data.readUInt32BE(1); i < n; i++) this.#touch(data.readUInt32BE(6 + 4 * i));
+        return undefined;
+      case 0x4f: // 'O' Origin
+      case 0x59: // 'Y' Type: neither changes a row
+        return undefined;
+      default:
+        // A message this reader does not know may change rows it cannot name.
+        this.#unknown = true;
+        return undefined;
+    }
+  }
+
+  #commit(endLsn: Lsn): { touched: Touched; endLsn: Lsn } {
+    const tables = [...(this.#open ?? [])];
+    const unknown = this.#unknown || this.#open === undefined;
+    this.#open = undefined;
+    this.#unknown = false;
+    return { touched: unknown ? { all: true } : { all: false, tables }, endLsn };
+  }
+
+  #relation(data: Buffer): void {
+    const oid = data.readUInt32BE(1);
+    const nsEnd = data.indexOf(0, 5);
+    const nameEnd = data.indexOf(0, nsEnd + 1);
+    if (nsEnd < 0 || nameEnd < 0) return void (this.#unknown = true);
+    // The bare name, as the listener tags what it reads (cache/tags.ts tableTag drops the schema).
+    this.#relations.set(oid, data.toString('utf8', nsEnd + 1, nameEnd));
+  }
+
+  #touch(oid: number): void {
+    const name = this.#relations.get(oid);
+    if (name === undefined || this.#open === undefined) this.#unknown = true;
+    else this.#open.add(name);
+  }
+}
