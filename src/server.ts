@@ -334,22 +334,24 @@ export class SidecacheServer {
 
   /** Runners for `invalidation[]`, reusing those of `reuse` whose entry is unchanged. */
   #makeBuses(config: Config, reuse: readonly BusRunner[] = []): BusRunner[] {
-    const buses = busTransports(config.invalidation, { walLag: (bus, bytes, over) => this.#walLag(bus, bytes, over) }).map(({ transport, gap, maxMessageBytes, publish, whileDown, settings }) => {
-      const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
-      if (same !== undefined) return same;
-      const runner = new BusRunner(transport, {
-        gap,
-        whileDown,
-        publish,
-        origin: this.instanceId,
-        maxMessageBytes,
-        dispatcher: this.#busDispatcher,
-        hooks: this.#busHooks,
-        log: this.#busLog,
-      });
-      this.#busSettings.set(runner, settings);
-      return runner;
-    });
+    const buses = busTransports(config.invalidation, { walLag: (bus, bytes, over) => this.#walLag(bus, bytes, over) }).map(
+      ({ transport, gap, maxMessageBytes, publish, whileDown, settings }) => {
+        const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
+        if (same !== undefined) return same;
+        const runner = new BusRunner(transport, {
+          gap,
+          whileDown,
+          publish,
+          origin: this.instanceId,
+          maxMessageBytes,
+          dispatcher: this.#busDispatcher,
+          hooks: this.#busHooks,
+          log: this.#busLog,
+        });
+        this.#busSettings.set(runner, settings);
+        return runner;
+      },
+    );
     for (const bus of buses) this.readiness.add(`bus ${bus.name}`, () => bus.reason, { degrading: true });
     return buses;
   }
