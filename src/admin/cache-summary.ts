@@ -1,5 +1,6 @@
 import type { Store } from '../cache/store.js';
 import type { RequestResult } from '../events.js';
+import { hitRatio } from '../metrics/hit-ratio.js';
 import type { Metrics } from '../metrics/registry.js';
 
 export interface ListenerSummary {
@@ -9,7 +10,7 @@ export interface ListenerSummary {
   stale: number;
   bypass: number;
   error: number;
-  /** Answers from memory (hit and stale) over answers that could have been (all but bypass and error). */
+  /** Since start: answers from memory (hit and stale) over answers that could have been (hit, stale, miss): `HIT_RATIO`. */
   hitRatio: number | null;
   /** PostgreSQL listeners: catalog questions that could not be asked, by reason (nothing of that database and user is cached meanwhile). */
   catalogErrors?: Record<string, number>;
@@ -38,13 +39,12 @@ export async function summarizeCache(store: Store, metrics: Metrics): Promise<Ca
     if (isResult(result)) summary[result] += value;
   }
   for (const { labels, value } of (await metrics.catalogErrors.get()).values) {
+    // Every reason is exported at 0 from the start (metrics/prime.ts); only failures are shown.
+    if (value === 0) continue;
     const name = String(labels.listener);
     const summary = (listeners[name] ??= { protocol: 'postgres', hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null });
     (summary.catalogErrors ??= {})[String(labels.reason)] = value;
   }
-  for (const summary of Object.values(listeners)) {
-    const answered = summary.hit + summary.stale + summary.miss;
-    summary.hitRatio = answered === 0 ? null : (summary.hit + summary.stale) / answered;
-  }
+  for (const summary of Object.values(listeners)) summary.hitRatio = hitRatio(summary as unknown as Record<string, number>);
   return { entries: store.size, bytes: store.bytes, maxBytes: store.maxBytes, listeners };
 }

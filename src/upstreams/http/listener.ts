@@ -15,6 +15,8 @@ import type { HttpListenerConfig } from '../../config/schema.js';
 import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import { requestReporter } from '../report.js';
+import { type AccessLog, pathWithoutQuery, statusClass } from '../access.js';
+import { explainHttp, type HttpExplanation } from './explain.js';
 import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
 import { formatCacheStatus } from './cache-status.js';
 import { Upstream } from './forward.js';
@@ -45,6 +47,10 @@ export interface HttpListenerDeps {
   onRefused?(reason: 'limit'): void;
   /** Hears that the server could not accept a connection (EMFILE, ENFILE, …). */
   onAcceptError?(err: NodeJS.ErrnoException): void;
+  /** Hears the status class (`2xx`…) of every response the upstream sent (for the metric). */
+  onUpstreamResponse?(statusClass: string): void;
+  /** Writes one line per answered request (`log.access`); absent: no access log. */
+  accessLog?: AccessLog;
 }
 
 /** One warning per reason at most this often (the rest are counted, and said in the next one). */
@@ -86,7 +92,7 @@ export class HttpListener {
       deps.onUpstreamError?.(reason);
       this.#warn(`upstream ${reason}`, 'upstream request failed', { reason, err: errorText(err) });
     };
-    this.#upstream = new Upstream(config, upstreamFailed);
+    this.#upstream = new Upstream(config, upstreamFailed, (status) => deps.onUpstreamResponse?.(statusClass(status)));
     this.#routes = new RouteTable(config.rules, config);
     this.#strip = lowerSet(config.stripRequestHeaders);
     this.#upgradeProtocols = lowerSet(config.upgradeProtocols);
@@ -105,7 +111,7 @@ export class HttpListener {
       defaults: defaultsOf(config),
       tagHeader: config.tagHeader.toLowerCase(),
       invalidate: (target) => deps.invalidate(target, source),
-      report: requestReporter(store, 'http', config.name, clock),
+      report: httpReporter(deps, config.name),
       markHitForMiss: (key) => side.markHitForMiss(key),
       learnVary: (base, names) => side.learnVary(base, names),
       varyOf: (base) => side.varyOf(base),
@@ -140,6 +146,17 @@ export class HttpListener {
   /** Client connections open now. */
   get clientConnections(): number {
     return this.#sockets.size;
+  }
+
+  /** Connections to the upstream open now (the pool's). */
+  get upstreamConnections(): number {
+    return this.#upstream.connected;
+  }
+
+  /** `GET /cache/explain?listener=&url=`: what this listener would do with the request (nothing is sent upstream). */
+  explain(url: string, method: string, headers: IncomingMessage['headers'], reveal: boolean): HttpExplanation {
+    const ctx = this.#ctx;
+    return explainHttp({ name: this.name, config: this.#config, routes: this.#routes, store: ctx.store, clock: ctx.clock, varyOf: ctx.varyOf }, url, method, headers, reveal);
   }
 
   /** Applies a reloaded entry whose changes need no new socket or pool (see `HTTP_RESTART_KEYS`). */
@@ -308,4 +325,24 @@ function badTarget(res: ServerResponse): void {
 function pathOf(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
+}
+
+/** `ListenerContext.report`: the request event, and the access line when `log.access` is on. */
+function httpReporter(deps: HttpListenerDeps, listener: string): ReadThroughContext['report'] {
+  const publish = requestReporter(deps.store, 'http', listener, deps.clock);
+  const { accessLog, clock } = deps;
+  if (accessLog === undefined) return publish;
+  return (result, started, upstreamMs, res) => {
+    publish(result, started, upstreamMs);
+    if (res === undefined) return;
+    accessLog({
+      protocol: 'http',
+      listener,
+      result,
+      durationMs: clock.now() - started,
+      method: res.req.method ?? '',
+      path: pathWithoutQuery(res.req.url ?? ''),
+      status: res.statusCode,
+    });
+  };
 }

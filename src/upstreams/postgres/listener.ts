@@ -12,6 +12,7 @@ import { channels, type InvalidationEvent } from '../../events.js';
 import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
 import { requestReporter } from '../report.js';
+import { type AccessLog, commandOf, sqlstateClass } from '../access.js';
 import { Catalog } from './catalog.js';
 import { DirectCatalog } from './catalog-direct.js';
 import { askedWithoutSession, InBandCatalog } from './catalog-in-band.js';
@@ -50,6 +51,10 @@ export interface PostgresListenerDeps {
   onLoginTimeout?(): void;
   /** Hears that the server could not accept a connection (EMFILE, ENFILE, …). */
   onAcceptError?(err: NodeJS.ErrnoException): void;
+  /** Hears the SQLSTATE class (`00` success) of every response the upstream finished (for the metric). */
+  onUpstreamResponse?(sqlstateClass: string): void;
+  /** Writes one line per answered request (`log.access`); absent: no access log. */
+  accessLog?: AccessLog;
 }
 
 /** Why an upstream connection could not be opened, as the `reason` label of sidecache_upstream_errors_total. */
@@ -156,7 +161,7 @@ export class PostgresListener {
       inBand: this.#inBand,
       catalogError,
       invalidate: (target) => void deps.invalidate(target, source),
-      report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
+      report: pgReporter(deps, config.name),
     };
     this.#onInvalidation = (message) => {
       const event = message as InvalidationEvent;
@@ -290,4 +295,25 @@ function refuseConnection(socket: net.Socket, limit: number): void {
   socket.resume();
   socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
   socket.end(encodeError('FATAL', '53300', `sorry, too many clients already (sidecache maxClientConnections is ${limit})`));
+}
+
+/** `PgContext.report`: the request event, the upstream's response class, and the access line when `log.access` is on. */
+function pgReporter(deps: PostgresListenerDeps, listener: string): PgContext['report'] {
+  const publish = requestReporter(deps.store, 'postgres', listener, deps.clock);
+  const { onUpstreamResponse, accessLog, clock } = deps;
+  return (result, started, upstreamMs, session, sql, sqlstate) => {
+    publish(result, started, upstreamMs);
+    if (sqlstate !== undefined) onUpstreamResponse?.(sqlstateClass(sqlstate));
+    if (accessLog === undefined) return;
+    const command = commandOf(sql);
+    accessLog({
+      protocol: 'postgres',
+      listener,
+      result,
+      durationMs: clock.now() - started,
+      ...(session !== undefined && { database: session.database, user: session.user }),
+      ...(command !== undefined && { command }),
+      ...(sqlstate !== undefined && { sqlstate }),
+    });
+  };
 }
