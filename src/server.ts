@@ -16,13 +16,12 @@ import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { subscribeMetrics } from './metrics/subscribe.js';
 import { primeMetrics } from './metrics/prime.js';
-import type { AccessLine } from './upstreams/access.js';
 import { describeHttpKey } from './upstreams/http/describe-key.js';
 import { describePgKey } from './upstreams/postgres/describe-key.js';
 import { loadConfig } from './config/load.js';
 import { SidecacheError } from './errors.js';
 import { planReload } from './reload.js';
-import { HTTP_RESTART_KEYS, HttpListener } from './upstreams/http/listener.js';
+import { HTTP_RESTART_KEYS, HttpListener, type HttpListenerDeps } from './upstreams/http/listener.js';
 import { POSTGRES_RESTART_KEYS, PostgresListener } from './upstreams/postgres/listener.js';
 
 /** How often entries past their stale window are swept out of memory. */
@@ -105,8 +104,8 @@ export class SidecacheServer {
       upstreamConnections: () => this.#connections((l) => l.upstreamConnections),
     }));
     const accessSink = options.accessSink ?? ((text: string) => process.stdout.write(text));
-    const accessLog = config.log.access
-      ? (line: AccessLine) => accessSink(JSON.stringify({ time: new Date().toISOString(), msg: 'access', ...line }) + '\n')
+    const accessLog: HttpListenerDeps['accessLog'] = config.log.access
+      ? (line) => accessSink(JSON.stringify({ time: new Date().toISOString(), msg: 'access', ...line }) + '\n')
       : undefined;
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
     this.#recent = new RecentInvalidations(this.store);
