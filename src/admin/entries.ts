@@ -54,13 +54,27 @@ export function parseEntryQuery(params: URLSearchParams): EntryQuery | string {
   if (sort !== 'hits' && sort !== 'bytes' && sort !== 'age') return `expected sort to be hits, bytes or age, got ${JSON.stringify(sort)}`;
   const limitText = params.get('limit') ?? String(DEFAULT_LIMIT);
   const limit = Number(limitText);
-  if (!/^\d+$/.test(limitText) || limit < 1 || limit > MAX_LIMIT) return `expected limit to be an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(limitText)}`;
+  if (!/^\d+$/.test(limitText) || limit < 1 || limit > MAX_LIMIT)
+    return `expected limit to be an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(limitText)}`;
   const optional = (name: string) => params.get(name) ?? undefined;
-  return { protocol: optional('protocol'), listener: optional('listener'), prefix: optional('prefix'), tag: optional('tag'), sort, limit, reveal: params.get('reveal') === '1' };
+  return {
+    protocol: optional('protocol'),
+    listener: optional('listener'),
+    prefix: optional('prefix'),
+    tag: optional('tag'),
+    sort,
+    limit,
+    reveal: params.get('reveal') === '1',
+  };
 }
 
 /** The top `query.limit` entries by `query.sort` among those the filters keep; `scanned` counts the entries read. */
-export async function listEntries(store: Store, clock: Clock, describe: DescribeKey, query: EntryQuery): Promise<{ entries: EntryRow[]; matched: number; scanned: number }> {
+export async function listEntries(
+  store: Store,
+  clock: Clock,
+  describe: DescribeKey,
+  query: EntryQuery,
+): Promise<{ entries: EntryRow[]; matched: number; scanned: number }> {
   const keys = store.keys();
   const score = scoreOf(query.sort, clock.now());
   let top: { entry: Entry; key: KeyDescription; score: number }[] = [];

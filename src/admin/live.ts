@@ -15,6 +15,8 @@ const WINDOW_MS = 60_000;
 /** Entries in each of the live page's top lists. */
 const TOP = 5;
 const TOP_EVERY_MS = 10_000;
+/** How often the counters are sampled for the last minute's ratio. */
+const SAMPLE_EVERY_MS = 5_000;
 
 interface Recent {
   time: string;
@@ -92,7 +94,11 @@ export class RatioWindow {
       }
       listeners[listener] = oldest === undefined ? null : hitRatio(delta);
     }
-    return { windowSeconds: oldest === undefined ? 0 : Math.round((now - oldest.at) / 1000), overall: oldest === undefined ? null : hitRatio(total), listeners };
+    return {
+      windowSeconds: oldest === undefined ? 0 : Math.round((now - oldest.at) / 1000),
+      overall: oldest === undefined ? null : hitRatio(total),
+      listeners,
+    };
   }
 }
 
@@ -107,6 +113,29 @@ export interface LiveSources {
   buses(): { name: string; connected: boolean; reason: string | null }[];
 }
 
+/** Request counts by listener and result, as `RatioWindow` keeps them. */
+function countsOf(summary: Awaited<ReturnType<typeof summarizeCache>>): Counts {
+  return Object.fromEntries(Object.entries(summary.listeners).map(([name, l]) => [name, { hit: l.hit, miss: l.miss, stale: l.stale }]));
+}
+
+/**
+ * Samples the counters every `SAMPLE_EVERY_MS` (and at once), so the last minute's ratio is known
+ * even when nobody had the page open; returns the function that stops it.
+ */
+export function sampleRatios(window: RatioWindow, store: Store, metrics: Metrics): () => void {
+  const sample = (): void => {
+    summarizeCache(store, metrics).then(
+      (summary) => void window.ratios(Date.now(), countsOf(summary)),
+      // Reading the registry does not fail; if it did, the next sample tries again.
+      () => undefined,
+    );
+  };
+  sample();
+  const timer = setInterval(sample, SAMPLE_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** `GET /live`: what the live page polls every second; rates are derived from the counters it returns. */
 export async function liveDocument(live: LiveSources): Promise<unknown> {
   const { store, metrics } = live;
@@ -117,12 +146,13 @@ export async function liveDocument(live: LiveSources): Promise<unknown> {
     if (metricName?.endsWith('_sum')) durationSum += value;
     if (metricName?.endsWith('_count')) durationCount += value;
   }
-  const counts: Counts = Object.fromEntries(Object.entries(summary.listeners).map(([name, l]) => [name, { hit: l.hit, miss: l.miss, stale: l.stale }]));
+  const counts = countsOf(summary);
   const time = Date.now();
   const lastMinute = live.window.ratios(time, counts);
   const upstreamErrors = (await metrics.upstreamErrors.get()).values.filter((v) => v.value > 0).map((v) => ({ ...v.labels, count: v.value }));
   const top = async (sort: 'hits' | 'bytes') => (await listEntries(store, live.clock, live.describeKey, { sort, limit: TOP, reveal: false })).entries;
-  if (live.window.top === undefined || time - live.window.top.at >= TOP_EVERY_MS) live.window.top = { at: time, byHits: await top('hits'), byBytes: await top('bytes') };
+  if (live.window.top === undefined || time - live.window.top.at >= TOP_EVERY_MS)
+    live.window.top = { at: time, byHits: await top('hits'), byBytes: await top('bytes') };
   return {
     time,
     ...summary,

@@ -11,7 +11,7 @@ import { hasBearer } from '../auth.js';
 import { refuseBrowserRequest } from './browser-guard.js';
 import { summarizeCache } from './cache-summary.js';
 import { type DescribeKey, listEntries, parseEntryQuery } from './entries.js';
-import { LIVE_PAGE, liveDocument, RatioWindow, type RecentInvalidations } from './live.js';
+import { LIVE_PAGE, liveDocument, RatioWindow, type RecentInvalidations, sampleRatios } from './live.js';
 import type { Clock } from '../clock.js';
 import type { Readiness } from './readiness.js';
 
@@ -63,8 +63,9 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     ['/cache/entries', { method: 'GET', guarded: true, handler: (req, res) => entries(deps, req, res) }],
   ]);
   const window = new RatioWindow();
+  const stopSampling = sampleRatios(window, deps.store, deps.metrics);
   const listenHost = parseListen(deps.config.listen)?.host ?? '';
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const route = routes.get(path);
     if (route === undefined) return json(res, 404, { error: `no route ${path}` });
@@ -89,6 +90,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       else res.destroy();
     });
   });
+  server.once('close', stopSampling);
+  return server;
 }
 
 async function metrics(deps: AdminDeps, res: ServerResponse): Promise<void> {

@@ -159,7 +159,6 @@ export const METRICS = {
   },
 } as const;
 
-
 /**
  * The one hit ratio (docs/contracts.md "Hit ratio"): answers from memory (`hit` and `stale`) over
  * the answers that could have come from memory (`hit`, `stale` and `miss`); `bypass` and `error`

@@ -65,10 +65,13 @@ describe('access log', () => {
     });
     await direct.query(`CREATE TABLE ${table} (id int, v text); INSERT INTO ${table} VALUES (1, 'a')`);
     const log = lines();
-    const server = await startSidecache(`log: { access: true }\npostgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable" }\n`, {
-      accessSink: log.sink,
-      planWaitMs: 10_000,
-    });
+    const server = await startSidecache(
+      `log: { access: true }\npostgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable" }\n`,
+      {
+        accessSink: log.sink,
+        planWaitMs: 10_000,
+      },
+    );
     stops.push(() => server.stop(100));
     const client = await connect(server.postgresListeners[0]!.address.port);
     stops.push(() => client.end());

@@ -33,7 +33,8 @@ describe('metrics operators expect', () => {
     for (const reason of ['connect', 'timeout', 'reset', 'queue-full']) {
       expect(hasSeries(text, 'sidecache_upstream_errors_total', { protocol: 'http', listener: 'api', reason }), reason).toBe(true);
     }
-    for (const cls of ['2xx', '3xx', '4xx', '5xx']) expect(hasSeries(text, 'sidecache_upstream_responses_total', { listener: 'api', class: cls }), cls).toBe(true);
+    for (const cls of ['2xx', '3xx', '4xx', '5xx'])
+      expect(hasSeries(text, 'sidecache_upstream_responses_total', { listener: 'api', class: cls }), cls).toBe(true);
     for (const result of ['applied', 'rejected']) expect(hasSeries(text, 'sidecache_reload_total', { result })).toBe(true);
     for (const reason of ['size', 'ttl', 'invalidation']) expect(hasSeries(text, 'sidecache_evictions_total', { reason })).toBe(true);
     const bus = server.buses[0]!.name;
@@ -62,7 +63,8 @@ describe('metrics operators expect', () => {
   it('counts reloads: applied for a good file, rejected for a bad one, with the time of the last applied', async () => {
     const origin = await startOrigin((_req, res) => res.end('x'));
     stops.push(() => origin.close());
-    const yaml = (ttl: string) => `admin: { listen: "127.0.0.1:0" }\nhttp:\n  - name: api\n    listen: "127.0.0.1:0"\n    upstream: "${origin.url}"\n    defaultTtl: ${ttl}\n`;
+    const yaml = (ttl: string) =>
+      `admin: { listen: "127.0.0.1:0" }\nhttp:\n  - name: api\n    listen: "127.0.0.1:0"\n    upstream: "${origin.url}"\n    defaultTtl: ${ttl}\n`;
     const file = join(mkdtempSync(join(tmpdir(), 'sidecache-reload-metrics-')), 'sidecache.yaml');
     writeFileSync(file, yaml('1s'));
     const server = new SidecacheServer(await loadConfig(file), { configFile: file, log: new Logger({ level: 'silent' }) });

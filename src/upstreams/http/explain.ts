@@ -42,7 +42,13 @@ export interface HttpExplanation {
 export function explainHttp(input: HttpExplainInput, rawUrl: string, method: string, headers: IncomingHttpHeaders, reveal: boolean): HttpExplanation {
   const target = rawUrl.startsWith('/') ? normalizeTarget(rawUrl) : undefined;
   if (target === undefined) {
-    return { ...shownUrl(rawUrl, reveal), method, rule: null, decision: 'refuse', reason: 'not a path in origin form, or malformed percent-encoding: answered 400' };
+    return {
+      ...shownUrl(rawUrl, reveal),
+      method,
+      rule: null,
+      decision: 'refuse',
+      reason: 'not a path in origin form, or malformed percent-encoding: answered 400',
+    };
   }
   const route = input.routes.match(pathOf(target));
   const rule = ruleOf(input, route);
@@ -56,7 +62,10 @@ export function explainHttp(input: HttpExplainInput, rawUrl: string, method: str
   const key = names === undefined ? base : variantKey(base, names, headers);
   const entry = input.store.peek(key);
   const now = input.clock.now();
-  const stored = entry === undefined || entry.space !== HTTP_SPACE ? null : { ttlSeconds: Math.round((entry.freshUntil - now) / 1000), bytes: entry.bytes, hits: entry.hits };
+  const stored =
+    entry === undefined || entry.space !== HTTP_SPACE
+      ? null
+      : { ttlSeconds: Math.round((entry.freshUntil - now) / 1000), bytes: entry.bytes, hits: entry.hits };
   return { ...answer, decision: 'store', ...freshness(input.config, route), key: describeHttpKey(key, reveal)!, stored };
 }
 
@@ -65,9 +74,15 @@ function freshness(config: HttpListenerConfig, route: HttpRoute): { reason: stri
   const rule = route.ttlMs !== undefined ? `rule ${JSON.stringify(route.glob)}: ` : '';
   if (route.ttlMs !== undefined) return { reason: `${rule}a storable response (RFC 9111 §3) is fresh for the rule's ttl`, ttlMs: route.ttlMs };
   if (config.defaultTtl > 0) {
-    return { reason: 'a storable response (RFC 9111 §3) is fresh as its Cache-Control/Expires say, or for defaultTtl when they say nothing', ttlMs: config.defaultTtl };
+    return {
+      reason: 'a storable response (RFC 9111 §3) is fresh as its Cache-Control/Expires say, or for defaultTtl when they say nothing',
+      ttlMs: config.defaultTtl,
+    };
   }
-  return { reason: 'no rule ttl and defaultTtl 0: stored only when the response itself gives freshness (Cache-Control max-age/s-maxage or Expires, RFC 9111 §4.2.1)', ttlMs: null };
+  return {
+    reason: 'no rule ttl and defaultTtl 0: stored only when the response itself gives freshness (Cache-Control max-age/s-maxage or Expires, RFC 9111 §4.2.1)',
+    ttlMs: null,
+  };
 }
 
 function ruleOf(input: HttpExplainInput, route: HttpRoute): HttpExplanation['rule'] {

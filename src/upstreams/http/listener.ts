@@ -156,7 +156,13 @@ export class HttpListener {
   /** `GET /cache/explain?listener=&url=`: what this listener would do with the request (nothing is sent upstream). */
   explain(url: string, method: string, headers: IncomingMessage['headers'], reveal: boolean): HttpExplanation {
     const ctx = this.#ctx;
-    return explainHttp({ name: this.name, config: this.#config, routes: this.#routes, store: ctx.store, clock: ctx.clock, varyOf: ctx.varyOf }, url, method, headers, reveal);
+    return explainHttp(
+      { name: this.name, config: this.#config, routes: this.#routes, store: ctx.store, clock: ctx.clock, varyOf: ctx.varyOf },
+      url,
+      method,
+      headers,
+      reveal,
+    );
   }
 
   /** Applies a reloaded entry whose changes need no new socket or pool (see `HTTP_RESTART_KEYS`). */

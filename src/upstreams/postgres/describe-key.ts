@@ -53,9 +53,29 @@ function readPairs(key: string, at: number, into: Record<string, string>, reveal
   return pairs.next;
 }
 
-/** Internal markers (`session.ts`) start with NUL; shown by name. */
+/**
+ * Internal markers (`session.ts`) start with NUL and are shown by name; a SET's value is kept as its
+ * parse tree (the list of constants), shown as PostgreSQL would list them (`public, app`).
+ */
 function readable(value: string): string {
-  return value.startsWith('\u0000') ? `(${value.slice(1)})` : value;
+  if (value.startsWith('\u0000')) return `(${value.slice(1)})`;
+  if (!value.startsWith('[')) return value;
+  try {
+    const items = JSON.parse(value) as { A_Const?: Record<string, Record<string, unknown> | undefined> }[];
+    return items.map((item) => constantText(item.A_Const)).join(', ');
+  } catch {
+    // Not a list of constants: shown as the key holds it.
+    return value;
+  }
+}
+
+function constantText(constant: Record<string, Record<string, unknown> | undefined> | undefined): string {
+  if (constant === undefined) throw new Error('not a constant');
+  for (const kind of ['sval', 'ival', 'fval', 'boolval'] as const) {
+    const inner = constant[kind];
+    if (inner !== undefined) return String(inner[kind] ?? (kind === 'ival' ? 0 : kind === 'boolval' ? false : ''));
+  }
+  throw new Error('not a constant');
 }
 
 /** The description of a Postgres key, or undefined when `key` is not one. */
