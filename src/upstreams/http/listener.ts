@@ -14,8 +14,8 @@ import type { Millis } from '../../units.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
 import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from '../../listen.js';
 import type { Logger } from '../../log.js';
-import { requestReporter } from '../report.js';
-import { type AccessLog, pathWithoutQuery, statusClass } from '../access.js';
+import { type AccessLog, statusClass } from '../access.js';
+import { httpReporter } from './access-report.js';
 import { explainHttp, type HttpExplanation } from './explain.js';
 import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
 import { formatCacheStatus } from './cache-status.js';
@@ -331,24 +331,4 @@ function badTarget(res: ServerResponse): void {
 function pathOf(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
-}
-
-/** `ListenerContext.report`: the request event, and the access line when `log.access` is on. */
-function httpReporter(deps: HttpListenerDeps, listener: string): ReadThroughContext['report'] {
-  const publish = requestReporter(deps.store, 'http', listener, deps.clock);
-  const { accessLog, clock } = deps;
-  if (accessLog === undefined) return publish;
-  return (result, started, upstreamMs, res) => {
-    publish(result, started, upstreamMs);
-    if (res === undefined) return;
-    accessLog({
-      protocol: 'http',
-      listener,
-      result,
-      durationMs: clock.now() - started,
-      method: res.req.method ?? '',
-      path: pathWithoutQuery(res.req.url ?? ''),
-      status: res.statusCode,
-    });
-  };
 }

@@ -47,8 +47,9 @@ function readPairs(key: string, at: number, into: Record<string, string>, reveal
   if (pairs === undefined) return undefined;
   for (let i = 0; i < pairs.values.length; i += 2) {
     const name = pairs.values[i]!;
-    // Custom settings (`app.user_id`) are where applications put identities: values only with reveal.
-    into[name] = reveal || !name.includes('.') ? readable(pairs.values[i + 1]!) : '(hidden)';
+    // Custom settings (`app.user_id`, or set through the startup `options`) are where applications
+    // put identities: their values only with reveal.
+    into[name] = reveal || !(name.includes('.') || name === 'options') ? readable(pairs.values[i + 1]!) : '(hidden)';
   }
   return pairs.next;
 }

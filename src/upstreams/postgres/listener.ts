@@ -11,8 +11,8 @@ import { closeGracefully, formatAddress, listen, settleWithin } from '../../list
 import { channels, type InvalidationEvent } from '../../events.js';
 import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
-import { requestReporter } from '../report.js';
-import { type AccessLog, commandOf, sqlstateClass } from '../access.js';
+import type { AccessLog } from '../access.js';
+import { pgReporter } from './access-report.js';
 import { Catalog } from './catalog.js';
 import { DirectCatalog } from './catalog-direct.js';
 import { askedWithoutSession, InBandCatalog } from './catalog-in-band.js';
@@ -295,25 +295,4 @@ function refuseConnection(socket: net.Socket, limit: number): void {
   socket.resume();
   socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
   socket.end(encodeError('FATAL', '53300', `sorry, too many clients already (sidecache maxClientConnections is ${limit})`));
-}
-
-/** `PgContext.report`: the request event, the upstream's response class, and the access line when `log.access` is on. */
-function pgReporter(deps: PostgresListenerDeps, listener: string): PgContext['report'] {
-  const publish = requestReporter(deps.store, 'postgres', listener, deps.clock);
-  const { onUpstreamResponse, accessLog, clock } = deps;
-  return (result, started, upstreamMs, session, sql, sqlstate) => {
-    publish(result, started, upstreamMs);
-    if (sqlstate !== undefined) onUpstreamResponse?.(sqlstateClass(sqlstate));
-    if (accessLog === undefined) return;
-    const command = commandOf(sql);
-    accessLog({
-      protocol: 'postgres',
-      listener,
-      result,
-      durationMs: clock.now() - started,
-      ...(session !== undefined && { database: session.database, user: session.user }),
-      ...(command !== undefined && { command }),
-      ...(sqlstate !== undefined && { sqlstate }),
-    });
-  };
 }
