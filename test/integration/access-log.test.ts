@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startOrigin } from '../helpers/origin.js';
 import { connect, PG, pgUnreachable, unique } from '../helpers/pg.js';
 import { httpListenerYaml, startSidecache } from '../helpers/sidecache.js';
+import { waitFor } from '../helpers/wait.js';
 
 const pgDown = await pgUnreachable();
 const SECRET = 'sekr3t-value-issue18';
@@ -79,6 +80,8 @@ describe('access log', () => {
     await client.query(`SELECT v FROM ${table} WHERE v <> $1`, [SECRET]);
     await client.query(`SELECT v FROM ${table} WHERE v <> $1`, [SECRET]);
     await expect(client.query(`SELECT '${SECRET}' FROM no_such_table_issue18`)).rejects.toThrow(/does not exist/);
+    // node-postgres rejects at the ErrorResponse; the line is written at its ReadyForQuery.
+    await waitFor(() => log.read().some((l) => l.sqlstate === '42P01'), 'the access line of the failed statement');
     const read = log.read().filter((l) => l.command !== undefined || l.sqlstate !== undefined);
     expect(read.map((l) => [l.listener, l.database, l.user, l.command, l.sqlstate, l.result])).toEqual([
       ['main', PG.database, PG.user, 'SELECT', '00000', 'miss'],

@@ -10,6 +10,7 @@ import { useHttpSetup } from '../helpers/http-setup.js';
 import { startOrigin } from '../helpers/origin.js';
 import { connect, pgUnreachable, startPgSidecache } from '../helpers/pg.js';
 import { sample } from '../helpers/sidecache.js';
+import { waitFor } from '../helpers/wait.js';
 
 const setup = useHttpSetup();
 const pgDown = await pgUnreachable();
@@ -87,6 +88,9 @@ describe('metrics operators expect', () => {
     stops.push(() => client.end());
     await client.query('SELECT 1');
     await expect(client.query('SELECT * FROM no_such_table_issue18')).rejects.toThrow(/does not exist/);
+    // node-postgres rejects at the ErrorResponse; sidecache counts the response at its ReadyForQuery.
+    const errors = async () => sample(await scrape(server), 'sidecache_upstream_responses_total', { protocol: 'postgres', listener: 'main', class: '42' });
+    await waitFor(async () => (await errors()) > 0, 'the 42P01 response to be counted');
     const text = await scrape(server);
     expect(sample(text, 'sidecache_upstream_responses_total', { protocol: 'postgres', listener: 'main', class: '42' })).toBe(1);
     expect(sample(text, 'sidecache_upstream_responses_total', { protocol: 'postgres', listener: 'main', class: '00' })).toBeGreaterThanOrEqual(1);
