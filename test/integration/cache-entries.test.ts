@@ -103,6 +103,7 @@ describe('GET /cache/explain?url= (HTTP)', () => {
     // Default deny: the lenient spellings fall under the cache: false rule too.
     expect(await explain('url=/PRIVATE/me')).toMatchObject({ decision: 'pass' });
     expect(await explain('url=/users/1&method=POST')).toMatchObject({ decision: 'pass' });
+    expect(String((await explain('url=/users/1&method=PURGE')).reason)).toContain('PURGE removes');
     const other = await explain('url=/other');
     expect(other).toMatchObject({ rule: null, decision: 'store', ttlMs: 30_000 });
     expect(String(other.reason)).toContain('defaultTtl');

@@ -53,6 +53,12 @@ export function explainHttp(input: HttpExplainInput, rawUrl: string, method: str
   const route = input.routes.match(pathOf(target));
   const rule = ruleOf(input, route);
   const answer = { ...shownUrl(target, reveal), method, rule };
+  if (method === 'PURGE')
+    return {
+      ...answer,
+      decision: 'pass',
+      reason: 'PURGE removes every stored variant of the URL (from loopback, or with the admin token); nothing is sent upstream',
+    };
   if (!route.cache) return { ...answer, decision: 'pass', reason: `rule ${JSON.stringify(route.glob)} says cache: false: passed through, never stored` };
   if (method !== 'GET' && method !== 'HEAD') {
     return { ...answer, decision: 'pass', reason: `${method} is not cacheable: forwarded, and a successful answer invalidates the URL (RFC 9111 §4.4)` };
