@@ -20,10 +20,13 @@ import { closeGracefully, DescriptorWatch, formatAddress, httpUrlOf, isLoopback,
 import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { subscribeMetrics } from './metrics/subscribe.js';
+import { primeMetrics } from './metrics/prime.js';
+import { describeHttpKey } from './upstreams/http/describe-key.js';
+import { describePgKey } from './upstreams/postgres/describe-key.js';
 import { loadConfig } from './config/load.js';
 import { SidecacheError } from './errors.js';
 import { planReload } from './reload.js';
-import { HTTP_RESTART_KEYS, HttpListener } from './upstreams/http/listener.js';
+import { HTTP_RESTART_KEYS, HttpListener, type HttpListenerDeps } from './upstreams/http/listener.js';
 import { POSTGRES_RESTART_KEYS, PostgresListener } from './upstreams/postgres/listener.js';
 
 /** How long a client waits for its write's invalidation to be published before it is answered anyway (the outbox keeps it). */
@@ -56,6 +59,8 @@ export interface ServerOptions {
   configFile?: string;
   /** How long a client waits for a publish (default 2 s); for tests, not a configuration key. */
   publishWaitMs?: number;
+  /** Where access lines go (`log.access`); default stdout. For tests. */
+  accessSink?: (text: string) => void;
 }
 
 /** What a reload did. */
@@ -109,12 +114,14 @@ export class SidecacheServer {
     const clock = options.clock ?? realClock;
     this.store = new Store({ ...config.cache, clock, unsafeWithoutFillGuard: options.unsafeWithoutFillGuard === true });
     // Read when scraped: listeners are built below.
-    const perListener = (count: (l: PostgresListener) => number) => () =>
-      this.postgresListeners.map((l) => ({ labels: { protocol: 'postgres', listener: l.name }, value: count(l) }));
     ({ registry: this.registry, metrics: this.metrics } = createMetrics(this.store, {
-      clientConnections: () => this.#clientConnections(),
-      upstreamConnections: perListener((l) => l.upstreamConnections),
+      clientConnections: () => this.#connections((l) => l.clientConnections),
+      upstreamConnections: () => this.#connections((l) => l.upstreamConnections),
     }));
+    const accessSink = options.accessSink ?? ((text: string) => process.stdout.write(text));
+    const accessLog: HttpListenerDeps['accessLog'] = config.log.access
+      ? (line) => accessSink(JSON.stringify({ time: new Date().toISOString(), msg: 'access', ...line }) + '\n')
+      : undefined;
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
     this.#recent = new RecentInvalidations(this.store);
     this.dispatcher = new Dispatcher(this.store, this.#log.child({ component: 'invalidation' }));
@@ -129,8 +136,12 @@ export class SidecacheServer {
       readiness: this.readiness,
       recent: this.#recent,
       log: this.#log.child({ component: 'admin' }),
+      clock,
       reload: () => this.reloadFromFile(),
       explain: (name, sql, database, user) => this.postgresListeners.find((l) => l.name === name)?.explain(sql, database, user),
+      explainHttp: (name, url, method, headers, reveal) => this.httpListeners.find((l) => l.name === name)?.explain(url, method, headers, reveal),
+      describeKey: (key, reveal) => describeHttpKey(key, reveal) ?? describePgKey(key, reveal),
+      buses: () => this.buses.map((b) => ({ name: b.name, connected: b.reason === undefined, reason: b.reason ?? null })),
     });
     this.httpListeners = config.http.map(
       (listener) =>
@@ -144,6 +155,8 @@ export class SidecacheServer {
           onUpstreamError: (reason) => this.metrics.upstreamErrors.inc({ protocol: 'http', listener: listener.name, reason }),
           onRefused: (reason) => this.metrics.connectionsRefused.inc({ protocol: 'http', listener: listener.name, reason }),
           onAcceptError: (err) => this.#acceptError(`http ${listener.name}`, err),
+          onUpstreamResponse: (cls) => this.metrics.upstreamResponses.inc({ protocol: 'http', listener: listener.name, class: cls }),
+          ...(accessLog !== undefined && { accessLog }),
         }),
     );
     this.postgresListeners = config.postgres.map(
@@ -159,6 +172,8 @@ export class SidecacheServer {
           onRefused: (reason) => this.metrics.connectionsRefused.inc({ protocol: 'postgres', listener: listener.name, reason }),
           onLoginTimeout: () => this.metrics.loginTimeouts.inc({ listener: listener.name }),
           onAcceptError: (err) => this.#acceptError(`postgres ${listener.name}`, err),
+          onUpstreamResponse: (cls) => this.metrics.upstreamResponses.inc({ protocol: 'postgres', listener: listener.name, class: cls }),
+          ...(accessLog !== undefined && { accessLog }),
           ...(options.planWaitMs !== undefined && { planWaitMs: options.planWaitMs }),
           ...(options.catalogIdleMs !== undefined && { catalogIdleMs: options.catalogIdleMs }),
           ...(options.catalogWaitMs !== undefined && { catalogWaitMs: options.catalogWaitMs }),
@@ -186,6 +201,7 @@ export class SidecacheServer {
       for (const listener of this.postgresListeners) listener.expandTables(tables, invalidate);
     });
     this.buses = this.#makeBuses(config);
+    this.#primeMetrics();
     for (const listener of [...this.httpListeners, ...this.postgresListeners]) {
       const kind = listener instanceof HttpListener ? 'http' : 'postgres';
       this.readiness.add(`${kind} ${listener.name}`, () => (listener.listening ? undefined : 'not listening'));
@@ -195,17 +211,23 @@ export class SidecacheServer {
       this.metrics.descriptorsExhausted.inc();
       this.#log.warn('out of file descriptors: new connections on every port, admin included, are accepted and closed at once', {
         limit,
-        clientConnections: this.#clientConnections().map(({ labels, value }) => ({ ...labels, open: value })),
+        clientConnections: this.#connections((l) => l.clientConnections).map(({ labels, value }) => ({ ...labels, open: value })),
       });
     });
   }
 
-  /** Client connections open per listener, both protocols (the `sidecache_client_connections` gauge). */
-  #clientConnections(): { labels: Record<string, string>; value: number }[] {
+  /** Connections open per listener, both protocols (the `sidecache_client_connections` and `sidecache_upstream_connections` gauges). */
+  #connections(count: (l: HttpListener | PostgresListener) => number): { labels: Record<string, string>; value: number }[] {
     return [
-      ...this.httpListeners.map((l) => ({ labels: { protocol: 'http', listener: l.name }, value: l.clientConnections })),
-      ...this.postgresListeners.map((l) => ({ labels: { protocol: 'postgres', listener: l.name }, value: l.clientConnections })),
+      ...this.httpListeners.map((l) => ({ labels: { protocol: 'http', listener: l.name }, value: count(l) })),
+      ...this.postgresListeners.map((l) => ({ labels: { protocol: 'postgres', listener: l.name }, value: count(l) })),
     ];
+  }
+
+  /** Counters at 0 for every listener, bus and result known now (`metrics/prime.ts`). */
+  #primeMetrics(): void {
+    const names = (list: readonly { name: string }[]) => list.map((l) => l.name);
+    primeMetrics(this.metrics, { http: names(this.httpListeners), postgres: names(this.postgresListeners), buses: names(this.buses) });
   }
 
   /** A server could not accept (Node reports EMFILE when libuv's reserve descriptor is gone too): counted and logged, never fatal. */
@@ -279,6 +301,9 @@ export class SidecacheServer {
     }
     if (next.shutdownGrace !== this.#config.shutdownGrace) applied.push('shutdownGrace');
     this.#config = plan.effective;
+    this.#primeMetrics();
+    this.metrics.reloads.inc({ result: 'applied' });
+    this.metrics.lastReload.set(Date.now() / 1000);
     this.#log.info('config reloaded', { applied, needsRestart: plan.needsRestart });
     return { applied, needsRestart: plan.needsRestart };
   }
@@ -286,7 +311,14 @@ export class SidecacheServer {
   /** Reads the configuration file again and reloads; an invalid file throws and changes nothing. */
   async reloadFromFile(): Promise<ReloadResult> {
     if (this.#configFile === undefined) throw new SidecacheError('SC_ERR_CONFIG_READ', 'this server was started without a configuration file to reload');
-    return this.reload(await loadConfig(this.#configFile));
+    let next: Config;
+    try {
+      next = await loadConfig(this.#configFile);
+    } catch (err) {
+      this.metrics.reloads.inc({ result: 'rejected' });
+      throw err;
+    }
+    return this.reload(next);
   }
 
   /**

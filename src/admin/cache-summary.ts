@@ -1,5 +1,6 @@
 import type { Store } from '../cache/store.js';
 import type { RequestResult } from '../events.js';
+import { hitRatio } from '../metrics/hit-ratio.js';
 import type { Metrics } from '../metrics/registry.js';
 
 /** Requests answered, by result, and the hit ratio they make. */
@@ -9,7 +10,7 @@ export interface Counts {
   stale: number;
   bypass: number;
   error: number;
-  /** Answers from memory (hit and stale) over answers that could have been (all but bypass and error). */
+  /** Since start: answers from memory (hit and stale) over answers that could have been (hit, stale, miss): `HIT_RATIO`. */
   hitRatio: number | null;
 }
 
@@ -46,19 +47,17 @@ export async function summarizeCache(store: Store, metrics: Metrics): Promise<Ca
     if (labels.route !== undefined) ((summary.routes ??= {})[String(labels.route)] ??= emptyCounts())[result] += value;
   }
   for (const { labels, value } of (await metrics.catalogErrors.get()).values) {
+    // Every reason is exported at 0 from the start (metrics/prime.ts); only failures are shown.
+    if (value === 0) continue;
     const name = String(labels.listener);
     const summary = (listeners[name] ??= { protocol: 'postgres', hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null });
     (summary.catalogErrors ??= {})[String(labels.reason)] = value;
   }
-  for (const summary of Object.values(listeners)) for (const counts of [summary, ...Object.values(summary.routes ?? {})]) setHitRatio(counts);
+  for (const summary of Object.values(listeners))
+    for (const counts of [summary, ...Object.values(summary.routes ?? {})]) counts.hitRatio = hitRatio(counts as unknown as Record<string, number>);
   return { entries: store.size, bytes: store.bytes, maxBytes: store.maxBytes, listeners };
 }
 
 function emptyCounts(): Counts {
   return { hit: 0, miss: 0, stale: 0, bypass: 0, error: 0, hitRatio: null };
-}
-
-function setHitRatio(counts: Counts): void {
-  const answered = counts.hit + counts.stale + counts.miss;
-  counts.hitRatio = answered === 0 ? null : (counts.hit + counts.stale) / answered;
 }

@@ -1,16 +1,44 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { Store } from '../cache/store.js';
+import type { Clock } from '../clock.js';
 import { channels, type InvalidationEvent } from '../events.js';
 import { servingMode } from '../invalidation/while-down.js';
+import { hitRatio } from '../metrics/hit-ratio.js';
 import type { Metrics } from '../metrics/registry.js';
 import { summarizeCache } from './cache-summary.js';
+import { type DescribeKey, listEntries, shownTag } from './entries.js';
 
 const KEEP = 20;
+/** Names shown per recent invalidation; the rest are counted. */
+const NAMES_SHOWN = 10;
+/** The window of the live hit ratio. */
+const WINDOW_MS = 60_000;
+/** Entries in each of the live page's top lists. */
+const TOP = 5;
+const TOP_EVERY_MS = 10_000;
+/** How often the counters are sampled for the last minute's ratio. */
+const SAMPLE_EVERY_MS = 5_000;
 
 interface Recent {
   time: string;
   source: string;
   removed: number;
+  /** What the message named: tags (derived ones as `shownTag` shows them), prefixes, how many keys, or everything. */
+  named: { tags?: string[]; prefixes?: string[]; keys?: number; all?: true; more?: number };
+}
+
+/** What an invalidation named, readable and short (queries of URL tags hidden). */
+function namedBy(target: InvalidationEvent['target'] & { keys?: readonly string[]; prefixes?: readonly string[] }): Recent['named'] {
+  if (target.all === true) return { all: true };
+  const tags = (target.tags ?? []).flatMap((t) => shownTag(t, false));
+  const prefixes = [...(target.prefixes ?? [])];
+  const named: Recent['named'] = {};
+  if (tags.length > 0) named.tags = tags.slice(0, NAMES_SHOWN);
+  if (prefixes.length > 0) named.prefixes = prefixes.slice(0, NAMES_SHOWN);
+  if ((target.keys?.length ?? 0) > 0) named.keys = target.keys!.length;
+  const more = Math.max(0, tags.length - NAMES_SHOWN) + Math.max(0, prefixes.length - NAMES_SHOWN);
+  if (more > 0) named.more = more;
+  return named;
 }
 
 /** The last invalidations applied to one store, for the live page. */
@@ -22,7 +50,7 @@ export class RecentInvalidations {
     const handler = (message: unknown): void => {
       const e = message as InvalidationEvent;
       if (e.store !== store) return;
-      this.#items.unshift({ time: new Date().toISOString(), source: e.source, removed: e.removed });
+      this.#items.unshift({ time: new Date().toISOString(), source: e.source, removed: e.removed, named: namedBy(e.target) });
       this.#items.length = Math.min(this.#items.length, KEEP);
     };
     diagnostics.subscribe(channels.invalidation.name, handler);
@@ -38,8 +66,80 @@ export class RecentInvalidations {
   }
 }
 
+type Counts = Record<string, Record<string, number>>;
+
+/**
+ * The hit ratio of the last minute per listener: each `/live` read keeps the request counters (at
+ * most one sample a second, none older than the window), and the ratio is that of the difference
+ * between now and the oldest sample (the whole window once the page has been open a minute).
+ */
+export class RatioWindow {
+  readonly #samples: { at: number; counts: Counts }[] = [];
+  /** The top lists, read from the store at most every `TOP_EVERY_MS` (each is a scan of the store). */
+  top: { at: number; byHits: unknown[]; byBytes: unknown[] } | undefined;
+
+  /** Per listener, and `overall` for all of them together. */
+  ratios(now: number, counts: Counts): { windowSeconds: number; overall: number | null; listeners: Record<string, number | null> } {
+    while (this.#samples.length > 0 && now - this.#samples[0]!.at > WINDOW_MS) this.#samples.shift();
+    const oldest = this.#samples[0];
+    const last = this.#samples[this.#samples.length - 1];
+    if (last === undefined || now - last.at >= 1000) this.#samples.push({ at: now, counts });
+    const listeners: Record<string, number | null> = {};
+    const total: Record<string, number> = {};
+    for (const [listener, current] of Object.entries(counts)) {
+      const before = oldest?.counts[listener] ?? {};
+      const delta: Record<string, number> = {};
+      for (const [result, n] of Object.entries(current)) {
+        delta[result] = n - (before[result] ?? 0);
+        total[result] = (total[result] ?? 0) + delta[result];
+      }
+      listeners[listener] = oldest === undefined ? null : hitRatio(delta);
+    }
+    return {
+      windowSeconds: oldest === undefined ? 0 : Math.round((now - oldest.at) / 1000),
+      overall: oldest === undefined ? null : hitRatio(total),
+      listeners,
+    };
+  }
+}
+
+/** What the live page shows besides the store and the counters. */
+export interface LiveSources {
+  store: Store;
+  metrics: Metrics;
+  recent: RecentInvalidations;
+  window: RatioWindow;
+  clock: Clock;
+  describeKey: DescribeKey;
+  buses(): { name: string; connected: boolean; reason: string | null }[];
+}
+
+/** Request counts by listener and result, as `RatioWindow` keeps them. */
+function countsOf(summary: Awaited<ReturnType<typeof summarizeCache>>): Counts {
+  return Object.fromEntries(Object.entries(summary.listeners).map(([name, l]) => [name, { hit: l.hit, miss: l.miss, stale: l.stale }]));
+}
+
+/**
+ * Samples the counters every `SAMPLE_EVERY_MS` (and at once), so the last minute's ratio is known
+ * even when nobody had the page open; returns the function that stops it.
+ */
+export function sampleRatios(window: RatioWindow, store: Store, metrics: Metrics): () => void {
+  const sample = (): void => {
+    summarizeCache(store, metrics).then(
+      (summary) => void window.ratios(Date.now(), countsOf(summary)),
+      // Reading the registry does not fail; if it did, the next sample tries again.
+      () => undefined,
+    );
+  };
+  sample();
+  const timer = setInterval(sample, SAMPLE_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** `GET /live`: what the live page polls every second; rates are derived from the counters it returns. */
-export async function liveDocument(store: Store, metrics: Metrics, recent: RecentInvalidations): Promise<unknown> {
+export async function liveDocument(live: LiveSources): Promise<unknown> {
+  const { store, metrics } = live;
   const summary = await summarizeCache(store, metrics);
   let durationSum = 0;
   let durationCount = 0;
@@ -47,9 +147,27 @@ export async function liveDocument(store: Store, metrics: Metrics, recent: Recen
     if (metricName?.endsWith('_sum')) durationSum += value;
     if (metricName?.endsWith('_count')) durationCount += value;
   }
-  // `degraded`: how the cache serves while a bus is down (`whileDown`), null when it is not.
-  const degraded = servingMode(store.degradation) ?? null;
-  return { time: Date.now(), ...summary, durationSum, durationCount, invalidations: recent.list(), degraded };
+  const counts = countsOf(summary);
+  const time = Date.now();
+  const lastMinute = live.window.ratios(time, counts);
+  const upstreamErrors = (await metrics.upstreamErrors.get()).values.filter((v) => v.value > 0).map((v) => ({ ...v.labels, count: v.value }));
+  const top = async (sort: 'hits' | 'bytes') => (await listEntries(store, live.clock, live.describeKey, { sort, limit: TOP, reveal: false })).entries;
+  if (live.window.top === undefined || time - live.window.top.at >= TOP_EVERY_MS)
+    live.window.top = { at: time, byHits: await top('hits'), byBytes: await top('bytes') };
+  return {
+    time,
+    ...summary,
+    lastMinute,
+    durationSum,
+    durationCount,
+    invalidations: live.recent.list(),
+    buses: live.buses(),
+    // `degraded`: how the cache serves while a bus is down (`whileDown`), null when it is not.
+    degraded: servingMode(store.degradation) ?? null,
+    upstreamErrors,
+    topByHits: live.window.top.byHits,
+    topByBytes: live.window.top.byBytes,
+  };
 }
 
 /** A self-contained page: no build step, no external assets. */
@@ -72,17 +190,21 @@ caption{text-align:left;padding:.3rem 0;color:#555}
 </style></head><body>
 <h1>sidecache <span id="status">connecting…</span></h1>
 <div class="cards">
-<div class="card">hit ratio<b id="hitRatio">–</b></div>
+<div class="card">hit ratio, last minute<b id="hitRatio">–</b></div>
 <div class="card">requests/s<b id="rate">–</b></div>
 <div class="card">mean latency<b id="latency">–</b></div>
 <div class="card">entries<b id="entries">–</b></div>
 <div class="card">memory<b id="memory">–</b></div>
 <div class="card">serving<b id="degraded">–</b></div>
 </div>
-<table><thead><tr><th>listener</th><th>protocol</th><th>hit</th><th>miss</th><th>stale</th><th>bypass</th><th>error</th><th>hit ratio</th></tr></thead><tbody id="listeners"></tbody></table>
+<table><caption>hit ratio = (hit + stale) / (hit + stale + miss)</caption><thead><tr><th>listener</th><th>protocol</th><th>hit</th><th>miss</th><th>stale</th><th>bypass</th><th>error</th><th>hit ratio, last minute</th><th>since start</th></tr></thead><tbody id="listeners"></tbody></table>
+<table><caption>invalidation buses</caption><thead><tr><th>bus</th><th>state</th></tr></thead><tbody id="buses"></tbody></table>
+<table><caption>upstream errors since start</caption><thead><tr><th>protocol</th><th>listener</th><th>reason</th><th>count</th></tr></thead><tbody id="upstreamErrors"></tbody></table>
 <table><caption>PostgreSQL catalog errors: while the catalog cannot be asked, nothing is cached for that database and user (the log's SC_WARN_CATALOG_UNAVAILABLE names them, with the fix)</caption>
 <thead><tr><th>listener</th><th>reason</th><th>count</th></tr></thead><tbody id="catalogErrors"></tbody></table>
-<table><thead><tr><th>recent invalidation</th><th>source</th><th>removed</th></tr></thead><tbody id="invalidations"></tbody></table>
+<table><thead><tr><th>recent invalidation</th><th>source</th><th>named</th><th>removed</th></tr></thead><tbody id="invalidations"></tbody></table>
+<table><caption>top entries by hits (query strings and literals hidden)</caption><thead><tr><th>key</th><th>listener</th><th>hits</th><th>bytes</th><th>ttl s</th></tr></thead><tbody id="topByHits"></tbody></table>
+<table><caption>top entries by bytes</caption><thead><tr><th>key</th><th>listener</th><th>hits</th><th>bytes</th><th>ttl s</th></tr></thead><tbody id="topByBytes"></tbody></table>
 <script>
 let last;
 const $ = (id) => document.getElementById(id);
@@ -93,9 +215,9 @@ async function tick() {
   try {
     const d = await (await fetch('live', { cache: 'no-store' })).json();
     const ls = Object.entries(d.listeners);
-    let hits = 0, answered = 0, total = 0;
-    for (const [, l] of ls) { hits += l.hit + l.stale; answered += l.hit + l.stale + l.miss; total += l.hit + l.miss + l.stale + l.bypass + l.error; }
-    $('hitRatio').textContent = answered ? pct(hits / answered) : '–';
+    let total = 0;
+    for (const [, l] of ls) total += l.hit + l.miss + l.stale + l.bypass + l.error;
+    $('hitRatio').textContent = pct(d.lastMinute.overall);
     $('entries').textContent = String(d.entries);
     $('memory').textContent = mib(d.bytes) + ' / ' + mib(d.maxBytes);
     $('degraded').textContent = d.degraded || 'normal';
@@ -106,11 +228,23 @@ async function tick() {
       $('latency').textContent = n > 0 ? (((d.durationSum - last.durationSum) / n) * 1000).toFixed(2) + ' ms' : '–';
     }
     last = { time: d.time, total, durationSum: d.durationSum, durationCount: d.durationCount };
-    const counts = (name, protocol, l) => row([name, protocol, l.hit, l.miss, l.stale, l.bypass, l.error, pct(l.hitRatio)]);
-    $('listeners').replaceChildren(...ls.flatMap(([name, l]) => [counts(name, l.protocol, l), ...Object.entries(l.routes || {}).map(([route, r]) => counts(name + ' › ' + route, 'route', r))]));
+    const counts = (name, protocol, l, minute) => row([name, protocol, l.hit, l.miss, l.stale, l.bypass, l.error, minute, pct(l.hitRatio)]);
+    $('listeners').replaceChildren(
+      ...ls.flatMap(([name, l]) => [
+        counts(name, l.protocol, l, pct(d.lastMinute.listeners[name])),
+        ...Object.entries(l.routes || {}).map(([route, r]) => counts(name + ' › ' + route, 'route', r, '')),
+      ]),
+    );
+    $('buses').replaceChildren(...(d.buses.length ? d.buses.map((b) => row([b.name, b.connected ? 'subscribed' : 'down: ' + b.reason])) : [row(['none', ''])]));
+    $('upstreamErrors').replaceChildren(...(d.upstreamErrors.length ? d.upstreamErrors.map((e) => row([e.protocol, e.listener, e.reason, e.count])) : [row(['none', '', '', ''])]));
+    const keyText = (k) => k.url !== undefined ? k.url + (k.queryHidden ? '?…' : '') : k.sql;
+    const top = (list) => list.map((e) => row([keyText(e.key), e.key.listener, e.hits, e.bytes, e.ttlSeconds]));
+    $('topByHits').replaceChildren(...top(d.topByHits));
+    $('topByBytes').replaceChildren(...top(d.topByBytes));
     const failures = ls.flatMap(([name, l]) => Object.entries(l.catalogErrors || {}).map(([reason, n]) => [name, reason, n]));
     $('catalogErrors').replaceChildren(...(failures.length ? failures.map((f) => { const tr = row(f); tr.className = 'failing'; return tr; }) : [row(['none', '', ''])]));
-    $('invalidations').replaceChildren(...d.invalidations.map((i) => row([i.time, i.source, i.removed])));
+    const named = (n) => n.all ? 'everything' : [...(n.tags || []), ...(n.prefixes || []).map((p) => p + '*'), n.keys ? n.keys + ' keys' : '', n.more ? '+' + n.more + ' more' : ''].filter(Boolean).join(', ');
+    $('invalidations').replaceChildren(...d.invalidations.map((i) => row([i.time, i.source, named(i.named), i.removed])));
     $('status').textContent = 'live';
   } catch (err) {
     $('status').textContent = 'unreachable';

@@ -1,4 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Store } from '../cache/store.js';
 import { type AdminConfig, parseListen } from '../config/schema.js';
@@ -11,7 +11,9 @@ import type { Metrics } from '../metrics/registry.js';
 import { hasBearer } from '../auth.js';
 import { refuseBrowserRequest } from './browser-guard.js';
 import { summarizeCache } from './cache-summary.js';
-import { LIVE_PAGE, liveDocument, type RecentInvalidations } from './live.js';
+import { type DescribeKey, listEntries, parseEntryQuery } from './entries.js';
+import { LIVE_PAGE, liveDocument, RatioWindow, type RecentInvalidations, sampleRatios } from './live.js';
+import type { Clock } from '../clock.js';
 import type { Readiness } from './readiness.js';
 
 /** Invalidation bodies are small; anything larger is a mistake or an attack. */
@@ -31,6 +33,13 @@ export interface AdminDeps {
   reload(): Promise<unknown>;
   /** Whether a Postgres listener would cache `sql`; undefined when there is no such listener. */
   explain(listener: string, sql: string, database: string | undefined, user: string | undefined): Promise<unknown> | undefined;
+  /** What an HTTP listener would do with a request; undefined when there is no such listener. */
+  explainHttp(listener: string, url: string, method: string, headers: IncomingHttpHeaders, reveal: boolean): object | undefined;
+  /** A store key read back by its protocol (`GET /cache/entries`). */
+  describeKey: DescribeKey;
+  /** Each bus and whether it is subscribed (the live page). */
+  buses(): { name: string; connected: boolean; reason: string | null }[];
+  clock: Clock;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -52,10 +61,13 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     ['/reload', { method: 'POST', handler: (req, res) => reload(deps, req, res) }],
     ['/cache/explain', { method: 'GET', guarded: true, handler: (req, res) => explain(deps, req, res) }],
     ['/', { method: 'GET', handler: (_req, res) => page(res) }],
-    ['/live', { method: 'GET', handler: async (_req, res) => json(res, 200, await liveDocument(deps.store, deps.metrics, deps.recent)) }],
+    ['/live', { method: 'GET', handler: async (_req, res) => json(res, 200, await liveDocument({ ...deps, window })) }],
+    ['/cache/entries', { method: 'GET', guarded: true, handler: (req, res) => entries(deps, req, res) }],
   ]);
+  const window = new RatioWindow();
+  const stopSampling = sampleRatios(window, deps.store, deps.metrics);
   const listenHost = parseListen(deps.config.listen)?.host ?? '';
-  return http.createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const route = routes.get(path);
     if (route === undefined) return json(res, 404, { error: `no route ${path}` });
@@ -80,6 +92,8 @@ export function createAdminServer(deps: AdminDeps): http.Server {
       else res.destroy();
     });
   });
+  server.once('close', stopSampling);
+  return server;
 }
 
 async function metrics(deps: AdminDeps, res: ServerResponse): Promise<void> {
@@ -126,12 +140,51 @@ function page(res: ServerResponse): void {
   res.end(LIVE_PAGE);
 }
 
-/** `GET /cache/explain?listener=NAME&sql=...[&database=D&user=U]`. */
+/**
+ * `?reveal=1` shows query strings, Vary values, SQL literals and bind values: only with a token set
+ * (the route then already checked it). Without one, anyone who reaches the admin could read them.
+ */
+function revealOf(deps: AdminDeps, query: URLSearchParams, res: ServerResponse): boolean | undefined {
+  if (query.get('reveal') !== '1') return false;
+  if (deps.config.token !== '') return true;
+  json(res, 403, { error: 'reveal=1 needs admin.token: without it, query strings, SQL literals and bind values stay hidden' });
+  return undefined;
+}
+
+/** `GET /cache/entries?protocol=&listener=&prefix=&tag=&sort=hits|bytes|age&limit=&reveal=1`. */
+async function entries(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const params = new URL(req.url ?? '/', 'http://admin').searchParams;
+  const query = parseEntryQuery(params);
+  if (typeof query === 'string') return json(res, 400, { error: query });
+  if (revealOf(deps, params, res) === undefined) return;
+  const listed = await listEntries(deps.store, deps.clock, deps.describeKey, query);
+  json(res, 200, { total: deps.store.size, ...listed });
+}
+
+/** `GET /cache/explain?listener=NAME&url=/path[&method=GET&header=Name:%20value…&reveal=1]` for HTTP. */
+function explainUrl(deps: AdminDeps, query: URLSearchParams, url: string, res: ServerResponse): void {
+  const reveal = revealOf(deps, query, res);
+  if (reveal === undefined) return;
+  const headers: IncomingHttpHeaders = {};
+  for (const field of query.getAll('header')) {
+    const colon = field.indexOf(':');
+    if (colon <= 0) return json(res, 400, { error: `expected header to be "Name: value", got ${JSON.stringify(field)}` });
+    headers[field.slice(0, colon).trim().toLowerCase()] = field.slice(colon + 1).trim();
+  }
+  const listener = query.get('listener') ?? '';
+  const answer = deps.explainHttp(listener, url, (query.get('method') ?? 'GET').toUpperCase(), headers, reveal);
+  if (answer === undefined) return json(res, 404, { error: `no http listener named "${listener}"` });
+  json(res, 200, { listener, ...answer });
+}
+
+/** `GET /cache/explain?listener=NAME&sql=...[&database=D&user=U]`, or `&url=` for an HTTP listener. */
 async function explain(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const query = new URL(req.url ?? '/', 'http://admin').searchParams;
   const listener = query.get('listener') ?? '';
+  const url = query.get('url');
+  if (url !== null) return explainUrl(deps, query, url, res);
   const sql = query.get('sql');
-  if (sql === null) return json(res, 400, { error: 'the sql parameter is required' });
+  if (sql === null) return json(res, 400, { error: 'the sql or url parameter is required' });
   const database = query.get('database') ?? undefined;
   const user = query.get('user') ?? undefined;
   // Without a token anyone may ask, but only as the listener's own catalog user: nobody makes

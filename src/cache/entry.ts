@@ -28,6 +28,7 @@ export function buildEntry<M>(fillKey: CacheKey, input: EntryInput<M>, declared:
     freshUntil,
     staleUntil: freshUntil + Math.max(0, input.staleMs ?? 0),
     bytes: entryBytes(key, tags, input.metaBytes ?? 0, input.body, input.path),
+    hits: 0,
   };
 }
 

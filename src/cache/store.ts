@@ -91,10 +91,11 @@ export class Store {
   get<M>(key: CacheKey, space: Space<M>): Entry<M> | undefined;
   get<M>(key: CacheKey, space?: Space<M>): Entry<M> | Entry | undefined {
     const entry = this.#lru.get(key);
+    if (entry === undefined || (space !== undefined && !inSpace(entry, space))) return undefined;
     // The gate both protocols read through: while degraded, an entry too old is not there.
-    if (entry !== undefined && this.#degraded !== undefined && !this.#servable(entry, this.#degraded)) return undefined;
-    if (space === undefined) return entry;
-    return entry !== undefined && inSpace(entry, space) ? entry : undefined;
+    if (this.#degraded !== undefined && !this.#servable(entry, this.#degraded)) return undefined;
+    entry.hits++;
+    return entry;
   }
 
   /**
@@ -210,6 +211,19 @@ export class Store {
   /** The tag index, read-only (for tests and diagnostics). */
   indexedTags(): IterableIterator<[Tag, ReadonlySet<CacheKey>]> {
     return this.#tags.entries();
+  }
+
+  /**
+   * Every key held now, least recently used last (one array: a few milliseconds per 100,000
+   * entries). `GET /cache/entries` copies them at once, then reads them with `peek` in slices.
+   */
+  keys(): CacheKey[] {
+    return Array.from(this.#lru.keys());
+  }
+
+  /** The entry for `key` while it is within its window, without counting a hit or touching its recency. */
+  peek(key: CacheKey): Entry | undefined {
+    return this.#lru.peek(key);
   }
 
   /** True while the store holds an entry for `key`, even one past its window not yet purged. */

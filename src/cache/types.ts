@@ -73,6 +73,11 @@ export interface Entry<M = unknown> {
   readonly staleUntil: Millis;
   /** What the entry counts toward `maxBytes`: key, tags, metadata, body and a fixed overhead. */
   readonly bytes: Bytes;
+  /**
+   * Lookups that found the entry (`Store.get`): hits and stale answers, for `GET /cache/entries`.
+   * The one field that changes once stored: an integer, so counting costs no allocation.
+   */
+  hits: number;
 }
 
 /** The invalidation message contract (docs/contracts.md), after `tables` became `table:` tags. */

@@ -353,6 +353,12 @@ export const configSchema = object({
       requireBuses: withDefault(boolean, false),
     }),
   ),
+  log: section(
+    object({
+      /** One JSON line per answered request on stdout (never bodies, query strings, SQL or bind values). */
+      access: withDefault(boolean, false),
+    }),
+  ),
   http: withDefault(arrayOf(httpListener), []),
   postgres: withDefault(arrayOf(postgresListener), []),
   invalidation: withDefault(arrayOf(bus), []),

@@ -163,6 +163,50 @@ export const METRICS = {
     help: 'Requests that joined a fill already in flight instead of going upstream.',
     labelNames: ['protocol', 'listener'],
   },
+  upstreamResponses: {
+    type: 'counter',
+    name: 'sidecache_upstream_responses_total',
+    help: 'Responses the upstream sent, by protocol, listener and class (HTTP: 1xx to 5xx; PostgreSQL: the SQLSTATE class, 00 for success).',
+    labelNames: ['protocol', 'listener', 'class'],
+  },
+  buildInfo: {
+    type: 'gauge',
+    name: 'sidecache_build_info',
+    help: 'Always 1; the labels say which sidecache version runs on which Node.js.',
+    labelNames: ['version', 'node'],
+  },
+  reloads: {
+    type: 'counter',
+    name: 'sidecache_reload_total',
+    help: 'Configuration reloads (SIGHUP, POST /reload), by result (applied: the file was valid and applied; rejected: it was invalid or unreadable, nothing changed).',
+    labelNames: ['result'],
+  },
+  lastReload: {
+    type: 'gauge',
+    name: 'sidecache_last_reload_timestamp_seconds',
+    help: 'Unix time of the last applied reload (0 before the first).',
+    labelNames: [],
+  },
+} as const;
+
+/**
+ * The one hit ratio (docs/contracts.md "Hit ratio"): answers from memory (`hit` and `stale`) over
+ * the answers that could have come from memory (`hit`, `stale` and `miss`); `bypass` and `error`
+ * are out. `/cache`, the live page, the dashboard and the alerts all use it (test/unit/hit-ratio.test.ts).
+ */
+export const HIT_RATIO = {
+  served: ['hit', 'stale'],
+  answered: ['hit', 'stale', 'miss'],
+} as const;
+
+/** Label values known from the start: their counters are exported at 0, so `increase()` sees the first event. */
+export const KNOWN_LABELS = {
+  results: ['hit', 'miss', 'stale', 'bypass', 'error'],
+  reloadResults: ['applied', 'rejected'],
+  evictionReasons: ['size', 'ttl', 'invalidation'],
+  upstreamErrorReasons: { http: ['connect', 'timeout', 'reset', 'queue-full'], postgres: ['connect', 'timeout', 'tls'] },
+  responseClasses: { http: ['1xx', '2xx', '3xx', '4xx', '5xx'], postgres: ['00'] },
+  catalogErrorReasons: ['authentication', 'permission', 'unreachable', 'timeout', 'version', 'other'],
 } as const;
 
 export type MetricKey = keyof typeof METRICS;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Store } from '../cache/store.js';
 import { type MetricKey, METRICS } from './definitions.js';
@@ -46,5 +47,10 @@ export function createMetrics(store: Store, labelled: Partial<Record<MetricKey, 
         },
       });
   }
-  return { registry, metrics: made as unknown as Metrics };
+  const metrics = made as unknown as Metrics;
+  metrics.buildInfo.set({ version: VERSION, node: process.version }, 1);
+  return { registry, metrics };
 }
+
+/** The version of the package this code came from (`sidecache_build_info`). */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -8,7 +8,7 @@ import { type ServerOptions, SidecacheServer } from '../../src/server.js';
  */
 export async function startSidecache(
   yaml: string,
-  options: Pick<ServerOptions, 'clock' | 'unsafeWithoutFillGuard' | 'planWaitMs' | 'catalogIdleMs' | 'catalogWaitMs' | 'publishWaitMs'> = {},
+  options: Pick<ServerOptions, 'clock' | 'unsafeWithoutFillGuard' | 'planWaitMs' | 'catalogIdleMs' | 'catalogWaitMs' | 'publishWaitMs' | 'accessSink'> = {},
 ): Promise<SidecacheServer> {
   const admin = /^admin:/m.test(yaml) ? '' : 'admin: { listen: "127.0.0.1:0" }\n';
   const config = parseConfig(admin + yaml, 'test.yaml', process.env);

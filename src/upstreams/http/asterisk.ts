@@ -33,10 +33,10 @@ export async function forwardAsterisk(ctx: ListenerContext, req: IncomingMessage
     fields.push('cache-status', formatCacheStatus({ fwd: 'method' }));
     res.writeHead(response.statusCode ?? 502, fields);
     await streamBody(res, response, true);
-    ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
+    ctx.report('bypass', started, ctx.clock.now() - upstreamStart, res);
   } catch (err) {
     ctx.log.debug('upstream request failed', { method: 'OPTIONS', err: errorText(err) });
-    ctx.report('error', started);
+    ctx.report('error', started, undefined, res);
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;

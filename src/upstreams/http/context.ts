@@ -36,8 +36,8 @@ export interface ListenerContext {
   tagHeader: string;
   /** Applies an invalidation through the one dispatch path and publishes it to the other replicas. */
   invalidate(target: InvalidationTarget): LocalInvalidation;
-  /** Publishes the request event (metrics subscribe to it). */
-  report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;
+  /** Publishes the request event (metrics subscribe to it); with `res`, also the access line when `log.access` is on. */
+  report(result: RequestResult, started: Millis, upstreamMs?: Millis, res?: ServerResponse): void;
   /** An upstream response failed after its headers (a reset or timeout mid-body): counted and logged like a request that failed. */
   upstreamFailed(err: unknown): void;
   /** Remembers that `key` answers unshareable responses, so its requests stop waiting on each other. */

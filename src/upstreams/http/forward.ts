@@ -45,7 +45,15 @@ export class Upstream {
   /** Requests that may wait in the pool's queue for a connection (`maxQueued`; 0: no limit); applies on reload. */
   maxQueued: number;
 
-  constructor(config: HttpServiceConfig, onFailure: (err: unknown) => void = () => undefined, strip = '') {
+  /** Hears the status of every response the upstream sent (for `sidecache_upstream_responses_total`). */
+  readonly #onResponse: (status: number) => void;
+
+  constructor(
+    config: HttpServiceConfig,
+    onFailure: (err: unknown) => void = () => undefined,
+    strip = '',
+    onResponse: (status: number) => void = () => undefined,
+  ) {
     const url = new URL(config.upstream);
     this.host = url.host;
     this.origin = url.origin;
@@ -54,6 +62,7 @@ export class Upstream {
     this.#publicHost = config.forwardedHeaders === 'off' ? undefined : config.host;
     this.#headersDeadlineMs = config.headersTimeout;
     this.#onFailure = onFailure;
+    this.#onResponse = onResponse;
     this.maxQueued = config.maxQueued;
     this.#pool = new Pool(url.origin, {
       connections: config.connections,
@@ -106,7 +115,11 @@ export class Upstream {
       signal: controller.signal,
       ...(req.onInfo !== undefined && { onInfo: req.onInfo }),
     });
-    if (deadlineMs === 0) return sent.catch((err: unknown) => this.#failed(req, err));
+    const counted = sent.then((response) => {
+      this.#onResponse(response.statusCode);
+      return response;
+    });
+    if (deadlineMs === 0) return counted.catch((err: unknown) => this.#failed(req, err));
     return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
       const timer = setTimeout(() => {
         // Still queued: undici drops it unsent when a connection takes it. Sent: the request ends.
@@ -114,7 +127,7 @@ export class Upstream {
         controller.abort(err);
         reject(err);
       }, deadlineMs);
-      sent.then(
+      counted.then(
         (response) => {
           clearTimeout(timer);
           resolve(response);
@@ -149,6 +162,11 @@ export class Upstream {
       },
       handler,
     );
+  }
+
+  /** Connections to the upstream open now. */
+  get connected(): number {
+    return this.#pool.stats.connected;
   }
 
   /** Requests waiting in the pool's queue for a connection now. */

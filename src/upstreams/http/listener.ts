@@ -14,7 +14,9 @@ import type { HttpListenerConfig } from '../../config/schema.js';
 import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import type { Invalidate } from '../local-invalidation.js';
-import { requestReporter } from '../report.js';
+import { type AccessLog, statusClass } from '../access.js';
+import { httpReporter } from './access-report.js';
+import { explainHttp, type HttpExplanation } from './explain.js';
 import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
 import { formatCacheStatus } from './cache-status.js';
 import { errorText, upstreamErrorReason, type UpstreamErrorReason } from './gateway-error.js';
@@ -45,6 +47,10 @@ export interface HttpListenerDeps {
   onRefused?(reason: 'limit'): void;
   /** Hears that the server could not accept a connection (EMFILE, ENFILE, …). */
   onAcceptError?(err: NodeJS.ErrnoException): void;
+  /** Hears the status class (`2xx`…) of every response the upstream sent (for the metric). */
+  onUpstreamResponse?(statusClass: string): void;
+  /** Writes one line per answered request (`log.access`); absent: no access log. */
+  accessLog?: AccessLog;
 }
 
 /** One warning per reason at most this often (the rest are counted, and said in the next one). */
@@ -103,7 +109,8 @@ export class HttpListener {
       upstreamFailed,
       Policy: clockedPolicy(clock),
       invalidate: (target) => deps.invalidate(target, source),
-      reporter: (route) => requestReporter(store, 'http', config.name, clock, route),
+      reporter: (route) => httpReporter(deps, config.name, route),
+      upstreamResponded: (status) => deps.onUpstreamResponse?.(statusClass(status)),
       markHitForMiss: (key) => side.markHitForMiss(key),
       learnVary: (base, names) => side.learnVary(base, names),
       varyOf: (base) => side.varyOf(base),
@@ -138,6 +145,38 @@ export class HttpListener {
   /** Client connections open now. */
   get clientConnections(): number {
     return this.#sockets.size;
+  }
+
+  /** Connections to the upstreams open now (the pools'). */
+  get upstreamConnections(): number {
+    return this.#services.upstreams.reduce((sum, u) => sum + u.connected, 0);
+  }
+
+  /**
+   * `GET /cache/explain?listener=&url=`: what this listener would do with the request (nothing is
+   * sent upstream). A gateway picks the route by the `host` header given, as for a request.
+   */
+  explain(url: string, method: string, headers: IncomingMessage['headers'], reveal: boolean): HttpExplanation {
+    const target = url.startsWith('/') ? normalizeTarget(url) : undefined;
+    const host = this.#services.gateway && typeof headers.host === 'string' ? hostOf(headers.host) : undefined;
+    const service = this.#services.find(host, target === undefined ? '/' : pathOf(target));
+    if (typeof service === 'string') {
+      return {
+        url: pathOf(url),
+        method,
+        rule: null,
+        decision: 'refuse',
+        reason: `${service}: no route of this listener takes the request (answered ${service === 'no-route' ? 404 : 421})`,
+      };
+    }
+    const ctx = service.ctx;
+    return explainHttp(
+      { name: ctx.name, config: ctx.config, routes: service.rules, store: ctx.store, clock: ctx.clock, varyOf: ctx.varyOf },
+      url,
+      method,
+      headers,
+      reveal,
+    );
   }
 
   /** Applies a reloaded entry whose changes need no new socket or pool (see `HTTP_RESTART_KEYS`). */

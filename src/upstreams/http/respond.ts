@@ -53,12 +53,12 @@ export async function answerFetched(ctx: ListenerContext, ex: Exchange, fetched:
   const withBody = req.method !== 'HEAD';
   if (fetched.kind === 'refreshed') {
     writePrepared(res, fetched.status, fetched.fields, fetched.ageSeconds, status, withBody ? fetched.body : undefined);
-    ctx.report('stale', ex.started, ctx.clock.now() - fetched.upstreamStart);
+    ctx.report('stale', ex.started, ctx.clock.now() - fetched.upstreamStart, res);
     return;
   }
   fetched.fields.push('cache-status', status);
   await relay(res, fetched.status, fetched.fields, fetched.reader, withBody);
-  ctx.report('miss', ex.started, ctx.clock.now() - fetched.upstreamStart);
+  ctx.report('miss', ex.started, ctx.clock.now() - fetched.upstreamStart, res);
 }
 
 /**
@@ -68,7 +68,7 @@ export async function answerFetched(ctx: ListenerContext, ex: Exchange, fetched:
 export async function answerShared(ctx: ListenerContext, ex: Exchange, share: Share, reader: BodyReader): Promise<void> {
   const status = formatCacheStatus({ fwd: ex.fwd, collapsed: true, ttlSeconds: share.ttlSeconds, detail: 'streamed-fill' });
   await relay(ex.res, share.status, [...share.fields, 'cache-status', status], reader, ex.req.method !== 'HEAD');
-  ctx.report('miss', ex.started);
+  ctx.report('miss', ex.started, undefined, ex.res);
 }
 
 /** Writes the head, then the body at the client's pace; a HEAD lets go of the body at once (the fill reads on). */
@@ -130,7 +130,7 @@ export function answerRange(
       writePrepared(res, meta.status, meta.headers, age, formatCacheStatus({ ...base, detail: answer.why }), withBody ? body : undefined);
     }
   }
-  ctx.report(result, started);
+  ctx.report(result, started, undefined, res);
 }
 
 /**
@@ -144,7 +144,7 @@ export function answerFailure(ctx: ListenerContext, ex: Exchange, err: unknown, 
   ctx.log.debug('upstream request failed', { path: pathOnly(ex.url), err: errorText(err) });
   if (!awaitsHead(res)) {
     res.destroy();
-    ctx.report('error', ex.started);
+    ctx.report('error', ex.started, undefined, res);
     return;
   }
   const now = ctx.clock.now();
@@ -164,14 +164,14 @@ export function answerFailure(ctx: ListenerContext, ex: Exchange, err: unknown, 
   // RFC 9111 §5.2.2.2: a cache that cannot revalidate a response that forbids serving it stale answers 504.
   if (stale?.meta.noStale === true) failure.status = 504;
   writeGatewayError(res, failure, ex.fwd, ex.req.method !== 'HEAD');
-  ctx.report('error', ex.started);
+  ctx.report('error', ex.started, undefined, res);
 }
 
 /** RFC 9111 §5.2.1.7: `only-if-cached` and no stored response may answer: 504, the upstream is not asked. */
 export function answerOnlyIfCached(ctx: ListenerContext, req: IncomingMessage, res: ServerResponse, fwd: ForwardReason, started: Millis): void {
   const failure: GatewayFailure = { status: 504, detail: 'only-if-cached', message: 'only-if-cached: no stored response may answer this request' };
   writeGatewayError(res, failure, fwd, req.method !== 'HEAD');
-  ctx.report('error', started);
+  ctx.report('error', started, undefined, res);
 }
 
 /**
@@ -235,7 +235,7 @@ function answerStored(
   const age = ageOf(entry, now);
   if (isNotModified(req.headers, meta.status, meta.etag, meta.lastModified)) writePrepared(res, 304, meta.notModified, age, cacheStatus, undefined);
   else writePrepared(res, meta.status, meta.headers, age, cacheStatus, req.method !== 'HEAD' ? bodyOf(entry) : undefined);
-  ctx.report(result, started);
+  ctx.report(result, started, undefined, res);
 }
 
 /**

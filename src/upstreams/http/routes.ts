@@ -31,6 +31,8 @@ export type NoRoute = 'no-route' | 'unknown-host';
 export type ServiceTemplate = Omit<ReadThroughContext, 'name' | 'route' | 'config' | 'upstream' | 'defaults' | 'tagHeader' | 'report'> & {
   /** The request reporter of one route (undefined: the listener's one upstream). */
   reporter(route: string | undefined): Reporter;
+  /** Hears the status of every response an upstream sent (`sidecache_upstream_responses_total`). */
+  upstreamResponded(status: number): void;
 };
 
 /** Route keys built into the upstream's pool: a change means a new pool (the old one finishes its requests). */
@@ -177,7 +179,7 @@ export class Services {
       name: namespace,
       route,
       config,
-      upstream: new Upstream(config, t.upstreamFailed, strip),
+      upstream: new Upstream(config, t.upstreamFailed, strip, (status) => t.upstreamResponded(status)),
       defaults: defaultsOf(config),
       tagHeader: config.tagHeader.toLowerCase(),
       report: t.reporter(route),

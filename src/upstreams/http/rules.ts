@@ -94,6 +94,11 @@ export class RouteTable {
     return route;
   }
 
+  /** Whether `route` is the listener's defaults (no rule matched). */
+  isDefault(route: HttpRoute): boolean {
+    return route === this.#default;
+  }
+
   /** Bytes the memo accounts for now (for tests of the bound). */
   get memoBytes(): number {
     return this.#memoBytes;

@@ -61,10 +61,10 @@ export async function forwardMethod(
     fields.push('cache-status', formatCacheStatus({ fwd, ...(detail !== undefined && { detail }) }));
     res.writeHead(response.statusCode, fields);
     await streamBody(res, response.body as AsyncIterable<Buffer>, true);
-    ctx.report('bypass', started, ctx.clock.now() - upstreamStart);
+    ctx.report('bypass', started, ctx.clock.now() - upstreamStart, res);
   } catch (err) {
     ctx.log.debug('upstream request failed', { method, err: errorText(err) });
-    ctx.report('error', started);
+    ctx.report('error', started, undefined, res);
     // Past the headers the body failed: the origin's failure unless the client left (it aborts the request).
     if (res.headersSent && !controller.signal.aborted) ctx.upstreamFailed(err);
     if (res.headersSent || res.destroyed) {

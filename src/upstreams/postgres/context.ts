@@ -10,6 +10,7 @@ import type { Logger } from '../../log.js';
 import type { LocalInvalidation } from '../local-invalidation.js';
 import type { InBandCatalog } from './catalog-in-band.js';
 import type { Planner } from './planner.js';
+import type { Session } from './session.js';
 import type { UpstreamTarget } from './upstream-socket.js';
 
 /** What every connection of one Postgres listener shares. */
@@ -32,5 +33,10 @@ export interface PgContext {
   catalogError(database: string, user: string, err: unknown): void;
   /** Applies an invalidation through the one dispatch path and publishes it to the other replicas. */
   invalidate(target: InvalidationTarget): LocalInvalidation;
-  report(result: RequestResult, started: Millis, upstreamMs?: Millis): void;
+  /**
+   * Publishes the request event (metrics subscribe to it) and writes the access line when
+   * `log.access` is on: `sql` gives only its first word, `sqlstate` is the upstream's (`00000`
+   * for success), undefined for an answer from the store.
+   */
+  report(result: RequestResult, started: Millis, upstreamMs?: Millis, session?: Session, sql?: string, sqlstate?: string): void;
 }

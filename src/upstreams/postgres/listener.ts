@@ -11,7 +11,8 @@ import { closeGracefully, formatAddress, listen, settleWithin } from '../../list
 import { channels, type InvalidationEvent } from '../../events.js';
 import type { Logger } from '../../log.js';
 import { readPem } from '../read-pem.js';
-import { requestReporter } from '../report.js';
+import type { AccessLog } from '../access.js';
+import { pgReporter } from './access-report.js';
 import { Catalog } from './catalog.js';
 import { DirectCatalog } from './catalog-direct.js';
 import { askedWithoutSession, InBandCatalog } from './catalog-in-band.js';
@@ -51,6 +52,10 @@ export interface PostgresListenerDeps {
   onLoginTimeout?(): void;
   /** Hears that the server could not accept a connection (EMFILE, ENFILE, …). */
   onAcceptError?(err: NodeJS.ErrnoException): void;
+  /** Hears the SQLSTATE class (`00` success) of every response the upstream finished (for the metric). */
+  onUpstreamResponse?(sqlstateClass: string): void;
+  /** Writes one line per answered request (`log.access`); absent: no access log. */
+  accessLog?: AccessLog;
 }
 
 /** Why an upstream connection could not be opened, as the `reason` label of sidecache_upstream_errors_total. */
@@ -157,7 +162,7 @@ export class PostgresListener {
       inBand: this.#inBand,
       catalogError,
       invalidate: (target) => deps.invalidate(target, source),
-      report: requestReporter(deps.store, 'postgres', config.name, deps.clock),
+      report: pgReporter(deps, config.name),
     };
     this.#onInvalidation = (message) => {
       const event = message as InvalidationEvent;

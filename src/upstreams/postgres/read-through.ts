@@ -164,7 +164,7 @@ export class ReadThrough {
     if (entry !== undefined) {
       request.onHit(entry.body as Buffer);
       this.#queue.answer(entry.body as Buffer);
-      this.#ctx.report('hit', request.started);
+      this.#ctx.report('hit', request.started, undefined, this.#session, request.sql);
       return undefined;
     }
     let ranLoader = false;
@@ -191,7 +191,7 @@ export class ReadThrough {
           if (outcome.entry !== null) {
             request.onHit(outcome.entry.body as Buffer);
             this.#queue.answer(outcome.entry.body as Buffer);
-            this.#ctx.report('miss', request.started);
+            this.#ctx.report('miss', request.started, undefined, this.#session, request.sql);
             return;
           }
           forwardAlone();

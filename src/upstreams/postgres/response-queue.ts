@@ -10,7 +10,7 @@ import type { RequestResult } from '../../events.js';
 import type { Capture } from './capture.js';
 import { Backend } from './codes.js';
 import type { Frame } from './framing.js';
-import { decodeReadyStatus } from './messages.js';
+import { decodeErrorFields, decodeReadyStatus } from './messages.js';
 
 /** A request that went upstream: it ends at its ReadyForQuery. */
 export interface UpstreamSlot {
@@ -23,6 +23,8 @@ export interface UpstreamSlot {
   unknown: boolean;
   /** The server answered an ErrorResponse. */
   errored: boolean;
+  /** The SQLSTATE of the first ErrorResponse, for the access log and the response classes. */
+  sqlstate: string | undefined;
   /** Replies still due to the extended messages forwarded in it (one completion message each). */
   replies: number;
   /** A Query sent inside an unfinished extended batch: the server discards it when the batch fails first. */
@@ -99,6 +101,7 @@ export class ResponseQueue {
       uncertain,
       unknown: false,
       errored: false,
+      sqlstate: undefined,
       replies: 0,
       skippable: false,
       parses: [],
@@ -156,7 +159,7 @@ export class ResponseQueue {
       return;
     }
     head.capture?.add(frame);
-    if (frame.code === Backend.ErrorResponse) this.#error(head);
+    if (frame.code === Backend.ErrorResponse) this.#error(head, frame.bytes);
     else if (COMPLETIONS.has(frame.code) && head.replies > 0) head.replies--;
     if (frame.code === Backend.ParseComplete) head.parses.shift();
     if (frame.code === Backend.RowDescription || frame.code === Backend.NoData) {
@@ -172,8 +175,9 @@ export class ResponseQueue {
    * An ErrorResponse. When extended messages of the slot were still due, the server now discards
    * messages up to the Sync, a Query sent in between included: its slot will get no ReadyForQuery.
    */
-  #error(head: UpstreamSlot): void {
+  #error(head: UpstreamSlot, bytes: Buffer): void {
     head.errored = true;
+    head.sqlstate ??= decodeErrorFields(bytes).code;
     if (head.replies === 0) return;
     head.replies = 0;
     while (this.#slots[1]?.kind === 'up' && this.#slots[1].skippable) {

@@ -65,6 +65,6 @@ export function requestEnded(ctx: PgContext, session: Session, writes: WriteEffe
   applySessionEffects(session, { executed: slot.executed, unknown: slot.unknown, errored: slot.errored, before, after: status }, cached, ctx, hidden);
   // Why a session stopped using the cache (the operator's question when the hit ratio drops).
   if (clean && session.tainted) ctx.log.debug('session tainted: no cache use until DISCARD ALL', { reason: session.taintedBy });
-  if (slot.result !== undefined) ctx.report(slot.result, slot.started, ctx.clock.now() - slot.started);
+  if (slot.result !== undefined) ctx.report(slot.result, slot.started, ctx.clock.now() - slot.started, session, slot.executed[0], slot.sqlstate ?? '00000');
   return published;
 }

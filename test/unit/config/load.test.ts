@@ -22,6 +22,7 @@ describe('parseConfig', () => {
       cache: { maxBytes: 256 * 1024 ** 2, maxEntryBytes: 8 * 1024 ** 2 },
       admin: { listen: '127.0.0.1:9090', token: '', allowUnauthenticated: false },
       readyz: { requireBuses: false },
+      log: { access: false },
       http: [],
       postgres: [],
       invalidation: [],
