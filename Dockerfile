@@ -1,5 +1,6 @@
-# sidecache container: multi-stage, production dependencies only, non-root, health-checked.
-# docker build -t sidecache . && docker run -v $PWD/sidecache.yaml:/etc/sidecache/sidecache.yaml sidecache
+# sidecache container: multi-stage, production dependencies only, non-root, health-checked, and it
+# writes nothing to disk (runs with a read-only root filesystem). Node 24 is the current LTS.
+# docker build -t sidecache . && docker run --read-only -v $PWD/sidecache.yaml:/etc/sidecache/sidecache.yaml sidecache
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json ./
@@ -16,7 +17,8 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --forc
 COPY --from=build /src/dist ./dist
 COPY config ./config
 COPY config/container.yaml /etc/sidecache/sidecache.yaml
-USER node
+# Numeric, so that a kubelet enforcing runAsNonRoot can verify it (the node image's `node` is 1000:1000).
+USER 1000:1000
 EXPOSE 8080 6432 9090
 # /healthz answers 200 while the process is up (admin listen must be reachable inside the container).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
