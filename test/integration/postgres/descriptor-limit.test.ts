@@ -68,14 +68,15 @@ describe.skipIf(unavailable !== undefined)('descriptor limit (prlimit on the CLI
       `admin: { listen: "127.0.0.1:${adminPort}" }\npostgres:\n  - name: main\n    listen: "127.0.0.1:${pgPort}"\n    upstream: "postgres://127.0.0.1:1"\n    loginTimeout: 3s\n`,
     );
     let stderr = '';
-    child = spawn('prlimit', ['--nofile=64:64', process.execPath, cli, 'start', '-c', config], {
+    // 128: Node's module loader opens the modules it loads at once, and needs a few dozen to start.
+    child = spawn('prlimit', ['--nofile=128:128', process.execPath, cli, 'start', '-c', config], {
       env: { ...process.env, SIDECACHE_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     await waitFor(() => stderr.includes('"msg":"ready"'), 'the child to start', 15_000);
 
-    for (let i = 0; i < 80; i++) {
+    for (let i = 0; i < 160; i++) {
       const socket = net.connect(pgPort, '127.0.0.1');
       socket.on('error', () => undefined);
       sockets.push(socket);
