@@ -16,9 +16,18 @@ export class FramingError extends Error {
  * Splits a byte stream into messages by their headers alone: a type byte and an Int32 length
  * that counts itself (or, before startup completes, just the length). Nothing is decoded, so
  * messages sidecache does not understand pass through byte for byte.
+ *
+ * A message that spans chunks is kept as the list of its chunks and joined once, when its last
+ * byte has come: each byte is copied at most once however many chunks it came in (re-copying
+ * the partial message on every chunk would make a 64 MiB Bind cost quadratic time). Messages
+ * within one chunk are slices of it, not copied at all.
  */
 export class FrameSplitter {
-  #buffer: Buffer = Buffer.alloc(0);
+  /** The bytes of a message not yet complete (and of what follows it), in the order they came. */
+  #pending: Buffer[] = [];
+  #held = 0;
+  /** The whole length of the pending message, header included, once its header is in; else 0. */
+  #needed = 0;
   #typed: boolean;
   readonly #limit: number;
 
@@ -34,28 +43,72 @@ export class FrameSplitter {
 
   /** Bytes held of a message not yet complete. */
   get buffered(): number {
-    return this.#buffer.length;
+    return this.#held;
   }
 
   /** Appends `chunk` and returns every message now complete; a partial one is kept. */
   push(chunk: Buffer): Frame[] {
-    const data = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    if (this.#held === 0) return this.#split(chunk);
+    if (chunk.length > 0) {
+      this.#pending.push(chunk);
+      this.#held += chunk.length;
+    }
+    if (this.#needed === 0) {
+      if (this.#held < this.#header) return [];
+      this.#needed = this.#total(readHeadLength(this.#pending, this.#header));
+    }
+    if (this.#held < this.#needed) return [];
+    // The message is whole: one join (its bytes, and at most the rest of the last chunk).
+    const data = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#held);
+    this.#pending = [];
+    this.#held = 0;
+    this.#needed = 0;
+    return this.#split(data);
+  }
+
+  get #header(): number {
+    return this.#typed ? 5 : 4;
+  }
+
+  /** The whole length of a message whose Int32 length field says `length`; throws when no message can have it. */
+  #total(length: number): number {
+    if (length < 4 || length > this.#limit) throw new FramingError(`invalid message length ${length}`);
+    return length + this.#header - 4;
+  }
+
+  /** The messages complete in `data` (nothing held before it); the rest is kept. */
+  #split(data: Buffer): Frame[] {
     const frames: Frame[] = [];
     let offset = 0;
     for (;;) {
-      const header = this.#typed ? 5 : 4;
+      const header = this.#header;
       if (data.length - offset < header) break;
-      const length = data.readInt32BE(offset + header - 4);
-      if (length < 4 || length > this.#limit) throw new FramingError(`invalid message length ${length}`);
-      const total = length + header - 4;
-      if (data.length - offset < total) break;
+      const total = this.#total(data.readInt32BE(offset + header - 4));
+      if (data.length - offset < total) {
+        this.#needed = total;
+        break;
+      }
       frames.push({ code: this.#typed ? data[offset]! : 0, bytes: data.subarray(offset, offset + total) });
       offset += total;
       // An untyped message changes what follows (TLS, or typed messages): the caller decides
       // before the rest is split, by pushing an empty chunk.
       if (!this.#typed) break;
     }
-    this.#buffer = offset === data.length ? Buffer.alloc(0) : data.subarray(offset);
+    if (offset < data.length) {
+      this.#pending = [data.subarray(offset)];
+      this.#held = data.length - offset;
+    }
     return frames;
   }
+}
+
+/** The Int32 that ends a header of `header` bytes, read across the chunks it may straddle. */
+function readHeadLength(chunks: readonly Buffer[], header: number): number {
+  const head = Buffer.alloc(header);
+  let at = 0;
+  for (const chunk of chunks) {
+    at += chunk.copy(head, at, 0, Math.min(chunk.length, header - at));
+    if (at === header) break;
+  }
+  return head.readInt32BE(header - 4);
 }
