@@ -106,7 +106,7 @@ describe('FrameSplitter, large messages', () => {
   /** From now on, counts the calls of Buffer.concat and the bytes they make (without keeping the buffers). */
   function countJoins(): { calls: number; bytes: number } {
     const joins = { calls: 0, bytes: 0 };
-    Buffer.concat = (list: readonly Uint8Array[], totalLength?: number): Buffer => {
+    Buffer.concat = (list: readonly Uint8Array[], totalLength?: number): Buffer<ArrayBuffer> => {
       const joined = concat(list, totalLength);
       joins.calls++;
       joins.bytes += joined.length;
