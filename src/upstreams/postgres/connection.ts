@@ -22,6 +22,18 @@ import { connectUpstream } from './upstream-socket.js';
 import { pauseWhileFull } from '../../drain.js';
 import { isSidecacheError } from '../../errors.js';
 
+/** Messages from this size on may reach the client as they arrive: below it, one socket read holds them whole. */
+const STREAM_FROM = 64 * 1024;
+
+/**
+ * Backend messages the listener never decodes on a client's behalf, so a large one need not be
+ * held until its last byte: DataRow and CopyData (a sidecache question's own reply, which is
+ * decoded, is never let go: see `#onUpstreamData`).
+ */
+function isStreamed(code: number, length: number): boolean {
+  return length >= STREAM_FROM && (code === Backend.DataRow || code === Backend.CopyData);
+}
+
 /** What a connection tells its listener besides its close: for metrics and rate-limited warnings. */
 export interface ConnectionHooks {
   /** The upstream connection could not be opened (the client got 08006). */
@@ -211,13 +223,9 @@ export class PgConnection {
     }
     this.#client.cork();
     try {
-      for (const frame of frames) {
-        // A ParameterStatus in the reply to sidecache's own question is the channel's to judge.
-        if (frame.code === Backend.ParameterStatus && !this.#queue.internalAtHead)
-          this.#started!.session.serverParameter(...decodeParameterStatus(frame.bytes));
-        if (this.#phase === 'ready') this.#queue.fromUpstream(frame);
-        else this.#duringAuth(frame);
-      }
+      this.#route(frames);
+      // What the listener never reads whole goes on as it comes (the store keeps its parts, capture.ts).
+      if (this.#phase === 'ready' && !this.#queue.internalAtHead) this.#route(this.#upstreamFrames.release(isStreamed));
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
       this.#ctx.log.warn('upstream sent a malformed message; closing the connection', { err: err.message });
@@ -229,6 +237,15 @@ export class PgConnection {
     pauseWhileFull(this.#client, this.#upstream);
     // Idle again: a catalog question waiting for a session of this database may go now.
     if (this.#phase === 'ready' && this.#queue.idle) this.#ctx.inBand?.offer(this.#channel!);
+  }
+
+  #route(frames: readonly Frame[]): void {
+    for (const frame of frames) {
+      // A ParameterStatus in the reply to sidecache's own question is the channel's to judge.
+      if (frame.code === Backend.ParameterStatus && !this.#queue.internalAtHead) this.#started!.session.serverParameter(...decodeParameterStatus(frame.bytes));
+      if (this.#phase === 'ready') this.#queue.fromUpstream(frame);
+      else this.#duringAuth(frame);
+    }
   }
 
   /** Authentication passes through (see `authFrameForClient`); its end is the first ReadyForQuery. */

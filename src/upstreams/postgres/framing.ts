@@ -5,6 +5,11 @@ import { MAX_MESSAGE_BYTES } from './codes.js';
 export interface Frame {
   readonly code: number;
   readonly bytes: Buffer;
+  /**
+   * True when `bytes` is one part of a message let go as it arrives (`FrameSplitter.release`),
+   * the header in the first part; the parts come in order and nothing else comes between them.
+   */
+  readonly part?: true;
 }
 
 /** Thrown for a length that cannot be a message; the connection gets 08P01 and closes. */
@@ -28,6 +33,9 @@ export class FrameSplitter {
   #held = 0;
   /** The whole length of the pending message, header included, once its header is in; else 0. */
   #needed = 0;
+  /** Bytes still to come of a message let go in parts, and its type. */
+  #rest = 0;
+  #restCode = 0;
   #typed: boolean;
   readonly #limit: number;
 
@@ -46,8 +54,12 @@ export class FrameSplitter {
     return this.#held;
   }
 
-  /** Appends `chunk` and returns every message now complete; a partial one is kept. */
+  /**
+   * Appends `chunk` and returns every message now complete; a partial one is kept. While a
+   * message let go by `release` is still coming, its next part comes first.
+   */
   push(chunk: Buffer): Frame[] {
+    if (this.#rest > 0) return this.#continue(chunk);
     if (this.#held === 0) return this.#split(chunk);
     if (chunk.length > 0) {
       this.#pending.push(chunk);
@@ -64,6 +76,33 @@ export class FrameSplitter {
     this.#held = 0;
     this.#needed = 0;
     return this.#split(data);
+  }
+
+  /**
+   * Lets the partial message held go in parts when its header is in and `may(code, length)`
+   * agrees: the bytes held now, and every later byte of it as it comes (`push`), so a message
+   * nobody needs whole (a large DataRow on its way to the client) is neither held nor joined.
+   */
+  release(may: (code: number, length: number) => boolean): Frame[] {
+    if (!this.#typed || this.#needed === 0 || this.#held >= this.#needed) return [];
+    const code = this.#pending[0]![0]!;
+    if (!may(code, this.#needed)) return [];
+    const parts = this.#pending.map((bytes): Frame => ({ code, bytes, part: true }));
+    this.#rest = this.#needed - this.#held;
+    this.#restCode = code;
+    this.#pending = [];
+    this.#held = 0;
+    this.#needed = 0;
+    return parts;
+  }
+
+  /** The next part of the message being let go, then the messages after it. */
+  #continue(chunk: Buffer): Frame[] {
+    if (chunk.length === 0) return [];
+    const take = Math.min(this.#rest, chunk.length);
+    this.#rest -= take;
+    const part: Frame = { code: this.#restCode, bytes: chunk.subarray(0, take), part: true };
+    return take === chunk.length ? [part] : [part, ...this.#split(chunk.subarray(take))];
   }
 
   get #header(): number {

@@ -1,6 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameSplitter, FramingError } from '../../../../src/upstreams/postgres/framing.js';
-import { bind, describePortal, execute, parse, query, startup, sync } from '../../../helpers/pg-bytes.js';
+import {
+  bind,
+  bindComplete,
+  commandComplete,
+  dataRow,
+  describePortal,
+  execute,
+  parse,
+  query,
+  readyForQuery,
+  startup,
+  sync,
+} from '../../../helpers/pg-bytes.js';
 
 const fixtures = [
   Buffer.concat([parse('s1', 'SELECT $1::int'), bind('s1', ['42']), describePortal(), execute(), sync()]),
@@ -98,6 +110,44 @@ describe('FrameSplitter', () => {
     expect(splitter.push(Buffer.from([0x42, 0]))).toEqual([]);
     expect(splitter.push(Buffer.from([0, 1]))).toEqual([]);
     expect(() => splitter.push(Buffer.from([0]))).toThrow(/invalid message length 256/);
+  });
+});
+
+describe('FrameSplitter.release: a message let go in parts as it arrives', () => {
+  const row = dataRow('r'.repeat(3000));
+  const stream = Buffer.concat([bindComplete(), row, commandComplete('SELECT 1'), readyForQuery('I')]);
+  const DATA_ROW = 0x44;
+
+  it('at every pair of cuts: the parts make the message, the frames around it come whole and in order', () => {
+    for (let i = 1; i < stream.length; i += 7) {
+      for (let j = i; j < stream.length; j += 13) {
+        const splitter = new FrameSplitter({ typed: true });
+        const out: { code: number; part: boolean; bytes: Buffer }[] = [];
+        for (const piece of [stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)]) {
+          const frames = [...splitter.push(piece), ...splitter.release((code) => code === DATA_ROW)];
+          out.push(...frames.map((f) => ({ code: f.code, part: f.part === true, bytes: f.bytes })));
+        }
+        expect(Buffer.concat(out.map((f) => f.bytes)).equals(stream)).toBe(true);
+        const whole = out.filter((f) => !f.part).map((f) => String.fromCharCode(f.code));
+        const parts = out.filter((f) => f.part);
+        expect(parts.every((f) => f.code === DATA_ROW)).toBe(true);
+        // The row came whole when one piece held it all, else in parts, never both.
+        expect(whole).toEqual(parts.length > 0 ? ['2', 'C', 'Z'] : ['2', 'D', 'C', 'Z']);
+        if (parts.length > 0) expect(Buffer.concat(parts.map((f) => f.bytes)).equals(row)).toBe(true);
+        expect(splitter.buffered).toBe(0);
+      }
+    }
+  });
+
+  it('lets nothing go before the header is in, or when the caller declines, and holds it whole then', () => {
+    const splitter = new FrameSplitter({ typed: true });
+    expect(splitter.push(row.subarray(0, 4))).toEqual([]);
+    expect(splitter.release(() => true)).toEqual([]);
+    expect(splitter.push(row.subarray(4, 100))).toEqual([]);
+    const seen: [number, number][] = [];
+    expect(splitter.release((code, length) => (seen.push([code, length]), false))).toEqual([]);
+    expect(seen).toEqual([[DATA_ROW, row.length]]);
+    expect(splitter.push(row.subarray(100)).map((f) => [f.code, f.part, f.bytes.length])).toEqual([[DATA_ROW, undefined, row.length]]);
   });
 });
 
