@@ -146,6 +146,16 @@ export class Batches {
     this.#forward(frame, batch.slot!);
   }
 
+  /**
+   * A message that leaves its batch no chance of a hit, of which only the first part may have
+   * come (a Bind longer than an entry may be): the batch goes upstream now, this message with it.
+   */
+  pass(frame: Frame): void {
+    const batch = (this.#batch ??= newBatch());
+    this.release();
+    this.#forward(frame, batch.slot!);
+  }
+
   /** Sends a held batch upstream: it is not (or no longer) a candidate for the cache. */
   release(): void {
     const batch = this.#batch;

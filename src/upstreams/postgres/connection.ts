@@ -9,10 +9,19 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { forwardCancel } from './cancel-request.js';
 import { handleClientMessage, type MessageTargets } from './client-messages.js';
-import { Backend, StartupCode } from './codes.js';
+import { Backend, Frontend, StartupCode } from './codes.js';
 import type { PgContext } from './context.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
-import { ACCEPT_ENCRYPTION, decodeParameterStatus, decodeReadyStatus, decodeStartup, encodeError, REFUSE_ENCRYPTION, startsWithTerminate } from './messages.js';
+import {
+  ACCEPT_ENCRYPTION,
+  decodeParameterStatus,
+  decodeReadyStatus,
+  decodeStartup,
+  encodeError,
+  hasBindNames,
+  REFUSE_ENCRYPTION,
+  startsWithTerminate,
+} from './messages.js';
 import { authFrameForClient } from './sasl.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import type { SessionChannel } from './session-channel.js';
@@ -22,7 +31,7 @@ import { connectUpstream } from './upstream-socket.js';
 import { pauseWhileFull } from '../../drain.js';
 import { isSidecacheError } from '../../errors.js';
 
-/** Messages from this size on may reach the client as they arrive: below it, one socket read holds them whole. */
+/** Messages from this size on may go on as they arrive: below it, one socket read holds them whole. */
 const STREAM_FROM = 64 * 1024;
 
 /**
@@ -154,6 +163,7 @@ export class PgConnection {
     } catch (err) {
       return this.#malformed(err);
     }
+    if (this.#phase === 'ready') frames.push(...this.#clientFrames.release(this.#streamsUpstream));
     if (frames.length === 0) return;
     if (this.#phase !== 'ready') {
       if (this.#phase === 'auth') for (const f of frames) this.#upstream!.write(f.bytes);
@@ -163,6 +173,18 @@ export class PgConnection {
     this.#inbox.push(...frames);
     this.#pump();
   }
+
+  /**
+   * Client messages that go upstream as they arrive: a large CopyData, and a Bind longer than
+   * cache.maxEntryBytes: its parameters are part of the key, which counts toward the entry, so no
+   * answer to it can be stored and its batch goes upstream at once (`Batches.pass`). The Bind's
+   * names must be in its first part, for the statements and portals kept in step (batch.ts).
+   */
+  readonly #streamsUpstream = (code: number, length: number, head: Buffer): boolean => {
+    if (length < STREAM_FROM) return false;
+    if (code === Frontend.CopyData) return true;
+    return code === Frontend.Bind && length > this.#ctx.store.maxEntryBytes && hasBindNames(head);
+  };
 
   /** Untyped messages: SSLRequest / GSSENCRequest (answered N), CancelRequest, StartupMessage. */
   #startup(frame: Frame): void {

@@ -6,10 +6,10 @@ export interface Frame {
   readonly code: number;
   readonly bytes: Buffer;
   /**
-   * True when `bytes` is one part of a message let go as it arrives (`FrameSplitter.release`),
-   * the header in the first part; the parts come in order and nothing else comes between them.
+   * Set when `bytes` is one part of a message let go as it arrives (`FrameSplitter.release`):
+   * `first` holds its header, the `more` parts follow in order, and nothing comes between them.
    */
-  readonly part?: true;
+  readonly part?: 'first' | 'more';
 }
 
 /** Thrown for a length that cannot be a message; the connection gets 08P01 and closes. */
@@ -79,15 +79,17 @@ export class FrameSplitter {
   }
 
   /**
-   * Lets the partial message held go in parts when its header is in and `may(code, length)`
-   * agrees: the bytes held now, and every later byte of it as it comes (`push`), so a message
-   * nobody needs whole (a large DataRow on its way to the client) is neither held nor joined.
+   * Lets the partial message held go in parts when its header is in and `may` agrees (given its
+   * type, its whole length and the first chunk held of it, header included): the bytes held now,
+   * and every later byte of it as it comes (`push`), so a message nobody needs whole (a large
+   * DataRow on its way to the client) is neither held nor joined.
    */
-  release(may: (code: number, length: number) => boolean): Frame[] {
+  release(may: (code: number, length: number, head: Buffer) => boolean): Frame[] {
     if (!this.#typed || this.#needed === 0 || this.#held >= this.#needed) return [];
-    const code = this.#pending[0]![0]!;
-    if (!may(code, this.#needed)) return [];
-    const parts = this.#pending.map((bytes): Frame => ({ code, bytes, part: true }));
+    const head = this.#pending[0]!;
+    const code = head[0]!;
+    if (!may(code, this.#needed, head)) return [];
+    const parts = this.#pending.map((bytes, i): Frame => ({ code, bytes, part: i === 0 ? 'first' : 'more' }));
     this.#rest = this.#needed - this.#held;
     this.#restCode = code;
     this.#pending = [];
@@ -101,7 +103,7 @@ export class FrameSplitter {
     if (chunk.length === 0) return [];
     const take = Math.min(this.#rest, chunk.length);
     this.#rest -= take;
-    const part: Frame = { code: this.#restCode, bytes: chunk.subarray(0, take), part: true };
+    const part: Frame = { code: this.#restCode, bytes: chunk.subarray(0, take), part: 'more' };
     return take === chunk.length ? [part] : [part, ...this.#split(chunk.subarray(take))];
   }
 

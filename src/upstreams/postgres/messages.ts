@@ -74,6 +74,12 @@ export function decodeBind(bytes: Buffer): BindMessage {
   return { portal, statement, restAt };
 }
 
+/** Whether the start of a Bind holds both its names (portal, statement): what `decodeBind` reads. */
+export function hasBindNames(head: Buffer): boolean {
+  const end = head.indexOf(0, BODY);
+  return end !== -1 && head.indexOf(0, end + 1) !== -1;
+}
+
 /**
  * Time words PostgreSQL reads as "the current time" in date/time input
  * (https://www.postgresql.org/docs/current/datatype-datetime.html#DATATYPE-DATETIME-SPECIAL-VALUES).

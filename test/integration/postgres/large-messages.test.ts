@@ -36,7 +36,7 @@ class Answers {
     });
   }
 
-  /** The bytes up to the `ready`-th ReadyForQuery since the last call, once they are all in. */
+  /** The bytes up to the `ready`-th ReadyForQuery since the last call, once they are all in (nothing may follow them). */
   async take(ready: number): Promise<Buffer> {
     await waitFor(() => this.#readies >= ready && this.received >= this.#next, `${ready} ReadyForQuery`, 60_000);
     const all = Buffer.concat(this.#chunks);
@@ -70,6 +70,14 @@ async function session(port: number, host = '127.0.0.1'): Promise<{ socket: net.
 }
 
 const batch = (sql: string) => Buffer.concat([parse('', sql), bind('', []), describePortal(), execute(), sync()]);
+/** Two answers in one buffer, cut after the first ReadyForQuery. */
+function afterFirstReady(bytes: Buffer): [Buffer, Buffer] {
+  let at = 0;
+  while (bytes[at] !== 0x5a) at += 1 + bytes.readInt32BE(at + 1);
+  at += 6;
+  return [bytes.subarray(0, at), bytes.subarray(at)];
+}
+
 const codes = (bytes: Buffer) =>
   readMessages(bytes)
     .map((m) => m.code)
@@ -179,10 +187,11 @@ describe.skipIf(unreachable !== undefined)('postgres listener: large messages (i
 /**
  * A TCP proxy between sidecache and PostgreSQL that, once armed, lets `bytes` more of the
  * server's bytes through and holds the rest until released: what the client has meanwhile is
- * what sidecache forwarded before the message was whole.
+ * what sidecache forwarded before the message was whole. It counts the bytes sent to the server.
  */
-async function gateProxy(): Promise<{ port: number; arm(bytes: number): void; release(): void; close(): Promise<void> }> {
+async function gateProxy(): Promise<{ port: number; readonly toServer: number; arm(bytes: number): void; release(): void; close(): Promise<void> }> {
   let budget = Infinity;
+  let toServer = 0;
   const held: { to: net.Socket; chunk: Buffer }[] = [];
   const sockets = new Set<net.Socket>();
   const listener = net.createServer((client) => {
@@ -192,7 +201,10 @@ async function gateProxy(): Promise<{ port: number; arm(bytes: number): void; re
       s.on('error', () => undefined);
       s.on('close', () => (client.destroy(), server.destroy()));
     }
-    client.on('data', (chunk) => server.write(chunk));
+    client.on('data', (chunk: Buffer) => {
+      toServer += chunk.length;
+      server.write(chunk);
+    });
     server.on('data', (chunk: Buffer) => {
       if (held.length > 0 || chunk.length > budget) {
         const pass = Math.max(0, budget);
@@ -208,6 +220,9 @@ async function gateProxy(): Promise<{ port: number; arm(bytes: number): void; re
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
   return {
     port: (listener.address() as net.AddressInfo).port,
+    get toServer() {
+      return toServer;
+    },
     arm: (bytes) => void (budget = bytes),
     release: () => {
       budget = Infinity;
@@ -252,6 +267,79 @@ describe.skipIf(unreachable !== undefined)('postgres listener: a large DataRow r
       via.socket.destroy();
       await server.stop(100);
       await proxy.close();
+    }
+  });
+});
+
+describe.skipIf(unreachable !== undefined)('postgres listener: a Bind longer than maxEntryBytes goes upstream as it arrives', () => {
+  const sql = 'SELECT md5($1::text) AS m, length($1::text) AS n';
+  const value = (size: number, seed: string) => seed.repeat(Math.ceil(size / seed.length)).slice(0, size);
+
+  it('forwards the first MiB of a 24 MiB Bind before the client sent the rest, answers it right, and stores nothing', async () => {
+    const proxy = await gateProxy();
+    const server = await startSidecache(
+      `${CACHE}postgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://127.0.0.1:${proxy.port}?sslmode=disable"\n`,
+      {
+        planWaitMs: 10_000,
+      },
+    );
+    const port = server.postgresListeners[0]!.address.port;
+    const via = await session(port);
+    try {
+      via.socket.write(Buffer.concat([parse('', sql), bind('', ['x']), describePortal(), execute(), sync()]));
+      await via.answers.take(1);
+      const text = value(24 * MiB, 'abcdefghij');
+      const request = Buffer.concat([parse('', sql), bind('', [text]), describePortal(), execute(), sync()]);
+      const before = proxy.toServer;
+      via.socket.write(request.subarray(0, 2 * MiB));
+      await waitFor(() => proxy.toServer - before >= MiB, 'a MiB of the Bind upstream before the client sent the rest', 20_000);
+      via.socket.write(request.subarray(2 * MiB));
+      const answer = readMessages(await via.answers.take(1));
+      expect(answer.map((m) => m.code).join('')).toBe('12TDCZ');
+      const row = answer.find((m) => m.code === 'D')!.body;
+      expect(row.toString('latin1')).toContain(createHash('md5').update(text).digest('hex'));
+      expect(server.store.size).toBe(1);
+      expect(await metric(server, 'sidecache_requests_total', { protocol: 'postgres', listener: 'main', result: 'bypass' })).toBe(1);
+    } finally {
+      via.socket.destroy();
+      await server.stop(100);
+      await proxy.close();
+    }
+  });
+
+  it('keeps statements in step: a large Bind of an unnamed statement answered from the cache, in pipelines, by pg', async () => {
+    const server = await startSidecache(
+      `${CACHE}postgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable"\n`,
+      {
+        planWaitMs: 10_000,
+      },
+    );
+    const port = server.postgresListeners[0]!.address.port;
+    const via = await session(port);
+    const client = await connect(port);
+    try {
+      const small = Buffer.concat([parse('', sql), bind('', ['y']), describePortal(), execute(), sync()]);
+      via.socket.write(small);
+      await via.answers.take(1);
+      via.socket.write(small);
+      const hit = await via.answers.take(1);
+      expect(await metric(server, 'sidecache_requests_total', { protocol: 'postgres', listener: 'main', result: 'hit' })).toBe(1);
+      // The unnamed statement exists only in sidecache's books now: the Bind that follows needs it upstream.
+      const text = value(21 * MiB, 'klmnopq');
+      const md5 = createHash('md5').update(text).digest('hex');
+      via.socket.write(Buffer.concat([bind('', [text]), describePortal(), execute(), sync(), small]));
+      const [big, again] = afterFirstReady(await via.answers.take(2));
+      expect(codes(big)).toBe('2TDCZ');
+      expect(big.toString('latin1')).toContain(md5);
+      expect(again.equals(hit)).toBe(true);
+      for (let i = 0; i < 2; i++) {
+        const { rows } = await client.query(sql, [text]);
+        expect(rows[0]).toEqual({ m: md5, n: 21 * MiB });
+      }
+    } finally {
+      via.socket.destroy();
+      await client.end();
+      await server.stop(100);
     }
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameSplitter, FramingError } from '../../../../src/upstreams/postgres/framing.js';
+import { type Frame, FrameSplitter, FramingError } from '../../../../src/upstreams/postgres/framing.js';
 import {
   bind,
   bindComplete,
@@ -122,18 +122,19 @@ describe('FrameSplitter.release: a message let go in parts as it arrives', () =>
     for (let i = 1; i < stream.length; i += 7) {
       for (let j = i; j < stream.length; j += 13) {
         const splitter = new FrameSplitter({ typed: true });
-        const out: { code: number; part: boolean; bytes: Buffer }[] = [];
-        for (const piece of [stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)]) {
-          const frames = [...splitter.push(piece), ...splitter.release((code) => code === DATA_ROW)];
-          out.push(...frames.map((f) => ({ code: f.code, part: f.part === true, bytes: f.bytes })));
-        }
+        const out: Frame[] = [];
+        for (const piece of [stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)])
+          out.push(...splitter.push(piece), ...splitter.release((code) => code === DATA_ROW));
         expect(Buffer.concat(out.map((f) => f.bytes)).equals(stream)).toBe(true);
-        const whole = out.filter((f) => !f.part).map((f) => String.fromCharCode(f.code));
-        const parts = out.filter((f) => f.part);
-        expect(parts.every((f) => f.code === DATA_ROW)).toBe(true);
-        // The row came whole when one piece held it all, else in parts, never both.
+        const whole = out.filter((f) => f.part === undefined).map((f) => String.fromCharCode(f.code));
+        const parts = out.filter((f) => f.part !== undefined);
+        // The row came whole when one piece held it all, else in parts (first, then more), never both.
         expect(whole).toEqual(parts.length > 0 ? ['2', 'C', 'Z'] : ['2', 'D', 'C', 'Z']);
-        if (parts.length > 0) expect(Buffer.concat(parts.map((f) => f.bytes)).equals(row)).toBe(true);
+        if (parts.length > 0) {
+          expect(parts.every((f) => f.code === DATA_ROW)).toBe(true);
+          expect(parts.map((f) => f.part)).toEqual(['first', ...parts.slice(1).map(() => 'more')]);
+          expect(Buffer.concat(parts.map((f) => f.bytes)).equals(row)).toBe(true);
+        }
         expect(splitter.buffered).toBe(0);
       }
     }
