@@ -1,6 +1,9 @@
 // Large messages through the PostgreSQL listener, sidecache against PostgreSQL direct in the same
 // run, with the `pg` client (extended protocol):
-//   bind          a bytea parameter of the size in one Bind (a new value each run: always a miss);
+//   bind          a bytea parameter of the size in one Bind (a new value each run: always a miss),
+//                 held until Sync as its answer may be stored (cache.maxEntryBytes raised above it);
+//   bind-pass     the same through a second sidecache whose maxEntryBytes (8MiB) the Bind exceeds,
+//                 so no answer to it can be stored and it goes upstream as it arrives;
 //   result-store  a text result of the size, stored (cache.maxEntryBytes raised above it);
 //   result-hit    the same result again, answered from the cache;
 //   result-pass   the same result through a second sidecache whose maxEntryBytes (8MiB) it
@@ -66,6 +69,12 @@ const scenarios = {
     value.writeInt32BE(run);
     const check = (row) => expectEqual('length', row.n, bytes);
     return [await timed(direct, BIND_SQL, [value], check), await timed(viaStored, BIND_SQL, [value], check)];
+  },
+  async 'bind-pass'(bytes) {
+    const value = Buffer.alloc(bytes, ++run & 0xff);
+    value.writeInt32BE(run);
+    const check = (row) => expectEqual('length', row.n, bytes);
+    return [await timed(direct, BIND_SQL, [value], check), await timed(viaPassing, BIND_SQL, [value], check)];
   },
   async 'result-store'(bytes) {
     const id = ++run;

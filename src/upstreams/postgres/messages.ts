@@ -87,6 +87,14 @@ export function hasBindNames(head: Buffer): boolean {
 const TIME_WORD = /\b(?:now|today|tomorrow|yesterday)\b/i;
 
 /**
+ * Every time word holds a w or a y (ASCII, either case; /i maps no other latin1 letter to them),
+ * so a value with neither needs no closer look: four byte scans instead of a 64 MiB string.
+ */
+function mayHoldTimeWord(value: Buffer): boolean {
+  return value.includes(0x77) || value.includes(0x57) || value.includes(0x79) || value.includes(0x59);
+}
+
+/**
  * Whether a parameter of a Bind (its tail from `restAt`) holds a time word: bound to a date/time
  * parameter (whose type the server may infer), or cast to one, it reads the clock, so the answer
  * must not be kept. https://www.postgresql.org/docs/current/protocol-message-formats.html
@@ -101,7 +109,7 @@ export function bindReadsClock(bytes: Buffer, restAt: number): boolean {
     at += 4;
     if (length < 0) continue;
     // Binary values are checked too: a text (or unknown) parameter in binary format is its bytes as they are.
-    if (TIME_WORD.test(bytes.toString('latin1', at, at + length))) return true;
+    if (mayHoldTimeWord(bytes.subarray(at, at + length)) && TIME_WORD.test(bytes.toString('latin1', at, at + length))) return true;
     at += length;
   }
   return false;
