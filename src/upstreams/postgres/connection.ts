@@ -9,39 +9,19 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { forwardCancel } from './cancel-request.js';
 import { handleClientMessage, type MessageTargets } from './client-messages.js';
-import { Backend, Frontend, StartupCode } from './codes.js';
+import { Backend, StartupCode } from './codes.js';
 import type { PgContext } from './context.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
-import {
-  ACCEPT_ENCRYPTION,
-  decodeParameterStatus,
-  decodeReadyStatus,
-  decodeStartup,
-  encodeError,
-  hasBindNames,
-  REFUSE_ENCRYPTION,
-  startsWithTerminate,
-} from './messages.js';
+import { ACCEPT_ENCRYPTION, decodeParameterStatus, decodeReadyStatus, decodeStartup, encodeError, REFUSE_ENCRYPTION, startsWithTerminate } from './messages.js';
 import { authFrameForClient } from './sasl.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import type { SessionChannel } from './session-channel.js';
 import { beginSession, requestEnded, sessionReady } from './session-lifecycle.js';
 import { WriteEffects } from './write-effects.js';
 import { connectUpstream } from './upstream-socket.js';
+import { streamsToClient, streamsUpstream } from './streamed.js';
 import { pauseWhileFull } from '../../drain.js';
 import { isSidecacheError } from '../../errors.js';
-
-/** Messages from this size on may go on as they arrive: below it, one socket read holds them whole. */
-const STREAM_FROM = 64 * 1024;
-
-/**
- * Backend messages the listener never decodes on a client's behalf, so a large one need not be
- * held until its last byte: DataRow and CopyData (a sidecache question's own reply, which is
- * decoded, is never let go: see `#onUpstreamData`).
- */
-function isStreamed(code: number, length: number): boolean {
-  return length >= STREAM_FROM && (code === Backend.DataRow || code === Backend.CopyData);
-}
 
 /** What a connection tells its listener besides its close: for metrics and rate-limited warnings. */
 export interface ConnectionHooks {
@@ -80,6 +60,7 @@ export class PgConnection {
     const loginMs = ctx.config.loginTimeout;
     if (loginMs > 0) this.#loginTimer = setTimeout(() => this.#loginTimeout(), loginMs);
     this.#writes = new WriteEffects(ctx);
+    this.#streamsUpstream = streamsUpstream(ctx.store.maxEntryBytes);
     this.#queue = new ResponseQueue({
       write: (bytes) => this.#client.write(bytes),
       now: () => ctx.clock.now(),
@@ -174,17 +155,8 @@ export class PgConnection {
     this.#pump();
   }
 
-  /**
-   * Client messages that go upstream as they arrive: a large CopyData, and a Bind longer than
-   * cache.maxEntryBytes: its parameters are part of the key, which counts toward the entry, so no
-   * answer to it can be stored and its batch goes upstream at once (`Batches.pass`). The Bind's
-   * names must be in its first part, for the statements and portals kept in step (batch.ts).
-   */
-  readonly #streamsUpstream = (code: number, length: number, head: Buffer): boolean => {
-    if (length < STREAM_FROM) return false;
-    if (code === Frontend.CopyData) return true;
-    return code === Frontend.Bind && length > this.#ctx.store.maxEntryBytes && hasBindNames(head);
-  };
+  /** Which client messages go upstream in parts as they arrive (streamed.ts). */
+  readonly #streamsUpstream: (code: number, length: number, head: Buffer) => boolean;
 
   /** Untyped messages: SSLRequest / GSSENCRequest (answered N), CancelRequest, StartupMessage. */
   #startup(frame: Frame): void {
@@ -247,7 +219,7 @@ export class PgConnection {
     try {
       this.#route(frames);
       // What the listener never reads whole goes on as it comes (the store keeps its parts, capture.ts).
-      if (this.#phase === 'ready' && !this.#queue.internalAtHead) this.#route(this.#upstreamFrames.release(isStreamed));
+      if (this.#phase === 'ready' && !this.#queue.internalAtHead) this.#route(this.#upstreamFrames.release(streamsToClient));
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
       this.#ctx.log.warn('upstream sent a malformed message; closing the connection', { err: err.message });
