@@ -21,12 +21,16 @@ export function scratch() {
   return mkdtempSync(join(tmpdir(), 'sidecache-pgbench-'));
 }
 
-/** Starts sidecache with one Postgres listener in front of PG; resolves to its ports and a stop(). */
-export async function startSidecache(dir) {
-  const config = join(dir, 'bench.yaml');
+/**
+ * Starts sidecache with one Postgres listener in front of PG; resolves to its ports and a stop().
+ * `cache` is the YAML flow mapping of the cache section; `name` names the config file, so that
+ * several instances can share `dir`.
+ */
+export async function startSidecache(dir, { cache = '{ maxBytes: 1GiB }', name = 'bench' } = {}) {
+  const config = join(dir, `${name}.yaml`);
   writeFileSync(
     config,
-    `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 1GiB }\npostgres:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable", defaultTtl: 1h }\n`,
+    `admin: { listen: "127.0.0.1:0" }\ncache: ${cache}\npostgres:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable", defaultTtl: 1h }\n`,
   );
   const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', config], {
     cwd: new URL('../../', import.meta.url),

@@ -8,6 +8,7 @@ import { Backend, Frontend, Target } from './codes.js';
 import type { Frame } from './framing.js';
 import { bindReadsClock, parseDeclaresCatalogType, decodeBind, decodeExecute, decodeParse, decodeTarget } from './messages.js';
 import type { ResponseQueue, UpstreamSlot } from './response-queue.js';
+import { bindDigest } from './key.js';
 import type { PreparedStatement, Session } from './session.js';
 
 /** An extended-protocol batch up to its Sync, held back while it may still be a cache hit. */
@@ -23,14 +24,26 @@ export interface Batch {
   types: string;
   /** For a Bind without Parse: the RowDescription/NoData the statement was described with (latin1), part of the key. */
   description: string;
-  /** Parameter formats, values and result formats: the Bind's tail, part of the key. */
+  /** Parameter formats, values and result formats: the Bind's tail, part of the key (a long one as `bindDigest`). */
   bindTail: string;
+  bindDigest: string | undefined;
   /** Set once the batch goes upstream. */
   slot: UpstreamSlot | undefined;
 }
 
 function newBatch(): Batch {
-  return { frames: [], shape: '', parse: undefined, described: undefined, sql: undefined, types: '', description: '', bindTail: '', slot: undefined };
+  return {
+    frames: [],
+    shape: '',
+    parse: undefined,
+    described: undefined,
+    sql: undefined,
+    types: '',
+    description: '',
+    bindTail: '',
+    bindDigest: undefined,
+    slot: undefined,
+  };
 }
 
 /**
@@ -91,7 +104,8 @@ function extendBatch(batch: Batch, frame: Frame, known: (name: string) => Prepar
         batch.description = statement.description.toString('latin1');
       }
       batch.sql = sql;
-      batch.bindTail = frame.bytes.toString('latin1', bind.restAt);
+      batch.bindDigest = bindDigest(frame.bytes, bind.restAt);
+      if (batch.bindDigest === undefined) batch.bindTail = frame.bytes.toString('latin1', bind.restAt);
       batch.shape += 'B';
       return true;
     }
@@ -143,6 +157,16 @@ export class Batches {
       return;
     }
     if (batch.slot === undefined) this.release();
+    this.#forward(frame, batch.slot!);
+  }
+
+  /**
+   * A message that leaves its batch no chance of a hit, of which only the first part may have
+   * come (a Bind longer than an entry may be): the batch goes upstream now, this message with it.
+   */
+  pass(frame: Frame): void {
+    const batch = (this.#batch ??= newBatch());
+    this.release();
     this.#forward(frame, batch.slot!);
   }
 

@@ -24,6 +24,15 @@ export interface MessageTargets {
 /** Hands one client message on; a promise when the connection must wait (on another session's fill) before the next. */
 export function handleClientMessage(frame: Frame, to: MessageTargets): Promise<void> | undefined {
   const { batches, readThrough, session } = to;
+  // The rest of a message let go as it arrives (connection.ts): its first part said where it goes.
+  if (frame.part === 'more') {
+    to.send(frame.bytes);
+    return undefined;
+  }
+  if (frame.part === 'first' && frame.code === Frontend.Bind) {
+    batches.pass(frame);
+    return undefined;
+  }
   switch (frame.code) {
     case Frontend.Query:
       if (batches.pending) {

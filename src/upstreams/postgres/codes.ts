@@ -28,6 +28,7 @@ export const enum Backend {
   CopyInResponse = 0x47, // G
   CopyOutResponse = 0x48, // H
   CopyBothResponse = 0x57, // W
+  CopyData = 0x64, // d
   DataRow = 0x44, // D
   EmptyQueryResponse = 0x49, // I
   ErrorResponse = 0x45, // E

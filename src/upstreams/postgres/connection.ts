@@ -19,6 +19,7 @@ import type { SessionChannel } from './session-channel.js';
 import { beginSession, requestEnded, sessionReady } from './session-lifecycle.js';
 import { WriteEffects } from './write-effects.js';
 import { connectUpstream } from './upstream-socket.js';
+import { streamsToClient, streamsUpstream } from './streamed.js';
 import { pauseWhileFull } from '../../drain.js';
 import { isSidecacheError } from '../../errors.js';
 
@@ -59,6 +60,7 @@ export class PgConnection {
     const loginMs = ctx.config.loginTimeout;
     if (loginMs > 0) this.#loginTimer = setTimeout(() => this.#loginTimeout(), loginMs);
     this.#writes = new WriteEffects(ctx);
+    this.#streamsUpstream = streamsUpstream(ctx.store.maxEntryBytes);
     this.#queue = new ResponseQueue({
       write: (bytes) => this.#client.write(bytes),
       now: () => ctx.clock.now(),
@@ -142,6 +144,7 @@ export class PgConnection {
     } catch (err) {
       return this.#malformed(err);
     }
+    if (this.#phase === 'ready') frames.push(...this.#clientFrames.release(this.#streamsUpstream));
     if (frames.length === 0) return;
     if (this.#phase !== 'ready') {
       if (this.#phase === 'auth') for (const f of frames) this.#upstream!.write(f.bytes);
@@ -151,6 +154,9 @@ export class PgConnection {
     this.#inbox.push(...frames);
     this.#pump();
   }
+
+  /** Which client messages go upstream in parts as they arrive (streamed.ts). */
+  readonly #streamsUpstream: (code: number, length: number, head: Buffer) => boolean;
 
   /** Untyped messages: SSLRequest / GSSENCRequest (answered N), CancelRequest, StartupMessage. */
   #startup(frame: Frame): void {
@@ -211,13 +217,9 @@ export class PgConnection {
     }
     this.#client.cork();
     try {
-      for (const frame of frames) {
-        // A ParameterStatus in the reply to sidecache's own question is the channel's to judge.
-        if (frame.code === Backend.ParameterStatus && !this.#queue.internalAtHead)
-          this.#started!.session.serverParameter(...decodeParameterStatus(frame.bytes));
-        if (this.#phase === 'ready') this.#queue.fromUpstream(frame);
-        else this.#duringAuth(frame);
-      }
+      this.#route(frames);
+      // What the listener never reads whole goes on as it comes (the store keeps its parts, capture.ts).
+      if (this.#phase === 'ready' && !this.#queue.internalAtHead) this.#route(this.#upstreamFrames.release(streamsToClient));
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
       this.#ctx.log.warn('upstream sent a malformed message; closing the connection', { err: err.message });
@@ -229,6 +231,15 @@ export class PgConnection {
     pauseWhileFull(this.#client, this.#upstream);
     // Idle again: a catalog question waiting for a session of this database may go now.
     if (this.#phase === 'ready' && this.#queue.idle) this.#ctx.inBand?.offer(this.#channel!);
+  }
+
+  #route(frames: readonly Frame[]): void {
+    for (const frame of frames) {
+      // A ParameterStatus in the reply to sidecache's own question is the channel's to judge.
+      if (frame.code === Backend.ParameterStatus && !this.#queue.internalAtHead) this.#started!.session.serverParameter(...decodeParameterStatus(frame.bytes));
+      if (this.#phase === 'ready') this.#queue.fromUpstream(frame);
+      else this.#duringAuth(frame);
+    }
   }
 
   /** Authentication passes through (see `authFrameForClient`); its end is the first ReadyForQuery. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchKey, field, queryKey } from '../../../../src/upstreams/postgres/key.js';
+import { BIND_DIGEST_FROM, batchKey, bindDigest, field, queryKey } from '../../../../src/upstreams/postgres/key.js';
 import { Session } from '../../../../src/upstreams/postgres/session.js';
 
 const fingerprint = new Session(
@@ -67,5 +67,34 @@ describe('Postgres store keys', () => {
     );
     expect(new Set([key(a), key(b), key(c)]).size).toBe(3);
     expect(batchKey(fingerprint, { ...parts, sql: 'a', types: 'b' })).not.toBe(batchKey(fingerprint, { ...parts, sql: 'a1:b', types: '' }));
+  });
+});
+
+describe('Postgres store keys: long Bind tails', () => {
+  const tail = (size: number, last: number) => {
+    const bytes = Buffer.alloc(size + 3, 0x61);
+    bytes[bytes.length - 1] = last;
+    return bytes;
+  };
+
+  it('holds a tail up to the limit as it is, and a longer one as its SHA-256, not the bytes', () => {
+    expect(bindDigest(tail(BIND_DIGEST_FROM, 1), 3)).toBeUndefined();
+    const long = tail(16 * 1024 * 1024, 1);
+    const digest = bindDigest(long, 3)!;
+    expect(digest).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    const key = batchKey(fingerprint, { ...parts, bindDigest: digest });
+    expect(key.length).toBeLessThan(fingerprint.length + 100);
+  });
+
+  it('keeps apart long tails that differ in one byte, and a digest from a short tail of the same bytes', () => {
+    const a = bindDigest(tail(100_000, 1), 3)!;
+    const b = bindDigest(tail(100_000, 2), 3)!;
+    const keys = [
+      batchKey(fingerprint, { ...parts, bindDigest: a }),
+      batchKey(fingerprint, { ...parts, bindDigest: b }),
+      batchKey(fingerprint, { ...parts, bindTail: a }),
+      batchKey(fingerprint, { ...parts, bindTail: `#${field(a)}` }),
+    ];
+    expect(new Set(keys).size).toBe(keys.length);
   });
 });
