@@ -8,6 +8,8 @@
 export interface HttpKeyDescription {
   protocol: 'http';
   listener: string;
+  /** The gateway route whose namespace holds the key (`http[].routes`), on gateway listeners only. */
+  route?: string;
   /** The path (and, with `reveal`, the query) in its normal form. */
   url: string;
   /** Whether a query was left out. */
@@ -26,8 +28,11 @@ export function shownUrl(url: string, reveal: boolean): { url: string; queryHidd
 export function describeHttpKey(key: string, reveal: boolean): HttpKeyDescription | undefined {
   const parts = key.split('\u0000');
   if (parts[0] !== 'http' || parts.length < 3) return undefined;
+  // A gateway route's namespace is `listener NUL route NUL digest` (routes.ts); a URL starts with `/`.
+  const route = parts[2]!.startsWith('/') ? undefined : parts.splice(2, 2)[0];
+  if (parts.length < 3) return undefined;
   const [, listener, url, ...fields] = parts as [string, string, string, ...string[]];
-  const description: HttpKeyDescription = { protocol: 'http', listener, ...shownUrl(url, reveal) };
+  const description: HttpKeyDescription = { protocol: 'http', listener, ...(route !== undefined && { route }), ...shownUrl(url, reveal) };
   if (fields.length > 0) {
     if (!reveal) description.vary = fields.map((f) => f.split('=')[0]!);
     else {

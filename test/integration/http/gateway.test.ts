@@ -108,6 +108,14 @@ describe('http gateway: routes by host and path', () => {
       a: { hit: 1, miss: 1, stale: 0, bypass: 0, error: 0, hitRatio: 0.5 },
       b: { hit: 1, miss: 1, stale: 0, bypass: 0, error: 0, hitRatio: 0.5 },
     });
+    // And /cache/entries names each entry's route (issue 19 point 3).
+    const listed = (await (await fetch(`${server.adminUrl}/cache/entries?listener=gw`)).json()) as {
+      entries: { key: { listener: string; route?: string; url: string } }[];
+    };
+    expect(listed.entries.map((e) => [e.key.listener, e.key.route, e.key.url]).sort()).toEqual([
+      ['gw', 'a', '/same'],
+      ['gw', 'b', '/same'],
+    ]);
   });
 
   it('gives each route its own TTLs, tag header and rules, and its own upstream pool and timeouts', async () => {
