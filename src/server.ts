@@ -10,7 +10,7 @@ import { Store } from './cache/store.js';
 import type { InvalidationTarget } from './cache/types.js';
 import { type Clock, realClock } from './clock.js';
 import type { Config } from './config/schema.js';
-import { parseListen } from './config/schema.js';
+import { parseListen } from './config/fields.js';
 import { busTransports } from './invalidation/transports.js';
 import { Dispatcher } from './invalidation/dispatch.js';
 import { FanOut } from './invalidation/fanout.js';
