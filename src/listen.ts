@@ -2,9 +2,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { parseListen } from './config/schema.js';
+import { parseListen } from './config/fields.js';
 
-export { isLoopback } from './config/schema.js';
+export { isLoopback } from './config/fields.js';
 import { SidecacheError } from './errors.js';
 
 /**

@@ -10,12 +10,11 @@ import { Store } from './cache/store.js';
 import type { InvalidationTarget } from './cache/types.js';
 import { type Clock, realClock } from './clock.js';
 import type { Config } from './config/schema.js';
-import { parseListen } from './config/schema.js';
-import { busTransports } from './invalidation/transports.js';
+import { parseListen } from './config/fields.js';
 import { Dispatcher } from './invalidation/dispatch.js';
 import { FanOut } from './invalidation/fanout.js';
-import { degradationOf, servingMode } from './invalidation/while-down.js';
-import { type BusHooks, BusRunner } from './invalidation/runner.js';
+import { servingMode } from './invalidation/while-down.js';
+import type { BusRunner } from './invalidation/runner.js';
 import { closeGracefully, DescriptorWatch, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from './listen.js';
 import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
@@ -26,8 +25,10 @@ import { describePgKey } from './upstreams/postgres/describe-key.js';
 import { loadConfig } from './config/load.js';
 import { SidecacheError } from './errors.js';
 import { planReload } from './reload.js';
-import { HTTP_RESTART_KEYS, HttpListener, type HttpListenerDeps } from './upstreams/http/listener.js';
-import { POSTGRES_RESTART_KEYS, PostgresListener } from './upstreams/postgres/listener.js';
+import { HTTP_RESTART_KEYS, HttpListener } from './upstreams/http/listener.js';
+import { POSTGRES_RESTART_KEYS, type PostgresListener } from './upstreams/postgres/listener.js';
+import { ServerBuses } from './server/buses.js';
+import { connectionsOf, type ListenerOptions, makeListeners } from './server/listeners.js';
 
 /** How long a client waits for its write's invalidation to be published before it is answered anyway (the outbox keeps it). */
 const PUBLISH_WAIT_MS = 2_000;
@@ -41,26 +42,15 @@ const DESCRIPTOR_CHECK_MS = 1000;
 /** An accept error a server reports is logged at most this often (it may come once per connection). */
 const ACCEPT_WARN_INTERVAL_MS = 10_000;
 
-export interface ServerOptions {
+export interface ServerOptions extends ListenerOptions {
   clock?: Clock;
   log?: Logger;
   /** See `StoreOptions.unsafeWithoutFillGuard`: for the race test only, never from configuration. */
   unsafeWithoutFillGuard?: boolean;
-  /**
-   * How long a Postgres statement's first use waits for its cache plan (default 100 ms). Tests that
-   * need a plan on a loaded machine raise it; not a configuration key.
-   */
-  planWaitMs?: number;
-  /** How long an unused catalog connection stays open (default 10 s); for tests, not a configuration key. */
-  catalogIdleMs?: number;
-  /** How long an in-band catalog question waits for an idle session (tests); default 5 s. */
-  catalogWaitMs?: number;
   /** The file the configuration came from: SIGHUP and `POST /reload` read it again. */
   configFile?: string;
   /** How long a client waits for a publish (default 2 s); for tests, not a configuration key. */
   publishWaitMs?: number;
-  /** Where access lines go (`log.access`); default stdout. For tests. */
-  accessSink?: (text: string) => void;
 }
 
 /** What a reload did. */
@@ -95,14 +85,10 @@ export class SidecacheServer {
   readonly #admin: http.Server;
   readonly httpListeners: readonly HttpListener[];
   readonly postgresListeners: readonly PostgresListener[];
-  buses: readonly BusRunner[];
+  readonly #buses: ServerBuses;
   readonly #configFile: string | undefined;
-  #busHooks: BusHooks;
-  #busDispatcher!: Dispatcher;
   readonly #unsubscribe: () => void;
   readonly #recent: RecentInvalidations;
-  #busLog!: Logger;
-  readonly #busSettings = new WeakMap<BusRunner, string>();
   #adminAddress: AddressInfo | undefined;
   readonly #descriptors: DescriptorWatch;
   #acceptWarnedAt = -Infinity;
@@ -118,10 +104,6 @@ export class SidecacheServer {
       clientConnections: () => this.#connections((l) => l.clientConnections),
       upstreamConnections: () => this.#connections((l) => l.upstreamConnections),
     }));
-    const accessSink = options.accessSink ?? ((text: string) => process.stdout.write(text));
-    const accessLog: HttpListenerDeps['accessLog'] = config.log.access
-      ? (line) => accessSink(JSON.stringify({ time: new Date().toISOString(), msg: 'access', ...line }) + '\n')
-      : undefined;
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
     this.#recent = new RecentInvalidations(this.store);
     this.dispatcher = new Dispatcher(this.store, this.#log.child({ component: 'invalidation' }));
@@ -143,64 +125,28 @@ export class SidecacheServer {
       describeKey: (key, reveal) => describeHttpKey(key, reveal) ?? describePgKey(key, reveal),
       buses: () => this.buses.map((b) => ({ name: b.name, connected: b.reason === undefined, reason: b.reason ?? null })),
     });
-    this.httpListeners = config.http.map(
-      (listener) =>
-        new HttpListener({
-          config: listener,
-          store: this.store,
-          clock,
-          log: this.#log.child({ listener: listener.name }),
-          adminToken: config.admin.token,
-          invalidate,
-          onUpstreamError: (reason) => this.metrics.upstreamErrors.inc({ protocol: 'http', listener: listener.name, reason }),
-          onRefused: (reason) => this.metrics.connectionsRefused.inc({ protocol: 'http', listener: listener.name, reason }),
-          onAcceptError: (err) => this.#acceptError(`http ${listener.name}`, err),
-          onUpstreamResponse: (cls) => this.metrics.upstreamResponses.inc({ protocol: 'http', listener: listener.name, class: cls }),
-          ...(accessLog !== undefined && { accessLog }),
-        }),
-    );
-    this.postgresListeners = config.postgres.map(
-      (listener) =>
-        new PostgresListener({
-          config: listener,
-          store: this.store,
-          clock,
-          log: this.#log.child({ listener: listener.name }),
-          invalidate,
-          onCatalogError: (reason) => this.metrics.catalogErrors.inc({ listener: listener.name, reason }),
-          onUpstreamError: (reason) => this.metrics.upstreamErrors.inc({ protocol: 'postgres', listener: listener.name, reason }),
-          onRefused: (reason) => this.metrics.connectionsRefused.inc({ protocol: 'postgres', listener: listener.name, reason }),
-          onLoginTimeout: () => this.metrics.loginTimeouts.inc({ listener: listener.name }),
-          onAcceptError: (err) => this.#acceptError(`postgres ${listener.name}`, err),
-          onUpstreamResponse: (cls) => this.metrics.upstreamResponses.inc({ protocol: 'postgres', listener: listener.name, class: cls }),
-          ...(accessLog !== undefined && { accessLog }),
-          ...(options.planWaitMs !== undefined && { planWaitMs: options.planWaitMs }),
-          ...(options.catalogIdleMs !== undefined && { catalogIdleMs: options.catalogIdleMs }),
-          ...(options.catalogWaitMs !== undefined && { catalogWaitMs: options.catalogWaitMs }),
-        }),
-    );
-    const busLog = this.#log.child({ component: 'invalidation' });
-    this.#busHooks = {
-      state: (bus: string, up: boolean) => {
-        this.metrics.busConnected.set({ bus }, up ? 1 : 0);
-        this.#updateDegradation();
-      },
-      gap: (bus: string) => this.metrics.busGaps.inc({ bus }),
-      badMessage: (bus: string) => this.metrics.invalidationErrors.inc({ source: bus }),
-      echo: (bus: string) => this.metrics.busEchoes.inc({ bus }),
-      published: (bus: string, result: 'sent' | 'failed') => this.metrics.busPublishes.inc({ bus, result }),
-      outbox: (bus: string, names: number) => this.metrics.busOutbox.set({ bus }, names),
-    };
+    ({ http: this.httpListeners, postgres: this.postgresListeners } = makeListeners(config, options, {
+      store: this.store,
+      clock,
+      log: this.#log,
+      metrics: this.metrics,
+      invalidate,
+      acceptError: (where, err) => this.#acceptError(where, err),
+    }));
     this.readiness.configure(
       () => this.config.readyz.requireBuses,
       () => servingMode(this.store.degradation),
     );
-    this.#busLog = busLog;
-    // Bus messages name tables as they were written (a partition, a trigger's table): the listeners' catalogs expand them.
-    this.#busDispatcher = new Dispatcher(this.store, busLog, (tables, invalidate) => {
-      for (const listener of this.postgresListeners) listener.expandTables(tables, invalidate);
+    this.#buses = new ServerBuses(config, {
+      store: this.store,
+      metrics: this.metrics,
+      readiness: this.readiness,
+      log: this.#log.child({ component: 'invalidation' }),
+      origin: this.instanceId,
+      expandTables: (tables, invalidate) => {
+        for (const listener of this.postgresListeners) listener.expandTables(tables, invalidate);
+      },
     });
-    this.buses = this.#makeBuses(config);
     this.#primeMetrics();
     for (const listener of [...this.httpListeners, ...this.postgresListeners]) {
       const kind = listener instanceof HttpListener ? 'http' : 'postgres';
@@ -216,12 +162,14 @@ export class SidecacheServer {
     });
   }
 
+  /** The runners of `invalidation[]` now (a reload may replace them). */
+  get buses(): readonly BusRunner[] {
+    return this.#buses.runners;
+  }
+
   /** Connections open per listener, both protocols (the `sidecache_client_connections` and `sidecache_upstream_connections` gauges). */
   #connections(count: (l: HttpListener | PostgresListener) => number): { labels: Record<string, string>; value: number }[] {
-    return [
-      ...this.httpListeners.map((l) => ({ labels: { protocol: 'http', listener: l.name }, value: count(l) })),
-      ...this.postgresListeners.map((l) => ({ labels: { protocol: 'postgres', listener: l.name }, value: count(l) })),
-    ];
+    return connectionsOf(this.httpListeners, this.postgresListeners, count);
   }
 
   /** Counters at 0 for every listener, bus and result known now (`metrics/prime.ts`). */
@@ -296,7 +244,7 @@ export class SidecacheServer {
       applied.push(`postgres[${entry.name}]`);
     }
     if (plan.buses) {
-      await this.#replaceBuses(next);
+      await this.#buses.replace(next, this.#config.shutdownGrace);
       applied.push('invalidation');
     }
     if (next.shutdownGrace !== this.#config.shutdownGrace) applied.push('shutdownGrace');
@@ -319,73 +267,6 @@ export class SidecacheServer {
       throw err;
     }
     return this.reload(next);
-  }
-
-  /**
-   * Unchanged buses keep their subscription; the others are replaced, new ones subscribed before
-   * the old ones stop, so that some subscription listens all along. A new bus whose predecessor
-   * was down (or still owed a flush) handles the cache as after a gap.
-   */
-  async #replaceBuses(next: Config): Promise<void> {
-    const old = this.buses;
-    const fresh = this.#makeBuses(next, old);
-    const added = fresh.filter((b) => !old.includes(b));
-    const dropped = old.filter((b) => !fresh.includes(b));
-    // Until it stops, a predecessor of the same name stands in for the new bus on the gauge and /readyz.
-    await Promise.all(added.map((b) => b.start(dropped.find((d) => d.name === b.name))));
-    const owed = new Set(dropped.filter((b) => b.missed).map((b) => b.name));
-    for (const bus of dropped) bus.handOutbox(added.find((b) => b.name === bus.name));
-    this.buses = fresh;
-    await Promise.all(dropped.map((b) => b.stop(this.#config.shutdownGrace)));
-    for (const bus of dropped) if (!fresh.some((b) => b.name === bus.name)) this.readiness.remove(`bus ${bus.name}`);
-    for (const bus of added) {
-      bus.takeOver();
-      if (owed.has(bus.name)) bus.noteGap();
-    }
-    this.#updateDegradation();
-  }
-
-  /** While a bus is down, the store serves by the strictest `whileDown` of those down (docs/contracts.md). */
-  #updateDegradation(): void {
-    // Hooks may fire while the constructor builds the buses.
-    const degradation = degradationOf(this.buses ?? []);
-    this.store.degrade(degradation);
-    this.metrics.servingDegraded.set({ mode: 'bypass' }, degradation?.maxAgeMs === 0 ? 1 : 0);
-    this.metrics.servingDegraded.set({ mode: 'ttl' }, degradation !== undefined && degradation.maxAgeMs > 0 ? 1 : 0);
-  }
-
-  /** A postgres-wal bus's slot lag: the gauge, and a warning (once a minute) past its maxSlotLag. */
-  #walLag(bus: string, bytes: number, over: boolean): void {
-    this.metrics.walSlotLag.set({ bus }, bytes);
-    if (over)
-      this.#busLog.warnEvery('SC_WARN_WAL_SLOT_LAG', `${bus}: the replication slot holds back ${bytes} bytes of WAL, more than maxSlotLag`, bus, 60_000, {
-        bus,
-        bytes,
-      });
-  }
-
-  /** Runners for `invalidation[]`, reusing those of `reuse` whose entry is unchanged. */
-  #makeBuses(config: Config, reuse: readonly BusRunner[] = []): BusRunner[] {
-    const buses = busTransports(config.invalidation, { walLag: (bus, bytes, over) => this.#walLag(bus, bytes, over) }).map(
-      ({ transport, gap, maxMessageBytes, publish, whileDown, settings }) => {
-        const same = reuse.find((b) => b.name === transport.name && this.#busSettings.get(b) === settings);
-        if (same !== undefined) return same;
-        const runner = new BusRunner(transport, {
-          gap,
-          whileDown,
-          publish,
-          origin: this.instanceId,
-          maxMessageBytes,
-          dispatcher: this.#busDispatcher,
-          hooks: this.#busHooks,
-          log: this.#busLog,
-        });
-        this.#busSettings.set(runner, settings);
-        return runner;
-      },
-    );
-    for (const bus of buses) this.readiness.add(`bus ${bus.name}`, () => bus.reason, { degrading: true });
-    return buses;
   }
 
   /** The admin server's bound address (after `start`). */

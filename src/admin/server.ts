@@ -1,7 +1,8 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Store } from '../cache/store.js';
-import { type AdminConfig, parseListen } from '../config/schema.js';
+import { parseListen } from '../config/fields.js';
+import type { AdminConfig } from '../config/schema.js';
 import { isSidecacheError } from '../errors.js';
 import type { InvalidationTarget } from '../cache/types.js';
 import type { LocalInvalidation } from '../invalidation/fanout.js';

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { type ConfigProblem, ConfigError, SidecacheError } from '../errors.js';
 import { interpolate } from './env.js';
-import { type Config, configSchema, crossCheck } from './schema.js';
+import { crossCheck } from './cross-check.js';
+import { type Config, configSchema } from './schema.js';
 
 /**
  * Text to frozen config: YAML → `${ENV}` interpolation into its values → schema (unknown keys are problems,

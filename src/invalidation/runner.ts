@@ -2,8 +2,8 @@ import type { InvalidationTarget } from '../cache/types.js';
 import type { Logger } from '../log.js';
 import type { Bytes, Millis } from '../units.js';
 import { type BusTransport, canPublish, type Subscription, within } from './bus.js';
-import { type Dispatcher, namesOf, SLICE_NAMES } from './dispatch.js';
-import { InvalidationMessageError, readInvalidation } from './message.js';
+import type { Dispatcher } from './dispatch.js';
+import { Inbox, type InboxHooks } from './inbox.js';
 import { type PublishHooks, Publisher } from './publisher.js';
 
 /** What a disconnected bus may have missed: `flush` drops every entry on reconnect, `keep` accepts the risk. */
@@ -17,12 +17,9 @@ export interface WhileDown {
   readonly maxAgeMs: Millis;
 }
 
-export interface BusHooks extends PublishHooks {
+export interface BusHooks extends PublishHooks, InboxHooks {
   state(bus: string, connected: boolean): void;
   gap(bus: string): void;
-  badMessage(bus: string): void;
-  /** A message this instance published came back to it (recognised by its `origin`, and skipped). */
-  echo(bus: string): void;
 }
 
 export interface BusRunnerOptions {
@@ -38,14 +35,9 @@ export interface BusRunnerOptions {
   maxMessageBytes: Bytes;
 }
 
-/** What `#read` answers for a message of this instance's own. */
-const ECHO = Symbol('echo');
-
 /** Reconnect delays: doubling from BASE to CAP, each with full jitter, so instances do not reconnect in step. */
 const BASE_MS: Millis = 100;
 const CAP_MS: Millis = 5_000;
-/** A refused message is logged at most this often per bus and reason; the rest are counted. */
-const BAD_MESSAGE_LOG_EVERY_MS: Millis = 60_000;
 
 /**
  * Keeps one bus subscribed: reconnects with capped exponential backoff and jitter, reports its
@@ -63,8 +55,7 @@ export class BusRunner {
   readonly #dispatcher: Dispatcher;
   readonly #hooks: BusHooks;
   readonly #log: Logger;
-  readonly #maxMessageBytes: Bytes;
-  readonly #origin: string;
+  readonly #inbox: Inbox;
   readonly #publisher: Publisher | undefined;
   readonly whileDown: WhileDown;
   #subscription: Subscription | undefined;
@@ -77,14 +68,10 @@ export class BusRunner {
   #missed = false;
   #reason = 'not connected yet';
   #standIn: BusRunner | undefined;
-  /** Large messages waiting to be applied in slices, in the order they came; small ones after them wait too. */
-  readonly #backlog: InvalidationTarget[] = [];
-  #draining = false;
 
   constructor(transport: BusTransport, options: BusRunnerOptions) {
     this.name = transport.name;
     this.whileDown = options.whileDown;
-    this.#origin = options.origin;
     this.#publisher =
       options.publish && canPublish(transport)
         ? new Publisher(transport, { origin: options.origin, maxMessageBytes: options.maxMessageBytes, hooks: options.hooks, log: options.log })
@@ -94,7 +81,14 @@ export class BusRunner {
     this.#dispatcher = options.dispatcher;
     this.#hooks = options.hooks;
     this.#log = options.log;
-    this.#maxMessageBytes = options.maxMessageBytes;
+    this.#inbox = new Inbox({
+      bus: this.name,
+      origin: options.origin,
+      maxMessageBytes: options.maxMessageBytes,
+      dispatcher: options.dispatcher,
+      hooks: options.hooks,
+      log: options.log,
+    });
   }
 
   get connected(): boolean {
@@ -191,7 +185,7 @@ export class BusRunner {
     let lostEarly: string | undefined;
     try {
       const subscription = await this.#transport.subscribe(
-        (payload) => this.#onMessage(payload),
+        (payload) => this.#inbox.receive(payload),
         (reason) => {
           if (adopted === undefined) lostEarly = reason;
           else if (this.#subscription === adopted) this.#onLost(reason);
@@ -247,83 +241,5 @@ export class BusRunner {
     }
     const removed = this.#dispatcher.apply({ all: true }, `${this.name} gap`);
     this.#log.warn('bus reconnected after a gap; cache flushed', { bus: this.name, removed });
-  }
-
-  /** Runs inside the client library's data handler: nothing may throw out of here, whatever the payload. */
-  #onMessage(payload: Buffer | string): void {
-    let target: InvalidationTarget | typeof ECHO | undefined;
-    try {
-      target = this.#read(payload);
-    } catch (err) {
-      this.#refuse('unreadable', `${this.name}: invalid invalidation message: it cannot be read (${String((err as Error).message).slice(0, 120)})`);
-      return;
-    }
-    if (target === undefined) return;
-    if (target === ECHO) return this.#hooks.echo(this.name);
-    try {
-      this.#enqueue(target);
-    } catch (err) {
-      this.#failed(err);
-    }
-  }
-
-  /** A message that could not be applied may have left entries it names: the safe answer is a flush. */
-  #failed(err: unknown): void {
-    this.#backlog.length = 0;
-    this.#log.error('an invalidation message could not be applied; cache flushed', { bus: this.name, err });
-    try {
-      this.#dispatcher.apply({ all: true }, `${this.name} error`);
-    } catch (flushErr) {
-      this.#log.error('the cache could not be flushed', { bus: this.name, err: flushErr });
-    }
-  }
-
-  /**
-   * The message's target, ECHO for one this instance published (applied already, when it was
-   * decided), or undefined when it was refused (counted and logged by reason).
-   */
-  #read(payload: Buffer | string): InvalidationTarget | typeof ECHO | undefined {
-    // Checked before decoding: a string's UTF-8 size is at least its length.
-    const size = typeof payload === 'string' ? (payload.length > this.#maxMessageBytes ? payload.length : Buffer.byteLength(payload)) : payload.length;
-    if (size > this.#maxMessageBytes) {
-      this.#refuse('too large', `${this.name}: invalid invalidation message: ${size} bytes, more than maxMessageBytes (${this.#maxMessageBytes})`);
-      return undefined;
-    }
-    try {
-      const { target, origin } = readInvalidation(typeof payload === 'string' ? payload : payload.toString('utf8'));
-      return origin === this.#origin ? ECHO : target;
-    } catch (err) {
-      if (!(err instanceof InvalidationMessageError)) throw err;
-      this.#refuse(err.reason, `${this.name}: ${err.message}`);
-      return undefined;
-    }
-  }
-
-  #refuse(reason: string, msg: string): void {
-    this.#hooks.badMessage(this.name);
-    this.#log.warnEvery('SC_WARN_BAD_INVALIDATION', msg, `${this.name}\u0000${reason}`, BAD_MESSAGE_LOG_EVERY_MS, { bus: this.name, reason });
-  }
-
-  /** Small messages apply at once; a large one, and whatever comes while one is applied, wait in order. */
-  #enqueue(target: InvalidationTarget): void {
-    if (!this.#draining && (target.all === true || namesOf(target) <= SLICE_NAMES)) {
-      this.#dispatcher.apply(target, this.name);
-      return;
-    }
-    this.#backlog.push(target);
-    if (!this.#draining) void this.#drain();
-  }
-
-  async #drain(): Promise<void> {
-    this.#draining = true;
-    try {
-      for (let target = this.#backlog.shift(); target !== undefined; target = this.#backlog.shift()) {
-        await this.#dispatcher.applyInSlices(target, this.name);
-      }
-    } catch (err) {
-      this.#failed(err);
-    } finally {
-      this.#draining = false;
-    }
   }
 }

@@ -5,7 +5,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { isLoopback, parseListen } from '../../src/config/schema.js';
+import { isLoopback, parseListen } from '../../src/config/fields.js';
 import type { Config } from '../../src/config/schema.js';
 import { type Container, type Doc, manifest, mountedConfig, one, probedPorts, sidecar } from '../helpers/kubernetes-example.js';
 

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig, parseConfig } from '../../../src/config/load.js';
-import { configSchema, parseListen } from '../../../src/config/schema.js';
+import { parseListen } from '../../../src/config/fields.js';
+import { configSchema } from '../../../src/config/schema.js';
 import { describeSchema } from '../../../src/config/spec.js';
 import type { ConfigError } from '../../../src/errors.js';
 
