@@ -116,6 +116,16 @@ describe('http gateway: routes by host and path', () => {
       ['gw', 'a', '/same'],
       ['gw', 'b', '/same'],
     ]);
+    // /cache/explain picks the route by the Host given, as a request would, and knows none for another host.
+    const explain = async (host: string) =>
+      (await (await fetch(`${server.adminUrl}/cache/explain?listener=gw&url=/same&header=${encodeURIComponent(`Host: ${host}`)}`)).json()) as {
+        decision: string;
+        reason: string;
+        key?: { route?: string };
+        stored?: { hits: number } | null;
+      };
+    expect(await explain('b.test')).toMatchObject({ decision: 'store', key: { route: 'b' }, stored: { hits: 1 } });
+    expect(await explain('c.test')).toMatchObject({ decision: 'refuse', reason: expect.stringMatching(/^no-route/) as unknown });
   });
 
   it('gives each route its own TTLs, tag header and rules, and its own upstream pool and timeouts', async () => {
