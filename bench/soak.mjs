@@ -14,6 +14,9 @@
 // sidecache_bus_connected that read 1, to the first sample reading 1 again) are counted apart.
 // Exit 1 when a read was stale outside those windows, or connections or heap did not stay flat.
 // SOAK_ON_GAP=keep (no flush after a gap) must fail: it shows the soak sees lost invalidations.
+//
+// SOAK_REPLICAS=2 runs the two-replica stale-read hunt instead (bench/lib/soak-replicas.mjs:
+// writes through replica A, reads through A and B, one bus outage; SOAK_BUS, SOAK_SECONDS).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +30,12 @@ import { Pool } from 'undici';
 import { parsePromText, sumOf, valueOf } from './lib/prom-text.mjs';
 import { DownWindows, VersionHistory } from './lib/staleness.mjs';
 import { startTcpProxy } from './lib/tcp-proxy.mjs';
+
+if (Number(process.env.SOAK_REPLICAS ?? 1) === 2) {
+  await import('./lib/soak-replicas.mjs');
+  // Its report is out and its processes are stopped; the single-replica soak below must not run.
+  process.exit();
+}
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const CUT_EVERY_S = Number(process.env.SOAK_CUT_EVERY_S ?? 60);
