@@ -201,7 +201,10 @@ export class BusRunner {
       this.#attempt = 0;
       this.#hooks.state(this.name, true);
       this.#log.info('bus subscribed', { bus: this.name });
-      if (this.#missed && subscription.resumed === true) this.#missed = false;
+      // A durable bus that lost nothing resumes without a flush, unless replicas publish their own
+      // invalidations on it: another replica's outbox may then hold what the stream never saw
+      // (an outage they shared, this one back first), so the resume is a gap like any other.
+      if (this.#missed && subscription.resumed === true && this.#publisher === undefined) this.#missed = false;
       else if (this.#missed) this.#onGap();
       // What could not be published while the bus was down goes out now.
       this.#publisher?.retry();
