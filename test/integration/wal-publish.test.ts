@@ -21,14 +21,15 @@ const bus = 'postgres-wal:sidecache';
 
 describe.skipIf(noCluster)('postgres-wal bus: replicas publish their invalidations as logical decoding messages', () => {
   const cluster: PgCluster = useCluster({ auth: 'trust', conf: ['wal_level = logical', 'max_replication_slots = 10', 'max_wal_senders = 10'] });
-  const url = () => `postgres://postgres@127.0.0.1:${cluster.port}/postgres`;
   let origin: Origin;
   let a: SidecacheServer;
   let b: SidecacheServer;
   let direct: pg.Client;
 
-  const replica = () =>
-    startSidecache(`${httpListenerYaml(origin.url)}invalidation:\n  - { type: postgres-wal, url: "${url()}", heartbeat: 200ms, maxMessageBytes: 1KiB }\n`);
+  const replica = (user = 'postgres') =>
+    startSidecache(
+      `${httpListenerYaml(origin.url)}invalidation:\n  - { type: postgres-wal, url: "postgres://${user}@127.0.0.1:${cluster.port}/postgres", heartbeat: 200ms, maxMessageBytes: 1KiB }\n`,
+    );
   const get = async (s: SidecacheServer, path: string) => {
     const res = await fetch(`${s.httpListeners[0]!.url}${path}`);
     return { status: res.headers.get('cache-status') ?? '', body: await res.text() };
@@ -173,5 +174,32 @@ describe.skipIf(noCluster)('postgres-wal bus: replicas publish their invalidatio
     } finally {
       await cluster.admin(`GRANT EXECUTE ON FUNCTION ${signature} TO PUBLIC; DROP ROLE walpub`);
     }
+  });
+
+  it('a role that may not execute pg_logical_emit_message: the publish fails, waits in the outbox, and goes out once granted; stop closes the publishing connection', async () => {
+    const [result] = await cluster.admin(
+      `SELECT oid::regprocedure::text AS s FROM pg_proc WHERE proname = 'pg_logical_emit_message' AND proargtypes[2] = 'bytea'::regtype`,
+    );
+    const signature = result!.rows[0].s as string;
+    await cluster.admin(`CREATE ROLE walpub2 LOGIN REPLICATION; REVOKE EXECUTE ON FUNCTION ${signature} FROM PUBLIC`);
+    const c = await replica('walpub2');
+    try {
+      expect(await metric(c, 'sidecache_bus_connected', { bus })).toBe(1);
+      b.store.set('k:late', { body: Buffer.from('x'), ttlMs: 60_000, tags: ['user:4'] });
+      const res = await fetch(`${c.adminUrl}/invalidate`, { method: 'POST', body: '{"tags":["user:4"]}', headers: JSON_TYPE });
+      expect(res.status).toBe(200);
+      expect(await metric(c, 'sidecache_bus_publishes_total', { bus, result: 'failed' })).toBe(1);
+      expect(await metric(c, 'sidecache_bus_outbox_names', { bus })).toBe(1);
+      await settled();
+      expect(b.store.has('k:late')).toBe(true);
+      await cluster.admin(`GRANT EXECUTE ON FUNCTION ${signature} TO walpub2`);
+      await waitFor(() => !b.store.has('k:late'), "C's outbox at B once C may emit");
+      expect(await metric(c, 'sidecache_bus_outbox_names', { bus })).toBe(0);
+    } finally {
+      await c.stop(1000);
+    }
+    const publishers = async () => (await cluster.admin(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'walpub2'`))[0]!.rows[0].n as number;
+    await waitFor(async () => (await publishers()) === 0, "C's connections to close");
+    await cluster.admin(`GRANT EXECUTE ON FUNCTION ${signature} TO PUBLIC; DROP OWNED BY walpub2; DROP ROLE walpub2`);
   });
 });
