@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Bytes, Millis } from '../../units.js';
 import { type BusTransport, type Subscription, within } from '../bus.js';
+import { MIN_MESSAGES_VERSION, WAL_MESSAGE_PREFIX, WalEmitter } from './wal-emit.js';
 import { ensurePublication } from './wal-publication.js';
 import { decodeReplication, type Lsn, PgOutputReader, standbyStatus, type Touched } from './wal-protocol.js';
 
@@ -44,17 +45,30 @@ function parseLsn(text: string): Lsn {
  * partition), invalidates that table when its commit arrives, with no trigger or NOTIFY to install.
  * Runs on node-postgres's own replication mode (`replication: 'database'`, the walsender's
  * CopyBoth stream): https://www.postgresql.org/docs/current/protocol-replication.html
+ * Replicas publish their own invalidations into the same stream as logical decoding messages
+ * (wal-emit.ts), which the stream hands over like any other bus's payload.
  */
 export class PostgresWalBus implements BusTransport {
   readonly name: string;
   readonly #options: PostgresWalOptions;
+  readonly #emitter: WalEmitter;
 
   constructor(options: PostgresWalOptions) {
     this.name = options.name;
     this.#options = options;
+    this.#emitter = new WalEmitter({ url: options.url, name: options.name, connectTimeoutMs: options.connectTimeoutMs });
   }
 
-  async subscribe(onMessage: (payload: string) => void, onLost: (reason: string) => void): Promise<Subscription> {
+  /** Writes `payload` into the WAL as a logical decoding message with the prefix `sidecache` (wal-emit.ts). */
+  publish(payload: string): Promise<void> {
+    return this.#emitter.emit(payload);
+  }
+
+  close(graceMs: Millis): Promise<void> {
+    return this.#emitter.close(graceMs);
+  }
+
+  async subscribe(onMessage: (payload: Buffer | string) => void, onLost: (reason: string) => void): Promise<Subscription> {
     const options = this.#options;
     const client = new pg.Client({
       connectionString: options.url,
@@ -86,6 +100,7 @@ export class PostgresWalBus implements BusTransport {
     const stream = new WalStream(
       options,
       (touched) => onMessage(payloadOf(touched, options.maxMessageBytes)),
+      onMessage,
       (chunk) => {
         if (!over) connection.sendCopyFromChunk(chunk);
       },
@@ -102,8 +117,12 @@ export class PostgresWalBus implements BusTransport {
       stream.confirmed = slot.from;
       const started = new Promise<void>((resolve) => connection.once('replicationStart', resolve));
       const publication = pg.escapeLiteral(pg.escapeIdentifier(options.publication));
+      // pgoutput refuses options it does not know: `messages` only where it exists (PostgreSQL 14+).
+      const messages = (await serverVersion(client)) >= MIN_MESSAGES_VERSION ? ", messages 'true'" : '';
       // Resolves only when the stream ends; an error before it started fails the attempt at once, after it is a loss.
-      const ended = client.query(`START_REPLICATION SLOT ${pg.escapeIdentifier(slot.name)} LOGICAL 0/0 (proto_version '1', publication_names ${publication})`);
+      const ended = client.query(
+        `START_REPLICATION SLOT ${pg.escapeIdentifier(slot.name)} LOGICAL 0/0 (proto_version '1', publication_names ${publication}${messages})`,
+      );
       ended.then(
         () => lose('the replication stream ended'),
         (err: Error) => lose(`the replication stream failed: ${err.message}`),
@@ -147,23 +166,32 @@ export function payloadOf(touched: Touched, maxMessageBytes: Bytes): string {
   return Buffer.byteLength(payload) > maxMessageBytes ? '{"all":true}' : payload;
 }
 
+/** `server_version_num` (https://www.postgresql.org/docs/current/runtime-config-preset.html), as a walsender answers SHOW. */
+async function serverVersion(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ server_version_num: string }>('SHOW server_version_num');
+  return Number(rows[0]!.server_version_num);
+}
+
 /**
- * One replication stream's state: hands each commit's tables over, confirms what was applied, and
- * answers the server, so a slot never holds WAL for what sidecache already has.
+ * One replication stream's state: hands each commit's tables and each sidecache message over,
+ * confirms what was applied, and answers the server, so a slot never holds WAL for what sidecache
+ * already has.
  */
 class WalStream {
   readonly #reader = new PgOutputReader();
   readonly #options: PostgresWalOptions;
   readonly #onCommit: (touched: Touched) => void;
+  readonly #onPayload: (payload: Buffer) => void;
   readonly #send: (chunk: Buffer) => void;
   /** Everything up to here is applied to the store: what the status updates confirm. */
   confirmed: Lsn = 0n;
   /** Set by every message from the server; the heartbeat clears it when it asks for an answer. */
   #heard = true;
 
-  constructor(options: PostgresWalOptions, onCommit: (touched: Touched) => void, send: (chunk: Buffer) => void) {
+  constructor(options: PostgresWalOptions, onCommit: (touched: Touched) => void, onPayload: (payload: Buffer) => void, send: (chunk: Buffer) => void) {
     this.#options = options;
     this.#onCommit = onCommit;
+    this.#onPayload = onPayload;
     this.#send = send;
   }
 
@@ -171,11 +199,17 @@ class WalStream {
     this.#heard = true;
     const message = decodeReplication(chunk);
     if (message.kind === 'data') {
-      const commit = this.#reader.read(message.data);
-      if (commit === undefined) return;
+      const event = this.#reader.read(message.data);
+      if (event === undefined) return;
+      if (event.kind === 'unreadable') return this.#onCommit({ all: true });
+      if (event.kind === 'message') {
+        // A copy: the chunk is a view of the client's read buffer. The runner refuses it by size before decoding.
+        if (event.prefix === WAL_MESSAGE_PREFIX) this.#onPayload(Buffer.from(event.content));
+        return;
+      }
       // Applied before it is confirmed: a named slot resumes from the first commit not applied.
-      if (commit.touched.all || commit.touched.tables.length > 0) this.#onCommit(commit.touched);
-      if (commit.endLsn > this.confirmed) this.confirmed = commit.endLsn;
+      if (event.touched.all || event.touched.tables.length > 0) this.#onCommit(event.touched);
+      if (event.endLsn > this.confirmed) this.confirmed = event.endLsn;
       this.#lag(message.walEnd);
     } else if (message.kind === 'keepalive') {
       // Between transactions every commit sent so far is applied: the slot may move to the server's end.

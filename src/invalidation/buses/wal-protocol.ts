@@ -50,6 +50,15 @@ export function standbyStatus(lsn: Lsn, nowMs: number, replyNow: boolean): Buffe
 export type Touched = { all: true } | { all: false; tables: string[] };
 
 /**
+ * What one pgoutput message amounts to: a transaction's end, with what it touched and its end LSN
+ * (what may be confirmed once it is applied), or a Logical Decoding Message ('M', PostgreSQL 14+,
+ * sent only with `messages 'true'`): what `pg_logical_emit_message` wrote, with its prefix. A
+ * message that cannot be read is `unreadable`, outside a transaction (inside one its commit is a flush).
+ */
+export type PgOutputEvent =
+  { kind: 'commit'; touched: Touched; endLsn: Lsn } | { kind: 'message'; transactional: boolean; prefix: string; content: Buffer } | { kind: 'unreadable' };
+
+/**
  * Follows pgoutput's transactions: Relation messages name relation OIDs for the rest of the
  * stream; the relations of each change are buffered from Begin and handed over at Commit, with
  * the commit's end LSN (what may be confirmed once they are applied). A transaction rolled back
@@ -66,8 +75,8 @@ export class PgOutputReader {
     return this.#open !== undefined;
   }
 
-  /** Reads one pgoutput message; returns what a Commit closes, else undefined. */
-  read(data: Buffer): { touched: Touched; endLsn: Lsn } | undefined {
+  /** Reads one pgoutput message; returns what a Commit closes or a Message carries, else undefined. */
+  read(data: Buffer): PgOutputEvent | undefined {
     switch (data[0]) {
       case 0x42: // 'B' Begin
         this.#open = new Set();
@@ -86,6 +95,8 @@ export class PgOutputReader {
       case 0x54: // 'T' Truncate: Int32 count, Int8 options, Int32 OID each
         for (let i = 0, n = data.readUInt32BE(1); i < n; i++) this.#touch(data.readUInt32BE(6 + 4 * i));
         return undefined;
+      case 0x4d: // 'M' Message
+        return this.#message(data);
       case 0x4f: // 'O' Origin
       case 0x59: // 'Y' Type: neither changes a row
         return undefined;
@@ -96,12 +107,31 @@ export class PgOutputReader {
     }
   }
 
-  #commit(endLsn: Lsn): { touched: Touched; endLsn: Lsn } {
+  #commit(endLsn: Lsn): PgOutputEvent {
     const tables = [...(this.#open ?? [])];
     const unknown = this.#unknown || this.#open === undefined;
     this.#open = undefined;
     this.#unknown = false;
-    return { touched: unknown ? { all: true } : { all: false, tables }, endLsn };
+    return { kind: 'commit', touched: unknown ? { all: true } : { all: false, tables }, endLsn };
+  }
+
+  /**
+   * 'M': Int8 flags (1: transactional), Int64 LSN, String prefix, Int32 length, Byte[n] content
+   * (no Int32 xid: that comes only in streamed transactions, protocol version 2+). pgoutput sends a
+   * transactional message inside its transaction once that committed (a rolled-back one is never
+   * decoded), a non-transactional one as its WAL record is decoded, outside any transaction: both
+   * are handed over at once. A message is never a row change: it does not touch the open transaction.
+   */
+  #message(data: Buffer): PgOutputEvent | undefined {
+    const prefixEnd = data.indexOf(0, 10);
+    const contentAt = prefixEnd + 5;
+    const length = prefixEnd < 0 || data.length < contentAt ? -1 : data.readUInt32BE(prefixEnd + 1);
+    if (length < 0 || data.length !== contentAt + length) {
+      if (this.#open === undefined) return { kind: 'unreadable' };
+      this.#unknown = true;
+      return undefined;
+    }
+    return { kind: 'message', transactional: (data[1]! & 1) === 1, prefix: data.toString('utf8', 10, prefixEnd), content: data.subarray(contentAt) };
   }
 
   #relation(data: Buffer): void {

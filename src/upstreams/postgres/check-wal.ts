@@ -19,11 +19,43 @@ WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catal
   AND (c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
 ORDER BY 1`;
 
+/**
+ * Whether the role may run `pg_logical_emit_message(boolean, text, bytea)`, the call a publishing
+ * WAL bus makes (PostgreSQL grants EXECUTE to PUBLIC unless a DBA revoked it; 17+ adds a `flush`
+ * argument, so the function is found by its first three argument types).
+ */
+const CAN_EMIT = `
+SELECT p.oid::pg_catalog.regprocedure::text AS signature,
+       pg_catalog.has_function_privilege(p.oid, 'EXECUTE') AS can
+FROM pg_catalog.pg_proc p
+WHERE p.proname = 'pg_logical_emit_message' AND p.pronamespace = 'pg_catalog'::regnamespace AND p.proargtypes[2] = 'bytea'::regtype`;
+
 function ident(name: string): string {
   return pg.escapeIdentifier(name);
 }
 
-/** Checks one WAL bus, printing each finding and its fix; true when the bus can stream. */
+/**
+ * A publishing bus (`publish: true`) writes each local invalidation into the WAL as a logical
+ * decoding message: pgoutput carries them from PostgreSQL 14 on, and the role needs EXECUTE on
+ * the function (https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-REPLICATION).
+ */
+async function checkPublish(client: pg.Client, role: string, missing: (what: string, fix: string) => void, print: (line: string) => void): Promise<void> {
+  const version = Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
+  const emit = (await client.query<{ signature: string; can: boolean }>(CAN_EMIT)).rows[0];
+  if (version < 140_000)
+    missing(
+      `publish: PostgreSQL ${Math.floor(version / 10_000)} cannot carry invalidations on the replication stream (pgoutput sends logical decoding messages from 14 on)`,
+      'set publish: false on this bus and publish on a postgres or redis bus beside it, or upgrade PostgreSQL',
+    );
+  else if (emit?.can === true) print(`  publish: may emit logical decoding messages (pg_logical_emit_message)`);
+  else
+    missing(
+      `publish: role ${role} may not execute pg_logical_emit_message`,
+      `GRANT EXECUTE ON FUNCTION pg_catalog.${emit?.signature ?? 'pg_logical_emit_message(boolean,text,bytea)'} TO ${ident(role)}; (or set publish: false on this bus)`,
+    );
+}
+
+/** Checks one WAL bus, printing each finding and its fix; true when the bus can stream (and, with `publish`, publish). */
 export async function checkWalBus(bus: WalBusConfig, print: (line: string) => void): Promise<boolean> {
   const url = parsePgUrl(bus.url);
   const where = `${url.host ?? ''}:${url.port ?? 5432}/${url.database ?? ''}, user "${url.user ?? ''}"`;
@@ -52,6 +84,7 @@ export async function checkWalBus(bus: WalBusConfig, print: (line: string) => vo
     ).rows[0]!;
     if (role.can) print(`  role ${role.rolname}: may replicate`);
     else missing(`role ${role.rolname}: no REPLICATION attribute`, `ALTER ROLE ${ident(role.rolname)} REPLICATION;`);
+    if (bus.publish) await checkPublish(client, role.rolname, missing, print);
     const tables = bus.tables.length === 0 ? null : bus.tables;
     const what = tables === null ? 'ALL TABLES' : `TABLE ${tables.join(', ')}`;
     const pub = (await client.query<{ puballtables: boolean }>('SELECT puballtables FROM pg_catalog.pg_publication WHERE pubname = $1', [bus.publication]))
@@ -92,6 +125,10 @@ export async function checkWalBus(bus: WalBusConfig, print: (line: string) => vo
   } finally {
     await client.end().catch(() => undefined);
   }
-  print(ok ? '  verdict: the bus can stream committed writes' : '  verdict: the bus cannot stream yet: apply the fixes above');
+  print(
+    ok
+      ? `  verdict: the bus can stream committed writes${bus.publish ? " and carry this instance's invalidations" : ''}`
+      : '  verdict: the bus is not ready yet: apply the fixes above',
+  );
   return ok;
 }

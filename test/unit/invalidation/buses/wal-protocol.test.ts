@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { payloadOf } from '../../../../src/invalidation/buses/postgres-wal.js';
-import { decodeReplication, PgOutputReader, standbyStatus } from '../../../../src/invalidation/buses/wal-protocol.js';
+import { decodeReplication, type PgOutputEvent, PgOutputReader, standbyStatus } from '../../../../src/invalidation/buses/wal-protocol.js';
 
 /** pgoutput messages, built by hand from the protocol page (not with the code under test). */
 const begin = () => Buffer.concat([Buffer.from('B'), Buffer.alloc(8 + 8 + 4)]);
@@ -30,6 +30,9 @@ const truncate = (...oids: number[]) => {
   return b;
 };
 
+/** What a Commit event says was touched (undefined for any other event). */
+const touchedBy = (event: PgOutputEvent | undefined) => (event?.kind === 'commit' ? event.touched : undefined);
+
 describe('PgOutputReader: which tables a commit touched', () => {
   it('buffers relations from Begin and hands them over at Commit, with the end LSN; names last across transactions', () => {
     const r = new PgOutputReader();
@@ -40,23 +43,59 @@ describe('PgOutputReader: which tables a commit touched', () => {
     r.read(change('U', 16390));
     r.read(change('D', 16384));
     expect(r.inTransaction).toBe(true);
-    expect(r.read(commit(0x1_0000_0010n))).toEqual({ touched: { all: false, tables: ['Items', 'm_1'] }, endLsn: 0x1_0000_0010n });
+    expect(r.read(commit(0x1_0000_0010n))).toEqual({ kind: 'commit', touched: { all: false, tables: ['Items', 'm_1'] }, endLsn: 0x1_0000_0010n });
     expect(r.inTransaction).toBe(false);
     r.read(begin());
     r.read(truncate(16384, 16390));
-    expect(r.read(commit(0x20n))?.touched).toEqual({ all: false, tables: ['Items', 'm_1'] });
+    expect(touchedBy(r.read(commit(0x20n)))).toEqual({ all: false, tables: ['Items', 'm_1'] });
   });
 
   it('a change to a relation it was never told of, or a message it does not know, makes the commit a flush', () => {
     const r = new PgOutputReader();
     r.read(begin());
     r.read(change('I', 99));
-    expect(r.read(commit(1n))?.touched).toEqual({ all: true });
+    expect(touchedBy(r.read(commit(1n)))).toEqual({ all: true });
     r.read(begin());
     r.read(Buffer.from('Zwhatever'));
-    expect(r.read(commit(2n))?.touched).toEqual({ all: true });
+    expect(touchedBy(r.read(commit(2n)))).toEqual({ all: true });
     r.read(begin());
-    expect(r.read(commit(3n))?.touched).toEqual({ all: false, tables: [] });
+    expect(touchedBy(r.read(commit(3n)))).toEqual({ all: false, tables: [] });
+  });
+});
+
+/** A Logical Decoding Message of protocol version 1 (no xid): flags, LSN, prefix, length, content. */
+const message = (transactional: boolean, prefix: string, content: Buffer) => {
+  const head = Buffer.alloc(10);
+  head.write('M');
+  head[1] = transactional ? 1 : 0;
+  head.writeBigUInt64BE(0x42n, 2);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(content.length);
+  return Buffer.concat([head, Buffer.from(`${prefix}\0`), length, content]);
+};
+
+describe('PgOutputReader: logical decoding messages', () => {
+  it('hands a message over at once, with its prefix and bytes, inside or outside a transaction, without touching the transaction', () => {
+    const r = new PgOutputReader();
+    const payload = Buffer.from('{"tags":["é"]}');
+    expect(r.read(message(false, 'sidecache', payload))).toEqual({ kind: 'message', transactional: false, prefix: 'sidecache', content: payload });
+    r.read(begin());
+    r.read(relation(1, 'public', 'items'));
+    r.read(change('I', 1));
+    expect(r.read(message(true, 'other', Buffer.from('x')))).toEqual({ kind: 'message', transactional: true, prefix: 'other', content: Buffer.from('x') });
+    expect(r.inTransaction).toBe(true);
+    expect(touchedBy(r.read(commit(5n)))).toEqual({ all: false, tables: ['items'] });
+    expect(r.read(message(false, '', Buffer.alloc(0)))).toEqual({ kind: 'message', transactional: false, prefix: '', content: Buffer.alloc(0) });
+  });
+
+  it('a message that cannot be read is unreadable outside a transaction and makes its transaction a flush inside one', () => {
+    const r = new PgOutputReader();
+    const whole = message(false, 'sidecache', Buffer.from('{"all":true}'));
+    for (let cut = 1; cut < whole.length; cut++) expect(r.read(whole.subarray(0, cut))).toEqual({ kind: 'unreadable' });
+    expect(r.read(Buffer.concat([whole, Buffer.from('x')]))).toEqual({ kind: 'unreadable' });
+    r.read(begin());
+    expect(r.read(whole.subarray(0, 12))).toBeUndefined();
+    expect(touchedBy(r.read(commit(6n)))).toEqual({ all: true });
   });
 });
 
