@@ -101,6 +101,19 @@ describe.skipIf(noCluster)('postgres-wal bus: committed writes invalidate, witho
     );
     expect(admin).toMatchObject({ ok: true });
     expect(admin.out).toContain('sidecache creates it (createPublication: true): CREATE PUBLICATION "sidecache" FOR TABLE items;');
+    // An existing publication that leaves out tables the bus is for: writes to them would never be seen.
+    await cluster.admin('CREATE PUBLICATION partial FOR TABLE items, m');
+    const partial = await checkBus(`{ type: postgres-wal, url: "postgres://postgres@127.0.0.1:${cluster.port}/postgres", publication: partial }`);
+    expect(partial.ok).toBe(false);
+    expect(partial.out).toMatch(/publication partial: does not publish [^\n]*public\.src/);
+    expect(partial.out).not.toMatch(/does not publish [^\n]*public\.(items|m_1)\b/);
+    expect(partial.out).toContain('ALTER PUBLICATION "partial" ADD TABLE ');
+    const covered = await checkBus(
+      `{ type: postgres-wal, url: "postgres://postgres@127.0.0.1:${cluster.port}/postgres", publication: partial, tables: [items, m] }`,
+    );
+    expect(covered).toMatchObject({ ok: true });
+    expect(covered.out).toContain('publication partial: exists (covers the tables)');
+    await cluster.admin('DROP PUBLICATION partial');
     await cluster.admin('DROP ROLE bob');
   });
 

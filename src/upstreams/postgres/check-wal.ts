@@ -20,6 +20,23 @@ WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catal
 ORDER BY 1`;
 
 /**
+ * Ordinary tables (partitions too, covered when they or an ancestor are published; pg_partition_ancestors
+ * gives nothing for a table that is not a partition, so the table itself is asked too) that `$2` (the
+ * bus's `tables`, or every table when null) names but publication `$1` does not publish: writes to
+ * them never reach the bus.
+ */
+const UNPUBLISHED = `
+SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND ($2::text[] IS NULL OR c.oid IN (SELECT r.name::regclass FROM unnest($2::text[]) AS r(name)
+                                       UNION SELECT t.relid FROM unnest($2::text[]) AS r(name), pg_catalog.pg_partition_tree(r.name::regclass) AS t))
+  AND NOT EXISTS (SELECT 1 FROM (SELECT c.oid AS relid UNION SELECT relid FROM pg_catalog.pg_partition_ancestors(c.oid)) AS a
+                  JOIN pg_catalog.pg_class ac ON ac.oid = a.relid JOIN pg_catalog.pg_namespace an ON an.oid = ac.relnamespace
+                  JOIN pg_catalog.pg_publication_tables pt ON pt.pubname = $1 AND pt.schemaname = an.nspname AND pt.tablename = ac.relname)
+ORDER BY 1`;
+
+/**
  * Whether the role may run `pg_logical_emit_message(boolean, text, bytea)`, the call a publishing
  * WAL bus makes (PostgreSQL grants EXECUTE to PUBLIC unless a DBA revoked it; 17+ adds a `flush`
  * argument, so the function is found by its first three argument types).
@@ -89,8 +106,15 @@ export async function checkWalBus(bus: WalBusConfig, print: (line: string) => vo
     const what = tables === null ? 'ALL TABLES' : `TABLE ${tables.join(', ')}`;
     const pub = (await client.query<{ puballtables: boolean }>('SELECT puballtables FROM pg_catalog.pg_publication WHERE pubname = $1', [bus.publication]))
       .rows[0];
-    if (pub !== undefined)
-      print(`  publication ${bus.publication}: exists${pub.puballtables ? ' (all tables)' : ' (writes to tables outside it are not seen)'}`);
+    const outside =
+      pub === undefined || pub.puballtables ? [] : (await client.query<{ name: string }>(UNPUBLISHED, [bus.publication, tables])).rows.map((r) => r.name);
+    if (outside.length > 0)
+      missing(
+        `publication ${bus.publication}: does not publish ${outside.slice(0, 20).join(', ')}${outside.length > 20 ? ', …' : ''} (writes to them never reach sidecache)`,
+        `ALTER PUBLICATION ${ident(bus.publication)} ADD TABLE ${outside.slice(0, 20).join(', ')};`,
+      );
+    else if (pub !== undefined)
+      print(`  publication ${bus.publication}: exists${pub.puballtables ? ' (all tables)' : ` (covers ${tables === null ? 'every table' : 'the tables'})`}`);
     else if (bus.createPublication)
       print(
         `  publication ${bus.publication}: missing; sidecache creates it (createPublication: true): CREATE PUBLICATION ${ident(bus.publication)} FOR ${what};`,
