@@ -250,6 +250,8 @@ const postgresListener = object({
   /** PEM files: with them, clients' SSLRequest is answered S and sessions run over TLS. */
   tls: optional(object({ cert: required(string), key: required(string) })),
   rules: withDefault(arrayOf(postgresRule), []),
+  /** Which misses fill the store: `always`, or `second-hit` (a key's second miss within a window of recent misses). */
+  admission: withDefault(oneOf(['always', 'second-hit'] as const), 'always'),
 });
 
 /** `flush` (drop every entry when a bus comes back after an outage) or `keep` (accept the risk). */
