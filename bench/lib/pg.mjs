@@ -21,7 +21,13 @@ export const PG = {
  * bench-compare's pg.sh does, so the load generator does not take sidecache's core. The
  * PostgreSQL server is not started here and stays where it runs.
  */
-const PIN = process.env.BENCH_PIN !== '0' && availableParallelism() >= 2 && (await run('taskset', ['-V']).then(() => true, () => false));
+const PIN =
+  process.env.BENCH_PIN !== '0' &&
+  availableParallelism() >= 2 &&
+  (await run('taskset', ['-V']).then(
+    () => true,
+    () => false,
+  ));
 const pinned = (cpu, command, args) => (PIN ? ['taskset', ['-c', cpu, command, ...args]] : [command, args]);
 
 /** A temporary directory for pgbench scripts and the config. */
@@ -39,7 +45,13 @@ export async function startSidecache(dir, { listener = '', maxBytes = '1GiB', na
     config,
     `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: ${maxBytes} }\npostgres:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable", defaultTtl: 1h${listener ? `, ${listener}` : ''} }\n`,
   );
-  const [command, args] = pinned('0', process.execPath, [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), 'dist/cli.js', 'start', '-c', config]);
+  const [command, args] = pinned('0', process.execPath, [
+    ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    'dist/cli.js',
+    'start',
+    '-c',
+    config,
+  ]);
   const child = spawn(command, args, { cwd: new URL('../../', import.meta.url), stdio: ['ignore', 'ignore', 'pipe'] });
   const ports = await new Promise((resolve, reject) => {
     let out = '';
@@ -85,7 +97,20 @@ export async function pgbench(port, mode, scripts, seconds, clients = 8) {
   const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: PG.user, PGDATABASE: PG.database, PGSSLMODE: 'disable' };
   const logs = scratch();
   const files = (Array.isArray(scripts) ? scripts : [scripts]).flatMap((f) => ['-f', f]);
-  const [command, args] = pinned('1', 'pgbench', ['-n', '-M', mode, '-c', String(clients), '-j', '2', '-T', String(seconds), '-l', `--log-prefix=${join(logs, 'tx')}`, ...files]);
+  const [command, args] = pinned('1', 'pgbench', [
+    '-n',
+    '-M',
+    mode,
+    '-c',
+    String(clients),
+    '-j',
+    '2',
+    '-T',
+    String(seconds),
+    '-l',
+    `--log-prefix=${join(logs, 'tx')}`,
+    ...files,
+  ]);
   try {
     const { stdout } = await run(command, args, { env, maxBuffer: 1 << 24, cwd: logs });
     const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);

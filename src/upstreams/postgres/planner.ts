@@ -29,6 +29,16 @@ export interface CachePlan {
 /** How many further catalog questions a statement's views may need (relations their definitions name that pg_depend did not list). */
 const MAX_VIEW_ROUNDS = 8;
 
+/**
+ * Whether texts of one shape may share `c`: a cacheable SELECT, or a plain write (DML, or DDL that
+ * names its tables). What else a statement does may depend on its constants (a SET's value, a
+ * function's body, a DO block), and such statements are parsed on their own.
+ */
+function isSharedByShape(c: Classification): boolean {
+  if (c.cacheable) return true;
+  return c.writes.length > 0 && c.session === 'none' && !c.transaction && !c.commits && !c.invalidatesAll && c.dropsDatabase === undefined;
+}
+
 const no = (reason: string): CachePlan => ({ cacheable: false, reason, tags: [], ttlMs: 0 });
 
 export class Planner {
@@ -77,9 +87,7 @@ export class Planner {
     let c = this.#classes.get(sql);
     if (c === undefined) {
       c = classify(sql);
-      // Only a cacheable SELECT is shared by its shape: what else a statement does (a SET's value,
-      // …) may depend on its constants, and such statements are parsed on their own.
-      if (shape !== undefined && c.cacheable) this.#shapes.set(shape, c);
+      if (shape !== undefined && isSharedByShape(c)) this.#shapes.set(shape, c);
       else this.#classes.set(sql, c);
     }
     return c;

@@ -6,10 +6,11 @@
  * up (undefined: the text is parsed on its own) on anything it does not model: comments, dollar
  * quotes and parameters, escape/bit/Unicode strings, backslashes, adjacent strings (which the lexer
  * joins into one constant), non-ASCII or control characters outside strings, and any constant the
- * classification reads (a date/time word such as 'now').
+ * classification or the session analysis reads (a date/time word such as 'now', `pg_temp`).
  *
- * What a SELECT's classification takes from its constants is only whether one holds such a word
- * (classify-walk.ts); everything else comes from the tokens the shape keeps verbatim.
+ * What a statement's classification takes from its constants is only whether one holds such a
+ * word (classify-walk.ts, session-effects.ts); everything else comes from the tokens the shape
+ * keeps verbatim. Which classifications are shared is the planner's choice (isSharedByShape).
  */
 import { TIME_WORD } from './classify-literals.js';
 
@@ -67,6 +68,14 @@ function stringEnd(sql: string, i: number): number {
   }
 }
 
+/**
+ * A string constant whose words the classification or the session analysis reads: a date/time
+ * word, or `pg_temp` (a name part in option lists, which the parser keeps as strings).
+ */
+function isRead(content: string): boolean {
+  return TIME_WORD.test(content) || /pg_temp/i.test(content);
+}
+
 /** The shape of `sql`, or undefined when the scan cannot vouch for it (see the module comment). */
 export function sqlShape(sql: string): string | undefined {
   let out = '';
@@ -80,7 +89,7 @@ export function sqlShape(sql: string): string | undefined {
       const end = stringEnd(sql, i);
       if (end === -1) return undefined;
       const content = sql.slice(i + 1, end - 1);
-      if (content.includes('\\') || TIME_WORD.test(content.replaceAll("''", "'"))) return undefined;
+      if (content.includes('\\') || isRead(content.replaceAll("''", "'"))) return undefined;
       // 'a' 'b' across a newline is one constant 'ab' to the lexer: its words are not the pieces'.
       let k = end;
       while (isSpace(sql.charCodeAt(k))) k++;

@@ -6,6 +6,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { classify, loadParser } from '../../../../src/upstreams/postgres/classify.js';
 import { sqlShape } from '../../../../src/upstreams/postgres/sql-shape.js';
+import { sessionEffects } from '../../../../src/upstreams/postgres/session-effects.js';
+import { Planner } from '../../../../src/upstreams/postgres/planner.js';
+import { parseConfig } from '../../../../src/config/load.js';
 
 beforeAll(() => loadParser());
 
@@ -19,6 +22,11 @@ const SAME_SHAPE: [string, string][] = [
   ["SELECT * FROM t WHERE x IN ('a', 'b', 'c')", "SELECT * FROM t WHERE x IN ('d', 'e', 'f')"],
   ['SELECT * FROM t1 ORDER BY 1', 'SELECT * FROM t1 ORDER BY 2'],
   ['SELECT "a""1" FROM t WHERE c = 3', 'SELECT "a""1" FROM t WHERE c = 4'],
+  ['UPDATE counters SET n = n + 1 WHERE id = 5', 'UPDATE counters SET n = n + 1 WHERE id = 6'],
+  ["INSERT INTO t (a, b) VALUES (1, 'x')", "INSERT INTO t (a, b) VALUES (2, 'y')"],
+  ["SET search_path = 'a'", "SET search_path = 'b'"],
+  ["SELECT set_config('app.user', '1', false)", "SELECT set_config('app.user', '2', false)"],
+  ["DO 'BEGIN PERFORM 1; END'", "DO 'BEGIN DROP TABLE t; END'"],
 ];
 
 /** Texts the scan must not shape: parsed on their own. */
@@ -42,6 +50,7 @@ const NO_SHAPE: Record<string, string> = {
   "SELECT 'unterminated": 'an unterminated string',
   'SELECT "unterminated': 'an unterminated identifier',
   "SELECT 'é' FROM t WHERE \u00e9 = 1": 'non-ASCII outside a string',
+  "COPY t FROM '/x' (FORCE_NOT_NULL ('pg_temp'))": 'pg_temp, which the session analysis reads in name lists',
   'SELECT \u0001': 'a placeholder character in the text',
   'SELECT a && b FROM t': 'an ampersand (U& prefixes)',
 };
@@ -60,6 +69,21 @@ describe('sqlShape', () => {
 
   it('two texts of one shape classify alike', () => {
     for (const [a, b] of SAME_SHAPE) expect(classify(b), b).toEqual(classify(a));
+  });
+
+  it('the planner shares only a cacheable SELECT or a plain write by shape: a SET, set_config or DO is classified on its own', () => {
+    const config = parseConfig('postgres:\n  - { name: main, listen: "127.0.0.1:0", upstream: "postgres://127.0.0.1:1" }\n', 'test.yaml', {}).postgres[0]!;
+    const planner = new Planner(config, undefined);
+    for (const [a, b] of SAME_SHAPE) {
+      const first = planner.classify(a);
+      const second = planner.classify(b);
+      expect(second, b).toEqual(classify(b));
+      const shared = first === second;
+      expect(shared, b).toBe(first.cacheable || (first.writes.length > 0 && first.session === 'none' && !first.invalidatesAll));
+    }
+    // Values of SET reach the session: each text keeps its own analysis, whatever was analysed before.
+    expect(sessionEffects("SET search_path = 'b'")).not.toEqual(sessionEffects("SET search_path = 'a'"));
+    expect(sessionEffects("SET search_path = 'b'")[0]).toMatchObject({ kind: 'set', name: 'search_path' });
   });
 
   it('gives no shape to what it does not model', () => {
