@@ -7,8 +7,8 @@
 //              written), 20% writes to counters through sidecache (each invalidates the counters' reads).
 // Every cell runs direct and sidecache alternately BENCH_RUNS times (default 1) and prints the
 // medians: TPS, p50/p99 latency and the ratio sidecache/direct (the median of the per-run ratios).
-// The mixed workload runs once per admission policy (`always`, `second-hit`) and prints each one's
-// hit ratio. BENCH_ONLY=regex picks cells ("point-hit", "mixed prepared", …); BENCH_DURATION sets
+// The miss and mixed workloads run once per admission policy (`always`, `second-hit`), and the
+// mixed one again with a 4 MiB store, each row with its hit ratio. BENCH_ONLY=regex picks cells ("point-hit", "mixed prepared", …); BENCH_DURATION sets
 // the seconds per run (5). Targets (issue 15) are printed next to each ratio.
 // Needs pgbench and PostgreSQL at PGHOST/PGPORT (default 127.0.0.1:5432), database PGDATABASE (test).
 import { writeFileSync } from 'node:fs';
@@ -66,26 +66,35 @@ async function cell(sidecache, workload, mode, label = workload) {
   const ratio = median(proxied.map((p, i) => p.tps / direct[i].tps));
   const verdict = ratio >= TARGET[workload] ? 'met' : 'NOT met';
   console.log(
-    `${label.padEnd(17)} ${mode.padEnd(8)}  direct ${fmt(med(direct))}   sidecache ${fmt(med(proxied))}   ratio ${ratio.toFixed(2).padStart(7)} (target ${TARGET[workload]}: ${verdict})   ${hit}`,
+    `${label.padEnd(21)} ${mode.padEnd(8)}  direct ${fmt(med(direct))}   sidecache ${fmt(med(proxied))}   ratio ${ratio.toFixed(2).padStart(7)} (target ${TARGET[workload]}: ${verdict})   ${hit}`,
   );
 }
 
 const wanted = (label, mode) => ONLY === undefined || ONLY.test(`${label} ${mode}`);
 const modes = ['simple', 'extended', 'prepared'];
-const sidecache = await startSidecache(dir);
+/**
+ * Each variant is one sidecache: the default (plain LRU: every miss stored), then `second-hit`
+ * admission on the miss and mixed workloads, then both policies with a store too small for the
+ * mixed workload's keys, where admission decides what stays.
+ */
+const variants = [
+  { suffix: '', options: {}, workloads: ['point-hit', 'heavy', 'point-miss', 'mixed'], modes },
+  { suffix: ' second-hit', options: { listener: 'admission: second-hit' }, workloads: ['point-miss', 'mixed'], modes },
+  { suffix: ' 4MiB always', options: { maxBytes: '4MiB' }, workloads: ['mixed'], modes: ['prepared'] },
+  { suffix: ' 4MiB second-hit', options: { maxBytes: '4MiB', listener: 'admission: second-hit' }, workloads: ['mixed'], modes: ['prepared'] },
+];
 try {
-  for (const workload of ['point-hit', 'heavy', 'point-miss', 'mixed']) {
-    for (const mode of modes) if (wanted(workload, mode)) await cell(sidecache, workload, mode);
+  for (const [i, variant] of variants.entries()) {
+    const cells = variant.workloads.flatMap((w) => variant.modes.filter((m) => wanted(w + variant.suffix, m)).map((m) => [w, m]));
+    if (cells.length === 0) continue;
+    const sidecache = await startSidecache(dir, { ...variant.options, name: `variant-${i}` });
+    try {
+      for (const [workload, mode] of cells) await cell(sidecache, workload, mode, workload + variant.suffix);
+    } finally {
+      await sidecache.stop();
+    }
   }
 } finally {
-  await sidecache.stop();
-}
-// The mixed workload again with `second-hit` admission: its hit ratio against plain LRU's (`always`) above.
-const secondHit = await startSidecache(dir, { listener: 'admission: second-hit', name: 'second-hit' });
-try {
-  for (const mode of modes) if (wanted('mixed second-hit', mode)) await cell(secondHit, 'mixed', mode, 'mixed second-hit');
-} finally {
-  await secondHit.stop();
   await admin.query('DROP TABLE IF EXISTS sc_bench_big, sc_bench_items, sc_bench_counters');
   await admin.end();
 }
