@@ -8,8 +8,10 @@
 // Every cell runs direct and sidecache alternately BENCH_RUNS times (default 1) and prints the
 // medians: TPS, p50/p99 latency and the ratio sidecache/direct (the median of the per-run ratios).
 // The miss and mixed workloads run once per admission policy (`always`, `second-hit`), and the
-// mixed one again with a 4 MiB store, each row with its hit ratio. BENCH_ONLY=regex picks cells ("point-hit", "mixed prepared", …); BENCH_DURATION sets
-// the seconds per run (5). Targets (issue 15) are printed next to each ratio.
+// mixed one again with a 4 MiB store; each row gives the hit ratio and sidecache's CPU time per
+// transaction. BENCH_ONLY=regex picks cells ("point-hit", "mixed prepared", …); BENCH_DURATION
+// sets the seconds per run (5); BENCH_PIN=1 pins sidecache and pgbench (bench/lib/pg.mjs).
+// Targets (issue 15) are printed next to each ratio.
 // Needs pgbench and PostgreSQL at PGHOST/PGPORT (default 127.0.0.1:5432), database PGDATABASE (test).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,17 +58,22 @@ async function cell(sidecache, workload, mode, label = workload) {
   const direct = [];
   const proxied = [];
   let hit = '';
+  const cpu = [];
   for (let i = 0; i < RUNS; i++) {
     direct.push(await pgbench(PG.port, mode, scripts[workload], seconds));
     const before = await sidecache.counts();
-    proxied.push(await pgbench(sidecache.port, mode, scripts[workload], seconds));
+    const cpuBefore = sidecache.cpuMs();
+    const run = await pgbench(sidecache.port, mode, scripts[workload], seconds);
+    proxied.push(run);
+    // sidecache's own CPU per transaction: what the scheduler and the other tenants of the machine do not change.
+    if (cpuBefore !== undefined) cpu.push(((sidecache.cpuMs() - cpuBefore) * 1000) / (run.tps * seconds));
     hit = shares(before, await sidecache.counts()).text;
   }
   const med = (runs) => ({ tps: median(runs.map((r) => r.tps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)) });
   const ratio = median(proxied.map((p, i) => p.tps / direct[i].tps));
   const verdict = ratio >= TARGET[workload] ? 'met' : 'NOT met';
   console.log(
-    `${label.padEnd(21)} ${mode.padEnd(8)}  direct ${fmt(med(direct))}   sidecache ${fmt(med(proxied))}   ratio ${ratio.toFixed(2).padStart(7)} (target ${TARGET[workload]}: ${verdict})   ${hit}`,
+    `${label.padEnd(21)} ${mode.padEnd(8)}  direct ${fmt(med(direct))}   sidecache ${fmt(med(proxied))}   ratio ${ratio.toFixed(2).padStart(7)} (target ${TARGET[workload]}: ${verdict})   ${hit}${cpu.length > 0 ? `   sidecache CPU ${median(cpu).toFixed(1)} µs/tx` : ''}`,
   );
 }
 

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+/** USER_HZ: the unit of utime/stime in /proc/<pid>/stat. */
+const CLOCK_TICKS = Number((await run('getconf', ['CLK_TCK']).catch(() => ({ stdout: '100' }))).stdout.trim()) || 100;
 
 export const PG = {
   host: process.env.PGHOST ?? '127.0.0.1',
@@ -17,12 +19,12 @@ export const PG = {
 };
 
 /**
- * CPU pinning (BENCH_PIN=0 turns it off): sidecache on core 0, pgbench on core 1, as
- * bench-compare's pg.sh does, so the load generator does not take sidecache's core. The
- * PostgreSQL server is not started here and stays where it runs.
+ * CPU pinning (BENCH_PIN=1): sidecache on core 0, pgbench on core 1, as bench-compare's pg.sh
+ * does. Off by default: the PostgreSQL server is not started here and stays unpinned, so pinning
+ * sidecache alone would measure it on one core against a server on all of them.
  */
 const PIN =
-  process.env.BENCH_PIN !== '0' &&
+  process.env.BENCH_PIN === '1' &&
   availableParallelism() >= 2 &&
   (await run('taskset', ['-V']).then(
     () => true,
@@ -65,6 +67,16 @@ export async function startSidecache(dir, { listener = '', maxBytes = '1GiB', na
   });
   return {
     ...ports,
+    /** CPU time sidecache has used so far (user + system, ms), from /proc; undefined where there is none. */
+    cpuMs() {
+      try {
+        const fields = readFileSync(`/proc/${child.pid}/stat`, 'latin1').split(') ')[1].split(' ');
+        return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+      } catch {
+        // Not Linux: the bench prints no CPU figure.
+        return undefined;
+      }
+    },
     /** sidecache_requests_total of the Postgres listener, by result. */
     async counts() {
       const text = await (await fetch(`http://127.0.0.1:${ports.admin}/metrics`)).text();
