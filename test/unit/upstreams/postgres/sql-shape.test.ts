@@ -36,6 +36,8 @@ const NO_SHAPE: Record<string, string> = {
   "SELECT * FROM t WHERE d < 'tomorrow' AND d > 'yesterday'": 'time words',
   "SELECT 'no'\n'w'::timestamptz": "adjacent strings are one constant ('now') to the lexer",
   "SELECT 'a' 'b'": 'adjacent strings',
+  "SELECT 'x''now'::date": "a time word after a doubled quote (the constant is x'now)",
+  "SELECT 1 /* 'now' */": 'a comment, whatever it holds',
   "SELECT E'\\x41'": 'an escape string',
   "SELECT * FROM t WHERE a = 'x\\'": 'a backslash',
   "SELECT B'101', X'1F'": 'bit strings',
