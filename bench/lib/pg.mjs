@@ -41,11 +41,11 @@ export function scratch() {
  * Starts sidecache with one Postgres listener in front of PG; resolves to its ports and a stop().
  * `listener` is YAML for more keys of the listener (`admission: second-hit`), `maxBytes` the store's size.
  */
-export async function startSidecache(dir, { listener = '', maxBytes = '1GiB', name = 'bench' } = {}) {
+export async function startSidecache(dir, { listener = '', maxBytes = '1GiB', maxEntryBytes = '1MiB', name = 'bench' } = {}) {
   const config = join(dir, `${name}.yaml`);
   writeFileSync(
     config,
-    `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: ${maxBytes} }\npostgres:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable", defaultTtl: 1h${listener ? `, ${listener}` : ''} }\n`,
+    `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: ${maxBytes}, maxEntryBytes: ${maxEntryBytes} }\npostgres:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable", defaultTtl: 1h${listener ? `, ${listener}` : ''} }\n`,
   );
   const [command, args] = pinned('0', process.execPath, [
     ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
