@@ -5,8 +5,9 @@
  */
 import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../src/config/load.js';
 import { sample } from '../../helpers/sidecache.js';
-import { connect, pgUnreachable, usePgFixture } from '../../helpers/pg.js';
+import { connect, PG, pgUnreachable, usePgFixture, withPgSidecache } from '../../helpers/pg.js';
 
 const unreachable = await pgUnreachable();
 
@@ -55,5 +56,31 @@ describe.skipIf(unreachable !== undefined)('postgres listener: admission second-
     const entries = sample(await metrics(), 'sidecache_cache_entries');
     for (let id = 20; id < 60; id++) await via.query(`SELECT v FROM ${f.table} WHERE id = ${id}`);
     expect(sample(await metrics(), 'sidecache_cache_entries')).toBe(entries);
+  });
+
+  it('a reload switches the policy: always stores the first miss, second-hit the second', async () => {
+    const yaml = (extra: string) =>
+      `admin: { listen: "127.0.0.1:0" }\npostgres:\n  - name: main\n    listen: "127.0.0.1:0"\n    upstream: "postgres://${PG.host}:${PG.port}?sslmode=disable"\n${extra}`;
+    await withPgSidecache(async (port, server) => {
+      const via = await connect(port);
+      const results = async (id: number) => {
+        const metrics = async () => (await fetch(`${server.adminUrl}/metrics`)).text();
+        const labels = (result: string) => ({ protocol: 'postgres', listener: 'main', result });
+        const before = await metrics();
+        for (let i = 0; i < 3; i++) await via.query(`SELECT v FROM ${f.table} WHERE id = ${id}`);
+        const after = await metrics();
+        return ['hit', 'miss'].map((r) => sample(after, 'sidecache_requests_total', labels(r)) - sample(before, 'sidecache_requests_total', labels(r)));
+      };
+      try {
+        expect(await results(80)).toEqual([2, 1]);
+        expect((await server.reload(parseConfig(yaml('    admission: second-hit\n'), 'test.yaml', {}))).applied).toEqual(['postgres[main]']);
+        expect(await results(81)).toEqual([1, 2]);
+        await server.reload(parseConfig(yaml(''), 'test.yaml', {}));
+        expect(await results(82)).toEqual([2, 1]);
+      } finally {
+        // Ended before this sidecache stops, which would end it with 57P01.
+        await via.end();
+      }
+    });
   });
 });
