@@ -1,4 +1,4 @@
-import { arrayOf, boolean, duration, type Infer, integer, object, optional, pattern, required, section, size, string, withDefault } from './spec.js';
+import { arrayOf, boolean, duration, type Infer, integer, object, oneOf, optional, pattern, required, section, size, string, withDefault } from './spec.js';
 import { bus } from './bus-schema.js';
 import { listen, listenerIdentity, pgUrl, tableName } from './fields.js';
 import { httpListener } from './http-schema.js';
@@ -33,6 +33,8 @@ const postgresListener = object({
   /** PEM files: with them, clients' SSLRequest is answered S and sessions run over TLS. */
   tls: optional(object({ cert: required(string), key: required(string) })),
   rules: withDefault(arrayOf(postgresRule), []),
+  /** Which misses fill the store: `always`, or `second-hit` (a key's second miss within a window of recent misses). */
+  admission: withDefault(oneOf(['always', 'second-hit'] as const), 'always'),
 });
 
 /** The whole configuration file. Every section is optional; absent keys take these defaults. */

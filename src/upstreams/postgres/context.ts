@@ -8,6 +8,7 @@ import type { PostgresListenerConfig } from '../../config/schema.js';
 import type { RequestResult } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { LocalInvalidation } from '../local-invalidation.js';
+import type { Admission } from './admission.js';
 import type { InBandCatalog } from './catalog-in-band.js';
 import type { Planner } from './planner.js';
 import type { Session } from './session.js';
@@ -22,6 +23,8 @@ export interface PgContext {
   readonly clock: Clock;
   readonly log: Logger;
   planner: Planner;
+  /** Which misses fill the store (`admission`); replaced on reload with `planner`. */
+  admission: Admission;
   readonly target: UpstreamTarget;
   /** Present when the listener offers TLS to its clients. */
   readonly tls: SecureContext | undefined;

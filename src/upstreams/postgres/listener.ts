@@ -23,6 +23,7 @@ import { encodeError } from './messages.js';
 import type { PgContext } from './context.js';
 import { busReach } from './bus-reach.js';
 import { type CachePlan, Planner } from './planner.js';
+import { admission } from './admission.js';
 import { upstreamTarget } from './upstream-socket.js';
 import { type PgUrl, parsePgUrl } from '../../config/pg-url.js';
 import { isSidecacheError } from '../../errors.js';
@@ -150,6 +151,7 @@ export class PostgresListener {
       clock: deps.clock,
       log: deps.log,
       planner: new Planner(config, this.#catalog),
+      admission: admission(config.admission),
       target: upstreamTarget(upstream, config.connectTimeout),
       tls:
         config.tls === undefined
@@ -203,6 +205,8 @@ export class PostgresListener {
 
   /** Applies a reloaded entry whose changes need no new socket (see `POSTGRES_RESTART_KEYS`). */
   update(config: PostgresListenerConfig): void {
+    // The misses remembered so far stand while the policy does.
+    if (config.admission !== this.#config.admission) this.#ctx.admission = admission(config.admission);
     this.#config = config;
     this.#ctx.config = config;
     this.#ctx.planner = new Planner(config, this.#catalog, this.#ctx.planner.databases);

@@ -15,6 +15,7 @@ import type { Catalog, RelationFacts } from './catalog.js';
 import { VIEW_REASON } from './classification.js';
 import { type Classification, classify, type RelationRef } from './classify.js';
 import { CATALOG_RETRY_MS, MEMO_SIZE, PLAN_TTL_MS, unreachable } from './plan-memo.js';
+import { sqlShape } from './sql-shape.js';
 import { WriteReaches } from './write-reach.js';
 
 export interface CachePlan {
@@ -28,10 +29,26 @@ export interface CachePlan {
 /** How many further catalog questions a statement's views may need (relations their definitions name that pg_depend did not list). */
 const MAX_VIEW_ROUNDS = 8;
 
+/**
+ * Whether texts of one shape may share `c`: a cacheable SELECT, or a plain write (DML, or DDL that
+ * names its tables). What else a statement does may depend on its constants (a SET's value, a
+ * function's body, a DO block), and such statements are parsed on their own.
+ */
+function isSharedByShape(c: Classification): boolean {
+  if (c.cacheable) return true;
+  return c.writes.length > 0 && c.session === 'none' && !c.transaction && !c.commits && !c.invalidatesAll && c.dropsDatabase === undefined;
+}
+
 const no = (reason: string): CachePlan => ({ cacheable: false, reason, tags: [], ttlMs: 0 });
 
 export class Planner {
+  /** Classifications by SQL text, of texts whose shape does not stand for them. */
   readonly #classes = new LRUCache<string, Classification>({ max: MEMO_SIZE });
+  /** Cacheable classifications by shape (sql-shape.ts): texts that differ only in constants are parsed once. */
+  readonly #shapes = new LRUCache<string, Classification>({ max: MEMO_SIZE });
+  /** The last text asked about and its memo key: a statement is asked about several times in a row. */
+  #lastSql = '';
+  #lastKey = 't';
   readonly #plans: LRUCache<string, CachePlan>;
   readonly #pending = new Map<string, Promise<CachePlan>>();
   readonly #facts = new LRUCache<string, Promise<RelationFacts>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
@@ -62,12 +79,38 @@ export class Planner {
   }
 
   classify(sql: string): Classification {
+    const shape = this.#shapeOf(sql);
+    if (shape !== undefined) {
+      const known = this.#shapes.get(shape);
+      if (known !== undefined) return known;
+    }
     let c = this.#classes.get(sql);
     if (c === undefined) {
       c = classify(sql);
-      this.#classes.set(sql, c);
+      if (shape !== undefined && isSharedByShape(c)) this.#shapes.set(shape, c);
+      else this.#classes.set(sql, c);
     }
     return c;
+  }
+
+  /** The shape of `sql` (memoized for the last text), undefined when it has none. */
+  #shapeOf(sql: string): string | undefined {
+    if (sql !== this.#lastSql) {
+      const shape = sqlShape(sql);
+      this.#lastSql = sql;
+      this.#lastKey = shape === undefined ? 't' : `s${shape}`;
+    }
+    return this.#lastKey === 't' ? undefined : this.#lastKey.slice(1);
+  }
+
+  /**
+   * The key of `sql`'s plan in `database`: by shape when the shape's classification is the
+   * text's, else by text (prefixes keep the two apart).
+   */
+  #planKey(database: string, sql: string): string {
+    const c = this.classify(sql);
+    const shape = this.#shapeOf(sql);
+    return shape !== undefined && this.#shapes.get(shape) === c ? `${database}\u0000s${shape}` : `${database}\u0000t${sql}`;
   }
 
   /** The plan if it is known; otherwise undefined, and it is worked out in the background. */
@@ -75,7 +118,7 @@ export class Planner {
     if (!this.databases.has(database)) this.databases.set(database, user);
     // A write's reach is being resolved: reads wait for it (or go upstream uncached), never older entries.
     if (this.writes.pending(database) !== undefined) return undefined;
-    const key = `${database}\u0000${sql}`;
+    const key = this.#planKey(database, sql);
     const plan = this.#plans.get(key);
     if (plan !== undefined) return plan;
     const c = this.classify(sql);
@@ -99,7 +142,7 @@ export class Planner {
 
   /** The plan, from the memo or worked out, without waiting for writes being resolved (their reach does not change it). */
   #planned(database: string, user: string, sql: string): Promise<CachePlan> {
-    const key = `${database}\u0000${sql}`;
+    const key = this.#planKey(database, sql);
     const known = this.#plans.get(key);
     if (known !== undefined) return Promise.resolve(known);
     let pending = this.#pending.get(key);
@@ -120,7 +163,7 @@ export class Planner {
    * remembered, so a question (perhaps asked as another user) never changes what sessions cache.
    */
   explain(database: string, user: string, sql: string): Promise<CachePlan> {
-    return Promise.resolve(this.#plans.get(`${database}\u0000${sql}`) ?? this.#resolve(database, user, this.classify(sql)));
+    return Promise.resolve(this.#plans.get(this.#planKey(database, sql)) ?? this.#resolve(database, user, this.classify(sql)));
   }
 
   /**
@@ -186,7 +229,7 @@ export class Planner {
    * a statement whose plan says it may be cached calls nothing of the kind.
    */
   mayWrite(database: string, sql: string, c: Classification): boolean {
-    if (this.#plans.get(`${database}\u0000${sql}`)?.cacheable === true) return false;
+    if (this.#plans.get(this.#planKey(database, sql))?.cacheable === true) return false;
     return this.#calls.mayWrite(database, c);
   }
 

@@ -167,6 +167,12 @@ export class ReadThrough {
       this.#ctx.report('hit', request.started, undefined, this.#session, request.sql);
       return undefined;
     }
+    const forwardAlone = (): void => request.forward(this.#queue.open([request.sql], false, 'miss'));
+    // Not worth storing yet (admission.ts): the result goes to the client alone, copied nowhere.
+    if (store.flightOf(request.key) === undefined && !this.#ctx.admission.admit(request.key)) {
+      forwardAlone();
+      return undefined;
+    }
     let ranLoader = false;
     const loader = (): Promise<EntryInput<undefined> | null> => {
       ranLoader = true;
@@ -182,7 +188,6 @@ export class ReadThrough {
       store.fill(request.key, tags, loader, { context, space: PG_SPACE }).catch(() => undefined);
       return undefined;
     }
-    const forwardAlone = (): void => request.forward(this.#queue.open([request.sql], false, 'miss'));
     return store
       .fill(request.key, tags, loader, { context, space: PG_SPACE, maxWaiters: MAX_WAITERS, timeoutMs: this.#ctx.config.connectTimeout + 30_000 })
       .then(

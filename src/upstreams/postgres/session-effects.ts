@@ -11,6 +11,7 @@
 import { parseSync } from 'libpg-query';
 import { LRUCache } from 'lru-cache';
 import { names, type Node } from './parse-tree.js';
+import { sqlShape } from './sql-shape.js';
 import type { Session, SettingChange } from './session.js';
 import { HARMLESS_STATEMENTS, SESSION_NEUTRAL_FUNCTIONS } from './session-neutral.js';
 
@@ -52,12 +53,20 @@ export function sessionEffects(sql: string): readonly Effect[] {
   return analysisOf(sql).effects;
 }
 
+/** Analyses that change nothing in the session, by shape (sql-shape.ts): texts that differ only in constants share them. */
+const shapes = new LRUCache<string, Analysis>({ max: MEMO_SIZE });
+
 function analysisOf(sql: string): Analysis {
   let analysis = memo.get(sql);
-  if (analysis === undefined) {
-    analysis = analyze(sql);
-    memo.set(sql, analysis);
-  }
+  if (analysis !== undefined) return analysis;
+  const shape = sqlShape(sql);
+  analysis = shape === undefined ? undefined : shapes.get(shape);
+  if (analysis !== undefined) return analysis;
+  analysis = analyze(sql);
+  // A SET's value, a setting read by name, a DO block are constants: only an analysis without
+  // effects (a plain write's) is shared by its shape; the calls it lists are names, not constants.
+  if (shape !== undefined && analysis.effects.every((e) => e.kind === 'none')) shapes.set(shape, analysis);
+  else memo.set(sql, analysis);
   return analysis;
 }
 

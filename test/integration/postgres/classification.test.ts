@@ -67,6 +67,23 @@ describe.skipIf(unreachable !== undefined)('what may be cached: default deny', (
     await direct?.end();
   });
 
+  it('issue 15: texts that differ only in constants share a plan by shape, never with a constant that reads the clock', async () => {
+    const p = planner();
+    expect(await plan(p, `SELECT a FROM ${schema}.t WHERE '2000-01-01'::date > '1999-12-31'`)).toMatchObject({ cacheable: true });
+    expect(await plan(p, `SELECT a FROM ${schema}.t WHERE a = 1`)).toMatchObject({ cacheable: true });
+    expect(p.peek(PG.database, PG.user, `SELECT a FROM ${schema}.t WHERE a = 2`)).toMatchObject({ cacheable: true });
+    // Same shape but for the constant: 'today' (or 'to' 'day' joined by the lexer) reads the clock.
+    for (const sql of [
+      `SELECT a FROM ${schema}.t WHERE 'today'::date > '1999-12-31'`,
+      `SELECT a FROM ${schema}.t WHERE '2000-01-01'::date > 'TODAY'`,
+      `SELECT a FROM ${schema}.t WHERE 'to'\n'day'::date > '1999-12-31'`,
+    ]) {
+      expect(await plan(p, sql), sql).toMatchObject({ cacheable: false, reason: 'reads the current time' });
+    }
+    // A write of the same shape as a cached read is classified on its own.
+    expect(p.classify(`SELECT a FROM ${schema}.t WHERE a = 3 FOR UPDATE`)).toMatchObject({ cacheable: false });
+  });
+
   it('a view over nextval(), clock_timestamp() or random(), or a view of such a view, is not cached: every read through sidecache changes', async () => {
     const p = planner();
     for (const view of ['v_next', 'v_clock', 'v_random', 'v_of_v']) {
