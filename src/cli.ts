@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './cli/v8-flags.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isSidecacheError } from './errors.js';

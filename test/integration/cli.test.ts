@@ -9,7 +9,8 @@ const cli = new URL('../../dist/cli.js', import.meta.url).pathname;
 const root = new URL('../..', import.meta.url).pathname;
 
 function run(...args: string[]) {
-  return spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, SIDECACHE_LOG_LEVEL: 'info' } });
+  // A timeout: a child that never exits fails its test instead of blocking the whole run.
+  return spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, SIDECACHE_LOG_LEVEL: 'info' } });
 }
 
 describe('sidecache CLI (built)', () => {
@@ -123,6 +124,7 @@ describe('sidecache CLI (built)', () => {
     expect((await fetch(`${admin}/readyz`)).status).toBe(200);
     const denied = spawnSync(process.execPath, [cli, 'invalidate', '--admin', admin, '--tag', 'x'], {
       encoding: 'utf8',
+      timeout: 60_000,
       env: { ...process.env, SIDECACHE_ADMIN_TOKEN: '' },
     });
     expect(denied.status).toBe(1);
