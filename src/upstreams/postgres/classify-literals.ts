@@ -4,8 +4,13 @@
  */
 import { type Node, names } from './parse-tree.js';
 
-/** A string constant with one of these words may be read as the current time by any date/time type (arrays and ranges included). */
-export const TIME_WORD = /\b(now|today|tomorrow|yesterday)\b/i;
+/**
+ * A string constant with one of these words may be read as the current time by any date/time type
+ * (arrays and ranges included). The input reads a run of letters as one field and skips other
+ * characters (ParseDateTime in src/backend/utils/adt/datetime.c): 'now_', '_now' and 'today12:00'
+ * read the clock, so a word ends at a non-letter, not at \b (digits and `_` are word characters).
+ */
+export const TIME_WORD = /(?<![a-z])(now|today|tomorrow|yesterday)(?![a-z])/i;
 export const TIME_SVF = /^SVFOP_(CURRENT_DATE|CURRENT_TIME|LOCALTIME)/;
 /** Types a constant may be cast to without being read as a time. */
 const TEXT_TYPES = new Set(['text', 'varchar', 'bpchar', 'char', 'name', 'citext', 'json', 'jsonb', 'bytea']);

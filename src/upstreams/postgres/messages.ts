@@ -83,8 +83,10 @@ export function hasBindNames(head: Buffer): boolean {
 /**
  * Time words PostgreSQL reads as "the current time" in date/time input
  * (https://www.postgresql.org/docs/current/datatype-datetime.html#DATATYPE-DATETIME-SPECIAL-VALUES).
+ * A run of letters is one field and other characters separate fields (ParseDateTime in
+ * datetime.c): 'now_' and 'today12:00' read the clock, so a word ends at a non-letter, not at \b.
  */
-const TIME_WORD = /\b(?:now|today|tomorrow|yesterday)\b/i;
+const TIME_WORD = /(?<![a-z])(?:now|today|tomorrow|yesterday)(?![a-z])/i;
 
 /**
  * Every time word holds a w or a y (ASCII, either case; /i maps no other latin1 letter to them),

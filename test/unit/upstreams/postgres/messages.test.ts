@@ -18,6 +18,10 @@ describe('bindReadsClock', () => {
     expect(readsClock(filler, 'snow', 'nowhere', 'yesterdays', 'way')).toBe(false);
     expect(readsClock(`${filler}w`, `${filler}Y`)).toBe(false);
   });
+
+  it("finds a time word run into digits or punctuation ('now_', '_today', 'today12:00'), which the date/time input reads as the clock", () => {
+    for (const value of ['now_', '_today', 'today12:00', '{tomorrow_}', `${'x'.repeat(1 << 20)}.yesterday`]) expect(readsClock(value), value).toBe(true);
+  });
 });
 
 describe('hasBindNames', () => {

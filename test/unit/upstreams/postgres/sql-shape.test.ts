@@ -99,4 +99,24 @@ describe('sqlShape', () => {
       expect(sqlShape(sql), sql).toBeUndefined();
     }
   });
+
+  it("a time word run into other characters ('now_', '_now', 'today12:00') reads the clock too: refused and unshaped", () => {
+    // PostgreSQL's ParseDateTime (src/backend/utils/adt/datetime.c) reads a run of letters as one
+    // field and skips punctuation: PostgreSQL 15 answers the current time for each of these.
+    for (const sql of [
+      "SELECT * FROM t WHERE d > 'now_'::timestamptz",
+      "SELECT * FROM t WHERE d > '_now'::timestamp",
+      "SELECT * FROM t WHERE d > 'today12:00'::timestamp",
+      "SELECT * FROM t WHERE d > 'today_'::date",
+      "SELECT * FROM t WHERE d = ANY('{now_}'::date[])",
+    ]) {
+      expect(classify(sql).cacheable, sql).toBe(false);
+      expect(sqlShape(sql), sql).toBeUndefined();
+    }
+    // A time word inside a longer word is not one (the date/time input refuses 'nowhere'): such text keeps its shape.
+    for (const sql of ["SELECT * FROM t WHERE w = 'snowfall'", "SELECT * FROM t WHERE w = 'unknown'", "SELECT * FROM t WHERE w = 'todays'"]) {
+      expect(classify(sql).cacheable, sql).toBe(true);
+      expect(sqlShape(sql), sql).toBeDefined();
+    }
+  });
 });
