@@ -1,105 +1,208 @@
-// HTTP listener macro-benchmark. In one run, for 1 KiB and 16 KiB bodies:
-//   (a) bare:   a node:http server answering the same bytes from memory (the ceiling for Node);
-//   (b) hit:    sidecache answering from its store;
-//   (c) direct: the origin asked directly, and miss: sidecache forwarding every request (unique URLs).
-// Throughput with autocannon (50 connections, 5 s); latency p50/p99 from 2,000 sequential
-// requests on one keep-alive connection. Ratios: hit/bare and miss/direct. Each server runs in
-// its own process; the load generator runs here.
-import { spawn } from 'node:child_process';
+// HTTP listener macro-benchmark, with wrk (https://github.com/wg/wrk) as the load generator.
+// In one run, every server pinned to one core (BENCH_SERVER_CPUS, default 0) and wrk to the
+// other (BENCH_LOAD_CPUS, default 1), each scenario measures sidecache beside its limits:
+//   origin  the upstream asked directly;
+//   bare    a node:http server answering the same bytes from memory: the limit of a hit;
+//   proxy   node:http + an undici Pool, no cache: the limit of a miss and a pass;
+// (bench/http/servers.mjs). Every sidecache row is a ratio to its limit and to the origin, with
+// p50/p99; rows with a 20 ms origin say what sidecache adds. Rows are medians of BENCH_RUNS runs
+// (default 3), interleaved: run 1 of every scenario, then run 2, … cpu = the server's CPU time per
+// request (user + system, /proc), which other tenants of the machine disturb less than req/s.
+// autocannon is not used: it saturates before the servers do and makes them all look alike.
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import autocannon from 'autocannon';
-import { Pool } from 'undici';
+import { fileURLToPath } from 'node:url';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
-const CONNECTIONS = 50;
-const SEQUENTIAL = 2000;
+const WARM_S = Number(process.env.BENCH_WARM ?? 1);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SERVER_CPUS = process.env.BENCH_SERVER_CPUS ?? '0';
+const LOAD_CPUS = process.env.BENCH_LOAD_CPUS ?? '1';
+const ONLY = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_ONLY);
 const root = new URL('../', import.meta.url);
+const lua = fileURLToPath(new URL('http/wrk.lua', import.meta.url));
 
-function startChild(args, readPort) {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (chunk) => {
-      out += chunk;
-      const port = readPort(out);
-      if (port !== undefined) resolve({ child, port });
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
-  });
+/** name, path, wrk mode, connections, the limit row it is compared with. */
+const SCENARIOS = [
+  ['hit-1k', '/h?size=1024', 'fixed', 64, 'bare'],
+  ['hit-16k', '/h?size=16384', 'fixed', 64, 'bare'],
+  ['hit-1k-c1', '/h?size=1024', 'fixed', 1, 'bare'],
+  ['hit-16k-c1', '/h?size=16384', 'fixed', 1, 'bare'],
+  ['miss-1k', '/m?size=1024&delay=0', 'unique', 64, 'proxy'],
+  ['miss-1k-d20', '/m?size=1024&delay=20', 'unique', 64, 'proxy'],
+  ['miss-1k-c1', '/m?size=1024&delay=0', 'unique', 1, 'proxy'],
+  ['pass-1k', '/p?size=1024&nostore=1', 'fixed', 64, 'proxy'],
+  ['mixed', '/x?size=1024', 'mixed', 64, 'bare'],
+].filter(([name]) => ONLY === undefined || ONLY.test(name));
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+if (!has('wrk')) {
+  console.log('SKIPPED: wrk is not installed (apt-get install wrk); the HTTP bench needs it');
+} else {
+  await main();
 }
 
-const startServer = (mode) => startChild(['bench/http/servers.mjs', mode], (out) => (/^(\d+)$/m.exec(out) ? Number(/^(\d+)$/m.exec(out)[1]) : undefined));
+async function main() {
+  const pinned = has('taskset');
+  if (!pinned) console.log('WARNING: taskset not found: servers and wrk run unpinned');
+  const pin = (cpus, args) => (pinned ? ['taskset', ['-c', cpus, ...args]] : [args[0], args.slice(1)]);
 
-async function startSidecache(originPort) {
+  function startChild(args, readPort) {
+    const [cmd, argv] = pin(SERVER_CPUS, [process.execPath, ...args]);
+    const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    return new Promise((resolve, reject) => {
+      let out = '';
+      const onData = (chunk) => {
+        out += chunk;
+        const port = readPort(out);
+        if (port !== undefined) {
+          child.stdout.removeListener('data', onData);
+          child.stderr.removeListener('data', onData);
+          child.stdout.resume();
+          child.stderr.resume();
+          resolve({ child, port });
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
+    });
+  }
+  const portLine = (out) => (/^(\d+)$/m.exec(out) ? Number(/^(\d+)$/m.exec(out)[1]) : undefined);
+  const origin = await startChild(['bench/http/servers.mjs', 'origin'], portLine);
+  const bare = await startChild(['bench/http/servers.mjs', 'bare'], portLine);
+  const proxy = await startChild(['bench/http/servers.mjs', 'proxy', String(origin.port)], portLine);
   const dir = mkdtempSync(join(tmpdir(), 'sidecache-bench-'));
   const file = join(dir, 'bench.yaml');
   writeFileSync(
     file,
-    `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 512MiB }\nhttp:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:${originPort}" }\n`,
+    `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 512MiB }\nhttp:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:${origin.port}" }\n`,
   );
-  return startChild(['dist/cli.js', 'start', '-c', file], (out) => {
+  const side = await startChild(['dist/cli.js', 'start', '-c', file], (out) => {
     const match = /"msg":"http listener ready"[^\n]*"address":"[^"]*:(\d+)"/.exec(out);
     return match ? Number(match[1]) : undefined;
   });
-}
+  const servers = { origin, bare, proxy, sidecache: side };
+  let nonce = 0;
 
-async function throughput(port, size, unique) {
-  let n = 0;
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections: CONNECTIONS,
-    duration: DURATION_S,
-    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: unique ? `/m/${size}/${n++}` : `/h/${size}` }) }],
-  });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`port ${port}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  return result.requests.average;
-}
+  /** CPU ticks (user + system, all threads) the process used so far. */
+  const ticks = (pid) => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Not Linux: no CPU column.
+      return NaN;
+    }
+  };
 
-async function latency(port, size, unique) {
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 1 });
-  const times = [];
-  for (let i = 0; i < SEQUENTIAL + 200; i++) {
-    const t0 = process.hrtime.bigint();
-    const res = await pool.request({ method: 'GET', path: unique ? `/l/${size}/${i}-${Math.random()}` : `/h/${size}` });
-    await res.body.arrayBuffer();
-    if (i >= 200) times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  async function wrk(port, path, mode, conns, seconds) {
+    const threads = conns === 1 ? 1 : 2;
+    const args = ['-t', String(threads), '-c', String(conns), '-d', `${seconds}s`, '--timeout', '5s', '-s', lua, `http://127.0.0.1:${port}${path}`];
+    const [cmd, argv] = pin(LOAD_CPUS, ['wrk', ...args]);
+    const child = spawn(cmd, argv, { env: { ...process.env, BENCH_MODE: mode, BENCH_NONCE: `${process.pid}-${nonce++}` } });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    await once(child, 'exit');
+    const m = /WRK rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) reqs=(\d+) errors=(\d+) non2xx=(\d+)/.exec(out);
+    if (m === null) throw new Error(`wrk gave no result: ${out}`);
+    const [rps, p50, p99, reqs, errors, non2xx] = m.slice(1).map(Number);
+    if (errors > 0 || non2xx > 0) throw new Error(`${path} on ${port}: ${errors} socket errors, ${non2xx} non-2xx/3xx`);
+    return { rps, p50, p99, reqs };
   }
-  await pool.close();
-  times.sort((a, b) => a - b);
-  return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
-}
 
-async function measure(port, size, unique) {
-  if (!unique) await latency(port, size, false); // warm: the first request fills the entry
-  const rps = await throughput(port, size, unique);
-  const lat = await latency(port, size, unique);
-  return { rps, ...lat };
-}
-
-const bare = await startServer('bare');
-const origin = await startServer('origin');
-const side = await startSidecache(origin.port);
-const fmt = (r) => `${Math.round(r.rps).toLocaleString('en-US').padStart(8)} req/s  p50 ${r.p50.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms`;
-try {
-  for (const size of [1024, 16384]) {
-    const a = await measure(bare.port, size, false);
-    const b = await measure(side.port, size, false);
-    const direct = await measure(origin.port, size, true);
-    const miss = await measure(side.port, size, true);
-    const kib = `${size / 1024} KiB`;
-    console.log(`${kib.padEnd(6)} (a) bare node:http   ${fmt(a)}`);
-    console.log(`${kib.padEnd(6)} (b) sidecache hit    ${fmt(b)}   hit/bare ${(b.rps / a.rps).toFixed(2)}`);
-    console.log(`${kib.padEnd(6)} (c) origin direct    ${fmt(direct)}`);
-    console.log(
-      `${kib.padEnd(6)} (c) sidecache miss   ${fmt(miss)}   miss/direct ${(miss.rps / direct.rps).toFixed(2)}  p50 added ${(miss.p50 - direct.p50).toFixed(3)} ms`,
-    );
+  /** Every mixed-workload key stored before the measured runs (the 10% unique URLs then miss). */
+  async function warmKeys(port, path) {
+    for (let k = 1; k <= 1000; k += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => fetch(`http://127.0.0.1:${port}${path}&k=${k + i}`).then((r) => r.arrayBuffer())));
+    }
   }
-} finally {
-  for (const p of [bare, origin, side]) p.child.kill('SIGTERM');
+
+  async function cell(name, [, path, mode, conns], server) {
+    const { port, child } = servers[name];
+    if (WARM_S > 0) await wrk(port, path, mode, conns, WARM_S);
+    const before = ticks(child.pid);
+    const r = await wrk(port, path, mode, conns, DURATION_S);
+    r.cpuUs = ((ticks(child.pid) - before) * 10_000) / r.reqs;
+    return r;
+  }
+
+  const results = new Map(SCENARIOS.map(([name]) => [name, { origin: [], limit: [], sidecache: [] }]));
+  try {
+    if (SCENARIOS.some(([, , mode]) => mode === 'mixed')) for (const p of [side.port, bare.port]) await warmKeys(p, '/x?size=1024');
+    for (let run = 1; run <= RUNS; run++) {
+      for (const scenario of SCENARIOS) {
+        const [name, , , , limit] = scenario;
+        const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+        const row = results.get(name);
+        row.origin.push(await cell('origin', scenario));
+        row.limit.push(await cell(limit, scenario));
+        row.sidecache.push(await cell('sidecache', scenario));
+        const last = (k) => row[k][row[k].length - 1];
+        console.log(
+          `run ${run} ${name.padEnd(12)} origin ${fmt(last('origin'))} | ${limit.padEnd(5)} ${fmt(last('limit'))} | sidecache ${fmt(last('sidecache'))}  (load ${load})`,
+        );
+      }
+    }
+  } finally {
+    for (const p of Object.values(servers)) p.child.kill('SIGTERM');
+    await Promise.all(Object.values(servers).map((p) => (p.child.exitCode === null ? once(p.child, 'exit') : undefined)));
+  }
+  report(results);
 }
-await Promise.all([bare, origin, side].map((p) => (p.child.exitCode === null ? once(p.child, 'exit') : undefined)));
+
+function fmt(r) {
+  return `${Math.round(r.rps).toString().padStart(6)}/s ${r.p50.toFixed(2)}/${r.p99.toFixed(2)} ms`;
+}
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function report(results) {
+  const cols = [
+    'scenario',
+    'limit',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'cpu µs/req',
+    '/limit',
+    '/origin',
+    'limit req/s',
+    'limit p99',
+    'origin req/s',
+    '+p50 ms',
+    '+p99 ms',
+  ];
+  console.log(`\nsidecache, medians of ${RUNS} run(s) of ${DURATION_S} s (ratios and added latency per run, then the median):`);
+  console.log(`| ${cols.join(' | ')} |`);
+  console.log(`|${cols.map(() => '---').join('|')}|`);
+  for (const [name, , , , limit] of SCENARIOS) {
+    const { origin, limit: lim, sidecache: side } = results.get(name);
+    const m = (rows, key) => median(rows.map((r) => r[key]));
+    const per = (f) => median(side.map((s, i) => f(s, lim[i], origin[i])));
+    const cells = [
+      name,
+      limit,
+      Math.round(m(side, 'rps')),
+      m(side, 'p50').toFixed(3),
+      m(side, 'p99').toFixed(3),
+      m(side, 'cpuUs').toFixed(1),
+      per((s, l) => s.rps / l.rps).toFixed(2),
+      per((s, l, o) => s.rps / o.rps).toFixed(2),
+      Math.round(m(lim, 'rps')),
+      m(lim, 'p99').toFixed(3),
+      m(lim, 'cpuUs').toFixed(1),
+      Math.round(m(origin, 'rps')),
+      per((s, l, o) => s.p50 - o.p50).toFixed(3),
+      per((s, l, o) => s.p99 - o.p99).toFixed(3),
+    ];
+    console.log(`| ${cells.join(' | ')} |`);
+  }
+}

@@ -23,8 +23,24 @@ const PATH_CHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]$/;
 /** A query also holds `?` (§3.4). */
 const QUERY_CHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?]$/;
 
+/**
+ * A target already in the normal form, which most are: only characters that stay as they are
+ * (no `%`), no `//`, no dot segment, no empty query. Checked with two regular expressions rather
+ * than rebuilt character by character on every request.
+ */
+const NORMAL_TARGET = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*(?:\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]+)?$/;
+/** In the path: `//`, or a `.`/`..` segment. */
+const PATH_TO_REWRITE = /\/\/|\/\.\.?(?:\/|\?|$)/;
+
 /** The normal form of an origin-form target (`/path?query`), or undefined when it is malformed. */
 export function normalizeTarget(target: string): string | undefined {
+  if (!target.startsWith('/')) return undefined;
+  if (NORMAL_TARGET.test(target) && !PATH_TO_REWRITE.test(pathOf(target))) return target;
+  return rebuildTarget(target);
+}
+
+/** `normalizeTarget` without the check for a target already normal: every step applied (exported for its test). */
+export function rebuildTarget(target: string): string | undefined {
   if (!target.startsWith('/')) return undefined;
   const q = target.indexOf('?');
   const rawPath = q === -1 ? target : target.slice(0, q);
@@ -34,6 +50,11 @@ export function normalizeTarget(target: string): string | undefined {
   if (q === -1 || q === target.length - 1) return normalPath;
   const query = normalizeEscapes(target.slice(q + 1), QUERY_CHAR);
   return query === undefined ? undefined : `${normalPath}?${query}`;
+}
+
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
 }
 
 function normalizeEscapes(component: string, allowed: RegExp): string | undefined {

@@ -3,19 +3,19 @@ import type { CacheKey, Tag } from './types.js';
 /**
  * tag → keys. The key → tags side is the entry's own `tags` list, so both sides leave together
  * when the store disposes of an entry. A tag whose last key leaves is deleted, so the index
- * never outgrows the entries it describes.
+ * never outgrows the entries it describes. A tag of one key (every entry's own URL tag, for a
+ * start) holds the key itself, not a Set of one: a Set is a few hundred bytes of heap per entry
+ * that the garbage collector would walk on every major collection (issue 14).
  */
 export class TagIndex {
-  readonly #byTag = new Map<Tag, Set<CacheKey>>();
+  readonly #byTag = new Map<Tag, CacheKey | Set<CacheKey>>();
 
   add(key: CacheKey, tags: readonly Tag[]): void {
     for (const tag of tags) {
-      let keys = this.#byTag.get(tag);
-      if (keys === undefined) {
-        keys = new Set();
-        this.#byTag.set(tag, keys);
-      }
-      keys.add(key);
+      const keys = this.#byTag.get(tag);
+      if (keys === undefined) this.#byTag.set(tag, key);
+      else if (typeof keys !== 'string') keys.add(key);
+      else if (keys !== key) this.#byTag.set(tag, new Set([keys, key]));
     }
   }
 
@@ -23,6 +23,10 @@ export class TagIndex {
     for (const tag of tags) {
       const keys = this.#byTag.get(tag);
       if (keys === undefined) continue;
+      if (typeof keys === 'string') {
+        if (keys === key) this.#byTag.delete(tag);
+        continue;
+      }
       keys.delete(key);
       if (keys.size === 0) this.#byTag.delete(tag);
     }
@@ -31,14 +35,15 @@ export class TagIndex {
   /** A copy of the keys under `tag`, safe to iterate while deleting them. */
   keysOf(tag: Tag): CacheKey[] {
     const keys = this.#byTag.get(tag);
-    return keys === undefined ? [] : [...keys];
+    if (keys === undefined) return [];
+    return typeof keys === 'string' ? [keys] : [...keys];
   }
 
   get size(): number {
     return this.#byTag.size;
   }
 
-  entries(): IterableIterator<[Tag, ReadonlySet<CacheKey>]> {
-    return this.#byTag.entries();
+  *entries(): IterableIterator<[Tag, ReadonlySet<CacheKey>]> {
+    for (const [tag, keys] of this.#byTag) yield [tag, typeof keys === 'string' ? new Set([keys]) : keys];
   }
 }

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Store } from '../cache/store.js';
+import { BucketHistogram, flushCounts } from './fast-metrics.js';
 import { type MetricKey, METRICS } from './definitions.js';
 
 type Def = (typeof METRICS)[keyof typeof METRICS];
-type MetricOf<D extends Def> = D['type'] extends 'counter' ? Counter<string> : D['type'] extends 'gauge' ? Gauge<string> : Histogram<string>;
+type MetricOf<D extends Def> = D['type'] extends 'counter' ? Counter<string> : D['type'] extends 'gauge' ? Gauge<string> : BucketHistogram;
 export type Metrics = { readonly [K in keyof typeof METRICS]: MetricOf<(typeof METRICS)[K]> };
 
 /**
@@ -23,13 +24,20 @@ export function createMetrics(store: Store, labelled: Partial<Record<MetricKey, 
     bytes: () => store.bytes,
     maxBytes: () => store.maxBytes,
   };
-  const made: Record<string, Counter<string> | Gauge<string> | Histogram<string>> = {};
+  const made: Record<string, Counter<string> | Gauge<string> | BucketHistogram> = {};
   for (const [key, def] of Object.entries(METRICS) as [MetricKey, Def][]) {
     const options = { name: def.name, help: def.help, labelNames: [...def.labelNames], registers: [registry] };
     const read = readers[key];
     const readLabelled = labelled[key];
-    if (def.type === 'counter') made[key] = new Counter(options);
-    else if (def.type === 'histogram') made[key] = new Histogram({ ...options, buckets: [...def.buckets] });
+    // Counters take increments counted beside them (`counter-tally.ts`) when scraped.
+    if (def.type === 'counter')
+      made[key] = new Counter({
+        ...options,
+        collect() {
+          flushCounts(this);
+        },
+      });
+    else if (def.type === 'histogram') made[key] = new BucketHistogram({ ...options, buckets: def.buckets });
     else if (readLabelled !== undefined)
       made[key] = new Gauge({
         ...options,

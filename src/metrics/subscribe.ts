@@ -2,28 +2,43 @@ import diagnostics, { type Channel } from 'node:diagnostics_channel';
 import type { Store } from '../cache/store.js';
 import type { CoalescedEvent, RemovalEvent } from '../cache/types.js';
 import { channels, type InvalidationEvent, type RequestEvent } from '../events.js';
+import { countLater, type CountChild, type HistogramChild } from './fast-metrics.js';
 import type { Metrics } from './registry.js';
+
+interface RequestChildren {
+  count: CountChild;
+  duration: HistogramChild;
+  upstream: HistogramChild;
+}
 
 /**
  * Feeds `metrics` from the events of one store and its listeners. Returns the unsubscribe
  * function. Replacements are not evictions, so they are not counted there.
  */
 export function subscribeMetrics(store: Store, metrics: Metrics): () => void {
-  // Label-bound children, found once per label set: a request event must not hash labels each time.
-  const requestChildren = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void }; upstream: { observe(v: number): void } }>();
-  const childrenOf = (e: RequestEvent) => {
-    const id = `${e.protocol}\u0000${e.listener}\u0000${e.result}\u0000${e.route ?? ''}`;
-    let children = requestChildren.get(id);
+  // Label-bound children, found once per label set (by nested maps of the event's own strings, so
+  // nothing is built per event): counting and observing are then increments (`counter-tally.ts`,
+  // `bucket-histogram.ts`).
+  const requestChildren = new Map<string, Map<string, Map<string, Map<string, RequestChildren>>>>();
+  const childrenOf = (e: RequestEvent): RequestChildren => {
+    const route = e.route ?? '';
+    let byListener = requestChildren.get(e.protocol);
+    if (byListener === undefined) requestChildren.set(e.protocol, (byListener = new Map()));
+    let byRoute = byListener.get(e.listener);
+    if (byRoute === undefined) byListener.set(e.listener, (byRoute = new Map()));
+    let byResult = byRoute.get(route);
+    if (byResult === undefined) byRoute.set(route, (byResult = new Map()));
+    let children = byResult.get(e.result);
     if (children === undefined) {
       // A listener without routes has no `route` label at all (its series are as they always were).
-      const route = e.route === undefined ? {} : { route: e.route };
-      const labels = { protocol: e.protocol, listener: e.listener, result: e.result, ...route };
+      const routeLabel: Record<string, string> = e.route === undefined ? {} : { route: e.route };
+      const labels: Record<string, string> = { protocol: e.protocol, listener: e.listener, result: e.result, ...routeLabel };
       children = {
-        count: metrics.requests.labels(labels),
+        count: countLater(metrics.requests, labels),
         duration: metrics.requestDuration.labels(labels),
-        upstream: metrics.upstreamDuration.labels({ protocol: e.protocol, listener: e.listener, ...route }),
+        upstream: metrics.upstreamDuration.labels({ protocol: e.protocol, listener: e.listener, ...routeLabel }),
       };
-      requestChildren.set(id, children);
+      byResult.set(e.result, children);
     }
     return children;
   };

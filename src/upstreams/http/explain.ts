@@ -11,7 +11,8 @@ import { describeHttpKey, type HttpKeyDescription, shownUrl } from './describe-k
 import { HTTP_SPACE } from './entry.js';
 import { baseKey, variantKey } from './key.js';
 import type { HttpRoute, RouteTable } from './rules.js';
-import { normalizeTarget } from './target.js';
+import type { Services } from './routes.js';
+import { hostOf, normalizeTarget } from './target.js';
 
 export interface HttpExplainInput {
   name: string;
@@ -98,6 +99,38 @@ function ruleOf(input: HttpExplainInput, route: HttpRoute): HttpExplanation['rul
 }
 
 function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * A listener's explanation: a gateway picks the route by the `host` header given, as for a
+ * request; a request no route takes is refused as it would be.
+ */
+export function explainOnServices(services: Services, url: string, method: string, headers: IncomingHttpHeaders, reveal: boolean): HttpExplanation {
+  const target = url.startsWith('/') ? normalizeTarget(url) : undefined;
+  const host = services.gateway && typeof headers.host === 'string' ? hostOf(headers.host) : undefined;
+  const service = services.find(host, pathOnly(target ?? '/'));
+  if (typeof service === 'string') {
+    return {
+      url: pathOnly(url),
+      method,
+      rule: null,
+      decision: 'refuse',
+      reason: `${service}: no route of this listener takes the request (answered ${service === 'no-route' ? 404 : 421})`,
+    };
+  }
+  const ctx = service.ctx;
+  return explainHttp(
+    { name: ctx.name, config: ctx.config, routes: service.rules, store: ctx.store, clock: ctx.clock, varyOf: ctx.varyOf },
+    url,
+    method,
+    headers,
+    reveal,
+  );
+}
+
+function pathOnly(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
 }

@@ -135,12 +135,12 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
  * wait on it. Once the head is in, the body decides (`body-tee.ts`): a body being stored is read
  * on for the store, one nobody reads any more ends.
  */
-function abortWhenAlone(ctx: ListenerContext, ex: Exchange): AbortSignal {
+function abortWhenAlone(ctx: ListenerContext, ex: Exchange): AbortController {
   const controller = new AbortController();
   ex.res.once('close', () => {
     if (!ex.res.headersSent && (ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) controller.abort();
   });
-  return controller.signal;
+  return controller;
 }
 
 export function fits(entry: HttpEntry, ex: Exchange): boolean {

@@ -90,14 +90,14 @@ const TRANSIENT = /^(status-5|request-|authorization)/;
 
 /**
  * Asks the upstream for the request's URL. With `stale`, the request is conditional and a 304
- * refreshes the stale entry. `signal` ends the upstream request (its requester left); `onInfo`
+ * refreshes the stale entry. `abort` ends the upstream request (its requester left); `onInfo`
  * hears the upstream's interim (1xx) responses, which are never stored.
  */
 export async function fetchForStore(
   ctx: ListenerContext,
   fr: FillRequest,
   stale: HttpEntry | undefined,
-  signal: AbortSignal | undefined,
+  abort: AbortController | undefined,
   onInfo?: (info: InterimResponse) => void,
 ): Promise<Fetched> {
   // A fill asks for the whole representation: a Range request is answered from it (`range.ts`).
@@ -105,7 +105,7 @@ export async function fetchForStore(
   if (stale?.meta.etag !== undefined) headers.push('if-none-match', stale.meta.etag);
   if (stale?.meta.lastModified !== undefined) headers.push('if-modified-since', stale.meta.lastModified);
   const upstreamStart = ctx.clock.now();
-  const response = await ctx.upstream.request({ method: 'GET', url: fr.url, headers, body: null, signal, onInfo });
+  const response = await ctx.upstream.request({ method: 'GET', url: fr.url, headers, body: null, abort, onInfo });
   if (response.statusCode === 304 && stale !== undefined) {
     await response.body.dump();
     return refreshed(ctx, fr, stale, response.headers, upstreamStart);

@@ -16,7 +16,11 @@ export interface UpstreamRequest {
   url: string;
   headers: string[];
   body: Readable | null;
-  signal: AbortSignal | undefined;
+  /**
+   * The request's controller: the caller aborts it when its client leaves; a headers deadline
+   * aborts it too. One controller per request, rather than one more here linked to the caller's.
+   */
+  abort: AbortController | undefined;
   /** Called with each interim (1xx) response the upstream sends before its final one. */
   onInfo?: ((info: InterimResponse) => void) | undefined;
 }
@@ -103,46 +107,53 @@ export class Upstream {
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     if (this.maxQueued > 0 && this.#pool.stats.queued >= this.maxQueued) return this.#failed(req, new UpstreamQueueFullError(this.maxQueued));
     const deadlineMs = this.#headersDeadlineMs;
-    const controller = new AbortController();
-    // The client's abort still ends the request (and its body, once the response has begun).
-    if (req.signal?.aborted === true) controller.abort(req.signal.reason);
-    else req.signal?.addEventListener('abort', () => controller.abort(req.signal!.reason), { once: true });
+    const controller = req.abort ?? (deadlineMs === 0 ? undefined : new AbortController());
+    // The client's abort ends the request (and its body, once the response has begun).
     const sent = this.#pool.request({
       method: req.method as Dispatcher.HttpMethod,
       path: this.pathFor(req.url),
       headers: withForwardedHost(req.headers, this.#publicHost),
       body: req.body,
-      signal: controller.signal,
+      ...(controller !== undefined && { signal: controller.signal }),
       ...(req.onInfo !== undefined && { onInfo: req.onInfo }),
     });
-    const counted = sent.then((response) => {
-      this.#onResponse(response.statusCode);
-      return response;
-    });
-    if (deadlineMs === 0) return counted.catch((err: unknown) => this.#failed(req, err));
     return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // Still queued: undici drops it unsent when a connection takes it. Sent: the request ends.
-        const err = new UpstreamDeadlineError(deadlineMs);
-        controller.abort(err);
+      let settled = false;
+      const fail = (err: unknown): void => {
+        if (settled) return;
+        settled = true;
+        // A failure the client caused by leaving is not the upstream's (nor counted).
+        if (err instanceof UpstreamDeadlineError || controller?.signal.aborted !== true) this.#onFailure(err);
         reject(err);
-      }, deadlineMs);
-      counted.then(
+      };
+      const timer =
+        deadlineMs === 0
+          ? undefined
+          : setTimeout(() => {
+              // Still queued: undici drops it unsent when a connection takes it. Sent: the request ends.
+              const err = new UpstreamDeadlineError(deadlineMs);
+              fail(err);
+              controller!.abort(err);
+            }, deadlineMs);
+      sent.then(
         (response) => {
           clearTimeout(timer);
+          this.#onResponse(response.statusCode);
+          if (settled) return void response.body.destroy();
+          settled = true;
           resolve(response);
         },
         (err: unknown) => {
           clearTimeout(timer);
-          reject(err);
+          fail(err);
         },
       );
-    }).catch((err: unknown) => this.#failed(req, err));
+    });
   }
 
   /** Reports a request that got no response, unless its client abandoned it; the request fails with `err`. */
   #failed(req: UpstreamRequest, err: unknown): Promise<never> {
-    if (req.signal?.aborted !== true) this.#onFailure(err);
+    if (req.abort?.signal.aborted !== true) this.#onFailure(err);
     return Promise.reject(err);
   }
 
@@ -151,7 +162,7 @@ export class Upstream {
    * answered instead (undici's dispatch handler).
    */
   /** Sends an Upgrade request through the pool; throws UpstreamQueueFullError, as `request` answers, when the queue is full. */
-  upgrade(req: Omit<UpstreamRequest, 'body' | 'signal'>, protocol: string, handler: Dispatcher.DispatchHandler): void {
+  upgrade(req: Omit<UpstreamRequest, 'body' | 'abort'>, protocol: string, handler: Dispatcher.DispatchHandler): void {
     if (this.maxQueued > 0 && this.#pool.stats.queued >= this.maxQueued) throw new UpstreamQueueFullError(this.maxQueued);
     this.#pool.dispatch(
       {

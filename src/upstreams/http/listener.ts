@@ -6,26 +6,24 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { hasBearer } from '../../auth.js';
 import type { Store } from '../../cache/store.js';
 import type { Clock } from '../../clock.js';
 import type { Millis } from '../../units.js';
 import type { HttpListenerConfig } from '../../config/schema.js';
-import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from '../../listen.js';
+import { closeGracefully, formatAddress, httpUrlOf, listen, settleWithin } from '../../listen.js';
 import type { Logger } from '../../log.js';
 import type { Invalidate } from '../local-invalidation.js';
 import { type AccessLog, statusClass } from '../access.js';
 import { httpReporter } from './access-report.js';
-import { explainHttp, type HttpExplanation } from './explain.js';
+import { explainOnServices, type HttpExplanation } from './explain.js';
 import { forwardAsterisk, isAsteriskOptions } from './asterisk.js';
-import { formatCacheStatus } from './cache-status.js';
 import { errorText, upstreamErrorReason, type UpstreamErrorReason } from './gateway-error.js';
-import { urlTag } from '../../cache/tags.js';
 import { stripRequestFields } from './headers.js';
 import { clockedPolicy } from './policy.js';
-import { readThrough, type ReadThroughContext } from './read-through.js';
+import { readThrough } from './read-through.js';
 import { readThroughRange } from './read-through-range.js';
-import { badHost, noRoute, noRouteHead } from './no-route.js';
+import { badHost, badTarget, clientError, noRoute, noRouteHead } from './no-route.js';
+import { purge } from './purge.js';
 import { requestHost, Services } from './routes.js';
 import { SideMemory } from './side-memory.js';
 import { hostOf, normalizeTarget, originForm } from './target.js';
@@ -118,7 +116,7 @@ export class HttpListener {
     });
     this.#server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => this.#handle(req, res));
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.#clientError(err, socket));
+    this.#server.on('clientError', clientError);
     this.#server.on('connection', (socket: Socket) => {
       if (this.#sockets.has(socket)) return;
       this.#sockets.add(socket);
@@ -157,26 +155,7 @@ export class HttpListener {
    * sent upstream). A gateway picks the route by the `host` header given, as for a request.
    */
   explain(url: string, method: string, headers: IncomingMessage['headers'], reveal: boolean): HttpExplanation {
-    const target = url.startsWith('/') ? normalizeTarget(url) : undefined;
-    const host = this.#services.gateway && typeof headers.host === 'string' ? hostOf(headers.host) : undefined;
-    const service = this.#services.find(host, target === undefined ? '/' : pathOf(target));
-    if (typeof service === 'string') {
-      return {
-        url: pathOf(url),
-        method,
-        rule: null,
-        decision: 'refuse',
-        reason: `${service}: no route of this listener takes the request (answered ${service === 'no-route' ? 404 : 421})`,
-      };
-    }
-    const ctx = service.ctx;
-    return explainHttp(
-      { name: ctx.name, config: ctx.config, routes: service.rules, store: ctx.store, clock: ctx.clock, varyOf: ctx.varyOf },
-      url,
-      method,
-      headers,
-      reveal,
-    );
+    return explainOnServices(this.#services, url, method, headers, reveal);
   }
 
   /** Applies a reloaded entry whose changes need no new socket or pool (see `HTTP_RESTART_KEYS`). */
@@ -259,7 +238,7 @@ export class HttpListener {
     const service = this.#services.find(host, path);
     if (typeof service === 'string') return noRoute(res, service);
     const ctx = service.ctx;
-    if (method === 'PURGE') return this.#purge(req, res, url, ctx);
+    if (method === 'PURGE') return purge(req, res, url, ctx, this.#adminToken);
     const route = service.rules.match(path);
     // Never cached, but forwarded like everything else: the same fields, timeouts and metrics.
     if (!route.cache) return void forwardMethod(ctx, req, res, started, 'bypass');
@@ -287,31 +266,6 @@ export class HttpListener {
     socket.once('close', () => this.#upgraded.delete(socket));
     forwardUpgrade(service.ctx, req, socket, head, this.#clock.now());
   }
-
-  /** `PURGE <url>` removes every stored variant of that URL (Varnish, Squid). */
-  #purge(req: IncomingMessage, res: ServerResponse, url: string, ctx: ReadThroughContext): void {
-    req.resume();
-    const allowed =
-      this.#adminToken === '' ? isLoopback(req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '') : hasBearer(req.headers.authorization, this.#adminToken);
-    if (!allowed) {
-      const error = this.#adminToken === '' ? 'PURGE is allowed from loopback only' : 'PURGE requires Authorization: Bearer <admin.token>';
-      return writePurge(res, this.#adminToken === '' ? 403 : 401, { error });
-    }
-    // Answered once the other replicas were told too (or the publish wait ran out; the outbox keeps it).
-    const { removed, published } = ctx.invalidate({ tags: [urlTag(ctx.name, url)] });
-    void published.then(() => writePurge(res, 200, { purged: removed }));
-  }
-
-  /** Malformed or oversized requests get Node's standard 4xx, and only their connection closes. */
-  #clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-    if (!socket.writable || err.code === 'ECONNRESET') {
-      socket.destroy();
-      return;
-    }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    const reason = http.STATUS_CODES[status];
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  }
 }
 
 /** Keys of an `http[]` entry that a reload cannot apply: they are built into sockets and pools. */
@@ -327,18 +281,6 @@ export const HTTP_RESTART_KEYS = [
   'host',
 ] as const;
 
-/** PURGE's JSON answer (the client may have left while the publish ran: then nothing is written). */
-function writePurge(res: ServerResponse, status: number, body: object): void {
-  if (res.destroyed) return;
-  const text = JSON.stringify(body) + '\n';
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'cache-status': formatCacheStatus({ fwd: 'method' }),
-  });
-  res.end(text);
-}
-
 /** `maxConnections: 0` is no limit of sidecache's own (Node would refuse every connection at 0). */
 function setMaxConnections(server: http.Server, max: number): void {
   server.maxConnections = max === 0 ? Infinity : max;
@@ -346,13 +288,6 @@ function setMaxConnections(server: http.Server, max: number): void {
 
 function lowerSet(names: readonly string[]): ReadonlySet<string> {
   return new Set(names.map((n) => n.toLowerCase()));
-}
-
-/** RFC 9112 §3.2: a target that is neither origin-form nor absolute-form for this listener. */
-function badTarget(res: ServerResponse): void {
-  const text = 'request target refused: expected a path, or an absolute http:// URL naming this listener\n';
-  res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
-  res.end(text);
 }
 
 function pathOf(url: string): string {

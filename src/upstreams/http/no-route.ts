@@ -1,8 +1,10 @@
 /**
- * What a gateway listener answers itself when a request reaches no upstream (`routes.ts`): no
- * route matches, the host is not one the routes name, or the Host field is malformed.
+ * What a listener answers itself when a request reaches no upstream: on a gateway (`routes.ts`),
+ * no route matches, the host is not one the routes name, or the Host field is malformed; on any
+ * listener, a target it does not serve or a request node:http could not parse.
  */
 import http, { type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { formatCacheStatus } from './cache-status.js';
 import type { NoRoute } from './routes.js';
 
@@ -37,4 +39,21 @@ export function badHost(res: ServerResponse): void {
 export function noRouteHead(reason: NoRoute): string {
   const status = NO_ROUTE_STATUS[reason];
   return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+}
+
+/** RFC 9112 §3.2: a target that is neither origin-form nor absolute-form for this listener. */
+export function badTarget(res: ServerResponse): void {
+  const text = 'request target refused: expected a path, or an absolute http:// URL naming this listener\n';
+  res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+  res.end(text);
+}
+
+/** Malformed or oversized requests get Node's standard 4xx, and only their connection closes. */
+export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }

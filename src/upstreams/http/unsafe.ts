@@ -48,7 +48,7 @@ export async function forwardMethod(
       url: req.url ?? '/',
       headers: forwardRequestHeaders(req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: false }),
       body: hasBody(req) ? req : null,
-      signal: controller.signal,
+      abort: controller,
     });
     // The other replicas are told before the client hears of the write (bounded by the publish wait).
     if (UNSAFE.has(method) && response.statusCode >= 200 && response.statusCode < 400) await invalidateTargets(ctx, req, response.headers).published;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { rebuildTarget } from '../../../../src/cache/paths.js';
 import { hostOf, lenientReading, normalizeTarget, originForm } from '../../../../src/upstreams/http/target.js';
 
 /** One test per row: `fn(input)` is `output`. */
@@ -53,6 +54,24 @@ describe('normalizeTarget (RFC 3986 §6.2.2)', () => {
     ],
     normalizeTarget,
   );
+
+  // Issue 14: a target already normal is returned as it is, without being rebuilt; on any
+  // target, that shortcut must give what the full normalisation gives.
+  it('answers every target as the full normalisation does (the shortcut for normal targets included)', () => {
+    const alphabet = ['/', '/', '.', '..', '%', '%2e', '%2F', '%7e', '%41', 'a', 'Z', '0', '?', '?', '=', '&', '~', '"', ';', '\\', '#', ' ', '\u00e9', '//'];
+    let seed = 14;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      let target = '/';
+      for (let n = random(12); n > 0; n--) target += alphabet[random(alphabet.length)];
+      const normal = rebuildTarget(target);
+      expect(normalizeTarget(target), target).toBe(normal);
+      if (normal !== undefined) expect(normalizeTarget(normal), normal).toBe(normal);
+    }
+  });
 
   it.each(['', 'users', '*', 'http://h/x', '/a%', '/a%4', '/a%zz', '/a%g0', '/q?a=%', '/q?a=%x1', '/\u0100'])('%j is malformed', (input) => {
     expect(normalizeTarget(input)).toBeUndefined();
