@@ -36,6 +36,9 @@ const SCENARIOS = [
   ['miss-1k-c1', '/m?size=1024&delay=0', 'unique', 1, 'proxy'],
   ['pass-1k', '/p?size=1024&nostore=1', 'fixed', 64, 'proxy'],
   ['mixed', '/x?size=1024', 'mixed', 64, 'bare'],
+  // Issue 19: a gateway listener's hit (its route found by a prepared lookup past two routes that do
+  // not match) against the single-upstream listener's hit: the limit row is sidecache itself.
+  ['hit-1k-routed', '/h?size=1024', 'fixed', 64, 'sidecache', 'gateway'],
 ].filter(([name]) => ONLY === undefined || ONLY.test(name));
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -85,7 +88,22 @@ async function main() {
     const match = /"msg":"http listener ready"[^\n]*"address":"[^"]*:(\d+)"/.exec(out);
     return match ? Number(match[1]) : undefined;
   });
-  const servers = { origin, bare, proxy, sidecache: side };
+  const gatewayFile = join(dir, 'gateway.yaml');
+  const to = `http://127.0.0.1:${origin.port}`;
+  writeFileSync(
+    gatewayFile,
+    `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 512MiB }\nhttp:\n  - name: gw\n    listen: "127.0.0.1:0"\n    routes:\n` +
+      `      - { name: billing, host: billing.test, upstream: "${to}" }\n` +
+      `      - { name: users, host: "*.users.test", path: "/users/**", upstream: "${to}" }\n` +
+      `      - { name: api, path: /h, upstream: "${to}" }\n`,
+  );
+  const gateway = SCENARIOS.some((s) => s[5] === 'gateway')
+    ? await startChild(['dist/cli.js', 'start', '-c', gatewayFile], (out) => {
+        const match = /"msg":"http listener ready"[^\n]*"address":"[^"]*:(\d+)"/.exec(out);
+        return match ? Number(match[1]) : undefined;
+      })
+    : undefined;
+  const servers = { origin, bare, proxy, sidecache: side, ...(gateway !== undefined && { gateway }) };
   let nonce = 0;
 
   /** CPU ticks (user + system, all threads) the process used so far. */
@@ -136,12 +154,12 @@ async function main() {
     if (SCENARIOS.some(([, , mode]) => mode === 'mixed')) for (const p of [side.port, bare.port]) await warmKeys(p, '/x?size=1024');
     for (let run = 1; run <= RUNS; run++) {
       for (const scenario of SCENARIOS) {
-        const [name, , , , limit] = scenario;
+        const [name, , , , limit, subject = 'sidecache'] = scenario;
         const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
         const row = results.get(name);
         row.origin.push(await cell('origin', scenario));
         row.limit.push(await cell(limit, scenario));
-        row.sidecache.push(await cell('sidecache', scenario));
+        row.sidecache.push(await cell(subject, scenario));
         const last = (k) => row[k][row[k].length - 1];
         console.log(
           `run ${run} ${name.padEnd(12)} origin ${fmt(last('origin'))} | ${limit.padEnd(5)} ${fmt(last('limit'))} | sidecache ${fmt(last('sidecache'))}  (load ${load})`,

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { LRUCache } from 'lru-cache';
 import { routeTag } from '../../cache/tags.js';
 import type { HttpListenerConfig, HttpRouteConfig, HttpServiceConfig } from '../../config/schema.js';
 import type { Reporter } from '../report.js';
@@ -91,15 +92,35 @@ function namespaceOf(listener: string, route: HttpRouteConfig): string {
  */
 export function requestHost(req: IncomingMessage): string | undefined | null {
   let lines = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') lines++;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') lines++;
+  }
   if (lines > 1) return null;
-  const absolute = /^http:\/\/([^/?#]*)/i.exec(req.url ?? '');
+  const url = req.url ?? '';
+  const absolute = url.charCodeAt(0) === 0x2f ? null : /^http:\/\/([^/?#]*)/i.exec(url);
   const authority = absolute?.[1] ?? req.headers.host;
   if (authority === undefined) return undefined;
-  const host = hostOf(authority);
+  const host = hostOfCached(authority);
   if (host === undefined) return null;
   if (absolute !== null) req.headers.host = authority;
   return host;
+}
+
+/**
+ * `hostOf` (a WHATWG URL parse, the dearest step of routing) remembered per authority as clients
+ * send it: a gateway sees few names. Bounded, so a client sending a new Host each time costs only
+ * evictions.
+ */
+const hosts = new LRUCache<string, { host: string | undefined }>({ max: 1024 });
+
+function hostOfCached(authority: string): string | undefined {
+  let known = hosts.get(authority);
+  if (known === undefined) {
+    known = { host: hostOf(authority) };
+    hosts.set(authority, known);
+  }
+  return known.host;
 }
 
 /** The services of one listener: the one upstream, or the routes of a gateway. */
