@@ -4,6 +4,7 @@
  * Map lookups (a few more for a host under a wildcard) and a walk of the compiled paths of the
  * routes that host may reach, first match wins, as nginx's `server_name` then `location`.
  */
+import { LRUCache } from 'lru-cache';
 import { compileGlob } from './rules.js';
 import { hostOf, lenientReading } from './target.js';
 
@@ -58,6 +59,8 @@ export class RouteMatcher<T> {
   readonly #wildcards = new Map<string, readonly Candidate<T>[]>();
   /** Routes without a host: all a request for a host no route names may reach. */
   readonly #anyHost: readonly Candidate<T>[];
+  /** The candidates of each host seen lately: a gateway sees few names, each looked up once (bounded against a client sending a new Host each time). */
+  readonly #byHost = new LRUCache<string, readonly Candidate<T>[]>({ max: 1024 });
 
   constructor(routes: readonly (RoutePattern & { readonly value: T })[]) {
     const all = routes.map((r, index) => ({
@@ -104,7 +107,13 @@ export class RouteMatcher<T> {
   }
 
   #candidates(host: string | undefined): readonly Candidate<T>[] {
-    return host === undefined ? this.#anyHost : (this.#named(host) ?? this.#anyHost);
+    if (host === undefined) return this.#anyHost;
+    let list = this.#byHost.get(host);
+    if (list === undefined) {
+      list = this.#named(host) ?? this.#anyHost;
+      this.#byHost.set(host, list);
+    }
+    return list;
   }
 
   #named(host: string): readonly Candidate<T>[] | undefined {
