@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Millis } from '../../units.js';
 import { type BusTransport, type Subscription, within } from '../bus.js';
+import { pgConnector, PublishingConnection } from './publishing-connection.js';
 
 /** `LISTEN <channel>` on its own connection (https://www.postgresql.org/docs/current/sql-listen.html). */
 export class PostgresBus implements BusTransport {
@@ -12,8 +13,7 @@ export class PostgresBus implements BusTransport {
   /** NOTIFY payloads must be shorter than 8000 bytes (https://www.postgresql.org/docs/current/sql-notify.html). */
   readonly maxPayloadBytes = 7999;
   /** The connection `pg_notify` runs on (the LISTEN one is the runner's), opened at the first publish. */
-  #publisher: { client: pg.Client; ready: Promise<void> } | undefined;
-  readonly #dropped = new WeakSet<pg.Client>();
+  readonly #publisher: PublishingConnection<pg.Client>;
 
   constructor(options: { url: string; channel: string; name: string; connectTimeoutMs: Millis; heartbeatMs: Millis }) {
     this.name = options.name;
@@ -21,6 +21,10 @@ export class PostgresBus implements BusTransport {
     this.#channel = options.channel;
     this.#connectTimeoutMs = options.connectTimeoutMs;
     this.#heartbeatMs = options.heartbeatMs;
+    this.#publisher = new PublishingConnection(
+      pgConnector({ url: options.url, connectTimeoutMs: options.connectTimeoutMs, applicationName: 'sidecache invalidation publisher' }, async () => undefined),
+      options.connectTimeoutMs,
+    );
   }
 
   async subscribe(onMessage: (payload: string) => void, onLost: (reason: string) => void): Promise<Subscription> {
@@ -88,54 +92,11 @@ export class PostgresBus implements BusTransport {
    * connects anew.
    */
   async publish(payload: string): Promise<void> {
-    const client = await this.#publisherClient();
-    try {
-      await within(client.query('SELECT pg_notify($1, $2)', [this.#channel, payload]), this.#connectTimeoutMs, 'pg_notify', () => this.#dropPublisher(client));
-    } catch (err) {
-      this.#dropPublisher(client);
-      throw err;
-    }
+    await this.#publisher.send('pg_notify', (client) => client.query('SELECT pg_notify($1, $2)', [this.#channel, payload]));
   }
 
-  async close(graceMs: Millis): Promise<void> {
-    const pub = this.#publisher;
-    this.#publisher = undefined;
-    if (pub === undefined) return;
-    const { client } = pub;
-    await within(client.end(), graceMs, 'closing', () => client.connection.stream.destroy()).catch(() => client.connection.stream.destroy());
-  }
-
-  async #publisherClient(): Promise<pg.Client> {
-    let pub = this.#publisher;
-    if (pub === undefined) {
-      const client = new pg.Client({
-        connectionString: this.#url,
-        connectionTimeoutMillis: this.#connectTimeoutMs,
-        application_name: 'sidecache invalidation publisher',
-        keepAlive: true,
-      });
-      // Errors are the publish's to report; a closed connection is replaced at the next publish.
-      client.on('error', () => this.#dropPublisher(client));
-      client.on('end', () => this.#dropPublisher(client));
-      const connecting = client.connect().then(() => undefined);
-      pub = { client, ready: within(connecting, this.#connectTimeoutMs, 'connecting', () => client.connection.stream.destroy()) };
-      this.#publisher = pub;
-    }
-    try {
-      await pub.ready;
-    } catch (err) {
-      this.#dropPublisher(pub.client);
-      throw err;
-    }
-    return pub.client;
-  }
-
-  #dropPublisher(client: pg.Client): void {
-    if (this.#dropped.has(client)) return;
-    this.#dropped.add(client);
-    if (this.#publisher?.client === client) this.#publisher = undefined;
-    client.connection.stream.destroy();
-    client.end().catch(() => undefined);
+  close(graceMs: Millis): Promise<void> {
+    return this.#publisher.close(graceMs);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import type { Millis } from '../../units.js';
 import { type BusTransport, type Subscription, within } from '../bus.js';
+import { PublishingConnection } from './publishing-connection.js';
 
 /**
  * `SUBSCRIBE <channel>` with ioredis. With `cluster`, the URL's host is a seed node of a Redis
@@ -15,7 +16,7 @@ export class RedisBus implements BusTransport {
   readonly #connectTimeoutMs: Millis;
   readonly #heartbeatMs: Millis;
   /** The connection PUBLISH goes through (a subscribed connection cannot publish), opened at the first publish. */
-  #publisher: { client: Redis | Cluster; ready: Promise<void> } | undefined;
+  readonly #publisher: PublishingConnection<Redis | Cluster>;
 
   constructor(options: { url: string; channel: string; name: string; cluster: boolean; connectTimeoutMs: Millis; heartbeatMs: Millis }) {
     this.name = options.name;
@@ -24,6 +25,24 @@ export class RedisBus implements BusTransport {
     this.#cluster = options.cluster;
     this.#connectTimeoutMs = options.connectTimeoutMs;
     this.#heartbeatMs = options.heartbeatMs;
+    const { url, cluster, connectTimeoutMs } = options;
+    this.#publisher = new PublishingConnection<Redis | Cluster>(
+      {
+        open: (lost) => {
+          const redisOptions = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: connectTimeoutMs };
+          const client = cluster
+            ? new Cluster([url], { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null, redisOptions })
+            : new Redis(url, { ...redisOptions, retryStrategy: () => null });
+          // Errors are the publish's to report; a closed connection is replaced at the next publish.
+          client.on('error', () => undefined);
+          client.on('end', () => lost(client));
+          return { client, connecting: client.connect() };
+        },
+        destroy: (client) => client.disconnect(),
+        end: (client) => client.quit(),
+      },
+      connectTimeoutMs,
+    );
   }
 
   async subscribe(onMessage: (payload: Buffer) => void, onLost: (reason: string) => void): Promise<Subscription> {
@@ -92,48 +111,11 @@ export class RedisBus implements BusTransport {
    * connects anew.
    */
   async publish(payload: string): Promise<void> {
-    const client = await this.#publisherClient();
-    try {
-      await within(client.publish(this.#channel, payload), this.#connectTimeoutMs, 'PUBLISH', () => this.#dropPublisher(client));
-    } catch (err) {
-      this.#dropPublisher(client);
-      throw err;
-    }
+    await this.#publisher.send('PUBLISH', (client) => client.publish(this.#channel, payload));
   }
 
-  async close(graceMs: Millis): Promise<void> {
-    const pub = this.#publisher;
-    this.#publisher = undefined;
-    if (pub === undefined) return;
-    const client = pub.client;
-    await within(client.quit(), graceMs, 'QUIT', () => client.disconnect()).catch(() => client.disconnect());
-  }
-
-  async #publisherClient(): Promise<Redis | Cluster> {
-    let pub = this.#publisher;
-    if (pub === undefined) {
-      const options = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: this.#connectTimeoutMs };
-      const client = this.#cluster
-        ? new Cluster([this.#url], { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null, redisOptions: options })
-        : new Redis(this.#url, { ...options, retryStrategy: () => null });
-      // Errors are the publish's to report; a closed connection is replaced at the next publish.
-      client.on('error', () => undefined);
-      client.on('end', () => this.#dropPublisher(client));
-      pub = { client, ready: within(client.connect(), this.#connectTimeoutMs, 'connecting', () => client.disconnect()) };
-      this.#publisher = pub;
-    }
-    try {
-      await pub.ready;
-    } catch (err) {
-      this.#dropPublisher(pub.client);
-      throw err;
-    }
-    return pub.client;
-  }
-
-  #dropPublisher(client: Redis | Cluster): void {
-    client.disconnect();
-    if (this.#publisher?.client === client) this.#publisher = undefined;
+  close(graceMs: Millis): Promise<void> {
+    return this.#publisher.close(graceMs);
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import type { Millis } from '../../units.js';
-import { within } from '../bus.js';
+import { pgConnector, PublishingConnection } from './publishing-connection.js';
 
 /** The prefix sidecache's messages carry; messages with any other prefix are someone else's. */
 export const WAL_MESSAGE_PREFIX = 'sidecache';
@@ -31,76 +31,34 @@ export function versionText(num: number): string {
  * fails saying so.
  */
 export class WalEmitter {
-  readonly #url: string;
   readonly #name: string;
-  readonly #connectTimeoutMs: Millis;
-  #conn: { client: pg.Client; ready: Promise<number> } | undefined;
-  readonly #dropped = new WeakSet<pg.Client>();
+  readonly #connection: PublishingConnection<pg.Client, number>;
 
   constructor(options: { url: string; name: string; connectTimeoutMs: Millis }) {
-    this.#url = options.url;
     this.#name = options.name;
-    this.#connectTimeoutMs = options.connectTimeoutMs;
+    // The server's version, read once per connection: it decides the call (and whether there is one).
+    const version = async (client: pg.Client): Promise<number> =>
+      Number((await client.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version_num'])).rows[0]!.v);
+    this.#connection = new PublishingConnection(
+      pgConnector({ url: options.url, connectTimeoutMs: options.connectTimeoutMs, applicationName: 'sidecache invalidation publisher (wal)' }, version),
+      options.connectTimeoutMs,
+    );
   }
 
   async emit(payload: string): Promise<void> {
-    const { client, version } = await this.#connection();
-    if (version < MIN_MESSAGES_VERSION) {
-      throw new Error(
-        `${this.#name}: PostgreSQL ${versionText(version)} cannot carry invalidations on the replication stream (pgoutput sends logical decoding messages from 14 on); set publish: false on this bus and publish on a postgres or redis bus`,
-      );
-    }
-    const sql =
-      version >= MIN_FLUSH_VERSION ? 'SELECT pg_logical_emit_message(false, $1, $2::bytea, true)' : 'SELECT pg_logical_emit_message(false, $1, $2::bytea)';
-    try {
-      await within(client.query(sql, [WAL_MESSAGE_PREFIX, Buffer.from(payload)]), this.#connectTimeoutMs, 'pg_logical_emit_message', () => this.#drop(client));
-    } catch (err) {
-      this.#drop(client);
-      throw err;
-    }
+    await this.#connection.send('pg_logical_emit_message', (client, version) => {
+      if (version < MIN_MESSAGES_VERSION) {
+        throw new Error(
+          `${this.#name}: PostgreSQL ${versionText(version)} cannot carry invalidations on the replication stream (pgoutput sends logical decoding messages from 14 on); set publish: false on this bus and publish on a postgres or redis bus`,
+        );
+      }
+      const sql =
+        version >= MIN_FLUSH_VERSION ? 'SELECT pg_logical_emit_message(false, $1, $2::bytea, true)' : 'SELECT pg_logical_emit_message(false, $1, $2::bytea)';
+      return client.query(sql, [WAL_MESSAGE_PREFIX, Buffer.from(payload)]);
+    });
   }
 
-  async close(graceMs: Millis): Promise<void> {
-    const conn = this.#conn;
-    this.#conn = undefined;
-    if (conn === undefined) return;
-    const { client } = conn;
-    this.#dropped.add(client);
-    await within(client.end(), graceMs, 'closing', () => client.connection.stream.destroy()).catch(() => client.connection.stream.destroy());
-  }
-
-  async #connection(): Promise<{ client: pg.Client; version: number }> {
-    let conn = this.#conn;
-    if (conn === undefined) {
-      const client = new pg.Client({
-        connectionString: this.#url,
-        connectionTimeoutMillis: this.#connectTimeoutMs,
-        application_name: 'sidecache invalidation publisher (wal)',
-        keepAlive: true,
-      });
-      // Errors are the emit's to report; a closed connection is replaced at the next emit.
-      client.on('error', () => this.#drop(client));
-      client.on('end', () => this.#drop(client));
-      const connecting = client
-        .connect()
-        .then(() => client.query<{ v: string }>('SELECT current_setting($1) AS v', ['server_version_num']))
-        .then(({ rows }) => Number(rows[0]!.v));
-      conn = { client, ready: within(connecting, this.#connectTimeoutMs, 'connecting', () => client.connection.stream.destroy()) };
-      this.#conn = conn;
-    }
-    try {
-      return { client: conn.client, version: await conn.ready };
-    } catch (err) {
-      this.#drop(conn.client);
-      throw err;
-    }
-  }
-
-  #drop(client: pg.Client): void {
-    if (this.#dropped.has(client)) return;
-    this.#dropped.add(client);
-    if (this.#conn?.client === client) this.#conn = undefined;
-    client.connection.stream.destroy();
-    client.end().catch(() => undefined);
+  close(graceMs: Millis): Promise<void> {
+    return this.#connection.close(graceMs);
   }
 }

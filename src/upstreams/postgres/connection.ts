@@ -14,6 +14,7 @@ import type { PgContext } from './context.js';
 import { type Frame, FrameSplitter, FramingError } from './framing.js';
 import { ACCEPT_ENCRYPTION, decodeParameterStatus, decodeReadyStatus, decodeStartup, encodeError, REFUSE_ENCRYPTION, startsWithTerminate } from './messages.js';
 import { authFrameForClient } from './sasl.js';
+import { ClientInbox } from './client-inbox.js';
 import { ResponseQueue, type UpstreamSlot } from './response-queue.js';
 import type { SessionChannel } from './session-channel.js';
 import { beginSession, requestEnded, sessionReady } from './session-lifecycle.js';
@@ -40,8 +41,7 @@ export class PgConnection {
   #phase: 'startup' | 'connecting' | 'auth' | 'ready' | 'closed' = 'startup';
   /** What exists once the client's StartupMessage has come. */
   #started: MessageTargets | undefined;
-  readonly #inbox: Frame[] = [];
-  #blocked = false;
+  readonly #inbox: ClientInbox;
   readonly #queue: ResponseQueue;
   readonly #writes: WriteEffects;
   /** This session as a carrier of in-band catalog questions, once it has begun. */
@@ -65,6 +65,13 @@ export class PgConnection {
       write: (bytes) => this.#client.write(bytes),
       now: () => ctx.clock.now(),
       ended: (slot, status) => requestEnded(ctx, this.#started!.session, this.#writes, slot, status),
+    });
+    this.#inbox = new ClientInbox({
+      ready: () => this.#phase === 'ready',
+      handle: (frame) => handleClientMessage(frame, this.#started!),
+      malformed: (err) => this.#malformed(err),
+      upstream: () => this.#upstream!,
+      client: () => this.#client,
     });
     client.setNoDelay(true);
     this.#listen(client);
@@ -99,7 +106,7 @@ export class PgConnection {
    * in flight) both sockets just close.
    */
   destroy(): void {
-    const idle = this.#phase === 'ready' && this.#queue.idle && !this.#blocked && !this.#closed;
+    const idle = this.#phase === 'ready' && this.#queue.idle && !this.#inbox.blocked && !this.#closed;
     this.#upstream?.destroy();
     if (!idle) return void this.#client.destroy();
     this.#client.write(encodeError('FATAL', '57P01', 'terminating connection due to administrator command'));
@@ -148,11 +155,11 @@ export class PgConnection {
     if (frames.length === 0) return;
     if (this.#phase !== 'ready') {
       if (this.#phase === 'auth') for (const f of frames) this.#upstream!.write(f.bytes);
-      else this.#inbox.push(...frames);
+      else this.#inbox.push(frames);
       return;
     }
-    this.#inbox.push(...frames);
-    this.#pump();
+    this.#inbox.push(frames);
+    this.#inbox.pump();
   }
 
   /** Which client messages go upstream in parts as they arrive (streamed.ts). */
@@ -204,7 +211,7 @@ export class PgConnection {
     upstream.on('close', () => this.#onUpstreamClose());
     this.#phase = 'auth';
     upstream.write(startup);
-    for (const f of this.#inbox.splice(0)) upstream.write(f.bytes);
+    for (const f of this.#inbox.takeAll()) upstream.write(f.bytes);
   }
 
   #onUpstreamData(chunk: Buffer): void {
@@ -251,35 +258,8 @@ export class PgConnection {
       this.#phase = 'ready';
       clearTimeout(this.#loginTimer);
       sessionReady(this.#ctx, session, this.#channel!);
-      this.#pump();
+      this.#inbox.pump();
     }
-  }
-
-  /** Handles queued client frames in order; stops while a request waits on another session's fill. */
-  #pump(): void {
-    if (this.#blocked || this.#phase !== 'ready') return;
-    const upstream = this.#upstream!;
-    upstream.cork();
-    this.#client.cork();
-    while (this.#inbox.length > 0 && !this.#blocked && this.#phase === 'ready') {
-      let wait: Promise<void> | undefined;
-      try {
-        wait = handleClientMessage(this.#inbox.shift()!, this.#started!);
-      } catch (err) {
-        this.#malformed(err);
-        break;
-      }
-      if (wait !== undefined) {
-        this.#blocked = true;
-        void wait.finally(() => {
-          this.#blocked = false;
-          this.#pump();
-        });
-      }
-    }
-    upstream.uncork();
-    this.#client.uncork();
-    pauseWhileFull(upstream, this.#client);
   }
 
   /** Sends a request the cache has no part in, with a slot of its own (it may change the session). */
