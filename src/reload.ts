@@ -24,6 +24,7 @@ export function planReload(running: Config, next: Config, restartKeys: { http: r
   for (const key of ['listen', 'token'] as const) if (running.admin[key] !== next.admin[key]) needsRestart.push(`admin.${key}`);
   for (const key of ['maxBytes', 'maxEntryBytes'] as const) if (running.cache[key] !== next.cache[key]) needsRestart.push(`cache.${key}`);
   if (running.log.access !== next.log.access) needsRestart.push('log.access');
+  if (running.workers !== next.workers) needsRestart.push('workers');
   const http = diffListeners('http', running.http, next.http, restartKeys.http, needsRestart);
   const postgres = diffListeners('postgres', running.postgres, next.postgres, restartKeys.postgres, needsRestart);
   const keep = <T extends { name: string }>(list: readonly T[], applied: readonly T[]): T[] => list.map((l) => applied.find((a) => a.name === l.name) ?? l);
@@ -37,6 +38,7 @@ export function planReload(running: Config, next: Config, restartKeys: { http: r
       admin: running.admin,
       cache: running.cache,
       log: running.log,
+      workers: running.workers,
       http: keep(running.http, http),
       postgres: keep(running.postgres, postgres),
     },

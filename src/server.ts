@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { Readiness } from './admin/readiness.js';
 import { RecentInvalidations } from './admin/live.js';
+import { summarizeCache } from './admin/cache-summary.js';
+import { listEntries } from './admin/entries.js';
 import { createAdminServer } from './admin/server.js';
 import { Store } from './cache/store.js';
 import type { InvalidationTarget } from './cache/types.js';
@@ -12,7 +14,7 @@ import { type Clock, realClock } from './clock.js';
 import type { Config } from './config/schema.js';
 import { parseListen } from './config/fields.js';
 import { Dispatcher } from './invalidation/dispatch.js';
-import { FanOut } from './invalidation/fanout.js';
+import { FanOut, type Peers } from './invalidation/fanout.js';
 import { servingMode } from './invalidation/while-down.js';
 import type { BusRunner } from './invalidation/runner.js';
 import { closeGracefully, DescriptorWatch, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from './listen.js';
@@ -42,6 +44,9 @@ const DESCRIPTOR_CHECK_MS = 1000;
 /** An accept error a server reports is logged at most this often (it may come once per connection). */
 const ACCEPT_WARN_INTERVAL_MS = 10_000;
 
+/** A store key read back by its protocol (`GET /cache/entries`). */
+export const describeKey = (key: string, reveal: boolean) => describeHttpKey(key, reveal) ?? describePgKey(key, reveal);
+
 export interface ServerOptions extends ListenerOptions {
   clock?: Clock;
   log?: Logger;
@@ -51,6 +56,11 @@ export interface ServerOptions extends ListenerOptions {
   configFile?: string;
   /** How long a client waits for a publish (default 2 s); for tests, not a configuration key. */
   publishWaitMs?: number;
+  /**
+   * Set in a worker of `workers: N` (docs/workers.md): the primary holds the admin and the buses, so
+   * this server has neither; its local invalidations reach the other workers through `peers`.
+   */
+  worker?: { peers: Peers };
 }
 
 /** What a reload did. */
@@ -82,7 +92,7 @@ export class SidecacheServer {
   readonly instanceId = `${hostname().slice(0, 100)}/${randomUUID()}`;
   readonly readiness = new Readiness();
   readonly #log: Logger;
-  readonly #admin: http.Server;
+  readonly #admin: http.Server | undefined;
   readonly httpListeners: readonly HttpListener[];
   readonly postgresListeners: readonly PostgresListener[];
   readonly #buses: ServerBuses;
@@ -92,6 +102,7 @@ export class SidecacheServer {
   #adminAddress: AddressInfo | undefined;
   readonly #descriptors: DescriptorWatch;
   #acceptWarnedAt = -Infinity;
+  readonly #worker: boolean;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.#config = config;
@@ -107,24 +118,29 @@ export class SidecacheServer {
     this.#unsubscribe = subscribeMetrics(this.store, this.metrics);
     this.#recent = new RecentInvalidations(this.store);
     this.dispatcher = new Dispatcher(this.store, this.#log.child({ component: 'invalidation' }));
-    this.fanOut = new FanOut(this.dispatcher, () => this.buses, options.publishWaitMs ?? PUBLISH_WAIT_MS);
+    this.fanOut = new FanOut(this.dispatcher, () => this.buses, options.publishWaitMs ?? PUBLISH_WAIT_MS, options.worker?.peers);
     const invalidate = (target: InvalidationTarget, source: string) => this.fanOut.invalidate(target, source);
-    this.#admin = createAdminServer({
-      config: config.admin,
-      store: this.store,
-      registry: this.registry,
-      metrics: this.metrics,
-      invalidate,
-      readiness: this.readiness,
-      recent: this.#recent,
-      log: this.#log.child({ component: 'admin' }),
-      clock,
-      reload: () => this.reloadFromFile(),
-      explain: (name, sql, database, user) => this.postgresListeners.find((l) => l.name === name)?.explain(sql, database, user),
-      explainHttp: (name, url, method, headers, reveal) => this.httpListeners.find((l) => l.name === name)?.explain(url, method, headers, reveal),
-      describeKey: (key, reveal) => describeHttpKey(key, reveal) ?? describePgKey(key, reveal),
-      buses: () => this.buses.map((b) => ({ name: b.name, connected: b.reason === undefined, reason: b.reason ?? null })),
-    });
+    this.#worker = options.worker !== undefined;
+    this.#admin = this.#worker
+      ? undefined
+      : createAdminServer({
+          config: config.admin,
+          store: this.store,
+          registry: this.registry,
+          metrics: this.metrics,
+          invalidate,
+          readiness: this.readiness,
+          recent: this.#recent,
+          log: this.#log.child({ component: 'admin' }),
+          clock,
+          reload: () => this.reloadFromFile(),
+          explain: (name, sql, database, user) => this.postgresListeners.find((l) => l.name === name)?.explain(sql, database, user),
+          explainHttp: (name, url, method, headers, reveal) => this.httpListeners.find((l) => l.name === name)?.explain(url, method, headers, reveal),
+          describeKey,
+          summary: () => summarizeCache(this.store, this.metrics),
+          entries: async (query) => ({ total: this.store.size, ...(await listEntries(this.store, clock, describeKey, query)) }),
+          buses: () => this.buses.map((b) => ({ name: b.name, connected: b.reason === undefined, reason: b.reason ?? null })),
+        });
     ({ http: this.httpListeners, postgres: this.postgresListeners } = makeListeners(config, options, {
       store: this.store,
       clock,
@@ -137,7 +153,8 @@ export class SidecacheServer {
       () => this.config.readyz.requireBuses,
       () => servingMode(this.store.degradation),
     );
-    this.#buses = new ServerBuses(config, {
+    // A worker's buses run in the primary, which relays their messages and degradation.
+    this.#buses = new ServerBuses(this.#worker ? { ...config, invalidation: [] } : config, {
       store: this.store,
       metrics: this.metrics,
       readiness: this.readiness,
@@ -188,13 +205,8 @@ export class SidecacheServer {
   }
 
   async start(): Promise<void> {
-    const { admin } = this.config;
-    this.#adminAddress = await listen(this.#admin, admin.listen, 'admin', (err) => this.#acceptError('admin', err));
+    if (this.#admin !== undefined) await this.#startAdmin(this.#admin);
     this.#descriptors.start();
-    this.#log.info('admin listening', { address: formatAddress(this.#adminAddress), token: admin.token !== '' });
-    if (admin.token === '' && !isLoopback(parseListen(admin.listen)?.host ?? '')) {
-      this.#log.warnOnce('SC_WARN_ADMIN_OPEN', `admin listens on ${admin.listen} without a token: anyone who reaches it can invalidate the cache`);
-    }
     // Buses first: a listener must not serve entries no bus would invalidate.
     await Promise.all(this.buses.map((b) => b.start()));
     for (const listener of this.httpListeners) await listener.start();
@@ -202,6 +214,15 @@ export class SidecacheServer {
     this.store.startSweeper(SWEEP_INTERVAL_MS);
     this.readiness.setPhase(undefined);
     this.#log.info('ready', { maxBytes: this.store.maxBytes });
+  }
+
+  async #startAdmin(server: http.Server): Promise<void> {
+    const { admin } = this.config;
+    this.#adminAddress = await listen(server, admin.listen, 'admin', (err) => this.#acceptError('admin', err));
+    this.#log.info('admin listening', { address: formatAddress(this.#adminAddress), token: admin.token !== '' });
+    if (admin.token === '' && !isLoopback(parseListen(admin.listen)?.host ?? '')) {
+      this.#log.warnOnce('SC_WARN_ADMIN_OPEN', `admin listens on ${admin.listen} without a token: anyone who reaches it can invalidate the cache`);
+    }
   }
 
   /** Stops accepting, lets work in flight finish until `graceMs`, then closes what is left. */
@@ -215,7 +236,7 @@ export class SidecacheServer {
     const listeners = await Promise.all([...this.httpListeners, ...this.postgresListeners].map((l) => l.stop(graceMs)));
     // Buses close within what is left of the grace: a half-open one would never answer QUIT.
     await settleWithin(Promise.all(this.buses.map((b) => b.stop(left()))), left());
-    const forced = (await closeGracefully(this.#admin, left())) || listeners.includes(true);
+    const forced = (this.#admin !== undefined && (await closeGracefully(this.#admin, left()))) || listeners.includes(true);
     this.#unsubscribe();
     this.#recent.close();
     this.#log.info('stopped', { forced });
@@ -243,7 +264,7 @@ export class SidecacheServer {
       this.postgresListeners.find((l) => l.name === entry.name)!.update(entry);
       applied.push(`postgres[${entry.name}]`);
     }
-    if (plan.buses) {
+    if (plan.buses && !this.#worker) {
       await this.#buses.replace(next, this.#config.shutdownGrace);
       applied.push('invalidation');
     }

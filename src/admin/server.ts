@@ -11,8 +11,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { hasBearer } from '../auth.js';
 import { refuseBrowserRequest } from './browser-guard.js';
-import { summarizeCache } from './cache-summary.js';
-import { type DescribeKey, listEntries, parseEntryQuery } from './entries.js';
+import { type DescribeKey, type EntryQuery, parseEntryQuery } from './entries.js';
 import { LIVE_PAGE, liveDocument, RatioWindow, type RecentInvalidations, sampleRatios } from './live.js';
 import type { Clock } from '../clock.js';
 import type { Readiness } from './readiness.js';
@@ -23,10 +22,18 @@ const MAX_BODY_BYTES = 1024 * 1024;
 export interface AdminDeps {
   config: AdminConfig;
   store: Store;
-  registry: Registry;
+  /** What `/metrics` answers (with `workers`, the workers' registries aggregated). */
+  registry: Pick<Registry, 'metrics' | 'contentType'>;
   metrics: Metrics;
-  /** A local invalidation: applied here, then published on every bus (`invalidation/fanout.ts`). */
-  invalidate(target: InvalidationTarget, source: string): LocalInvalidation;
+  /**
+   * A local invalidation: applied here, then published on every bus (`invalidation/fanout.ts`); with
+   * `workers`, applied by every worker, `removed` their sum.
+   */
+  invalidate(target: InvalidationTarget, source: string): { removed: number | Promise<number>; published: LocalInvalidation['published'] };
+  /** The `GET /cache` document (with `workers`, merged across them). */
+  summary(): Promise<object>;
+  /** The `GET /cache/entries` document for `query` (with `workers`, merged, each entry labelled with its worker). */
+  entries(query: EntryQuery): Promise<object>;
   readiness: Readiness;
   recent: RecentInvalidations;
   log: Logger;
@@ -35,7 +42,7 @@ export interface AdminDeps {
   /** Whether a Postgres listener would cache `sql`; undefined when there is no such listener. */
   explain(listener: string, sql: string, database: string | undefined, user: string | undefined): Promise<unknown> | undefined;
   /** What an HTTP listener would do with a request; undefined when there is no such listener. */
-  explainHttp(listener: string, url: string, method: string, headers: IncomingHttpHeaders, reveal: boolean): object | undefined;
+  explainHttp(listener: string, url: string, method: string, headers: IncomingHttpHeaders, reveal: boolean): object | Promise<object> | undefined;
   /** A store key read back by its protocol (`GET /cache/entries`). */
   describeKey: DescribeKey;
   /** Each bus and whether it is subscribed (the live page). */
@@ -57,7 +64,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     ['/metrics', { method: 'GET', handler: (_req, res) => metrics(deps, res) }],
     ['/healthz', { method: 'GET', handler: (_req, res) => json(res, 200, { status: 'ok' }) }],
     ['/readyz', { method: 'GET', handler: (_req, res) => readyz(deps, res) }],
-    ['/cache', { method: 'GET', handler: async (_req, res) => json(res, 200, await summarizeCache(deps.store, deps.metrics)) }],
+    ['/cache', { method: 'GET', handler: async (_req, res) => json(res, 200, await deps.summary()) }],
     ['/invalidate', { method: 'POST', handler: (req, res) => invalidate(deps, req, res) }],
     ['/reload', { method: 'POST', handler: (req, res) => reload(deps, req, res) }],
     ['/cache/explain', { method: 'GET', guarded: true, handler: (req, res) => explain(deps, req, res) }],
@@ -122,7 +129,7 @@ async function invalidate(deps: AdminDeps, req: IncomingMessage, res: ServerResp
   // Answered once the other replicas were told too (or the publish wait ran out; the outbox keeps it).
   const { removed, published } = deps.invalidate(target, 'admin');
   await published;
-  json(res, 200, { invalidated: removed });
+  json(res, 200, { invalidated: await removed });
 }
 
 async function reload(deps: AdminDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -158,12 +165,11 @@ async function entries(deps: AdminDeps, req: IncomingMessage, res: ServerRespons
   const query = parseEntryQuery(params);
   if (typeof query === 'string') return json(res, 400, { error: query });
   if (revealOf(deps, params, res) === undefined) return;
-  const listed = await listEntries(deps.store, deps.clock, deps.describeKey, query);
-  json(res, 200, { total: deps.store.size, ...listed });
+  json(res, 200, await deps.entries(query));
 }
 
 /** `GET /cache/explain?listener=NAME&url=/path[&method=GET&header=Name:%20value…&reveal=1]` for HTTP. */
-function explainUrl(deps: AdminDeps, query: URLSearchParams, url: string, res: ServerResponse): void {
+async function explainUrl(deps: AdminDeps, query: URLSearchParams, url: string, res: ServerResponse): Promise<void> {
   const reveal = revealOf(deps, query, res);
   if (reveal === undefined) return;
   const headers: IncomingHttpHeaders = {};
@@ -175,7 +181,7 @@ function explainUrl(deps: AdminDeps, query: URLSearchParams, url: string, res: S
   const listener = query.get('listener') ?? '';
   const answer = deps.explainHttp(listener, url, (query.get('method') ?? 'GET').toUpperCase(), headers, reveal);
   if (answer === undefined) return json(res, 404, { error: `no http listener named "${listener}"` });
-  json(res, 200, { listener, ...answer });
+  json(res, 200, { listener, ...(await answer) });
 }
 
 /** `GET /cache/explain?listener=NAME&sql=...[&database=D&user=U]`, or `&url=` for an HTTP listener. */

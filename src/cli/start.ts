@@ -1,5 +1,8 @@
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { SidecacheServer } from '../server.js';
+import { PrimaryServer } from '../workers/primary.js';
+import { runWorker } from '../workers/worker.js';
 import { isLogLevel, Logger } from '../log.js';
 import { configPath, loadWithFiles } from './config-file.js';
 
@@ -12,10 +15,12 @@ function makeLogger(): Logger {
 export async function start(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } } });
   const log = makeLogger();
+  // A worker of `workers: N` (the same command, forked by the primary): it builds what the primary sends.
+  if (cluster.isWorker) return runWorker(log);
   // SIGHUP re-reads the file (nginx, PgBouncer): what can change live does; an invalid file changes
   // nothing. Installed first: without a handler a SIGHUP ends the process, so one that comes while
   // starting is kept and applied once started.
-  let server: SidecacheServer | undefined;
+  let server: SidecacheServer | PrimaryServer | undefined;
   let reloadWhenStarted = false;
   const reload = (): void => {
     if (server === undefined) {
@@ -28,8 +33,14 @@ export async function start(args: string[]): Promise<number> {
   const file = configPath(values.config);
   const config = await loadWithFiles(file);
   log.info('config loaded', { file });
-  const starting = new SidecacheServer(config, { log, configFile: file });
-  await starting.start();
+  const starting = config.workers > 1 ? new PrimaryServer(config, { log, configFile: file }) : new SidecacheServer(config, { log, configFile: file });
+  try {
+    await starting.start();
+  } catch (err) {
+    // A worker that could not start (its listeners' addresses, say): the others and the buses go too.
+    if (starting instanceof PrimaryServer) await starting.stop();
+    throw err;
+  }
   server = starting;
   if (reloadWhenStarted) reload();
   return new Promise((resolve) => {

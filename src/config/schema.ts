@@ -73,6 +73,11 @@ export const configSchema = object({
   invalidation: withDefault(arrayOf(bus), []),
   /** How long a stop waits for work in flight before closing connections. */
   shutdownGrace: withDefault(duration, 10_000),
+  /**
+   * Listener processes sharing the ports (docs/workers.md): 1 is one process; with more, the process
+   * started becomes a primary holding the admin and the buses, and each worker a store of `cache.maxBytes / workers`.
+   */
+  workers: withDefault(integer(1, 64), 1),
 });
 
 export type Config = Infer<typeof configSchema>;

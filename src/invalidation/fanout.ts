@@ -16,6 +16,12 @@ export interface LocalInvalidation {
   published: Promise<void>;
 }
 
+/**
+ * Who else must have applied a local invalidation before the client is answered: with `workers`,
+ * a worker's peers are the other workers (through the primary). Resolves once they have; may reject.
+ */
+export type Peers = (target: InvalidationTarget, source: string) => Promise<unknown>;
+
 const DONE = Promise.resolve();
 
 /**
@@ -27,25 +33,39 @@ export class FanOut {
   readonly #dispatcher: Dispatcher;
   readonly #buses: () => readonly BusRunner[];
   readonly #waitMs: Millis;
+  readonly #peers: Peers | undefined;
 
-  /** `buses` is read at each invalidation (a reload replaces them); `waitMs` bounds how long a client waits for a publish. */
-  constructor(dispatcher: Dispatcher, buses: () => readonly BusRunner[], waitMs: Millis) {
+  /**
+   * `buses` is read at each invalidation (a reload replaces them); `waitMs` bounds how long a client
+   * waits for a publish; `peers` (a worker's other workers) hear of it within the same wait.
+   */
+  constructor(dispatcher: Dispatcher, buses: () => readonly BusRunner[], waitMs: Millis, peers?: Peers) {
     this.#dispatcher = dispatcher;
     this.#buses = buses;
     this.#waitMs = waitMs;
+    this.#peers = peers;
   }
 
   invalidate(target: InvalidationTarget, source: string): LocalInvalidation {
     const removed = this.#dispatcher.apply(target, source);
-    if (isEmpty(target)) return { removed, published: DONE };
-    const sends: Promise<void>[] = [];
+    return { removed, published: this.spread(target, source) };
+  }
+
+  /**
+   * Tells `peers` and publishes on every bus, without applying here: the primary of `workers`
+   * spreads what a worker applied itself. Settles as `LocalInvalidation.published` does.
+   */
+  spread(target: InvalidationTarget, source: string, peers: Peers | undefined = this.#peers): Promise<void> {
+    if (isEmpty(target)) return DONE;
+    const sends: Promise<unknown>[] = [];
+    if (peers !== undefined) sends.push(peers(target, source));
     for (const bus of this.#buses()) {
       const sent = bus.publish(target);
       if (sent !== undefined) sends.push(sent);
     }
-    if (sends.length === 0) return { removed, published: DONE };
+    if (sends.length === 0) return DONE;
     const all = Promise.all(sends).then(() => undefined);
-    return { removed, published: within(all, this.#waitMs, 'publishing', () => undefined).catch(() => undefined) };
+    return within(all, this.#waitMs, 'publishing', () => undefined).catch(() => undefined);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Readiness } from '../admin/readiness.js';
 import type { Store } from '../cache/store.js';
+import type { Degradation } from '../cache/types.js';
 import type { Config } from '../config/schema.js';
 import { Dispatcher, type ExpandTables } from '../invalidation/dispatch.js';
 import { type BusHooks, BusRunner } from '../invalidation/runner.js';
@@ -17,6 +18,10 @@ export interface ServerBusesDeps {
   origin: string;
   /** Bus messages name tables as they were written (a partition, a trigger's table): the listeners' catalogs expand them. */
   expandTables: ExpandTables;
+  /** Where bus messages go instead of this store's dispatcher (the primary of `workers`: to every worker). */
+  dispatcher?: Dispatcher;
+  /** Told of every change of degradation (the primary of `workers` relays it to every worker). */
+  degraded?: (degradation: Degradation | undefined) => void;
 }
 
 /**
@@ -44,7 +49,7 @@ export class ServerBuses {
       published: (bus: string, result: 'sent' | 'failed') => metrics.busPublishes.inc({ bus, result }),
       outbox: (bus: string, names: number) => metrics.busOutbox.set({ bus }, names),
     };
-    this.#dispatcher = new Dispatcher(deps.store, deps.log, deps.expandTables);
+    this.#dispatcher = deps.dispatcher ?? new Dispatcher(deps.store, deps.log, deps.expandTables);
     this.runners = this.#make(config);
   }
 
@@ -77,6 +82,7 @@ export class ServerBuses {
     // Hooks may fire while the constructor builds the buses.
     const degradation = degradationOf(this.runners ?? []);
     this.#deps.store.degrade(degradation);
+    this.#deps.degraded?.(degradation);
     this.#deps.metrics.servingDegraded.set({ mode: 'bypass' }, degradation?.maxAgeMs === 0 ? 1 : 0);
     this.#deps.metrics.servingDegraded.set({ mode: 'ttl' }, degradation !== undefined && degradation.maxAgeMs > 0 ? 1 : 0);
   }

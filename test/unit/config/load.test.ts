@@ -28,6 +28,7 @@ describe('parseConfig', () => {
       postgres: [],
       invalidation: [],
       shutdownGrace: 10_000,
+      workers: 1,
     });
     expect(parseConfig('admin:\n  listen: 127.0.0.1:0\n', 'a.yaml', {}).admin.listen).toBe('127.0.0.1:0');
   });

@@ -1,0 +1,104 @@
+/**
+ * One worker of `workers: N`: a SidecacheServer without admin or buses (the primary holds them),
+ * fed over IPC with what the buses say, and asking the primary to spread its own invalidations.
+ */
+import { once } from 'node:events';
+import { listEntries } from '../admin/entries.js';
+import { summarizeCache } from '../admin/cache-summary.js';
+import { realClock } from '../clock.js';
+import { Dispatcher } from '../invalidation/dispatch.js';
+import type { Logger } from '../log.js';
+import { describeKey, SidecacheServer } from '../server.js';
+import { Calls } from './calls.js';
+import type { FromWorker, Question, ToWorker } from './messages.js';
+import { workerConfig } from './worker-config.js';
+
+function send(message: FromWorker): void {
+  process.send?.(message);
+}
+
+/** Runs until the primary says stop (or goes away), or SIGTERM/SIGINT; resolves with the exit code. */
+export async function runWorker(log: Logger): Promise<number> {
+  send({ t: 'hello' });
+  const [init] = (await once(process, 'message')) as [ToWorker];
+  if (init.t !== 'init') throw new Error(`expected init from the primary, got ${init.t}`);
+  const workers = init.workers;
+  const workerLog = log.child({ worker: init.index });
+  const calls = new Calls();
+  const server = new SidecacheServer(workerConfig(init.config, workers), {
+    log: workerLog,
+    // A local invalidation is answered once the other workers applied it and the buses have it.
+    worker: { peers: (target, source) => calls.call((id) => send({ t: 'invalidate', id, target, source })) },
+  });
+  // Before listening: a worker (re)started while a bus is down serves by the same whileDown as the others.
+  server.store.degrade(init.degradation);
+  const fromBus = new Dispatcher(server.store, workerLog.child({ component: 'invalidation' }), (tables, invalidate) => {
+    for (const listener of server.postgresListeners) listener.expandTables(tables, invalidate);
+  });
+  let stopping: Promise<number> | undefined;
+  const stop = (graceMs: number): Promise<number> =>
+    (stopping ??= server.stop(graceMs).then(
+      () => 0,
+      (err: unknown) => {
+        workerLog.error('stop failed', { err });
+        return 1;
+      },
+    ));
+  let stopped = (_code: number): void => undefined;
+  const finished = new Promise<number>((resolve) => (stopped = resolve));
+  const answer = async (question: Question): Promise<unknown> => {
+    switch (question.q) {
+      case 'metrics':
+        return server.registry.getMetricsAsJSON();
+      case 'summary':
+        return summarizeCache(server.store, server.metrics);
+      case 'entries':
+        return { total: server.store.size, ...(await listEntries(server.store, realClock, describeKey, question.query)) };
+      case 'explain':
+        return server.postgresListeners.find((l) => l.name === question.listener)?.explain(question.sql, question.database, question.user) ?? null;
+      case 'explainHttp':
+        return (
+          server.httpListeners.find((l) => l.name === question.listener)?.explain(question.url, question.method, question.headers, question.reveal) ?? null
+        );
+      case 'reload':
+        return server.reload(workerConfig(question.config, workers));
+    }
+  };
+  const onMessage = (message: ToWorker): void => {
+    switch (message.t) {
+      case 'apply': {
+        const removed = message.expand
+          ? fromBus.applyInSlices(message.target, message.source)
+          : Promise.resolve(server.dispatcher.apply(message.target, message.source));
+        if (message.id !== undefined) void removed.then((n) => send({ t: 'applied', id: message.id!, removed: n }));
+        return;
+      }
+      case 'degrade':
+        return server.store.degrade(message.degradation);
+      case 'spread':
+        return calls.settle(message.id, undefined);
+      case 'ask':
+        return void answer(message.question).then(
+          (value) => send({ t: 'answer', id: message.id, value }),
+          (err: unknown) => send({ t: 'answer', id: message.id, error: (err as Error).message }),
+        );
+      case 'stop':
+        return void stop(message.graceMs).then(stopped);
+      case 'init':
+        return;
+    }
+  };
+  process.on('message', onMessage);
+  // The primary gone (killed), this worker would serve with nobody relaying invalidations: it stops.
+  process.once('disconnect', () => {
+    calls.failAll('the primary is gone');
+    workerLog.warn('the primary is gone: stopping');
+    void stop(server.config.shutdownGrace).then(stopped);
+  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void stop(server.config.shutdownGrace).then(stopped));
+  // SIGHUP is the primary's: it validates the file and hands it to every worker.
+  process.on('SIGHUP', () => undefined);
+  await server.start();
+  send({ t: 'ready' });
+  return finished;
+}
