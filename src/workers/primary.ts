@@ -12,7 +12,7 @@ import { RecentInvalidations } from '../admin/live.js';
 import { Readiness } from '../admin/readiness.js';
 import { createAdminServer } from '../admin/server.js';
 import { Store } from '../cache/store.js';
-import type { InvalidationTarget } from '../cache/types.js';
+import type { Degradation, InvalidationTarget } from '../cache/types.js';
 import { realClock } from '../clock.js';
 import { parseListen } from '../config/fields.js';
 import { loadConfig } from '../config/load.js';
@@ -59,6 +59,7 @@ export class PrimaryServer {
   readonly #recent: RecentInvalidations;
   readonly #waitMs: number;
   #adminAddress: AddressInfo | undefined;
+  #relayedDegradation: Degradation | undefined;
 
   constructor(config: Config, options: PrimaryOptions) {
     this.#config = config;
@@ -87,7 +88,7 @@ export class PrimaryServer {
       // Tables are expanded in the workers, which hold the catalogs.
       expandTables: () => undefined,
       dispatcher: relay,
-      degraded: (degradation) => this.#pool.broadcast({ t: 'degrade', degradation }),
+      degraded: (degradation) => this.#relayDegradation(degradation),
     });
     this.readiness.configure(
       () => this.#config.readyz.requireBuses,
@@ -118,6 +119,21 @@ export class PrimaryServer {
       describeKey,
       buses: () => this.#buses.runners.map((b) => ({ name: b.name, connected: b.reason === undefined, reason: b.reason ?? null })),
     });
+  }
+
+  /**
+   * A stricter degradation reaches the workers at once; a looser one (a bus back) after this turn
+   * of the event loop: a bus that comes back reports itself up, then flushes for its gap in the
+   * same turn, and no worker may serve by the looser rule before it has that flush (IPC keeps order).
+   */
+  #relayDegradation(degradation: Degradation | undefined): void {
+    if (maxAgeOf(degradation) <= maxAgeOf(this.#relayedDegradation)) return this.#sendDegradation(degradation);
+    setImmediate(() => this.#sendDegradation(this.store.degradation));
+  }
+
+  #sendDegradation(degradation: Degradation | undefined): void {
+    this.#relayedDegradation = degradation;
+    this.#pool.broadcast({ t: 'degrade', degradation });
   }
 
   get config(): Config {
@@ -207,4 +223,9 @@ export class PrimaryServer {
     if (this.#adminAddress === undefined) throw new Error('the admin server is not listening');
     return httpUrlOf(this.#adminAddress);
   }
+}
+
+/** How old an entry may be served: without degradation, any age. */
+function maxAgeOf(degradation: Degradation | undefined): number {
+  return degradation?.maxAgeMs ?? Infinity;
 }

@@ -7,6 +7,7 @@ import { listEntries } from '../admin/entries.js';
 import { summarizeCache } from '../admin/cache-summary.js';
 import { realClock } from '../clock.js';
 import { Dispatcher } from '../invalidation/dispatch.js';
+import { BUS_DOWN } from '../invalidation/while-down.js';
 import type { Logger } from '../log.js';
 import { describeKey, SidecacheServer } from '../server.js';
 import { Calls } from './calls.js';
@@ -91,6 +92,8 @@ export async function runWorker(log: Logger): Promise<number> {
   process.on('message', onMessage);
   // The primary gone (killed), this worker would serve with nobody relaying invalidations: it stops.
   process.once('disconnect', () => {
+    // Nobody relays invalidations any more: nothing is answered from the store while it drains.
+    server.store.degrade({ reason: BUS_DOWN, maxAgeMs: 0 });
     calls.failAll('the primary is gone');
     workerLog.warn('the primary is gone: stopping');
     void stop(server.config.shutdownGrace).then(stopped);
