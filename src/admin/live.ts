@@ -1,12 +1,12 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { Store } from '../cache/store.js';
-import type { Clock } from '../clock.js';
+import type { Registry } from 'prom-client';
 import { channels, type InvalidationEvent } from '../events.js';
 import { servingMode } from '../invalidation/while-down.js';
+import { METRICS } from '../metrics/definitions.js';
 import { hitRatio } from '../metrics/hit-ratio.js';
-import type { Metrics } from '../metrics/registry.js';
-import { summarizeCache } from './cache-summary.js';
-import { type DescribeKey, listEntries, shownTag } from './entries.js';
+import type { CacheSummary } from './cache-summary.js';
+import { type EntryQuery, shownTag } from './entries.js';
 
 const KEEP = 20;
 /** Names shown per recent invalidation; the rest are counted. */
@@ -49,12 +49,16 @@ export class RecentInvalidations {
   constructor(store: Store) {
     const handler = (message: unknown): void => {
       const e = message as InvalidationEvent;
-      if (e.store !== store) return;
-      this.#items.unshift({ time: new Date().toISOString(), source: e.source, removed: e.removed, named: namedBy(e.target) });
-      this.#items.length = Math.min(this.#items.length, KEEP);
+      if (e.store === store) this.note(e.source, e.removed, e.target);
     };
     diagnostics.subscribe(channels.invalidation.name, handler);
     this.#unsubscribe = () => diagnostics.unsubscribe(channels.invalidation.name, handler);
+  }
+
+  /** An invalidation applied elsewhere (with `workers`, by the workers: `removed` is their sum). */
+  note(source: string, removed: number, target: InvalidationEvent['target']): void {
+    this.#items.unshift({ time: new Date().toISOString(), source, removed, named: namedBy(target) });
+    this.#items.length = Math.min(this.#items.length, KEEP);
   }
 
   list(): readonly Recent[] {
@@ -103,19 +107,22 @@ export class RatioWindow {
   }
 }
 
-/** What the live page shows besides the store and the counters. */
+/**
+ * What the live page reads: the `/cache` document, the entries, the registry and the store's
+ * degradation (with `workers`, the workers' merged by the primary, whose store holds the degradation).
+ */
 export interface LiveSources {
   store: Store;
-  metrics: Metrics;
+  summary(): Promise<CacheSummary>;
+  entries(query: EntryQuery): Promise<{ entries: unknown[] }>;
+  registry: Pick<Registry, 'getMetricsAsJSON'>;
   recent: RecentInvalidations;
   window: RatioWindow;
-  clock: Clock;
-  describeKey: DescribeKey;
   buses(): { name: string; connected: boolean; reason: string | null }[];
 }
 
 /** Request counts by listener and result, as `RatioWindow` keeps them. */
-function countsOf(summary: Awaited<ReturnType<typeof summarizeCache>>): Counts {
+function countsOf(summary: CacheSummary): Counts {
   return Object.fromEntries(Object.entries(summary.listeners).map(([name, l]) => [name, { hit: l.hit, miss: l.miss, stale: l.stale }]));
 }
 
@@ -123,11 +130,11 @@ function countsOf(summary: Awaited<ReturnType<typeof summarizeCache>>): Counts {
  * Samples the counters every `SAMPLE_EVERY_MS` (and at once), so the last minute's ratio is known
  * even when nobody had the page open; returns the function that stops it.
  */
-export function sampleRatios(window: RatioWindow, store: Store, metrics: Metrics): () => void {
+export function sampleRatios(window: RatioWindow, summary: () => Promise<CacheSummary>): () => void {
   const sample = (): void => {
-    summarizeCache(store, metrics).then(
+    summary().then(
       (summary) => void window.ratios(Date.now(), countsOf(summary)),
-      // Reading the registry does not fail; if it did, the next sample tries again.
+      // Reading the registry does not fail (a worker that does not answer is left out); if it did, the next sample tries again.
       () => undefined,
     );
   };
@@ -139,19 +146,22 @@ export function sampleRatios(window: RatioWindow, store: Store, metrics: Metrics
 
 /** `GET /live`: what the live page polls every second; rates are derived from the counters it returns. */
 export async function liveDocument(live: LiveSources): Promise<unknown> {
-  const { store, metrics } = live;
-  const summary = await summarizeCache(store, metrics);
+  const summary = await live.summary();
+  const metrics = await live.registry.getMetricsAsJSON();
+  const valuesOf = (name: string) => metrics.find((m) => m.name === name)?.values ?? [];
   let durationSum = 0;
   let durationCount = 0;
-  for (const { metricName, value } of (await metrics.requestDuration.get()).values) {
+  for (const { metricName, value } of valuesOf(METRICS.requestDuration.name) as { metricName?: string; value: number }[]) {
     if (metricName?.endsWith('_sum')) durationSum += value;
     if (metricName?.endsWith('_count')) durationCount += value;
   }
   const counts = countsOf(summary);
   const time = Date.now();
   const lastMinute = live.window.ratios(time, counts);
-  const upstreamErrors = (await metrics.upstreamErrors.get()).values.filter((v) => v.value > 0).map((v) => ({ ...v.labels, count: v.value }));
-  const top = async (sort: 'hits' | 'bytes') => (await listEntries(store, live.clock, live.describeKey, { sort, limit: TOP, reveal: false })).entries;
+  const upstreamErrors = valuesOf(METRICS.upstreamErrors.name)
+    .filter((v) => v.value > 0)
+    .map((v) => ({ ...v.labels, count: v.value }));
+  const top = async (sort: 'hits' | 'bytes') => (await live.entries({ sort, limit: TOP, reveal: false })).entries;
   if (live.window.top === undefined || time - live.window.top.at >= TOP_EVERY_MS)
     live.window.top = { at: time, byHits: await top('hits'), byBytes: await top('bytes') };
   return {
@@ -163,7 +173,7 @@ export async function liveDocument(live: LiveSources): Promise<unknown> {
     invalidations: live.recent.list(),
     buses: live.buses(),
     // `degraded`: how the cache serves while a bus is down (`whileDown`), null when it is not.
-    degraded: servingMode(store.degradation) ?? null,
+    degraded: servingMode(live.store.degradation) ?? null,
     upstreamErrors,
     topByHits: live.window.top.byHits,
     topByBytes: live.window.top.byBytes,

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { hasBearer } from '../auth.js';
 import { refuseBrowserRequest } from './browser-guard.js';
+import type { CacheSummary } from './cache-summary.js';
 import { type DescribeKey, type EntryQuery, parseEntryQuery } from './entries.js';
 import { LIVE_PAGE, liveDocument, RatioWindow, type RecentInvalidations, sampleRatios } from './live.js';
 import type { Clock } from '../clock.js';
@@ -23,7 +24,7 @@ export interface AdminDeps {
   config: AdminConfig;
   store: Store;
   /** What `/metrics` answers (with `workers`, the workers' registries aggregated). */
-  registry: Pick<Registry, 'metrics' | 'contentType'>;
+  registry: Pick<Registry, 'metrics' | 'contentType' | 'getMetricsAsJSON'>;
   metrics: Metrics;
   /**
    * A local invalidation: applied here, then published on every bus (`invalidation/fanout.ts`); with
@@ -31,9 +32,9 @@ export interface AdminDeps {
    */
   invalidate(target: InvalidationTarget, source: string): { removed: number | Promise<number>; published: LocalInvalidation['published'] };
   /** The `GET /cache` document (with `workers`, merged across them). */
-  summary(): Promise<object>;
+  summary(): Promise<CacheSummary>;
   /** The `GET /cache/entries` document for `query` (with `workers`, merged, each entry labelled with its worker). */
-  entries(query: EntryQuery): Promise<object>;
+  entries(query: EntryQuery): Promise<{ entries: unknown[] }>;
   readiness: Readiness;
   recent: RecentInvalidations;
   log: Logger;
@@ -73,7 +74,7 @@ export function createAdminServer(deps: AdminDeps): http.Server {
     ['/cache/entries', { method: 'GET', guarded: true, handler: (req, res) => entries(deps, req, res) }],
   ]);
   const window = new RatioWindow();
-  const stopSampling = sampleRatios(window, deps.store, deps.metrics);
+  const stopSampling = sampleRatios(window, () => deps.summary());
   const listenHost = parseListen(deps.config.listen)?.host ?? '';
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;

@@ -20,7 +20,7 @@ export interface LocalInvalidation {
  * Who else must have applied a local invalidation before the client is answered: with `workers`,
  * a worker's peers are the other workers (through the primary). Resolves once they have; may reject.
  */
-export type Peers = (target: InvalidationTarget, source: string) => Promise<unknown>;
+export type Peers = (target: InvalidationTarget, source: string, removed: number) => Promise<unknown>;
 
 const DONE = Promise.resolve();
 
@@ -48,17 +48,17 @@ export class FanOut {
 
   invalidate(target: InvalidationTarget, source: string): LocalInvalidation {
     const removed = this.#dispatcher.apply(target, source);
-    return { removed, published: this.spread(target, source) };
+    return { removed, published: this.spread(target, source, this.#peers, removed) };
   }
 
   /**
    * Tells `peers` and publishes on every bus, without applying here: the primary of `workers`
    * spreads what a worker applied itself. Settles as `LocalInvalidation.published` does.
    */
-  spread(target: InvalidationTarget, source: string, peers: Peers | undefined = this.#peers): Promise<void> {
+  spread(target: InvalidationTarget, source: string, peers: Peers | undefined = this.#peers, removed = 0): Promise<void> {
     if (isEmpty(target)) return DONE;
     const sends: Promise<unknown>[] = [];
-    if (peers !== undefined) sends.push(peers(target, source));
+    if (peers !== undefined) sends.push(peers(target, source, removed));
     for (const bus of this.#buses()) {
       const sent = bus.publish(target);
       if (sent !== undefined) sends.push(sent);

@@ -74,7 +74,10 @@ export function mergeSummaries(maxBytes: number, answers: { worker: number; valu
 }
 
 /** `GET /cache/entries` over every worker: each row labelled with its `worker`, the first `limit` of them all by `sort`. */
-export function mergeEntries(query: EntryQuery, answers: { worker: number; value: unknown }[]): object {
+export function mergeEntries(
+  query: EntryQuery,
+  answers: { worker: number; value: unknown }[],
+): { total: number; scanned: number; matched: number; entries: (EntryRow & { worker: number })[] } {
   type Listed = { total: number; matched: number; scanned: number; entries: EntryRow[] };
   let total = 0;
   let matched = 0;

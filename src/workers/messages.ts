@@ -28,7 +28,7 @@ export type FromWorker =
   /** Every listener is bound: the worker serves. */
   | { t: 'ready' }
   /** A local invalidation this worker applied: to the other workers and the buses, answered by `spread`. */
-  | { t: 'invalidate'; id: number; target: InvalidationTarget; source: string }
+  | { t: 'invalidate'; id: number; target: InvalidationTarget; source: string; removed: number }
   | { t: 'applied'; id: number; removed: number }
   | { t: 'answer'; id: number; value?: unknown; error?: string };
 

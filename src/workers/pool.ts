@@ -23,7 +23,7 @@ export interface PoolDeps {
   /** How stores serve now (`whileDown`); a worker gets it before it listens. */
   degradation(): Degradation | undefined;
   /** A worker's local invalidation: resolves once the others and the buses have it. */
-  spread(from: number, target: InvalidationTarget, source: string): Promise<void>;
+  spread(from: number, target: InvalidationTarget, source: string, removed: number): Promise<void>;
   log: Logger;
 }
 
@@ -173,7 +173,9 @@ export class WorkerPool {
         }
         return;
       case 'invalidate':
-        return void this.#deps.spread(slot.index, message.target, message.source).then(() => this.#send(slot, { t: 'spread', id: message.id }));
+        return void this.#deps
+          .spread(slot.index, message.target, message.source, message.removed)
+          .then(() => this.#send(slot, { t: 'spread', id: message.id }));
       case 'applied':
         return slot.calls.settle(message.id, message.removed);
       case 'answer':

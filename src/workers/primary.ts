@@ -73,11 +73,15 @@ export class PrimaryServer {
       count: config.workers,
       config: () => this.#config,
       degradation: () => this.store.degradation,
-      spread: (from, target, source) => this.#fanOut.spread(target, source, () => this.#pool.apply(target, source, { expand: false, except: from })),
+      spread: (from, target, source, removed) =>
+        this.#fanOut.spread(target, source, () => this.#applied(target, source, this.#pool.apply(target, source, { expand: false, except: from }), removed)),
       log: this.#log.child({ component: 'workers' }),
     });
     const invalidationLog = this.#log.child({ component: 'invalidation' });
-    const relay = new RelayDispatcher([this.store, invalidationLog], (target, source) => void this.#pool.apply(target, source, { expand: true }));
+    const relay = new RelayDispatcher(
+      [this.store, invalidationLog],
+      (target, source) => void this.#applied(target, source, this.#pool.apply(target, source, { expand: true })),
+    );
     this.#fanOut = new FanOut(relay, () => this.#buses.runners, this.#waitMs);
     this.#buses = new ServerBuses(config, {
       store: this.store,
@@ -99,7 +103,11 @@ export class PrimaryServer {
     this.#admin = createAdminServer({
       config: config.admin,
       store: this.store,
-      registry: { contentType: this.registry.contentType, metrics: () => this.#metricsText() },
+      registry: {
+        contentType: this.registry.contentType,
+        metrics: async () => (await this.#merged()).metrics(),
+        getMetricsAsJSON: async () => (await this.#merged()).getMetricsAsJSON(),
+      },
       metrics: this.metrics,
       invalidate: (target, source) => this.#invalidate(target, source),
       summary: async () => mergeSummaries(this.#config.cache.maxBytes, await this.#pool.askAll({ q: 'summary' })),
@@ -142,16 +150,25 @@ export class PrimaryServer {
 
   /** `POST /invalidate`: every worker applies it, the buses publish it; `removed` is the workers' sum. */
   #invalidate(target: InvalidationTarget, source: string): { removed: Promise<number>; published: Promise<void> } {
-    const applied = this.#pool.apply(target, source, { expand: false });
+    const applied = this.#applied(target, source, this.#pool.apply(target, source, { expand: false }));
     return { removed: applied, published: this.#fanOut.spread(target, source, () => applied) };
   }
 
-  async #metricsText(): Promise<string> {
+  /** Keeps what the workers applied for the live page's recent invalidations; resolves with their count (and `already`'s). */
+  #applied(target: InvalidationTarget, source: string, removed: Promise<number>, already = 0): Promise<number> {
+    return removed.then((n) => {
+      this.#recent.note(source, n + already, target);
+      return n + already;
+    });
+  }
+
+  /** The primary's registry and every serving worker's, aggregated (a worker that does not answer is left out). */
+  async #merged(): Promise<Registry> {
     const [own, theirs] = await Promise.all([this.registry.getMetricsAsJSON(), this.#pool.askAll({ q: 'metrics' })]);
     return mergeMetrics(
       own,
       theirs.map((a) => a.value as typeof own),
-    ).metrics();
+    );
   }
 
   #primeMetrics(): void {

@@ -29,7 +29,7 @@ export async function runWorker(log: Logger): Promise<number> {
   const server = new SidecacheServer(workerConfig(init.config, workers), {
     log: workerLog,
     // A local invalidation is answered once the other workers applied it and the buses have it.
-    worker: { peers: (target, source) => calls.call((id) => send({ t: 'invalidate', id, target, source })) },
+    worker: { peers: (target, source, removed) => calls.call((id) => send({ t: 'invalidate', id, target, source, removed })) },
   });
   // Before listening: a worker (re)started while a bus is down serves by the same whileDown as the others.
   server.store.degrade(init.degradation);

@@ -151,6 +151,14 @@ invalidation:
     });
     expect(await res.json()).toEqual({ invalidated: 2 });
     expect(await workersHolding('/admin')).toEqual([]);
+    // The live page reads the workers too: what they removed, and their counts.
+    const live = (await (await fetch(`${sc.admin}/live`)).json()) as {
+      invalidations: { source: string; removed: number }[];
+      listeners: { api: { miss: number } };
+    };
+    expect(live.invalidations[0]).toMatchObject({ source: 'admin', removed: 2, named: { tags: ['t/admin'] } });
+    const cache = (await (await fetch(`${sc.admin}/cache`)).json()) as { listeners: { api: { miss: number } } };
+    expect(live.listeners.api.miss).toBe(cache.listeners.api.miss);
   });
 
   it('a PostgreSQL UPDATE through one worker: a session on the other reads the new row right after', async () => {

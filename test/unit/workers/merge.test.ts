@@ -57,7 +57,7 @@ describe('mergeSummaries and mergeEntries', () => {
     const merged = mergeEntries({ sort: 'hits', limit: 3, reveal: false }, [
       { worker: 1, value: { total: 5, matched: 2, scanned: 5, entries: [row(9), row(1)] } },
       { worker: 2, value: { total: 4, matched: 2, scanned: 4, entries: [row(5), row(4)] } },
-    ]) as { total: number; matched: number; entries: { worker: number; hits: number }[] };
+    ]);
     expect(merged.total).toBe(9);
     expect(merged.matched).toBe(4);
     expect(merged.entries.map((e) => [e.worker, e.hits])).toEqual([
