@@ -60,7 +60,7 @@ export interface ServerOptions extends ListenerOptions {
    * Set in a worker of `workers: N` (docs/workers.md): the primary holds the admin and the buses, so
    * this server has neither; its local invalidations reach the other workers through `peers`.
    */
-  worker?: { peers: Peers };
+  worker?: { index: number; peers: Peers };
 }
 
 /** What a reload did. */
@@ -148,6 +148,7 @@ export class SidecacheServer {
       metrics: this.metrics,
       invalidate,
       acceptError: (where, err) => this.#acceptError(where, err),
+      ...(options.worker !== undefined && { worker: options.worker.index }),
     }));
     this.readiness.configure(
       () => this.config.readyz.requireBuses,

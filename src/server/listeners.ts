@@ -28,6 +28,8 @@ export interface ListenersDeps {
   metrics: Metrics;
   /** The local-invalidation hook (fan-out): applied here, published on every bus. */
   invalidate: HttpListenerDeps['invalidate'];
+  /** With `workers`, this worker's number: access lines carry it as `worker`. */
+  worker?: number;
   /** A server could not accept; `where` names it (`http api`). */
   acceptError: (where: string, err: NodeJS.ErrnoException) => void;
 }
@@ -40,8 +42,9 @@ export function makeListeners(
 ): { http: readonly HttpListener[]; postgres: readonly PostgresListener[] } {
   const { store, clock, metrics, invalidate } = deps;
   const accessSink = options.accessSink ?? ((text: string) => process.stdout.write(text));
+  const worker = deps.worker === undefined ? {} : { worker: deps.worker };
   const accessLog: HttpListenerDeps['accessLog'] = config.log.access
-    ? (line) => accessSink(JSON.stringify({ time: new Date().toISOString(), msg: 'access', ...line }) + '\n')
+    ? (line) => accessSink(JSON.stringify({ time: new Date().toISOString(), msg: 'access', ...worker, ...line }) + '\n')
     : undefined;
   const http = config.http.map(
     (listener) =>

@@ -13,6 +13,8 @@ import type { FromWorker, Question, ToWorker } from './messages.js';
 /** Restart delays of a worker that died: doubling from BASE to CAP. */
 const BASE_MS = 100;
 const CAP_MS = 5_000;
+/** What a worker's stop leaves of `shutdownGrace` for the process to exit, at most. */
+const EXIT_MARGIN_MS = 500;
 /** A worker that lived this long before dying starts the delays again from BASE. */
 const STABLE_MS = 10_000;
 
@@ -128,9 +130,11 @@ export class WorkerPool {
       return s.worker !== undefined;
     });
     const exits = running.map((slot) => new Promise<void>((resolve) => slot.worker!.once('exit', () => resolve())));
-    for (const slot of running) this.#send(slot, { t: 'stop', graceMs });
+    // A worker's own deadline comes a little before the grace ends, so that it has exited by then.
+    const margin = Math.min(EXIT_MARGIN_MS, graceMs / 4);
+    for (const slot of running) this.#send(slot, { t: 'stop', graceMs: graceMs - margin });
     let forced = false;
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs + 500).unref());
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.all(exits), deadline]);
     for (const slot of running) {
       if (slot.worker === undefined) continue;

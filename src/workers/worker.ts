@@ -2,7 +2,6 @@
  * One worker of `workers: N`: a SidecacheServer without admin or buses (the primary holds them),
  * fed over IPC with what the buses say, and asking the primary to spread its own invalidations.
  */
-import { once } from 'node:events';
 import { listEntries } from '../admin/entries.js';
 import { summarizeCache } from '../admin/cache-summary.js';
 import { realClock } from '../clock.js';
@@ -20,16 +19,16 @@ function send(message: FromWorker): void {
 
 /** Runs until the primary says stop (or goes away), or SIGTERM/SIGINT; resolves with the exit code. */
 export async function runWorker(log: Logger): Promise<number> {
+  const inbox = new EarlyInbox();
   send({ t: 'hello' });
-  const [init] = (await once(process, 'message')) as [ToWorker];
-  if (init.t !== 'init') throw new Error(`expected init from the primary, got ${init.t}`);
+  const init = await inbox.init;
   const workers = init.workers;
   const workerLog = log.child({ worker: init.index });
   const calls = new Calls();
   const server = new SidecacheServer(workerConfig(init.config, workers), {
     log: workerLog,
     // A local invalidation is answered once the other workers applied it and the buses have it.
-    worker: { peers: (target, source, removed) => calls.call((id) => send({ t: 'invalidate', id, target, source, removed })) },
+    worker: { index: init.index, peers: (target, source, removed) => calls.call((id) => send({ t: 'invalidate', id, target, source, removed })) },
   });
   // Before listening: a worker (re)started while a bus is down serves by the same whileDown as the others.
   server.store.degrade(init.degradation);
@@ -89,7 +88,7 @@ export async function runWorker(log: Logger): Promise<number> {
         return;
     }
   };
-  process.on('message', onMessage);
+  inbox.deliverTo(onMessage);
   // The primary gone (killed), this worker would serve with nobody relaying invalidations: it stops.
   process.once('disconnect', () => {
     // Nobody relays invalidations any more: nothing is answered from the store while it drains.
@@ -104,4 +103,36 @@ export async function runWorker(log: Logger): Promise<number> {
   await server.start();
   send({ t: 'ready' });
   return finished;
+}
+
+/**
+ * Holds what the primary sends until the worker can apply it. Node emits IPC messages on
+ * process.nextTick and runs promise continuations only after every tick queued, so a `degrade` or
+ * `apply` read in the same chunk as `init` would be emitted before the worker has built its store
+ * and its handler: unheard, it would be lost (a worker serving while a bus is down).
+ */
+class EarlyInbox {
+  readonly init: Promise<Extract<ToWorker, { t: 'init' }>>;
+  readonly #early: ToWorker[] = [];
+  #handler: ((message: ToWorker) => void) | undefined;
+
+  constructor() {
+    let resolve!: (message: Extract<ToWorker, { t: 'init' }>) => void;
+    let reject!: (err: Error) => void;
+    this.init = new Promise((res, rej) => ((resolve = res), (reject = rej)));
+    let initialised = false;
+    process.on('message', (message: ToWorker) => {
+      if (this.#handler !== undefined) return this.#handler(message);
+      if (initialised) return void this.#early.push(message);
+      initialised = true;
+      if (message.t === 'init') resolve(message);
+      else reject(new Error(`expected init from the primary, got ${message.t}`));
+    });
+  }
+
+  /** From now on messages go to `handler`, those held first, in order. */
+  deliverTo(handler: (message: ToWorker) => void): void {
+    this.#handler = handler;
+    for (const message of this.#early.splice(0)) handler(message);
+  }
 }

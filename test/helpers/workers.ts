@@ -13,8 +13,10 @@ export interface WorkersInstance {
   admin: string;
   http: string | undefined;
   pgPort: number | undefined;
-  /** Everything the primary and its workers logged so far. */
+  /** Everything the primary and its workers logged so far (stderr). */
   log(): string;
+  /** What they wrote on stdout (access lines) so far. */
+  stdout(): string;
   /** The pids of the workers that logged `worker ready`, latest per worker number. */
   workerPids(): Map<number, number>;
   stop(): Promise<void>;
@@ -24,9 +26,11 @@ export interface WorkersInstance {
 export async function spawnWorkers(config: string): Promise<WorkersInstance> {
   const file = join(mkdtempSync(join(tmpdir(), 'sidecache-workers-')), 'sidecache.yaml');
   writeFileSync(file, config);
-  const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
+  let stdout = '';
   child.stderr!.on('data', (chunk) => (log += chunk));
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
   const exited = once(child, 'exit').then(([code]) => {
     throw new Error(`sidecache exited ${code}: ${log}`);
   });
@@ -42,6 +46,7 @@ export async function spawnWorkers(config: string): Promise<WorkersInstance> {
     http: httpAddress === undefined ? undefined : `http://${httpAddress}`,
     pgPort: pg === undefined ? undefined : Number(pg),
     log: () => log,
+    stdout: () => stdout,
     workerPids: () => {
       const pids = new Map<number, number>();
       for (const m of log.matchAll(/"msg":"worker ready"[^\n]*"worker":(\d+),"pid":(\d+)/g)) pids.set(Number(m[1]), Number(m[2]));

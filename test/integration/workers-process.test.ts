@@ -1,0 +1,87 @@
+/**
+ * Issue 14 point 4, the processes of `workers: 2` (built CLI): access lines name their worker, a
+ * reload reaches every worker, and a worker that cannot listen fails the start as one process would.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Origin, startOrigin } from '../helpers/origin.js';
+import { waitFor } from '../helpers/wait.js';
+import { requestAlone, spawnWorkers, type WorkersInstance } from '../helpers/workers.js';
+
+const run = promisify(execFile);
+
+describe('issue 14: the processes of workers: 2', () => {
+  let origin: Origin;
+  let sc: WorkersInstance;
+  const config = (ttl: string) => `workers: 2
+admin: { listen: "127.0.0.1:0" }
+log: { access: true }
+http:
+  - { name: api, listen: "127.0.0.1:0", upstream: "ORIGIN", defaultTtl: ${ttl} }
+`;
+
+  beforeAll(async () => {
+    // No freshness of its own: the listener's defaultTtl decides.
+    origin = await startOrigin((_req, res, n) => res.end(`call ${n}`));
+    sc = await spawnWorkers(config('10s').replace('ORIGIN', origin.url));
+  }, 60_000);
+  afterAll(async () => {
+    await sc?.stop();
+    await origin?.close();
+  });
+
+  it('writes access lines that name the worker that answered', async () => {
+    for (let i = 0; i < 6; i++) await requestAlone(`${sc.http!}/access/${i}`);
+    await waitFor(() => (sc.stdout().match(/"msg":"access"/g) ?? []).length >= 6, 'six access lines');
+    const lines = sc
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; worker: number; path: string });
+    expect(new Set(lines.filter((l) => l.path.startsWith('/access/')).map((l) => l.worker))).toEqual(new Set([1, 2]));
+  });
+
+  it('a reload is applied by every worker', async () => {
+    writeFileSync(sc.file, config('100s').replace('ORIGIN', origin.url));
+    const res = await fetch(`${sc.admin}/reload`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    expect(await res.json()).toEqual({ applied: ['http[api]'], needsRestart: [] });
+    const held = async () =>
+      ((await (await fetch(`${sc.admin}/cache/entries?prefix=/reloaded`)).json()) as { entries: { worker: number; ttlSeconds: number }[] }).entries;
+    await waitFor(async () => {
+      await requestAlone(`${sc.http!}/reloaded`);
+      return (await held()).length === 2;
+    }, '/reloaded cached in both workers');
+    for (const entry of await held()) expect(entry.ttlSeconds).toBeGreaterThan(10);
+  });
+
+  it('a worker that cannot listen fails the start, and nothing is left running', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    const file = join(mkdtempSync(join(tmpdir(), 'sidecache-workers-')), 'sidecache.yaml');
+    writeFileSync(file, `workers: 2\nadmin: { listen: "127.0.0.1:0" }\nhttp:\n  - { name: api, listen: "127.0.0.1:${port}", upstream: "${origin.url}" }\n`);
+    const child = spawn(process.execPath, ['dist/cli.js', 'start', '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (chunk) => (log += chunk));
+    const [code] = await once(child, 'exit');
+    taken.close();
+    expect(code).toBe(1);
+    expect(log).toContain(`cannot listen on 127.0.0.1:${port}`);
+    expect(log).toMatch(/worker \d exited \(code 1\) before it was ready/);
+    // The other worker went with the primary (pgrep exits 1 when nothing matches).
+    await waitFor(
+      async () =>
+        (await run('pgrep', ['-f', file]).then(
+          () => 0,
+          (err: { code: number }) => err.code,
+        )) === 1,
+      'no process of that file',
+    );
+  });
+});
