@@ -7,14 +7,17 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Degradation, InvalidationTarget } from '../cache/types.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { within } from '../invalidation/bus.js';
 import { Calls } from './calls.js';
+import { workerGrace } from './worker-config.js';
 import type { FromWorker, Question, ToWorker } from './messages.js';
 
 /** Restart delays of a worker that died: doubling from BASE to CAP. */
 const BASE_MS = 100;
 const CAP_MS = 5_000;
-/** What a worker's stop leaves of `shutdownGrace` for the process to exit, at most. */
-const EXIT_MARGIN_MS = 500;
+/** How long the admin waits for a worker's answer (prom-client's cluster aggregation waits as long). */
+const ASK_TIMEOUT_MS = 5_000;
+
 /** A worker that lived this long before dying starts the delays again from BASE. */
 const STABLE_MS = 10_000;
 
@@ -115,11 +118,15 @@ export class WorkerPool {
     return answers.filter((a) => a !== undefined);
   }
 
-  /** Asks one worker (the first serving one when `index` is undefined). */
+  /**
+   * Asks one worker (the first serving one when `index` is undefined). A worker that has not
+   * answered within ASK_TIMEOUT_MS (stuck) fails the question, so that /metrics does not hang on it.
+   */
   ask(index: number | undefined, question: Question): Promise<unknown> {
     const slot = index === undefined ? this.#slots.find((s) => s.ready) : this.#slots[index - 1];
     if (slot === undefined || !slot.inited) return Promise.reject(new Error('no worker serves'));
-    return slot.calls.call((id) => this.#send(slot, { t: 'ask', id, question }, true));
+    const answer = slot.calls.call((id) => this.#send(slot, { t: 'ask', id, question }, true));
+    return within(answer, ASK_TIMEOUT_MS, `worker ${slot.index} answering`, () => undefined);
   }
 
   /** Asks every worker to stop within `graceMs`, and kills those still there at the deadline; true when one was killed. */
@@ -130,9 +137,7 @@ export class WorkerPool {
       return s.worker !== undefined;
     });
     const exits = running.map((slot) => new Promise<void>((resolve) => slot.worker!.once('exit', () => resolve())));
-    // A worker's own deadline comes a little before the grace ends, so that it has exited by then.
-    const margin = Math.min(EXIT_MARGIN_MS, graceMs / 4);
-    for (const slot of running) this.#send(slot, { t: 'stop', graceMs: graceMs - margin });
+    for (const slot of running) this.#send(slot, { t: 'stop', graceMs: workerGrace(graceMs) });
     let forced = false;
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.all(exits), deadline]);

@@ -9,3 +9,11 @@ export function workerConfig(config: Config, workers: number): Config {
   const maxBytes = Math.floor(config.cache.maxBytes / workers);
   return { ...config, cache: { maxBytes, maxEntryBytes: Math.min(config.cache.maxEntryBytes, maxBytes) } };
 }
+
+/** What a worker's stop leaves of `shutdownGrace` for the process to exit, at most. */
+const EXIT_MARGIN_MS = 500;
+
+/** A worker's own stop deadline: a little before the instance's grace ends, so that it has exited by then. */
+export function workerGrace(graceMs: number): number {
+  return graceMs - Math.min(EXIT_MARGIN_MS, graceMs / 4);
+}

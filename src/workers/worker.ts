@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { describeKey, SidecacheServer } from '../server.js';
 import { Calls } from './calls.js';
 import type { FromWorker, Question, ToWorker } from './messages.js';
-import { workerConfig } from './worker-config.js';
+import { workerConfig, workerGrace } from './worker-config.js';
 
 function send(message: FromWorker): void {
   process.send?.(message);
@@ -97,7 +97,8 @@ export async function runWorker(log: Logger): Promise<number> {
     workerLog.warn('the primary is gone: stopping');
     void stop(server.config.shutdownGrace).then(stopped);
   });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void stop(server.config.shutdownGrace).then(stopped));
+  // A terminal's Ctrl-C reaches the primary and every worker: each stops by the same deadline.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void stop(workerGrace(server.config.shutdownGrace)).then(stopped));
   // SIGHUP is the primary's: it validates the file and hands it to every worker.
   process.on('SIGHUP', () => undefined);
   await server.start();

@@ -2,7 +2,7 @@
  * Issue 14 point 4, the processes of `workers: 2` (built CLI): access lines name their worker, a
  * reload reaches every worker, and a worker that cannot listen fails the start as one process would.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -58,6 +58,18 @@ http:
       return (await held()).length === 2;
     }, '/reloaded cached in both workers');
     for (const entry of await held()) expect(entry.ttlSeconds).toBeGreaterThan(10);
+  });
+
+  it('sidecache check accepts workers from 1 to 64 and names the key otherwise', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sidecache-workers-'));
+    const check = (value: string) => {
+      writeFileSync(join(dir, 'w.yaml'), `workers: ${value}\n`);
+      return spawnSync(process.execPath, ['dist/cli.js', 'check', '-c', join(dir, 'w.yaml')], { encoding: 'utf8' });
+    };
+    expect(check('4')).toMatchObject({ status: 0, stdout: 'ok\n' });
+    const refused = check('0');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('workers: expected a whole number from 1 to 64, got 0');
   });
 
   it('a worker that cannot listen fails the start, and nothing is left running', async () => {

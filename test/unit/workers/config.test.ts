@@ -1,11 +1,11 @@
 /** Issue 14 point 4: the `workers` key, what a worker builds from, and that a change needs a restart. */
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../src/config/load.js';
+import { loadConfig, parseConfig } from '../../../src/config/load.js';
 import type { ConfigError } from '../../../src/errors.js';
 import { planReload } from '../../../src/reload.js';
 import { HTTP_RESTART_KEYS } from '../../../src/upstreams/http/listener.js';
 import { POSTGRES_RESTART_KEYS } from '../../../src/upstreams/postgres/listener.js';
-import { workerConfig } from '../../../src/workers/worker-config.js';
+import { workerConfig, workerGrace } from '../../../src/workers/worker-config.js';
 
 const config = (text: string) => parseConfig(text, 'test.yaml', {});
 
@@ -38,5 +38,18 @@ describe('workers', () => {
     const plan = planReload(config('workers: 2\n'), config('workers: 4\n'), { http: HTTP_RESTART_KEYS, postgres: POSTGRES_RESTART_KEYS });
     expect(plan.needsRestart).toEqual(['workers']);
     expect(plan.effective.workers).toBe(2);
+  });
+});
+
+describe('what the primary sends a worker', () => {
+  it('is the configuration as JSON carries it over IPC: the documented example survives the trip', async () => {
+    const example = await loadConfig(new URL('../../../config/sidecache.yaml', import.meta.url).pathname, {});
+    expect(JSON.parse(JSON.stringify(example))).toStrictEqual(example);
+  });
+
+  it('a stop deadline that leaves a worker time to exit within the grace', () => {
+    expect(workerGrace(10_000)).toBe(9_500);
+    expect(workerGrace(400)).toBe(300);
+    expect(workerGrace(0)).toBe(0);
   });
 });
