@@ -12,9 +12,8 @@ import type { Metrics } from '../metrics/registry.js';
 import { hasBearer } from '../auth.js';
 import { refuseBrowserRequest } from './browser-guard.js';
 import type { CacheSummary } from './cache-summary.js';
-import { type DescribeKey, type EntryQuery, parseEntryQuery } from './entries.js';
+import { type EntryQuery, parseEntryQuery } from './entries.js';
 import { LIVE_PAGE, liveDocument, RatioWindow, type RecentInvalidations, sampleRatios } from './live.js';
-import type { Clock } from '../clock.js';
 import type { Readiness } from './readiness.js';
 
 /** Invalidation bodies are small; anything larger is a mistake or an attack. */
@@ -44,11 +43,8 @@ export interface AdminDeps {
   explain(listener: string, sql: string, database: string | undefined, user: string | undefined): Promise<unknown> | undefined;
   /** What an HTTP listener would do with a request; undefined when there is no such listener. */
   explainHttp(listener: string, url: string, method: string, headers: IncomingHttpHeaders, reveal: boolean): object | Promise<object> | undefined;
-  /** A store key read back by its protocol (`GET /cache/entries`). */
-  describeKey: DescribeKey;
   /** Each bus and whether it is subscribed (the live page). */
   buses(): { name: string; connected: boolean; reason: string | null }[];
-  clock: Clock;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;

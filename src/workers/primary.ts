@@ -25,7 +25,7 @@ import type { Logger } from '../log.js';
 import { primeMetrics } from '../metrics/prime.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { planReload } from '../reload.js';
-import { describeKey, type ReloadResult, type StopResult } from '../server.js';
+import type { ReloadResult, StopResult } from '../server.js';
 import { ServerBuses } from '../server/buses.js';
 import { HTTP_RESTART_KEYS } from '../upstreams/http/listener.js';
 import { POSTGRES_RESTART_KEYS } from '../upstreams/postgres/listener.js';
@@ -115,7 +115,6 @@ export class PrimaryServer {
       readiness: this.readiness,
       recent: this.#recent,
       log: this.#log.child({ component: 'admin' }),
-      clock: realClock,
       reload: () => this.reloadFromFile(),
       // One worker answers: every worker has the same listeners and asks the same catalog.
       explain: (listener, sql, database, user) =>
@@ -124,7 +123,6 @@ export class PrimaryServer {
         this.#config.http.some((l) => l.name === listener)
           ? (this.#pool.ask(undefined, { q: 'explainHttp', listener, url, method, headers, reveal }) as Promise<object>)
           : undefined,
-      describeKey,
       buses: () => this.#buses.runners.map((b) => ({ name: b.name, connected: b.reason === undefined, reason: b.reason ?? null })),
     });
   }

@@ -192,6 +192,11 @@ invalidation:
     await waitFor(async () => ((await (await fetch(`${sc.admin}/readyz`)).json()) as { serving?: string }).serving === 'bypass (bus-down)', 'the bus down');
     // Whichever worker answers, nothing comes from its store.
     for (let i = 0; i < 4; i++) expect((await requestAlone(`${sc.http!}/gap`)).cacheStatus).toBe('sidecache; fwd=bypass; detail=bus-down');
+    // A worker started meanwhile serves by the same whileDown from its first request: it bypasses, it does not fill.
+    const victim = sc.workerPids().get(2)!;
+    process.kill(victim, 'SIGKILL');
+    await waitFor(() => sc.workerPids().get(2) !== victim, 'worker 2 replaced', 15_000);
+    for (let i = 0; i < 4; i++) expect((await requestAlone(`${sc.http!}/gap`)).cacheStatus).toBe('sidecache; fwd=bypass; detail=bus-down');
     proxy.refuse(false);
     await waitFor(async () => ((await (await fetch(`${sc.admin}/readyz`)).json()) as { degraded?: string[] }).degraded === undefined, 'the bus back');
     expect(sample(await scrape(), 'sidecache_bus_gaps_total', { bus: `redis:${channel}` })).toBeGreaterThan(0);
