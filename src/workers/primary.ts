@@ -32,6 +32,7 @@ import { POSTGRES_RESTART_KEYS } from '../upstreams/postgres/listener.js';
 import { mergeEntries, mergeMetrics, mergeSummaries } from './merge.js';
 import { WorkerPool } from './pool.js';
 import { RelayDispatcher } from './relay-dispatcher.js';
+import { replacementConfig, splitRestart } from './reload-split.js';
 
 /** As in server.ts: how long a client waits for its write's invalidation to reach the other workers and the buses. */
 const PUBLISH_WAIT_MS = 2_000;
@@ -60,6 +61,7 @@ export class PrimaryServer {
   readonly #waitMs: number;
   #adminAddress: AddressInfo | undefined;
   #relayedDegradation: Degradation | undefined;
+  #reloading: Promise<unknown> = Promise.resolve();
 
   constructor(config: Config, options: PrimaryOptions) {
     this.#config = config;
@@ -202,7 +204,14 @@ export class PrimaryServer {
   }
 
   /** Validated here; then the buses change here and every worker applies the rest. */
-  async reload(next: Config): Promise<ReloadResult> {
+  /** One at a time: a reload may start new workers, and a second one waits until they serve. */
+  reload(next: Config): Promise<ReloadResult> {
+    const run = this.#reloading.then(() => this.#reload(next));
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reload(next: Config): Promise<ReloadResult> {
     const plan = planReload(this.#config, next, { http: HTTP_RESTART_KEYS, postgres: POSTGRES_RESTART_KEYS });
     const applied = [...plan.http.map((l) => `http[${l.name}]`), ...plan.postgres.map((l) => `postgres[${l.name}]`)];
     if (plan.buses) {
@@ -210,16 +219,39 @@ export class PrimaryServer {
       applied.push('invalidation');
     }
     if (next.shutdownGrace !== this.#config.shutdownGrace) applied.push('shutdownGrace');
-    this.#config = plan.effective;
-    // A worker started from now on builds from the new configuration; those running apply it.
-    const results = await Promise.allSettled(this.#pool.indexes.map((index) => this.#pool.ask(index, { q: 'reload', config: next })));
-    for (const [i, result] of results.entries())
-      if (result.status === 'rejected') this.#log.warn('a worker did not apply the reload', { worker: i + 1, err: (result.reason as Error).message });
+    const { byNewWorkers, instance } = splitRestart(plan.needsRestart);
+    let needsRestart = plan.needsRestart;
+    if (byNewWorkers.length > 0 && (await this.#replaceWorkers(replacementConfig(this.#config, next)))) {
+      applied.push(...byNewWorkers);
+      needsRestart = instance;
+    } else await this.#reloadWorkers(plan.effective, next);
     this.#primeMetrics();
     this.metrics.reloads.inc({ result: 'applied' });
     this.metrics.lastReload.set(Date.now() / 1000);
-    this.#log.info('config reloaded', { applied, needsRestart: plan.needsRestart });
-    return { applied, needsRestart: plan.needsRestart };
+    this.#log.info('config reloaded', { applied, needsRestart });
+    return { applied, needsRestart };
+  }
+
+  /** New workers on `config` beside the old, which stop once the new serve (nginx's reload); false when they could not start. */
+  async #replaceWorkers(config: Config): Promise<boolean> {
+    try {
+      await this.#pool.replaceAll(config);
+      this.#config = config;
+      return true;
+    } catch (err) {
+      this.#log.error('the new workers did not start; the running ones keep serving and the keys that need them are not applied', {
+        err: (err as Error).message,
+      });
+      return false;
+    }
+  }
+
+  /** The running workers apply what they can in place; one started from now on builds from `effective`. */
+  async #reloadWorkers(effective: Config, next: Config): Promise<void> {
+    this.#config = effective;
+    const results = await Promise.allSettled(this.#pool.indexes.map((index) => this.#pool.ask(index, { q: 'reload', config: next })));
+    for (const [i, result] of results.entries())
+      if (result.status === 'rejected') this.#log.warn('a worker did not apply the reload', { worker: i + 1, err: (result.reason as Error).message });
   }
 
   async reloadFromFile(): Promise<ReloadResult> {

@@ -9,15 +9,27 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type Origin, startOrigin } from '../helpers/origin.js';
 import { waitFor } from '../helpers/wait.js';
 import { requestAlone, spawnWorkers, type WorkersInstance } from '../helpers/workers.js';
 
 const run = promisify(execFile);
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    // ESRCH: no such process.
+    return false;
+  }
+}
+
 describe('issue 14: the processes of workers: 2', () => {
   let origin: Origin;
+  /** Where a reload moves the listener's upstream. */
+  let second: Origin;
   let sc: WorkersInstance;
   const config = (ttl: string) => `workers: 2
 admin: { listen: "127.0.0.1:0" }
@@ -29,11 +41,13 @@ http:
   beforeAll(async () => {
     // No freshness of its own: the listener's defaultTtl decides.
     origin = await startOrigin((_req, res, n) => res.end(`call ${n}`));
+    second = await startOrigin((_req, res) => res.end('second'));
     sc = await spawnWorkers(config('10s').replace('ORIGIN', origin.url));
   }, 60_000);
   afterAll(async () => {
     await sc?.stop();
     await origin?.close();
+    await second?.close();
   });
 
   it('writes access lines that name the worker that answered', async () => {
@@ -58,6 +72,41 @@ http:
       return (await held()).length === 2;
     }, '/reloaded cached in both workers');
     for (const entry of await held()) expect(entry.ttlSeconds).toBeGreaterThan(10);
+  });
+
+  it('a reload that needs new processes starts new workers beside the old, which stop once the new serve; the port answers all along', async () => {
+    const before = [...sc.workerPids().values()];
+    let failures = 0;
+    let done = false;
+    const load = (async () => {
+      while (!done) await requestAlone(`${sc.http!}/during`).catch(() => failures++);
+    })();
+    writeFileSync(sc.file, config('100s').replace('ORIGIN', second.url));
+    const res = await fetch(`${sc.admin}/reload`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    expect(await res.json()).toEqual({ applied: ['http[api].upstream'], needsRestart: [] });
+    const after = [...sc.workerPids().values()];
+    expect(after.filter((pid) => before.includes(pid))).toEqual([]);
+    for (const pid of before) await waitFor(() => !isAlive(pid), `old worker ${pid} gone`);
+    done = true;
+    await load;
+    expect(failures).toBe(0);
+    for (let i = 0; i < 4; i++) expect((await requestAlone(`${sc.http!}/second`)).body).toBe('second');
+  });
+
+  it('a reload whose new workers cannot start leaves the running ones serving, and says what it could not apply', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => void taken.close());
+    const port = (taken.address() as net.AddressInfo).port;
+    const before = [...sc.workerPids().values()];
+    writeFileSync(sc.file, config('100s').replace('ORIGIN', second.url).replace('127.0.0.1:0", upstream', `127.0.0.1:${port}", upstream`));
+    const res = await fetch(`${sc.admin}/reload`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    expect(await res.json()).toEqual({ applied: [], needsRestart: ['http[api].listen'] });
+    expect(sc.log()).toContain('the new workers did not start');
+    expect([...sc.workerPids().values()]).toEqual(before);
+    for (const pid of before) expect(isAlive(pid)).toBe(true);
+    expect((await requestAlone(`${sc.http!}/still`)).body).toBe('second');
+    expect((await fetch(`${sc.admin}/readyz`)).status).toBe(200);
   });
 
   it('sidecache check accepts workers from 1 to 64 and names the key otherwise', () => {
