@@ -185,7 +185,10 @@ export class PrimaryServer {
     }
     // Buses first, as in one process: no worker serves entries no bus would invalidate.
     await Promise.all(this.#buses.runners.map((b) => b.start()));
-    await this.#pool.start();
+    // A reload (POST /reload answers already) waits until the first workers serve.
+    const started = this.#pool.start();
+    this.#reloading = started.catch(() => undefined);
+    await started;
     this.readiness.setPhase(undefined);
     this.#log.info('ready', { workers: this.#config.workers, maxBytes: this.#config.cache.maxBytes });
   }
