@@ -22,6 +22,8 @@ export async function runWorker(log: Logger): Promise<number> {
   const inbox = new EarlyInbox();
   send({ t: 'hello' });
   const init = await inbox.init;
+  // Stopped before it was told what to build (a reload's new workers that were not kept).
+  if (init === undefined) return 0;
   const workers = init.workers;
   const workerLog = log.child({ worker: init.index });
   const calls = new Calls();
@@ -113,12 +115,13 @@ export async function runWorker(log: Logger): Promise<number> {
  * and its handler: unheard, it would be lost (a worker serving while a bus is down).
  */
 class EarlyInbox {
-  readonly init: Promise<Extract<ToWorker, { t: 'init' }>>;
+  /** The primary's init; undefined when it said stop first. */
+  readonly init: Promise<Extract<ToWorker, { t: 'init' }> | undefined>;
   readonly #early: ToWorker[] = [];
   #handler: ((message: ToWorker) => void) | undefined;
 
   constructor() {
-    let resolve!: (message: Extract<ToWorker, { t: 'init' }>) => void;
+    let resolve!: (message: Extract<ToWorker, { t: 'init' }> | undefined) => void;
     let reject!: (err: Error) => void;
     this.init = new Promise((res, rej) => ((resolve = res), (reject = rej)));
     let initialised = false;
@@ -127,6 +130,7 @@ class EarlyInbox {
       if (initialised) return void this.#early.push(message);
       initialised = true;
       if (message.t === 'init') resolve(message);
+      else if (message.t === 'stop') resolve(undefined);
       else reject(new Error(`expected init from the primary, got ${message.t}`));
     });
   }
