@@ -218,6 +218,18 @@ invalidation:
     expect(await workersHolding('/killed')).toEqual([1, 2]);
   });
 
+  it('a stuck worker does not hang the admin: /cache and /metrics answer without it', async () => {
+    const pid = sc.workerPids().get(2)!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const [cache, metrics] = await Promise.all([fetch(`${sc.admin}/cache`), fetch(`${sc.admin}/metrics`)]);
+      expect(((await cache.json()) as { workers: { worker: number }[] }).workers.map((w) => w.worker)).toEqual([1]);
+      expect(metrics.status).toBe(200);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  }, 30_000);
+
   it('a reload is validated by the primary and applied by every worker; SIGTERM stops them all', async () => {
     const res = await fetch(`${sc.admin}/reload`, { method: 'POST', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(200);
