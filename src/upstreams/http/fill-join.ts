@@ -24,12 +24,12 @@ type Turn =
   | { shared: Share; reader: BodyReader; fetched?: undefined }
   | { shared: undefined; fetched: undefined; outcome: FillOutcome<HttpMeta> };
 
-/** Per store, the responses fills in flight are reading, by the key they were asked for. */
-const sharesByStore = new WeakMap<object, Map<string, Promise<Share | undefined>>>();
+/** Per store, what the leaders of fills in flight fetched (their `share` is what waiters may stream), by the key they asked for. */
+const sharesByStore = new WeakMap<object, Map<string, Promise<Fetched>>>();
 /** Whether `closeShares` hears invalidations (subscribed once per process, on first use). */
 let listening = false;
 
-function sharesOf(ctx: ListenerContext): Map<string, Promise<Share | undefined>> {
+function sharesOf(ctx: ListenerContext): Map<string, Promise<Fetched>> {
   let shares = sharesByStore.get(ctx.store);
   if (shares === undefined) {
     if (!listening) channels.invalidation.subscribe(closeShares);
@@ -71,22 +71,16 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
   const loader = (): Promise<EntryInput<HttpMeta> | null> => {
     const fetched = fetchForStore(ctx, ex, stale, abortWhenAlone(ctx, ex), interimTo(ex.res, ctx));
     lead(fetched);
-    void fetched.then(
-      (f) => f.kind === 'relayed' && abandonWhenAlone(ctx, ex, f.body, f.reader),
-      () => {},
-    );
-    if (!alone) {
-      const share = fetched.then(
-        (f) => (f.kind === 'relayed' ? f.share : undefined),
-        () => undefined,
-      );
-      shares.set(ex.key, share);
-      const forget = (): void => {
-        if (shares.get(ex.key) === share) shares.delete(ex.key);
-      };
-      return fetched.then((f) => f.input).finally(forget);
-    }
-    return fetched.then((f) => f.input);
+    const input = fetched.then((f) => {
+      if (f.kind === 'relayed') abandonWhenAlone(ctx, ex, f.body, f.reader);
+      return f.input;
+    });
+    if (alone) return input;
+    shares.set(ex.key, fetched);
+    const forget = (): void => {
+      if (shares.get(ex.key) === fetched) shares.delete(ex.key);
+    };
+    return input.finally(forget);
   };
   // The fill timeout bounds a waiter's wait for another's head. A leader is bounded by its own
   // upstream timeouts instead: its fill settles only once the body is in, and a body that keeps
@@ -100,11 +94,29 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
         space: HTTP_SPACE,
         context: { protocol: 'http', listener: ctx.listener },
       });
+  if (leads || alone) {
+    // The loader ran within the call above: `leading` holds this caller's head (or its failure),
+    // which comes before the fill's outcome; there is nobody else's response to race against.
+    try {
+      return { shared: undefined, fetched: await leading, filled };
+    } catch (err) {
+      filled.catch(() => {
+        // The same failure as the head's, which the caller handles.
+      });
+      throw err;
+    }
+  }
   // A waiter may stream the response the fill is reading rather than wait for the stored entry.
-  const pending = leads || alone ? undefined : shares.get(ex.key);
+  const pending = shares.get(ex.key);
   // One per call, never settled, collected with it (a shared one would keep every race's reaction).
   const never = new Promise<never>(() => {});
-  const streamable = pending === undefined ? never : pending.then((share) => (share !== undefined && canStream(share, ex) ? share : never));
+  const streamable =
+    pending === undefined
+      ? never
+      : pending.then(
+          (f) => (f.kind === 'relayed' && f.share !== undefined && canStream(f.share, ex) ? f.share : never),
+          () => never,
+        );
   try {
     const first = await Promise.race([leading, filled, streamable]);
     if ('vary' in first) {

@@ -15,7 +15,7 @@ import { type BodyReader, SharedBody } from './body-tee.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
-import { cacheDirectivesOf, decideStorage, freshenHeaders, type StorageDecision, type StoreDecision, varyNames } from './policy.js';
+import { cacheDirectivesOf, decideStorage, freshenHeaders, type StorageDecision, type StoreDecision, storedPolicy, varyNames } from './policy.js';
 import { requestView, responseView } from './freshness.js';
 
 /**
@@ -84,6 +84,9 @@ export interface Refreshed extends FetchedBase {
 }
 
 export type Fetched = Relayed | Refreshed;
+
+/** The Vary names of every entry without Vary: one shared list rather than one per entry. */
+const NO_VARY: readonly string[] = Object.freeze([]);
 
 /** Reasons not to store that say nothing about the next response (errors, this client's own request): no hit-for-miss. */
 const TRANSIENT = /^(status-5|request-|authorization)/;
@@ -171,14 +174,16 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
 
   const headerOptions = responseHeaderOptions(ctx);
   const clientHeaders = withoutOwnTargeted(ctx, response.headers);
-  const fields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: false });
+  const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
+  // The requester's fields are the stored ones unless there are cookies to answer (in their place).
+  const fields =
+    clientHeaders['set-cookie'] === undefined ? storedFields.slice() : clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: false });
   const upstreamAge = single(response.headers.age);
   if (upstreamAge !== undefined) fields.push('age', upstreamAge);
   const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
   const cacheStatus: FillStatus = { stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) };
 
   const body = new SharedBody(response.body, store ? ctx.store.maxEntryBytes : 0, (err) => ctx.upstreamFailed(err));
-  const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
   const input = body.kept.then((captured) => {
     if (!store || !decision.store || captured === undefined) {
       if (store && captured === undefined) ctx.markHitForMiss(fr.key);
@@ -204,7 +209,8 @@ function shareOf(fr: FillRequest, status: number, fields: string[], ttlSeconds: 
 function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notModified: IncomingHttpHeaders, upstreamStart: Millis): Refreshed {
   const meta = stale.meta;
   const { directives, targeted } = cacheDirectivesOf(notModified, targetedFields(ctx));
-  const { modified, matches } = meta.policy.revalidatedPolicy(
+  const policy = storedPolicy(ctx.Policy, fr.url, fr.policyHeaders, meta.status, meta.responseHeaders, targetedFields(ctx));
+  const { modified, matches } = policy.revalidatedPolicy(
     { method: 'GET', url: fr.url, headers: requestView(fr.policyHeaders) },
     { status: 304, headers: responseView(notModified, directives, targeted, ctx.clock.now()) },
   );
@@ -255,9 +261,10 @@ function buildInput(
   decision: StoreDecision,
   key?: string,
 ): EntryInput<HttpMeta> {
-  const { policy, lifetimes, responseHeaders } = decision;
+  const { lifetimes, responseHeaders } = decision;
   const now = ctx.clock.now();
-  const vary = varyNames(responseHeaders.vary);
+  const names = varyNames(responseHeaders.vary);
+  const vary = names.length === 0 ? NO_VARY : names;
   ctx.learnVary(fr.base, vary);
   const prepared = prepareHeaders(fields, body.length);
   const meta: HttpMeta = {
@@ -272,14 +279,14 @@ function buildInput(
     authorizedReuse: lifetimes.authorizedReuse,
     noStale: lifetimes.noStale,
     vary,
-    policy,
     responseHeaders,
   };
   return {
     key: key ?? (vary.length === 0 ? fr.base : variantKey(fr.base, vary, fr.req.headers)),
     body,
     meta,
-    // The policy keeps the response fields and, with Vary, the request's; count both roughly.
+    // The prepared lists and the upstream's fields kept for a 304 beside them, counted roughly (as before the
+    // policy object left the entry, so that as many entries fit in `cache.maxBytes`).
     metaBytes: prepared.bytes * 2 + 256,
     tags: [...fr.route.tags, ...readTags(responseHeaders[ctx.tagHeader]), urlTag(ctx.name, fr.url)],
     path: fr.url,
