@@ -10,6 +10,7 @@ import { HTTP_SPACE, type HttpEntry, type HttpMeta } from './entry.js';
 import type { BodyReader, SharedBody } from './body-tee.js';
 import { type Fetched, fetchForStore, type Share, storeOnly } from './fill.js';
 import { variantKey } from './key.js';
+import { RequestAbort } from './request-abort.js';
 import { interimTo } from './respond.js';
 
 /** Callers that may wait on one fill; more go upstream on their own. */
@@ -69,10 +70,11 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
   const leading = new Promise<Fetched>((resolve) => (lead = resolve));
   const shares = sharesOf(ctx);
   const loader = (): Promise<EntryInput<HttpMeta> | null> => {
-    const fetched = fetchForStore(ctx, ex, stale, abortWhenAlone(ctx, ex), interimTo(ex.res, ctx));
+    const watch = new ClientWatch(ctx, ex);
+    const fetched = fetchForStore(ctx, ex, stale, watch.abort, interimTo(ex.res, ctx));
     lead(fetched);
     const input = fetched.then((f) => {
-      if (f.kind === 'relayed') abandonWhenAlone(ctx, ex, f.body, f.reader);
+      if (f.kind === 'relayed') watch.relaying(f.body, f.reader);
       return f.input;
     });
     if (alone) return input;
@@ -143,32 +145,50 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
 }
 
 /**
- * A leader's upstream request ends when its client leaves before the head, unless other callers
- * wait on it. Once the head is in, the body decides (`body-tee.ts`): a body being stored is read
- * on for the store, one nobody reads any more ends.
+ * What a leader's client leaving means, heard on one 'close' listener: before the head, its
+ * upstream request ends unless other callers wait on it; once the head is in, the body decides
+ * (`body-tee.ts`): a body being stored is read on for the store, one nobody reads or waits for ends.
  */
-function abortWhenAlone(ctx: ListenerContext, ex: Exchange): AbortController {
-  const controller = new AbortController();
-  ex.res.once('close', () => {
-    if (!ex.res.headersSent && (ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) controller.abort();
-  });
-  return controller;
+class ClientWatch {
+  readonly abort = new RequestAbort();
+  readonly #ctx: ListenerContext;
+  readonly #ex: Exchange;
+  #body: SharedBody | undefined;
+  #reader: BodyReader | undefined;
+
+  constructor(ctx: ListenerContext, ex: Exchange) {
+    this.#ctx = ctx;
+    this.#ex = ex;
+    ex.res.once('close', () => this.#closed());
+  }
+
+  /** The head is in: from now on a client that leaves lets go of the body. */
+  relaying(body: SharedBody, reader: BodyReader): void {
+    this.#body = body;
+    this.#reader = reader;
+    if (this.#ex.res.destroyed) this.#abandon();
+  }
+
+  #waiters(): number {
+    return this.#ctx.store.flightOf(this.#ex.key)?.waiters ?? 0;
+  }
+
+  #closed(): void {
+    const res = this.#ex.res;
+    if (!res.headersSent && this.#waiters() === 0) this.abort.abort();
+    if (this.#body !== undefined) this.#abandon();
+  }
+
+  #abandon(): void {
+    if (this.#ex.res.writableFinished) return;
+    this.#reader!.release();
+    if (this.#waiters() === 0) this.#body!.abandonIfUnread();
+  }
 }
 
 export function fits(entry: HttpEntry, ex: Exchange): boolean {
   if (ex.req.headers.authorization !== undefined && !entry.meta.authorizedReuse) return false;
   return variantKey(ex.base, entry.meta.vary, ex.req.headers) === entry.key;
-}
-
-/** After the head: a body nobody reads or waits for is not read on when the leader's client leaves. */
-function abandonWhenAlone(ctx: ListenerContext, ex: Exchange, body: SharedBody, reader: BodyReader): void {
-  const check = (): void => {
-    if (ex.res.writableFinished) return;
-    reader.release();
-    if ((ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) body.abandonIfUnread();
-  };
-  if (ex.res.destroyed) check();
-  else ex.res.once('close', check);
 }
 
 export function isFillTimeout(err: unknown): boolean {

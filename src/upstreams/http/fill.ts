@@ -10,6 +10,7 @@ import type { Millis } from '../../units.js';
 import type { CacheStatus } from './cache-status.js';
 import type { FillRequest, ListenerContext } from './context.js';
 import type { InterimResponse } from './forward.js';
+import type { AbortSwitch } from './request-abort.js';
 import { ageOf, bodyOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
 import { type BodyReader, SharedBody } from './body-tee.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
@@ -100,7 +101,7 @@ export async function fetchForStore(
   ctx: ListenerContext,
   fr: FillRequest,
   stale: HttpEntry | undefined,
-  abort: AbortController | undefined,
+  abort: AbortSwitch | undefined,
   onInfo?: (info: InterimResponse) => void,
 ): Promise<Fetched> {
   // A fill asks for the whole representation: a Range request is answered from it (`range.ts`).

@@ -9,6 +9,7 @@ import type { HttpServiceConfig } from '../../config/schema.js';
 import { readPem } from '../read-pem.js';
 import { UpstreamDeadlineError, UpstreamQueueFullError } from './gateway-error.js';
 import { withForwardedHost } from './headers.js';
+import { type AbortSwitch, RequestAbort } from './request-abort.js';
 
 export interface UpstreamRequest {
   method: string;
@@ -20,7 +21,7 @@ export interface UpstreamRequest {
    * The request's controller: the caller aborts it when its client leaves; a headers deadline
    * aborts it too. One controller per request, rather than one more here linked to the caller's.
    */
-  abort: AbortController | undefined;
+  abort: AbortSwitch | undefined;
   /** Called with each interim (1xx) response the upstream sends before its final one. */
   onInfo?: ((info: InterimResponse) => void) | undefined;
 }
@@ -116,14 +117,14 @@ export class Upstream {
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     if (this.#queueFull()) return this.#failed(req, new UpstreamQueueFullError(this.maxQueued));
     const deadlineMs = this.#headersDeadlineMs;
-    const controller = req.abort ?? (deadlineMs === 0 ? undefined : new AbortController());
+    const controller = req.abort ?? (deadlineMs === 0 ? undefined : new RequestAbort());
     // The client's abort ends the request (and its body, once the response has begun).
     const sent = this.#pool.request({
       method: req.method as Dispatcher.HttpMethod,
       path: this.pathFor(req.url),
       headers: withForwardedHost(req.headers, this.#publicHost),
       body: req.body,
-      ...(controller !== undefined && { signal: controller.signal }),
+      ...(controller !== undefined && { signal: controller.signal as AbortSignal | RequestAbort }),
       ...(req.onInfo !== undefined && { onInfo: req.onInfo }),
     });
     this.#unsettled++;
