@@ -89,6 +89,9 @@ export type Fetched = Relayed | Refreshed;
 /** The Vary names of every entry without Vary: one shared list rather than one per entry. */
 const NO_VARY: readonly string[] = Object.freeze([]);
 
+/** The store's part of a response that is not stored (shared: a settled promise may be read by any number). */
+const NOTHING_STORED: Promise<EntryInput<HttpMeta> | null> = Promise.resolve(null);
+
 /** Reasons not to store that say nothing about the next response (errors, this client's own request): no hit-for-miss. */
 const TRANSIENT = /^(status-5|request-|authorization)/;
 
@@ -137,9 +140,17 @@ export function storeOnly(fetched: Fetched): Promise<EntryInput<HttpMeta> | null
 }
 
 /** The targeted Cache-Control fields this listener obeys, first one first (RFC 9213 §2.2). */
-function targetedFields(ctx: ListenerContext): string[] {
-  return [ctx.config.targetedCacheControl.toLowerCase(), 'cdn-cache-control'];
+function targetedFields(ctx: ListenerContext): readonly string[] {
+  let fields = targetedByConfig.get(ctx.config);
+  if (fields === undefined) {
+    fields = [ctx.config.targetedCacheControl.toLowerCase(), 'cdn-cache-control'];
+    targetedByConfig.set(ctx.config, fields);
+  }
+  return fields;
 }
+
+/** `targetedFields` per listener configuration (frozen; a reload brings a new one), built once rather than per response. */
+const targetedByConfig = new WeakMap<object, readonly string[]>();
 
 function decide(ctx: ListenerContext, fr: FillRequest, status: number, responseHeaders: IncomingHttpHeaders, requestTime: Millis): StorageDecision {
   return decideStorage({
@@ -158,7 +169,7 @@ function decide(ctx: ListenerContext, fr: FillRequest, status: number, responseH
 
 /** The upstream's fields without the targeted field meant for this cache alone (RFC 9213 §3: it need not go on). */
 function withoutOwnTargeted(ctx: ListenerContext, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const own = ctx.config.targetedCacheControl.toLowerCase();
+  const own = targetedFields(ctx)[0]!;
   if (headers[own] === undefined) return headers;
   const copy = { ...headers };
   delete copy[own];
@@ -175,28 +186,35 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
 
   const headerOptions = responseHeaderOptions(ctx);
   const clientHeaders = withoutOwnTargeted(ctx, response.headers);
-  const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
-  // The requester's fields are the stored ones unless there are cookies to answer (in their place).
+  // The fields kept (no Set-Cookie) only when the response is stored; the requester's are the same
+  // list unless there are cookies to answer (in their place).
+  const storedFields = store ? clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true }) : undefined;
   const fields =
-    clientHeaders['set-cookie'] === undefined ? storedFields.slice() : clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: false });
+    storedFields !== undefined && clientHeaders['set-cookie'] === undefined
+      ? storedFields.slice()
+      : clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: false });
   const upstreamAge = single(response.headers.age);
   if (upstreamAge !== undefined) fields.push('age', upstreamAge);
   const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
   const cacheStatus: FillStatus = { stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) };
 
   const body = new SharedBody(response.body, store ? ctx.store.maxEntryBytes : 0, (err) => ctx.upstreamFailed(err));
-  const input = body.kept.then((captured) => {
-    if (!store || !decision.store || captured === undefined) {
-      if (store && captured === undefined) ctx.markHitForMiss(fr.key);
-      return null;
-    }
-    return buildInput(ctx, fr, response.statusCode, storedFields, captured, decision);
-  });
+  const input =
+    storedFields === undefined || !decision.store
+      ? NOTHING_STORED
+      : body.kept.then((captured) => {
+          if (captured === undefined) {
+            ctx.markHitForMiss(fr.key);
+            return null;
+          }
+          return buildInput(ctx, fr, response.statusCode, storedFields, captured, decision);
+        });
   // The leader reads from the first byte: its reader exists before the first chunk can be dropped.
   const reader = body.reader()!;
-  const waiterFields = upstreamAge === undefined ? storedFields : [...storedFields, 'age', upstreamAge];
   const share =
-    store && decision.store && Number.isFinite(declared) ? shareOf(fr, response.statusCode, waiterFields, ttlSeconds ?? 0, decision, body) : undefined;
+    storedFields !== undefined && decision.store && Number.isFinite(declared)
+      ? shareOf(fr, response.statusCode, upstreamAge === undefined ? storedFields : [...storedFields, 'age', upstreamAge], ttlSeconds ?? 0, decision, body)
+      : undefined;
   return { kind: 'relayed', status: response.statusCode, fields, cacheStatus, upstreamStart, input, reader, body, share };
 }
 
