@@ -107,8 +107,9 @@ export async function fetchForStore(
   abort: AbortSwitch | undefined,
   onInfo?: (info: InterimResponse) => void,
 ): Promise<Fetched> {
-  // A fill asks for the whole representation: a Range request is answered from it (`range.ts`).
-  const headers = withoutRange(forwardRequestHeaders(fr.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true }));
+  // A fill asks for the whole representation (`unconditional` leaves Range and If-Range out, with
+  // the client's validators): a Range request is answered from it (`range.ts`).
+  const headers = forwardRequestHeaders(fr.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true });
   if (stale?.meta.etag !== undefined) headers.push('if-none-match', stale.meta.etag);
   if (stale?.meta.lastModified !== undefined) headers.push('if-modified-since', stale.meta.lastModified);
   const upstreamStart = ctx.clock.now();
@@ -122,15 +123,6 @@ export async function fetchForStore(
     throw new UpstreamStatusError(response.statusCode);
   }
   return relayed(ctx, fr, response, upstreamStart);
-}
-
-function withoutRange(fields: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = fields[i]!.toLowerCase();
-    if (name !== 'range' && name !== 'if-range') out.push(fields[i]!, fields[i + 1]!);
-  }
-  return out;
 }
 
 /** For a fill nobody relays (a background refresh, a requester that stopped waiting): the store's part alone. */
