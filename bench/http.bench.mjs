@@ -9,6 +9,9 @@
 // (default 3), interleaved: run 1 of every scenario, then run 2, … cpu = the server's CPU time per
 // request (user + system, /proc), which other tenants of the machine disturb less than req/s.
 // autocannon is not used: it saturates before the servers do and makes them all look alike.
+// BENCH_BASE=<dir>: a second sidecache, started from <dir>/dist/cli.js (a build of an earlier
+// commit, with its own node_modules or a link to these), measured in every run right after this
+// one, on the same config: the report then gives both CPU times per request and the req/s ratio.
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -21,6 +24,7 @@ const WARM_S = Number(process.env.BENCH_WARM ?? 1);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SERVER_CPUS = process.env.BENCH_SERVER_CPUS ?? '0';
 const LOAD_CPUS = process.env.BENCH_LOAD_CPUS ?? '1';
+const BASE = process.env.BENCH_BASE;
 const ONLY = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_ONLY);
 const root = new URL('../', import.meta.url);
 const lua = fileURLToPath(new URL('http/wrk.lua', import.meta.url));
@@ -53,9 +57,9 @@ async function main() {
   if (!pinned) console.log('WARNING: taskset not found: servers and wrk run unpinned');
   const pin = (cpus, args) => (pinned ? ['taskset', ['-c', cpus, ...args]] : [args[0], args.slice(1)]);
 
-  function startChild(args, readPort) {
+  function startChild(args, readPort, cwd = root) {
     const [cmd, argv] = pin(SERVER_CPUS, [process.execPath, ...args]);
-    const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     return new Promise((resolve, reject) => {
       let out = '';
       const onData = (chunk) => {
@@ -84,10 +88,12 @@ async function main() {
     file,
     `admin: { listen: "127.0.0.1:0" }\ncache: { maxBytes: 512MiB }\nhttp:\n  - { name: bench, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:${origin.port}" }\n`,
   );
-  const side = await startChild(['dist/cli.js', 'start', '-c', file], (out) => {
+  const readyPort = (out) => {
     const match = /"msg":"http listener ready"[^\n]*"address":"[^"]*:(\d+)"/.exec(out);
     return match ? Number(match[1]) : undefined;
-  });
+  };
+  const side = await startChild(['dist/cli.js', 'start', '-c', file], readyPort);
+  const base = BASE === undefined ? undefined : await startChild(['dist/cli.js', 'start', '-c', file], readyPort, BASE);
   const gatewayFile = join(dir, 'gateway.yaml');
   const to = `http://127.0.0.1:${origin.port}`;
   writeFileSync(
@@ -103,7 +109,7 @@ async function main() {
         return match ? Number(match[1]) : undefined;
       })
     : undefined;
-  const servers = { origin, bare, proxy, sidecache: side, ...(gateway !== undefined && { gateway }) };
+  const servers = { origin, bare, proxy, sidecache: side, ...(gateway !== undefined && { gateway }), ...(base !== undefined && { base }) };
   let nonce = 0;
 
   /** CPU ticks (user + system, all threads) the process used so far. */
@@ -149,9 +155,9 @@ async function main() {
     return r;
   }
 
-  const results = new Map(SCENARIOS.map(([name]) => [name, { origin: [], limit: [], sidecache: [] }]));
+  const results = new Map(SCENARIOS.map(([name]) => [name, { origin: [], limit: [], sidecache: [], base: [] }]));
   try {
-    if (SCENARIOS.some(([, , mode]) => mode === 'mixed')) for (const p of [side.port, bare.port]) await warmKeys(p, '/x?size=1024');
+    if (SCENARIOS.some(([, , mode]) => mode === 'mixed')) for (const s of [side, bare, base]) if (s !== undefined) await warmKeys(s.port, '/x?size=1024');
     for (let run = 1; run <= RUNS; run++) {
       for (const scenario of SCENARIOS) {
         const [name, , , , limit, subject = 'sidecache'] = scenario;
@@ -159,10 +165,15 @@ async function main() {
         const row = results.get(name);
         row.origin.push(await cell('origin', scenario));
         row.limit.push(await cell(limit, scenario));
+        // With a baseline build, the two alternate which goes first, run by run.
+        const withBase = base !== undefined && subject === 'sidecache';
+        if (withBase && run % 2 === 0) row.base.push(await cell('base', scenario));
         row.sidecache.push(await cell(subject, scenario));
+        if (withBase && run % 2 === 1) row.base.push(await cell('base', scenario));
         const last = (k) => row[k][row[k].length - 1];
+        const baseText = row.base.length === run ? ` | base ${fmt(last('base'))}` : '';
         console.log(
-          `run ${run} ${name.padEnd(12)} origin ${fmt(last('origin'))} | ${limit.padEnd(5)} ${fmt(last('limit'))} | sidecache ${fmt(last('sidecache'))}  (load ${load})`,
+          `run ${run} ${name.padEnd(12)} origin ${fmt(last('origin'))} | ${limit.padEnd(5)} ${fmt(last('limit'))} | sidecache ${fmt(last('sidecache'))}${baseText}  (load ${load})`,
         );
       }
     }
@@ -174,7 +185,7 @@ async function main() {
 }
 
 function fmt(r) {
-  return `${Math.round(r.rps).toString().padStart(6)}/s ${r.p50.toFixed(2)}/${r.p99.toFixed(2)} ms`;
+  return `${Math.round(r.rps).toString().padStart(6)}/s ${r.p50.toFixed(2)}/${r.p99.toFixed(2)} ms ${r.cpuUs.toFixed(1)} µs`;
 }
 
 function median(values) {
@@ -190,6 +201,7 @@ function report(results) {
     'p50 ms',
     'p99 ms',
     'cpu µs/req',
+    ...(BASE === undefined ? [] : ['base cpu µs/req', 'base /limit', '/base']),
     '/limit',
     '/origin',
     'limit req/s',
@@ -202,9 +214,9 @@ function report(results) {
   console.log(`| ${cols.join(' | ')} |`);
   console.log(`|${cols.map(() => '---').join('|')}|`);
   for (const [name, , , , limit] of SCENARIOS) {
-    const { origin, limit: lim, sidecache: side } = results.get(name);
+    const { origin, limit: lim, sidecache: side, base } = results.get(name);
     const m = (rows, key) => median(rows.map((r) => r[key]));
-    const per = (f) => median(side.map((s, i) => f(s, lim[i], origin[i])));
+    const per = (f) => median(side.map((s, i) => f(s, lim[i], origin[i], base[i])));
     const cells = [
       name,
       limit,
@@ -212,6 +224,11 @@ function report(results) {
       m(side, 'p50').toFixed(3),
       m(side, 'p99').toFixed(3),
       m(side, 'cpuUs').toFixed(1),
+      ...(BASE === undefined
+        ? []
+        : base.length === 0
+          ? ['', '', '']
+          : [m(base, 'cpuUs').toFixed(1), per((s, l, o, b) => b.rps / l.rps).toFixed(2), per((s, l, o, b) => s.rps / b.rps).toFixed(2)]),
       per((s, l) => s.rps / l.rps).toFixed(2),
       per((s, l, o) => s.rps / o.rps).toFixed(2),
       Math.round(m(lim, 'rps')),

@@ -8,7 +8,12 @@
  * reader has taken all that was read (backpressure), and what all have taken is dropped.
  */
 
+import { Readable } from 'node:stream';
+
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+
+/** The iterator of a stream source, which is read by its events instead (`#flow`). */
+const NO_ITERATOR: AsyncIterator<Buffer> = { next: () => Promise.resolve(DONE) };
 
 /** Bytes held by every SharedBody in the process (a bounded counter, for tests and the curious). */
 let held = 0;
@@ -32,6 +37,11 @@ function isDestroyable(source: object): source is Destroyable {
 export interface BodyReader extends AsyncIterableIterator<Buffer, undefined> {
   /** Stops reading (a `for await` that breaks or throws calls this); safe to call more than once. */
   release(): void;
+  /**
+   * What `next()` would give now, without waiting: the next chunk, null at the end (or once
+   * released), undefined when the next chunk has not come yet; throws the read's failure.
+   */
+  poll(): Buffer | null | undefined;
 }
 
 interface Cursor {
@@ -69,7 +79,7 @@ export class SharedBody {
   /** `limit` 0 keeps nothing: the body only passes through to its readers. */
   /** `onError` hears of a read that failed (not one sidecache cancelled): the upstream's failure. */
   constructor(source: AsyncIterable<Buffer> & Partial<Destroyable>, limit: number, onError: (error: unknown) => void = () => undefined) {
-    this.#source = source[Symbol.asyncIterator]();
+    this.#source = source instanceof Readable ? NO_ITERATOR : source[Symbol.asyncIterator]();
     // A stream is destroyed: an iterator's return() would wait behind the read in progress.
     this.#destroy = isDestroyable(source)
       ? () => {
@@ -90,7 +100,8 @@ export class SharedBody {
       // The fill's loader reads `kept` and carries the error; this only keeps it from being unhandled.
     });
     if (!this.#keeping) this.#keep(undefined);
-    void this.#pump();
+    if (source instanceof Readable) this.#flow(source);
+    else void this.#pump();
   }
 
   /**
@@ -116,6 +127,7 @@ export class SharedBody {
     const reader: BodyReader = {
       next,
       release,
+      poll: () => this.#poll(cursor),
       return: () => {
         release();
         return Promise.resolve(DONE);
@@ -134,6 +146,18 @@ export class SharedBody {
     this.#keeping = false;
     this.#keep(undefined);
     this.#cancel();
+  }
+
+  #poll(cursor: Cursor): Buffer | null | undefined {
+    if (!this.#readers.has(cursor)) return null;
+    if (this.#failed) {
+      this.#readers.delete(cursor);
+      throw this.#error;
+    }
+    if (cursor.pos < this.#size) return this.#take(cursor);
+    if (!this.#ended) return undefined;
+    this.#release(cursor);
+    return null;
   }
 
   async #next(cursor: Cursor): Promise<IteratorResult<Buffer, undefined>> {
@@ -183,6 +207,47 @@ export class SharedBody {
     go();
   }
 
+  /**
+   * Reads a stream (undici's response body) by its events, which cost less than its async
+   * iterator: at its own pace while the body may be stored, else one chunk at a time as the
+   * readers ask (`#demand` resumes it), as `#pump` reads an iterator.
+   */
+  #flow(stream: Readable): void {
+    const wait = (): void => {
+      stream.pause();
+      this.#demand = () => stream.resume();
+      this.#askUpstream();
+    };
+    stream.on('data', (chunk: Buffer) => {
+      // Cancelled meanwhile: what comes is for nobody.
+      if (this.#cancelled) return;
+      this.#push(chunk);
+      if (!this.#keeping && !this.#cancelled) wait();
+    });
+    stream.on('end', () => {
+      if (!this.#cancelled) this.#end();
+    });
+    stream.on('error', (error: unknown) => {
+      if (!this.#cancelled) this.#failWith(error);
+    });
+    // Destroyed by someone else without an error: the body will not end (the iterator would throw so).
+    stream.on('close', () => {
+      if (!this.#cancelled && !this.#ended && !this.#failed)
+        this.#failWith(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    });
+    if (this.#keeping) stream.resume();
+    else wait();
+  }
+
+  #failWith(error: unknown): void {
+    this.#onError(error);
+    this.#failed = true;
+    this.#error = error;
+    this.#fail(error);
+    this.#wakeAll();
+    this.#drop(this.#chunks.length);
+  }
+
   async #pump(): Promise<void> {
     for (;;) {
       if (!this.#keeping) {
@@ -196,13 +261,7 @@ export class SharedBody {
       try {
         result = await this.#source.next();
       } catch (error) {
-        if (this.#cancelled) return;
-        this.#onError(error);
-        this.#failed = true;
-        this.#error = error;
-        this.#fail(error);
-        this.#wakeAll();
-        this.#drop(this.#chunks.length);
+        if (!this.#cancelled) this.#failWith(error);
         return;
       }
       // Cancelled while the read was in progress: what came is for nobody.

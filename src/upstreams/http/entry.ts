@@ -2,7 +2,6 @@
  * What an HTTP entry is: the metadata kept beside the body, prepared at store time so that a hit is
  * a lookup and one write, and the arithmetic of its age and freshness.
  */
-import type CachePolicy from 'http-cache-semantics';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Millis } from '../../units.js';
 import { type Entry, Space } from '../../cache/types.js';
@@ -29,9 +28,10 @@ export interface HttpMeta {
   noStale: boolean;
   /** Lower-case names from the response's Vary. */
   vary: readonly string[];
-  /** The policy of the stored exchange, for conditional revalidation (RFC 9111 §4.3). */
-  policy: CachePolicy;
-  /** The stored response's fields as the upstream sent them (Set-Cookie removed), which a 304 updates. */
+  /**
+   * The stored response's fields as the upstream sent them (Set-Cookie removed), which a 304
+   * updates; the policy a revalidation asks is rebuilt from them (`storedPolicy`), not kept.
+   */
   responseHeaders: IncomingHttpHeaders;
 }
 

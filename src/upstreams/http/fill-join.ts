@@ -10,6 +10,7 @@ import { HTTP_SPACE, type HttpEntry, type HttpMeta } from './entry.js';
 import type { BodyReader, SharedBody } from './body-tee.js';
 import { type Fetched, fetchForStore, type Share, storeOnly } from './fill.js';
 import { variantKey } from './key.js';
+import { RequestAbort } from './request-abort.js';
 import { interimTo } from './respond.js';
 
 /** Callers that may wait on one fill; more go upstream on their own. */
@@ -24,12 +25,12 @@ type Turn =
   | { shared: Share; reader: BodyReader; fetched?: undefined }
   | { shared: undefined; fetched: undefined; outcome: FillOutcome<HttpMeta> };
 
-/** Per store, the responses fills in flight are reading, by the key they were asked for. */
-const sharesByStore = new WeakMap<object, Map<string, Promise<Share | undefined>>>();
+/** Per store, what the leaders of fills in flight fetched (their `share` is what waiters may stream), by the key they asked for. */
+const sharesByStore = new WeakMap<object, Map<string, Promise<Fetched>>>();
 /** Whether `closeShares` hears invalidations (subscribed once per process, on first use). */
 let listening = false;
 
-function sharesOf(ctx: ListenerContext): Map<string, Promise<Share | undefined>> {
+function sharesOf(ctx: ListenerContext): Map<string, Promise<Fetched>> {
   let shares = sharesByStore.get(ctx.store);
   if (shares === undefined) {
     if (!listening) channels.invalidation.subscribe(closeShares);
@@ -69,24 +70,19 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
   const leading = new Promise<Fetched>((resolve) => (lead = resolve));
   const shares = sharesOf(ctx);
   const loader = (): Promise<EntryInput<HttpMeta> | null> => {
-    const fetched = fetchForStore(ctx, ex, stale, abortWhenAlone(ctx, ex), interimTo(ex.res, ctx));
+    const watch = new ClientWatch(ctx, ex);
+    const fetched = fetchForStore(ctx, ex, stale, watch.abort, interimTo(ex.res, ctx));
     lead(fetched);
-    void fetched.then(
-      (f) => f.kind === 'relayed' && abandonWhenAlone(ctx, ex, f.body, f.reader),
-      () => {},
-    );
-    if (!alone) {
-      const share = fetched.then(
-        (f) => (f.kind === 'relayed' ? f.share : undefined),
-        () => undefined,
-      );
-      shares.set(ex.key, share);
-      const forget = (): void => {
-        if (shares.get(ex.key) === share) shares.delete(ex.key);
-      };
-      return fetched.then((f) => f.input).finally(forget);
-    }
-    return fetched.then((f) => f.input);
+    const input = fetched.then((f) => {
+      if (f.kind === 'relayed') watch.relaying(f.body, f.reader);
+      return f.input;
+    });
+    if (alone) return input;
+    shares.set(ex.key, fetched);
+    const forget = (): void => {
+      if (shares.get(ex.key) === fetched) shares.delete(ex.key);
+    };
+    return input.finally(forget);
   };
   // The fill timeout bounds a waiter's wait for another's head. A leader is bounded by its own
   // upstream timeouts instead: its fill settles only once the body is in, and a body that keeps
@@ -100,11 +96,29 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
         space: HTTP_SPACE,
         context: { protocol: 'http', listener: ctx.listener },
       });
+  if (leads || alone) {
+    // The loader ran within the call above: `leading` holds this caller's head (or its failure),
+    // which comes before the fill's outcome; there is nobody else's response to race against.
+    try {
+      return { shared: undefined, fetched: await leading, filled };
+    } catch (err) {
+      filled.catch(() => {
+        // The same failure as the head's, which the caller handles.
+      });
+      throw err;
+    }
+  }
   // A waiter may stream the response the fill is reading rather than wait for the stored entry.
-  const pending = leads || alone ? undefined : shares.get(ex.key);
+  const pending = shares.get(ex.key);
   // One per call, never settled, collected with it (a shared one would keep every race's reaction).
   const never = new Promise<never>(() => {});
-  const streamable = pending === undefined ? never : pending.then((share) => (share !== undefined && canStream(share, ex) ? share : never));
+  const streamable =
+    pending === undefined
+      ? never
+      : pending.then(
+          (f) => (f.kind === 'relayed' && f.share !== undefined && canStream(f.share, ex) ? f.share : never),
+          () => never,
+        );
   try {
     const first = await Promise.race([leading, filled, streamable]);
     if ('vary' in first) {
@@ -131,32 +145,50 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
 }
 
 /**
- * A leader's upstream request ends when its client leaves before the head, unless other callers
- * wait on it. Once the head is in, the body decides (`body-tee.ts`): a body being stored is read
- * on for the store, one nobody reads any more ends.
+ * What a leader's client leaving means, heard on one 'close' listener: before the head, its
+ * upstream request ends unless other callers wait on it; once the head is in, the body decides
+ * (`body-tee.ts`): a body being stored is read on for the store, one nobody reads or waits for ends.
  */
-function abortWhenAlone(ctx: ListenerContext, ex: Exchange): AbortController {
-  const controller = new AbortController();
-  ex.res.once('close', () => {
-    if (!ex.res.headersSent && (ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) controller.abort();
-  });
-  return controller;
+class ClientWatch {
+  readonly abort = new RequestAbort();
+  readonly #ctx: ListenerContext;
+  readonly #ex: Exchange;
+  #body: SharedBody | undefined;
+  #reader: BodyReader | undefined;
+
+  constructor(ctx: ListenerContext, ex: Exchange) {
+    this.#ctx = ctx;
+    this.#ex = ex;
+    ex.res.once('close', () => this.#closed());
+  }
+
+  /** The head is in: from now on a client that leaves lets go of the body. */
+  relaying(body: SharedBody, reader: BodyReader): void {
+    this.#body = body;
+    this.#reader = reader;
+    if (this.#ex.res.destroyed) this.#abandon();
+  }
+
+  #waiters(): number {
+    return this.#ctx.store.flightOf(this.#ex.key)?.waiters ?? 0;
+  }
+
+  #closed(): void {
+    const res = this.#ex.res;
+    if (!res.headersSent && this.#waiters() === 0) this.abort.abort();
+    if (this.#body !== undefined) this.#abandon();
+  }
+
+  #abandon(): void {
+    if (this.#ex.res.writableFinished) return;
+    this.#reader!.release();
+    if (this.#waiters() === 0) this.#body!.abandonIfUnread();
+  }
 }
 
 export function fits(entry: HttpEntry, ex: Exchange): boolean {
   if (ex.req.headers.authorization !== undefined && !entry.meta.authorizedReuse) return false;
   return variantKey(ex.base, entry.meta.vary, ex.req.headers) === entry.key;
-}
-
-/** After the head: a body nobody reads or waits for is not read on when the leader's client leaves. */
-function abandonWhenAlone(ctx: ListenerContext, ex: Exchange, body: SharedBody, reader: BodyReader): void {
-  const check = (): void => {
-    if (ex.res.writableFinished) return;
-    reader.release();
-    if ((ctx.store.flightOf(ex.key)?.waiters ?? 0) === 0) body.abandonIfUnread();
-  };
-  if (ex.res.destroyed) check();
-  else ex.res.once('close', check);
 }
 
 export function isFillTimeout(err: unknown): boolean {

@@ -10,12 +10,13 @@ import type { Millis } from '../../units.js';
 import type { CacheStatus } from './cache-status.js';
 import type { FillRequest, ListenerContext } from './context.js';
 import type { InterimResponse } from './forward.js';
+import type { AbortSwitch } from './request-abort.js';
 import { ageOf, bodyOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
 import { type BodyReader, SharedBody } from './body-tee.js';
 import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
-import { cacheDirectivesOf, decideStorage, freshenHeaders, type StorageDecision, type StoreDecision, varyNames } from './policy.js';
+import { cacheDirectivesOf, decideStorage, freshenHeaders, type StorageDecision, type StoreDecision, storedPolicy, varyNames } from './policy.js';
 import { requestView, responseView } from './freshness.js';
 
 /**
@@ -85,6 +86,12 @@ export interface Refreshed extends FetchedBase {
 
 export type Fetched = Relayed | Refreshed;
 
+/** The Vary names of every entry without Vary: one shared list rather than one per entry. */
+const NO_VARY: readonly string[] = Object.freeze([]);
+
+/** The store's part of a response that is not stored (shared: a settled promise may be read by any number). */
+const NOTHING_STORED: Promise<EntryInput<HttpMeta> | null> = Promise.resolve(null);
+
 /** Reasons not to store that say nothing about the next response (errors, this client's own request): no hit-for-miss. */
 const TRANSIENT = /^(status-5|request-|authorization)/;
 
@@ -97,11 +104,12 @@ export async function fetchForStore(
   ctx: ListenerContext,
   fr: FillRequest,
   stale: HttpEntry | undefined,
-  abort: AbortController | undefined,
+  abort: AbortSwitch | undefined,
   onInfo?: (info: InterimResponse) => void,
 ): Promise<Fetched> {
-  // A fill asks for the whole representation: a Range request is answered from it (`range.ts`).
-  const headers = withoutRange(forwardRequestHeaders(fr.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true }));
+  // A fill asks for the whole representation (`unconditional` leaves Range and If-Range out, with
+  // the client's validators): a Range request is answered from it (`range.ts`).
+  const headers = forwardRequestHeaders(fr.req, { upstreamHost: ctx.upstream.host, mode: ctx.config.forwardedHeaders, unconditional: true });
   if (stale?.meta.etag !== undefined) headers.push('if-none-match', stale.meta.etag);
   if (stale?.meta.lastModified !== undefined) headers.push('if-modified-since', stale.meta.lastModified);
   const upstreamStart = ctx.clock.now();
@@ -117,15 +125,6 @@ export async function fetchForStore(
   return relayed(ctx, fr, response, upstreamStart);
 }
 
-function withoutRange(fields: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = fields[i]!.toLowerCase();
-    if (name !== 'range' && name !== 'if-range') out.push(fields[i]!, fields[i + 1]!);
-  }
-  return out;
-}
-
 /** For a fill nobody relays (a background refresh, a requester that stopped waiting): the store's part alone. */
 export function storeOnly(fetched: Fetched): Promise<EntryInput<HttpMeta> | null> {
   if (fetched.kind === 'relayed') fetched.reader.release();
@@ -133,9 +132,17 @@ export function storeOnly(fetched: Fetched): Promise<EntryInput<HttpMeta> | null
 }
 
 /** The targeted Cache-Control fields this listener obeys, first one first (RFC 9213 §2.2). */
-function targetedFields(ctx: ListenerContext): string[] {
-  return [ctx.config.targetedCacheControl.toLowerCase(), 'cdn-cache-control'];
+function targetedFields(ctx: ListenerContext): readonly string[] {
+  let fields = targetedByConfig.get(ctx.config);
+  if (fields === undefined) {
+    fields = [ctx.config.targetedCacheControl.toLowerCase(), 'cdn-cache-control'];
+    targetedByConfig.set(ctx.config, fields);
+  }
+  return fields;
 }
+
+/** `targetedFields` per listener configuration (frozen; a reload brings a new one), built once rather than per response. */
+const targetedByConfig = new WeakMap<object, readonly string[]>();
 
 function decide(ctx: ListenerContext, fr: FillRequest, status: number, responseHeaders: IncomingHttpHeaders, requestTime: Millis): StorageDecision {
   return decideStorage({
@@ -154,7 +161,7 @@ function decide(ctx: ListenerContext, fr: FillRequest, status: number, responseH
 
 /** The upstream's fields without the targeted field meant for this cache alone (RFC 9213 §3: it need not go on). */
 function withoutOwnTargeted(ctx: ListenerContext, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const own = ctx.config.targetedCacheControl.toLowerCase();
+  const own = targetedFields(ctx)[0]!;
   if (headers[own] === undefined) return headers;
   const copy = { ...headers };
   delete copy[own];
@@ -171,26 +178,35 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
 
   const headerOptions = responseHeaderOptions(ctx);
   const clientHeaders = withoutOwnTargeted(ctx, response.headers);
-  const fields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: false });
+  // The fields kept (no Set-Cookie) only when the response is stored; the requester's are the same
+  // list unless there are cookies to answer (in their place).
+  const storedFields = store ? clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true }) : undefined;
+  const fields =
+    storedFields !== undefined && clientHeaders['set-cookie'] === undefined
+      ? storedFields.slice()
+      : clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: false });
   const upstreamAge = single(response.headers.age);
   if (upstreamAge !== undefined) fields.push('age', upstreamAge);
   const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
   const cacheStatus: FillStatus = { stored: store, ...(store && { ttlSeconds }), ...(detail !== undefined && { detail }) };
 
   const body = new SharedBody(response.body, store ? ctx.store.maxEntryBytes : 0, (err) => ctx.upstreamFailed(err));
-  const storedFields = clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true });
-  const input = body.kept.then((captured) => {
-    if (!store || !decision.store || captured === undefined) {
-      if (store && captured === undefined) ctx.markHitForMiss(fr.key);
-      return null;
-    }
-    return buildInput(ctx, fr, response.statusCode, storedFields, captured, decision);
-  });
+  const input =
+    storedFields === undefined || !decision.store
+      ? NOTHING_STORED
+      : body.kept.then((captured) => {
+          if (captured === undefined) {
+            ctx.markHitForMiss(fr.key);
+            return null;
+          }
+          return buildInput(ctx, fr, response.statusCode, storedFields, captured, decision);
+        });
   // The leader reads from the first byte: its reader exists before the first chunk can be dropped.
   const reader = body.reader()!;
-  const waiterFields = upstreamAge === undefined ? storedFields : [...storedFields, 'age', upstreamAge];
   const share =
-    store && decision.store && Number.isFinite(declared) ? shareOf(fr, response.statusCode, waiterFields, ttlSeconds ?? 0, decision, body) : undefined;
+    storedFields !== undefined && decision.store && Number.isFinite(declared)
+      ? shareOf(fr, response.statusCode, upstreamAge === undefined ? storedFields : [...storedFields, 'age', upstreamAge], ttlSeconds ?? 0, decision, body)
+      : undefined;
   return { kind: 'relayed', status: response.statusCode, fields, cacheStatus, upstreamStart, input, reader, body, share };
 }
 
@@ -204,7 +220,8 @@ function shareOf(fr: FillRequest, status: number, fields: string[], ttlSeconds: 
 function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notModified: IncomingHttpHeaders, upstreamStart: Millis): Refreshed {
   const meta = stale.meta;
   const { directives, targeted } = cacheDirectivesOf(notModified, targetedFields(ctx));
-  const { modified, matches } = meta.policy.revalidatedPolicy(
+  const policy = storedPolicy(ctx.Policy, fr.url, fr.policyHeaders, meta.status, meta.responseHeaders, targetedFields(ctx));
+  const { modified, matches } = policy.revalidatedPolicy(
     { method: 'GET', url: fr.url, headers: requestView(fr.policyHeaders) },
     { status: 304, headers: responseView(notModified, directives, targeted, ctx.clock.now()) },
   );
@@ -255,9 +272,10 @@ function buildInput(
   decision: StoreDecision,
   key?: string,
 ): EntryInput<HttpMeta> {
-  const { policy, lifetimes, responseHeaders } = decision;
+  const { lifetimes, responseHeaders } = decision;
   const now = ctx.clock.now();
-  const vary = varyNames(responseHeaders.vary);
+  const names = varyNames(responseHeaders.vary);
+  const vary = names.length === 0 ? NO_VARY : names;
   ctx.learnVary(fr.base, vary);
   const prepared = prepareHeaders(fields, body.length);
   const meta: HttpMeta = {
@@ -272,14 +290,14 @@ function buildInput(
     authorizedReuse: lifetimes.authorizedReuse,
     noStale: lifetimes.noStale,
     vary,
-    policy,
     responseHeaders,
   };
   return {
     key: key ?? (vary.length === 0 ? fr.base : variantKey(fr.base, vary, fr.req.headers)),
     body,
     meta,
-    // The policy keeps the response fields and, with Vary, the request's; count both roughly.
+    // The prepared lists and the upstream's fields kept for a 304 beside them, counted roughly (as before the
+    // policy object left the entry, so that as many entries fit in `cache.maxBytes`).
     metaBytes: prepared.bytes * 2 + 256,
     tags: [...fr.route.tags, ...readTags(responseHeaders[ctx.tagHeader]), urlTag(ctx.name, fr.url)],
     path: fr.url,

@@ -9,6 +9,7 @@ import type { HttpServiceConfig } from '../../config/schema.js';
 import { readPem } from '../read-pem.js';
 import { UpstreamDeadlineError, UpstreamQueueFullError } from './gateway-error.js';
 import { withForwardedHost } from './headers.js';
+import { type AbortSwitch, RequestAbort } from './request-abort.js';
 
 export interface UpstreamRequest {
   method: string;
@@ -20,7 +21,7 @@ export interface UpstreamRequest {
    * The request's controller: the caller aborts it when its client leaves; a headers deadline
    * aborts it too. One controller per request, rather than one more here linked to the caller's.
    */
-  abort: AbortController | undefined;
+  abort: AbortSwitch | undefined;
   /** Called with each interim (1xx) response the upstream sends before its final one. */
   onInfo?: ((info: InterimResponse) => void) | undefined;
 }
@@ -48,6 +49,15 @@ export class Upstream {
   readonly #onFailure: (err: unknown) => void;
   /** Requests that may wait in the pool's queue for a connection (`maxQueued`; 0: no limit); applies on reload. */
   maxQueued: number;
+  /**
+   * Requests handed to the pool whose response head has not come nor their request failed: an
+   * upper bound of those queued, since a request leaves the queue before either (undici rejects
+   * one aborted while queued only when a connection takes it). Below `maxQueued`, the queue
+   * cannot be full, and the pool's stats (a sum over every connection) are not read.
+   */
+  #unsettled = 0;
+  /** An Upgrade was sent: its requests are not in `#unsettled`, so the stats are read from then on. */
+  #upgraded = false;
 
   /** Hears the status of every response the upstream sent (for `sidecache_upstream_responses_total`). */
   readonly #onResponse: (status: number) => void;
@@ -105,18 +115,19 @@ export class Upstream {
    * here, and a full queue is refused at once (503 with Retry-After, `gateway-error.ts`).
    */
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-    if (this.maxQueued > 0 && this.#pool.stats.queued >= this.maxQueued) return this.#failed(req, new UpstreamQueueFullError(this.maxQueued));
+    if (this.#queueFull()) return this.#failed(req, new UpstreamQueueFullError(this.maxQueued));
     const deadlineMs = this.#headersDeadlineMs;
-    const controller = req.abort ?? (deadlineMs === 0 ? undefined : new AbortController());
+    const controller = req.abort ?? (deadlineMs === 0 ? undefined : new RequestAbort());
     // The client's abort ends the request (and its body, once the response has begun).
     const sent = this.#pool.request({
       method: req.method as Dispatcher.HttpMethod,
       path: this.pathFor(req.url),
       headers: withForwardedHost(req.headers, this.#publicHost),
       body: req.body,
-      ...(controller !== undefined && { signal: controller.signal }),
+      ...(controller !== undefined && { signal: controller.signal as AbortSignal | RequestAbort }),
       ...(req.onInfo !== undefined && { onInfo: req.onInfo }),
     });
+    this.#unsettled++;
     return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
       let settled = false;
       const fail = (err: unknown): void => {
@@ -137,6 +148,7 @@ export class Upstream {
             }, deadlineMs);
       sent.then(
         (response) => {
+          this.#unsettled--;
           clearTimeout(timer);
           this.#onResponse(response.statusCode);
           if (settled) return void response.body.destroy();
@@ -144,11 +156,18 @@ export class Upstream {
           resolve(response);
         },
         (err: unknown) => {
+          this.#unsettled--;
           clearTimeout(timer);
           fail(err);
         },
       );
     });
+  }
+
+  /** Whether `maxQueued` requests wait for a connection already (see `#unsettled`). */
+  #queueFull(): boolean {
+    if (this.maxQueued === 0 || (!this.#upgraded && this.#unsettled < this.maxQueued)) return false;
+    return this.#pool.stats.queued >= this.maxQueued;
   }
 
   /** Reports a request that got no response, unless its client abandoned it; the request fails with `err`. */
@@ -163,7 +182,8 @@ export class Upstream {
    */
   /** Sends an Upgrade request through the pool; throws UpstreamQueueFullError, as `request` answers, when the queue is full. */
   upgrade(req: Omit<UpstreamRequest, 'body' | 'abort'>, protocol: string, handler: Dispatcher.DispatchHandler): void {
-    if (this.maxQueued > 0 && this.#pool.stats.queued >= this.maxQueued) throw new UpstreamQueueFullError(this.maxQueued);
+    if (this.#queueFull()) throw new UpstreamQueueFullError(this.maxQueued);
+    this.#upgraded = true;
     this.#pool.dispatch(
       {
         method: req.method as Dispatcher.HttpMethod,

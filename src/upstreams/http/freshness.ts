@@ -17,6 +17,9 @@ const IMF_FIXDATE = new RegExp(`^${DAYS}, (\\d\\d) ${MONTH} (\\d{4}) ${TIME} GMT
 const RFC850_DATE = new RegExp(`^${LONG_DAYS}, (\\d\\d)-${MONTH}-(\\d\\d) ${TIME} GMT$`);
 const ASCTIME_DATE = new RegExp(`^${DAYS} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
 
+/** The last IMF-fixdate `parseHttpDate` read and what it means (it does not depend on `now`). */
+let lastFixdate: { text: string | undefined; at: Millis | undefined } = { text: undefined, at: undefined };
+
 /** A date past any response's: what an invalid `Expires` means ("already expired", RFC 9111 §5.3). */
 const EXPIRED = 'Thu, 01 Jan 1970 00:00:00 GMT';
 
@@ -27,8 +30,14 @@ const EXPIRED = 'Thu, 01 Jan 1970 00:00:00 GMT';
  */
 export function parseHttpDate(value: string, now: Millis): Millis | undefined {
   const text = value.trim();
+  // An origin's Date changes once a second: the last IMF-fixdate read is read again (no regex, no Date).
+  if (text === lastFixdate.text) return lastFixdate.at;
   let m = IMF_FIXDATE.exec(text);
-  if (m !== null) return utc(Number(m[3]), m[2]!, Number(m[1]), m[4]!, m[5]!, m[6]!);
+  if (m !== null) {
+    const at = utc(Number(m[3]), m[2]!, Number(m[1]), m[4]!, m[5]!, m[6]!);
+    lastFixdate = { text, at };
+    return at;
+  }
   m = ASCTIME_DATE.exec(text);
   if (m !== null) return utc(Number(m[6]), m[1]!, Number(m[2]!.trim()), m[3]!, m[4]!, m[5]!);
   m = RFC850_DATE.exec(text);
@@ -129,5 +138,11 @@ export function responseView(headers: IncomingHttpHeaders, directives: Directive
 
 function normalDate(value: string | undefined, now: Millis): string | undefined {
   const at = value === undefined ? undefined : parseHttpDate(value, now);
-  return at === undefined ? undefined : new Date(at).toUTCString();
+  if (at === undefined) return undefined;
+  // The same instant as last time (an origin's Date within one second): the same text.
+  if (at !== lastNormal.at) lastNormal = { at, text: new Date(at).toUTCString() };
+  return lastNormal.text;
 }
+
+/** The last instant `normalDate` wrote, and how. */
+let lastNormal: { at: Millis; text: string } = { at: NaN, text: '' };

@@ -23,7 +23,8 @@ const CONDITIONAL = new Set(['if-none-match', 'if-modified-since', 'if-match', '
 
 /** Names a `Connection` header lists, which are hop-by-hop for this message too. */
 function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  // The usual value names a field that is hop-by-hop anyway: nothing to add.
+  if (value === undefined || value === 'keep-alive') return undefined;
   const names = (Array.isArray(value) ? value.join(',') : value).toLowerCase().split(',');
   return new Set(names.map((n) => n.trim()).filter((n) => n !== ''));
 }

@@ -104,6 +104,30 @@ export function decideStorage(input: StorageInput): StorageDecision {
 }
 
 /**
+ * The policy of a stored exchange, rebuilt from what its entry keeps, for a revalidation (RFC 9111
+ * §4.3.4, https://www.rfc-editor.org/rfc/rfc9111#section-4.3.4). The library's
+ * `revalidatedPolicy` reads only the stored response's status and fields (their validators) and
+ * the new exchange, so this policy answers it as the one built when the response was stored:
+ * entries need not keep that object (and the request fields it holds) for a rare revalidation.
+ */
+export function storedPolicy(
+  Policy: PolicyClass,
+  url: string,
+  requestHeaders: IncomingHttpHeaders,
+  status: number,
+  stored: IncomingHttpHeaders,
+  targeted: readonly string[],
+): CachePolicy {
+  const now = (Policy.prototype as unknown as { now(): number }).now();
+  const { directives, targeted: isTargeted } = cacheDirectivesOf(stored, targeted);
+  return new Policy(
+    { method: 'GET', url, headers: requestView(requestHeaders) },
+    { status, headers: responseView(stored, directives, isTargeted, now) },
+    { shared: true },
+  );
+}
+
+/**
  * The directives this cache obeys: those of the first targeted field in `names` that is present
  * and valid (RFC 9213 §2.2, https://www.rfc-editor.org/rfc/rfc9213#section-2.2: Cache-Control
  * and Expires are then ignored), else Cache-Control's.

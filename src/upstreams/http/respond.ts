@@ -71,16 +71,32 @@ export async function answerShared(ctx: ListenerContext, ex: Exchange, share: Sh
   ctx.report('miss', ex.started, undefined, ex.res);
 }
 
-/** Writes the head, then the body at the client's pace; a HEAD lets go of the body at once (the fill reads on). */
+/**
+ * Writes the head, then the body at the client's pace; a HEAD lets go of the body at once (the fill
+ * reads on). What has come is written without waiting, and a body that has all come goes out with
+ * the head in one `end()`: a small response is relayed without a promise per chunk.
+ */
 async function relay(res: ServerResponse, status: number, fields: string[], reader: BodyReader, withBody: boolean): Promise<void> {
   try {
     if (!res.destroyed) res.writeHead(status, fields);
     if (!withBody) reader.release();
-    for await (const chunk of reader) {
+    let chunk = reader.poll();
+    for (;;) {
+      if (chunk === undefined) {
+        const next = await reader.next();
+        chunk = next.done === true ? null : next.value;
+      }
       // A client that left reads no more: the shared body goes on without it.
-      if (res.destroyed) break;
+      if (chunk === null || res.destroyed) break;
+      const after = reader.poll();
+      if (after === null) {
+        res.end(chunk);
+        return;
+      }
       res.write(chunk);
-      await whenWritable(res);
+      const writable = whenWritable(res);
+      if (writable !== undefined) await writable;
+      chunk = after === undefined ? undefined : after;
     }
     if (!res.destroyed) res.end();
   } finally {

@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { type BodyReader, heldBodyBytes, SharedBody } from '../../../../src/upstreams/http/body-tee.js';
 import { gate } from '../../../helpers/wait.js';
@@ -104,6 +105,77 @@ describe('SharedBody', () => {
     const reader = body.reader()!;
     await expect(readAll(reader)).rejects.toThrow('reset');
     await expect(body.kept).rejects.toThrow('reset');
+    expect(heldBodyBytes()).toBe(0);
+  });
+});
+
+/** A stream source, as undici's response body is: read by its events (`#flow`), not its iterator. */
+function streamSource(): { stream: PassThrough; destroyed: () => boolean } {
+  const stream = new PassThrough();
+  return { stream, destroyed: () => stream.destroyed };
+}
+
+describe('SharedBody over a stream (issue 14: read by its events)', () => {
+  it('keeps the whole body, and a reader polls what has come without waiting', async () => {
+    const { stream } = streamSource();
+    const body = new SharedBody(stream, 100);
+    const reader = body.reader()!;
+    expect(reader.poll()).toBeUndefined();
+    stream.write('ab');
+    stream.end('c');
+    expect((await body.kept)?.toString()).toBe('abc');
+    expect(reader.poll()?.toString()).toBe('abc');
+    expect(reader.poll()).toBeNull();
+    expect(heldBodyBytes()).toBe(0);
+  });
+
+  it('past the limit, reads on only as the readers take (the stream is paused meanwhile)', async () => {
+    const { stream } = streamSource();
+    const body = new SharedBody(stream, 2);
+    const reader = body.reader()!;
+    stream.write('abc');
+    expect(await body.kept).toBeUndefined();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stream.isPaused()).toBe(true);
+    expect((await reader.next()).value?.toString()).toBe('abc');
+    stream.end('def');
+    expect(await readAll(reader)).toBe('def');
+    expect(heldBodyBytes()).toBe(0);
+  });
+
+  it('with limit 0, reads nothing until a reader asks', async () => {
+    const { stream } = streamSource();
+    const body = new SharedBody(stream, 0);
+    stream.write('abc');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stream.readableLength).toBe(3);
+    const reader = body.reader()!;
+    stream.end();
+    expect(await readAll(reader)).toBe('abc');
+  });
+
+  it('a failed stream fails every reader and the store; one destroyed without an error too', async () => {
+    const failing = streamSource();
+    const body = new SharedBody(failing.stream, 100);
+    const reader = body.reader()!;
+    failing.stream.write('a');
+    failing.stream.destroy(new Error('reset'));
+    await expect(readAll(reader)).rejects.toThrow('reset');
+    await expect(body.kept).rejects.toThrow('reset');
+    const cut = streamSource();
+    const premature = new SharedBody(cut.stream, 100);
+    cut.stream.destroy();
+    await expect(premature.kept).rejects.toThrow('Premature close');
+    expect(heldBodyBytes()).toBe(0);
+  });
+
+  it('a body nobody reads any more is abandoned on request: the stream is destroyed', async () => {
+    const { stream, destroyed } = streamSource();
+    const body = new SharedBody(stream, 100);
+    stream.write('a');
+    body.abandonIfUnread();
+    expect(await body.kept).toBeUndefined();
+    expect(destroyed()).toBe(true);
     expect(heldBodyBytes()).toBe(0);
   });
 });
