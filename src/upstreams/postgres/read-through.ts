@@ -168,8 +168,10 @@ export class ReadThrough {
       return undefined;
     }
     const forwardAlone = (): void => request.forward(this.#queue.open([request.sql], false, 'miss'));
+    // Nothing below runs before the fill starts: whether one is in flight is asked once.
+    const alone = store.flightOf(request.key) === undefined;
     // Not worth storing yet (admission.ts): the result goes to the client alone, copied nowhere.
-    if (store.flightOf(request.key) === undefined && !this.#ctx.admission.admit(request.key)) {
+    if (alone && !this.#ctx.admission.admit(request.key)) {
       forwardAlone();
       return undefined;
     }
@@ -184,7 +186,7 @@ export class ReadThrough {
     };
     const tags = [...request.plan.tags, databaseTag(this.#session.database)];
     const context = { protocol: 'postgres', listener: this.#ctx.name };
-    if (store.flightOf(request.key) === undefined) {
+    if (alone) {
       store.fill(request.key, tags, loader, { context, space: PG_SPACE }).catch(() => undefined);
       return undefined;
     }

@@ -57,6 +57,9 @@ export class WriteEffects {
     }
     for (const sql of executed) {
       const c = planner.classify(sql);
+      // A statement the planner vouched for (a cacheable plan: no view code refused, no call that
+      // may write) writes nothing and changes nothing: the checks below would each find that again.
+      if (c.cacheable && c.session === 'none' && planner.peek(session.database, session.user, sql)?.cacheable === true) continue;
       // A function it calls may write tables sidecache cannot name: the whole database. Calls in a
       // cursor's or COPY's query, or in the body of a view the planner refused, count too.
       // A verdict the catalog has not given: a user function counts as writing; a view's body is
