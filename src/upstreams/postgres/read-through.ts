@@ -109,7 +109,14 @@ export class ReadThrough {
     return this.#withPlan(
       sql,
       (plan) => ({
-        key: batchKey(session.fingerprint, { ...batch, sql }),
+        key: batchKey(session.fingerprint, {
+          shape: batch.shape,
+          sql,
+          types: batch.types,
+          description: batch.description,
+          bindTail: batch.bindTail,
+          bindDigest: batch.bindDigest,
+        }),
         plan,
         sql,
         started,

@@ -8,7 +8,8 @@ import { callsOf } from './session-effects.js';
 
 /**
  * Writes and DDL invalidate what they reach when the statement completes and again when the
- * transaction ends (docs/architecture.md "Writes in transactions"). What a write reaches beyond
+ * transaction ends (docs/architecture.md "Writes in transactions"); an autocommit statement, whose
+ * end is its transaction's, once. What a write reaches beyond
  * the names it writes (partitions, parents, views, cascading foreign keys) is applied at once when
  * the planner knows it, else the database's plans wait for it (`WriteReaches.afterWrite`): the next
  * read of the session never meets an entry the write made stale.
