@@ -63,8 +63,6 @@ describe.skipIf(unreachable !== undefined)('a write through the listener (issue 
       expect(upstream).toHaveLength(1);
       const sql = (id: number) => query(`UPDATE ${f.table} SET n = n + 1 WHERE id = ${id}`);
       const write = (id: number) => exchange(socket, sql(id), 1);
-      // exchange() adds an error listener per call.
-      socket.setMaxListeners(0);
       // The first write of a shape may ask the catalog what it reaches (in band, on this session).
       await write(1);
       const toClient = countWrites(accepted[0]!);
@@ -91,7 +89,6 @@ describe.skipIf(unreachable !== undefined)('a write through the listener (issue 
     channels.invalidation.subscribe(onEvent);
     unsubscribe.push(() => channels.invalidation.unsubscribe(onEvent));
     const socket = await rawSession(f.port);
-    socket.setMaxListeners(0);
     const mine = () => seen.filter((e) => e.target.tags?.includes(tableTag(f.table))).length;
     try {
       await exchange(socket, query(`UPDATE ${f.table} SET n = n + 1 WHERE id = 1`), 1);
