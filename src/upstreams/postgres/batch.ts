@@ -65,7 +65,8 @@ function extendBatch(batch: Batch, frame: Frame, known: (name: string) => Prepar
       const parse = decodeParse(frame.bytes);
       if (shape !== '' || parse.name !== '') return false;
       if (parseDeclaresCatalogType(frame.bytes, parse.typesAt)) return false;
-      batch.parse = { ...parse, bytes: frame.bytes };
+      // Fields named, not spread: V8 defines spread properties on its slow path, once per Parse.
+      batch.parse = { name: parse.name, sql: parse.sql, typesAt: parse.typesAt, bytes: frame.bytes };
       batch.types = frame.bytes.toString('latin1', parse.typesAt);
       batch.shape = 'P';
       return true;

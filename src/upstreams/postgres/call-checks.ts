@@ -7,7 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { Millis } from '../../units.js';
 import type { Catalog, CallsVolatility, UserObjects } from './catalog.js';
 import type { Classification } from './classify.js';
-import { CATALOG_RETRY_MS, MEMO_SIZE, PLAN_TTL_MS, unreachable } from './plan-memo.js';
+import { CATALOG_RETRY_MS, MEMO_SIZE, PLAN_TTL_MS, unreachable, MEMO_TTL_RESOLUTION_MS } from './plan-memo.js';
 import type { BuiltinFunctions } from './volatility.js';
 
 /**
@@ -28,15 +28,15 @@ export type CallCheck = { problem: string | undefined; unknown: string[] };
 
 export class CallChecks {
   /** Per set of calls the built-ins do not answer: the catalog's reason they are not all IMMUTABLE, if any. */
-  readonly #calls = new LRUCache<string, Promise<string | undefined>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
+  readonly #calls = new LRUCache<string, Promise<string | undefined>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS, ttlResolution: MEMO_TTL_RESOLUTION_MS });
   /**
    * Per database, every built-in function in one query (some 3,000 rows) rather than a question
    * per new name: calls of built-ins, most calls, are then checked without a round trip, so a
    * SQL text's first use rarely waits for its plan and later ones never do.
    */
-  readonly #builtins = new LRUCache<string, Memo<BuiltinFunctions>>({ max: MEMO_SIZE, ttl: BUILTINS_TTL_MS });
+  readonly #builtins = new LRUCache<string, Memo<BuiltinFunctions>>({ max: MEMO_SIZE, ttl: BUILTINS_TTL_MS, ttlResolution: MEMO_TTL_RESOLUTION_MS });
   /** Per database, the functions and operators of other schemas (an overload of a built-in's name counts): DDL drops them. */
-  readonly #users = new LRUCache<string, Memo<UserObjects>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
+  readonly #users = new LRUCache<string, Memo<UserObjects>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS, ttlResolution: MEMO_TTL_RESOLUTION_MS });
   readonly #catalog: Catalog | undefined;
   readonly #allowed: ReadonlySet<string>;
 

@@ -65,6 +65,8 @@ export class PgConnection {
       write: (bytes) => this.#client.write(bytes),
       now: () => ctx.clock.now(),
       ended: (slot, status) => requestEnded(ctx, this.#started!.session, this.#writes, slot, status),
+      // Corked while a ReadyForQuery is held: the answer goes out in one write (writev) at its release.
+      holding: (on) => (on ? this.#client.cork() : this.#client.uncork()),
     });
     this.#inbox = new ClientInbox({
       ready: () => this.#phase === 'ready',

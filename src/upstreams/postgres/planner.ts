@@ -14,7 +14,7 @@ import { CallChecks } from './call-checks.js';
 import type { Catalog, RelationFacts } from './catalog.js';
 import { VIEW_REASON } from './classification.js';
 import { type Classification, classify, type RelationRef } from './classify.js';
-import { CATALOG_RETRY_MS, MEMO_SIZE, PLAN_TTL_MS, unreachable } from './plan-memo.js';
+import { CATALOG_RETRY_MS, MEMO_SIZE, PLAN_TTL_MS, unreachable, MEMO_TTL_RESOLUTION_MS } from './plan-memo.js';
 import { sqlShape } from './sql-shape.js';
 import { WriteReaches } from './write-reach.js';
 
@@ -51,7 +51,7 @@ export class Planner {
   #lastKey = 't';
   readonly #plans: LRUCache<string, CachePlan>;
   readonly #pending = new Map<string, Promise<CachePlan>>();
-  readonly #facts = new LRUCache<string, Promise<RelationFacts>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
+  readonly #facts = new LRUCache<string, Promise<RelationFacts>>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS, ttlResolution: MEMO_TTL_RESOLUTION_MS });
   /** The tags of each answered relation question, so an invalidation of a table drops only the answers that reach it. */
   readonly #factTags = new WeakMap<Promise<RelationFacts>, ReadonlySet<string>>();
   /** Bumped when memos are dropped, so a plan worked out from older answers is not remembered. */
@@ -73,7 +73,7 @@ export class Planner {
     this.#catalog = catalog;
     this.#calls = new CallChecks(catalog, config.functions ?? []);
     this.writes = new WriteReaches(catalog);
-    this.#plans = new LRUCache<string, CachePlan>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
+    this.#plans = new LRUCache<string, CachePlan>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS, ttlResolution: MEMO_TTL_RESOLUTION_MS });
     const upstream = parsePgUrl(config.upstream);
     this.clusterTag = clusterTag(`${upstream.host ?? ''}:${upstream.port ?? 5432}`);
   }

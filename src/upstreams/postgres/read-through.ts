@@ -109,7 +109,14 @@ export class ReadThrough {
     return this.#withPlan(
       sql,
       (plan) => ({
-        key: batchKey(session.fingerprint, { ...batch, sql }),
+        key: batchKey(session.fingerprint, {
+          shape: batch.shape,
+          sql,
+          types: batch.types,
+          description: batch.description,
+          bindTail: batch.bindTail,
+          bindDigest: batch.bindDigest,
+        }),
         plan,
         sql,
         started,
@@ -168,8 +175,10 @@ export class ReadThrough {
       return undefined;
     }
     const forwardAlone = (): void => request.forward(this.#queue.open([request.sql], false, 'miss'));
+    // Nothing below runs before the fill starts: whether one is in flight is asked once.
+    const alone = store.flightOf(request.key) === undefined;
     // Not worth storing yet (admission.ts): the result goes to the client alone, copied nowhere.
-    if (store.flightOf(request.key) === undefined && !this.#ctx.admission.admit(request.key)) {
+    if (alone && !this.#ctx.admission.admit(request.key)) {
       forwardAlone();
       return undefined;
     }
@@ -184,7 +193,7 @@ export class ReadThrough {
     };
     const tags = [...request.plan.tags, databaseTag(this.#session.database)];
     const context = { protocol: 'postgres', listener: this.#ctx.name };
-    if (store.flightOf(request.key) === undefined) {
+    if (alone) {
       store.fill(request.key, tags, loader, { context, space: PG_SPACE }).catch(() => undefined);
       return undefined;
     }

@@ -79,6 +79,13 @@ export interface ResponseQueueOptions {
    * every byte after it, until it settles (the publication of a write's invalidation).
    */
   ended(slot: UpstreamSlot, status: number): Promise<void> | void;
+  /**
+   * Told when the queue begins holding bytes (true) and when it has written them (false): the
+   * writer keeps what it was given just before the hold (the CommandComplete of the write whose
+   * ReadyForQuery is held) and sends it with the held bytes, so the client gets one answer in one
+   * write and is woken once, not twice.
+   */
+  holding?(on: boolean): void;
 }
 
 export class ResponseQueue {
@@ -212,7 +219,10 @@ export class ResponseQueue {
    * were told, so its next read through any of them is fresh.
    */
   #hold(until: Promise<void>): void {
-    this.#held ??= [];
+    if (this.#held === undefined) {
+      this.#held = [];
+      this.#options.holding?.(true);
+    }
     const holding = Promise.all([this.#holding, until]);
     this.#holding = holding;
     void holding.then(() => {
@@ -221,11 +231,13 @@ export class ResponseQueue {
       this.#held = undefined;
       this.#holding = undefined;
       for (const bytes of held) this.#options.write(bytes);
+      this.#options.holding?.(false);
     });
   }
 
   /** The connection closed: every upstream slot ends without a response. */
   close(): void {
+    if (this.#held !== undefined) this.#options.holding?.(false);
     this.#held = undefined;
     this.#holding = undefined;
     for (const slot of this.#slots.splice(0)) {

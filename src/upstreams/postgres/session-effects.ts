@@ -56,7 +56,17 @@ export function sessionEffects(sql: string): readonly Effect[] {
 /** Analyses that change nothing in the session, by shape (sql-shape.ts): texts that differ only in constants share them. */
 const shapes = new LRUCache<string, Analysis>({ max: MEMO_SIZE });
 
+/** The last text analysed and its analysis: a request's texts are asked about twice in a row (write-effects.ts, then here). */
+let last: { sql: string; analysis: Analysis } | undefined;
+
 function analysisOf(sql: string): Analysis {
+  if (last?.sql === sql) return last.analysis;
+  const analysis = rememberedAnalysis(sql);
+  last = { sql, analysis };
+  return analysis;
+}
+
+function rememberedAnalysis(sql: string): Analysis {
   let analysis = memo.get(sql);
   if (analysis !== undefined) return analysis;
   const shape = sqlShape(sql);

@@ -8,7 +8,8 @@ import { callsOf } from './session-effects.js';
 
 /**
  * Writes and DDL invalidate what they reach when the statement completes and again when the
- * transaction ends (docs/architecture.md "Writes in transactions"). What a write reaches beyond
+ * transaction ends (docs/architecture.md "Writes in transactions"); an autocommit statement, whose
+ * end is its transaction's, once. What a write reaches beyond
  * the names it writes (partitions, parents, views, cascading foreign keys) is applied at once when
  * the planner knows it, else the database's plans wait for it (`WriteReaches.afterWrite`): the next
  * read of the session never meets an entry the write made stale.
@@ -45,6 +46,11 @@ export class WriteEffects {
   #apply(session: Session, executed: readonly string[], unknownPortal: boolean): void {
     const { planner } = this.#ctx;
     let committed = false;
+    // The transaction's writes so far, if they are those of one statement of this request: an
+    // autocommit write, whose end is its statement's end (see below).
+    const earlierWrites = this.#txWrites.size > 0;
+    let writers = 0;
+    let lastCascade = false;
     // An Execute of a portal sidecache does not know (SQL PREPARE, DECLARE) ran something unseen.
     if (unknownPortal) {
       this.#invalidateAll(session, false);
@@ -52,6 +58,9 @@ export class WriteEffects {
     }
     for (const sql of executed) {
       const c = planner.classify(sql);
+      // A statement the planner vouched for (a cacheable plan: no view code refused, no call that
+      // may write) writes nothing and changes nothing: the checks below would each find that again.
+      if (c.cacheable && c.session === 'none' && planner.peek(session.database, session.user, sql)?.cacheable === true) continue;
       // A function it calls may write tables sidecache cannot name: the whole database. Calls in a
       // cursor's or COPY's query, or in the body of a view the planner refused, count too.
       // A verdict the catalog has not given: a user function counts as writing; a view's body is
@@ -71,6 +80,8 @@ export class WriteEffects {
         this.#invalidateTables(session, c.writes, c.cascade, session.idle);
         for (const w of c.writes) this.#txWrites.set(`${w.schema ?? ''}.${w.name}`, w);
         this.#txCascade ||= c.cascade;
+        writers++;
+        lastCascade = c.cascade;
       }
       // After DDL the catalog's answers (views, partitions) may have changed.
       if (c.invalidatesAll || (c.writes.length > 0 && c.reason === 'DDL')) planner.forgetPlans(session.database);
@@ -79,8 +90,13 @@ export class WriteEffects {
       this.#txCluster ||= c.cluster;
     }
     if (!session.idle && !committed) return;
-    // The transaction ended: what it wrote is invalidated again, as readers may have filled in between.
-    if (this.#txWrites.size > 0) this.#invalidateTables(session, [...this.#txWrites.values()], this.#txCascade, true);
+    // The transaction ended: what it wrote is invalidated again, as readers may have filled in
+    // between. Not when it was one statement of this request that already did exactly that (its
+    // tables, with their reach, the session idle): an autocommit write ends with its statement, in
+    // this same turn, so no fill can have begun in between, and the repeat would only invalidate,
+    // publish and ask the catalog twice per write.
+    const sameAsStatement = !earlierWrites && writers === 1 && session.idle && lastCascade === this.#txCascade;
+    if (this.#txWrites.size > 0 && !sameAsStatement) this.#invalidateTables(session, [...this.#txWrites.values()], this.#txCascade, true);
     if (this.#txAll) this.#invalidateAll(session, this.#txCluster);
     this.#txWrites.clear();
     this.#txCascade = false;

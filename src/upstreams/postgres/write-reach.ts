@@ -8,11 +8,11 @@ import { databaseTag, tableTag } from '../../cache/tags.js';
 import type { InvalidationTarget } from '../../cache/types.js';
 import type { Catalog, WriteReach } from './catalog.js';
 import type { RelationRef } from './classify.js';
-import { MEMO_SIZE, PLAN_TTL_MS } from './plan-memo.js';
+import { MEMO_SIZE, PLAN_TTL_MS, MEMO_TTL_RESOLUTION_MS } from './plan-memo.js';
 
 export class WriteReaches {
   /** Per database and set of written names: what a write reaches (only answers, so a write applies it at once). */
-  readonly #reach = new LRUCache<string, WriteReach>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS });
+  readonly #reach = new LRUCache<string, WriteReach>({ max: MEMO_SIZE, ttl: PLAN_TTL_MS, ttlResolution: MEMO_TTL_RESOLUTION_MS });
   /** Per database, writes whose reach the catalog has not answered yet: plans of that database wait for them. */
   readonly #unresolved = new Map<string, Set<Promise<void>>>();
   /** Bumped when answers are dropped, so an answer asked before is not remembered. */

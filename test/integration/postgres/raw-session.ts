@@ -11,10 +11,12 @@ export function exchange(socket: net.Socket, bytes: Buffer, ready: number): Prom
       all = Buffer.concat([all, chunk]);
       if (readMessages(all).filter((m) => m.code === 'Z').length >= ready) {
         socket.off('data', onData);
+        socket.off('error', reject);
         resolve(all);
       }
     };
     socket.on('data', onData);
+    // Removed once answered: a session exchanges many times, each with a listener of its own.
     socket.once('error', reject);
     socket.write(bytes);
   });

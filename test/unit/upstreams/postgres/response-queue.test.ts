@@ -64,6 +64,51 @@ describe('ResponseQueue holding a write until its invalidation is published (iss
   });
 });
 
+describe('ResponseQueue answering a write in one write to the client (issue 15)', () => {
+  it('keeps the CommandComplete written before a hold with the held ReadyForQuery: one flush', async () => {
+    // A writer that batches while corked, as net.Socket does: each flush is one system call.
+    const flushes: string[][] = [];
+    let corked = 0;
+    const pending: string[] = [];
+    const flush = () => {
+      if (corked === 0 && pending.length > 0) flushes.push(pending.splice(0));
+    };
+    const queue = new ResponseQueue({
+      write: (bytes) => {
+        for (const m of readMessages(bytes)) pending.push(m.code);
+        flush();
+      },
+      now: () => 0,
+      ended: () => Promise.resolve(),
+      holding: (on) => {
+        corked += on ? 1 : -1;
+        flush();
+      },
+    });
+    queue.open(['UPDATE t SET v = 1'], false);
+    // The connection corks the client around each upstream chunk it routes.
+    corked++;
+    queue.fromUpstream(frame(commandComplete('UPDATE 1')));
+    queue.fromUpstream(frame(readyForQuery('I')));
+    corked--;
+    flush();
+    expect(flushes).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(flushes).toEqual([['C', 'Z']]);
+    expect(corked).toBe(0);
+  });
+
+  it('releases the writer when the connection closes during a hold', () => {
+    const calls: boolean[] = [];
+    const queue = new ResponseQueue({ write: () => {}, now: () => 0, ended: () => new Promise(() => {}), holding: (on) => void calls.push(on) });
+    queue.open(['UPDATE t SET v = 1'], false);
+    queue.fromUpstream(frame(commandComplete('UPDATE 1')));
+    queue.fromUpstream(frame(readyForQuery('I')));
+    queue.close();
+    expect(calls).toEqual([true, false]);
+  });
+});
+
 describe('ResponseQueue', () => {
   it('ends an upstream slot at its ReadyForQuery, with the transaction status', () => {
     const { queue, written, ended, feed, respond } = setup();
