@@ -43,7 +43,11 @@ function namedBy(target: InvalidationEvent['target'] & { keys?: readonly string[
 
 /** The last invalidations applied to one store, for the live page. */
 export class RecentInvalidations {
-  readonly #items: Recent[] = [];
+  /**
+   * As applied: formatted only when the page is read, since invalidations come with every write
+   * (a date string and the names shown cost a write more than the rest of its invalidation).
+   */
+  readonly #items: { at: number; source: string; removed: number; target: InvalidationEvent['target'] }[] = [];
   readonly #unsubscribe: () => void;
 
   constructor(store: Store) {
@@ -57,12 +61,12 @@ export class RecentInvalidations {
 
   /** An invalidation applied elsewhere (with `workers`, by the workers: `removed` is their sum). */
   note(source: string, removed: number, target: InvalidationEvent['target']): void {
-    this.#items.unshift({ time: new Date().toISOString(), source, removed, named: namedBy(target) });
+    this.#items.unshift({ at: Date.now(), source, removed, target });
     this.#items.length = Math.min(this.#items.length, KEEP);
   }
 
   list(): readonly Recent[] {
-    return this.#items;
+    return this.#items.map(({ at, source, removed, target }) => ({ time: new Date(at).toISOString(), source, removed, named: namedBy(target) }));
   }
 
   close(): void {
