@@ -5,7 +5,10 @@
  * second kind is left as it is, so nothing is half-applied.
  */
 import { isDeepStrictEqual } from 'node:util';
+import type { Counter } from 'prom-client';
+import { loadConfig } from './config/load.js';
 import type { Config, HttpListenerConfig, PostgresListenerConfig } from './config/schema.js';
+import { SidecacheError } from './errors.js';
 
 export interface ReloadPlan {
   /** Key paths that changed but need a restart; they keep their running values. */
@@ -66,4 +69,15 @@ function diffListeners<T extends { name: string }>(
   }
   for (const entry of running) if (!next.some((n) => n.name === entry.name)) needsRestart.push(`${kind}[${entry.name}] (removed)`);
   return apply;
+}
+
+/** The configuration file read again for a reload (SIGHUP, `POST /reload`); an invalid one is counted as rejected and throws. */
+export async function readForReload(configFile: string | undefined, reloads: Counter<'result'>): Promise<Config> {
+  if (configFile === undefined) throw new SidecacheError('SC_ERR_CONFIG_READ', 'this server was started without a configuration file to reload');
+  try {
+    return await loadConfig(configFile);
+  } catch (err) {
+    reloads.inc({ result: 'rejected' });
+    throw err;
+  }
 }

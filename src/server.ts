@@ -24,9 +24,7 @@ import { subscribeMetrics } from './metrics/subscribe.js';
 import { primeMetrics } from './metrics/prime.js';
 import { describeHttpKey } from './upstreams/http/describe-key.js';
 import { describePgKey } from './upstreams/postgres/describe-key.js';
-import { loadConfig } from './config/load.js';
-import { SidecacheError } from './errors.js';
-import { planReload } from './reload.js';
+import { planReload, readForReload } from './reload.js';
 import { HTTP_RESTART_KEYS, HttpListener } from './upstreams/http/listener.js';
 import { POSTGRES_RESTART_KEYS, type PostgresListener } from './upstreams/postgres/listener.js';
 import { ServerBuses } from './server/buses.js';
@@ -278,15 +276,7 @@ export class SidecacheServer {
 
   /** Reads the configuration file again and reloads; an invalid file throws and changes nothing. */
   async reloadFromFile(): Promise<ReloadResult> {
-    if (this.#configFile === undefined) throw new SidecacheError('SC_ERR_CONFIG_READ', 'this server was started without a configuration file to reload');
-    let next: Config;
-    try {
-      next = await loadConfig(this.#configFile);
-    } catch (err) {
-      this.metrics.reloads.inc({ result: 'rejected' });
-      throw err;
-    }
-    return this.reload(next);
+    return this.reload(await readForReload(this.#configFile, this.metrics.reloads));
   }
 
   /** The admin server's bound address (after `start`). */

@@ -15,16 +15,14 @@ import { Store } from '../cache/store.js';
 import type { Degradation, InvalidationTarget } from '../cache/types.js';
 import { realClock } from '../clock.js';
 import { parseListen } from '../config/fields.js';
-import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { SidecacheError } from '../errors.js';
 import { FanOut } from '../invalidation/fanout.js';
 import { servingMode } from '../invalidation/while-down.js';
 import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from '../listen.js';
 import type { Logger } from '../log.js';
 import { primeMetrics } from '../metrics/prime.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
-import { planReload } from '../reload.js';
+import { planReload, readForReload } from '../reload.js';
 import type { ReloadResult, StopResult } from '../server.js';
 import { ServerBuses } from '../server/buses.js';
 import { HTTP_RESTART_KEYS } from '../upstreams/http/listener.js';
@@ -258,15 +256,7 @@ export class PrimaryServer {
   }
 
   async reloadFromFile(): Promise<ReloadResult> {
-    if (this.#configFile === undefined) throw new SidecacheError('SC_ERR_CONFIG_READ', 'this server was started without a configuration file to reload');
-    let next: Config;
-    try {
-      next = await loadConfig(this.#configFile);
-    } catch (err) {
-      this.metrics.reloads.inc({ result: 'rejected' });
-      throw err;
-    }
-    return this.reload(next);
+    return this.reload(await readForReload(this.#configFile, this.metrics.reloads));
   }
 
   get adminUrl(): string {
