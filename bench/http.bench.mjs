@@ -206,6 +206,7 @@ function report(results) {
     '/origin',
     'limit req/s',
     'limit p99',
+    'limit cpu µs/req',
     'origin req/s',
     '+p50 ms',
     '+p99 ms',
