@@ -8,12 +8,9 @@
  * reader has taken all that was read (backpressure), and what all have taken is dropped.
  */
 
-import { Readable } from 'node:stream';
+import { type Destroyable, readSource } from './body-source.js';
 
 const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
-
-/** The iterator of a stream source, which is read by its events instead (`#flow`). */
-const NO_ITERATOR: AsyncIterator<Buffer> = { next: () => Promise.resolve(DONE) };
 
 /** Bytes held by every SharedBody in the process (a bounded counter, for tests and the curious). */
 let held = 0;
@@ -21,16 +18,6 @@ let held = 0;
 /** Bytes of upstream bodies held by fills right now (the stored body counts once). */
 export function heldBodyBytes(): number {
   return held;
-}
-
-/** A stream (undici's response body): destroyed to end the upstream request at once. */
-interface Destroyable {
-  destroy(): unknown;
-  on(event: 'error', listener: (error: unknown) => void): unknown;
-}
-
-function isDestroyable(source: object): source is Destroyable {
-  return typeof (source as Partial<Destroyable>).destroy === 'function' && typeof (source as Partial<Destroyable>).on === 'function';
 }
 
 /** One client's cursor into a SharedBody: an async iterator of its chunks. */
@@ -53,8 +40,8 @@ interface Cursor {
 }
 
 export class SharedBody {
-  readonly #source: AsyncIterator<Buffer>;
-  readonly #destroy: (() => void) | undefined;
+  /** Ends the upstream request at once (`body-source.ts`). */
+  readonly #stop: () => void;
   readonly #limit: number;
   #chunks: Buffer[] = [];
   /** Absolute offset of each chunk in `#chunks`. */
@@ -79,16 +66,6 @@ export class SharedBody {
   /** `limit` 0 keeps nothing: the body only passes through to its readers. */
   /** `onError` hears of a read that failed (not one sidecache cancelled): the upstream's failure. */
   constructor(source: AsyncIterable<Buffer> & Partial<Destroyable>, limit: number, onError: (error: unknown) => void = () => undefined) {
-    this.#source = source instanceof Readable ? NO_ITERATOR : source[Symbol.asyncIterator]();
-    // A stream is destroyed: an iterator's return() would wait behind the read in progress.
-    this.#destroy = isDestroyable(source)
-      ? () => {
-          source.on('error', () => {
-            // The error of a body destroyed because nobody reads it: expected, and nobody's.
-          });
-          source.destroy();
-        }
-      : undefined;
     this.#limit = limit;
     this.#onError = onError;
     this.#keeping = limit > 0;
@@ -100,8 +77,18 @@ export class SharedBody {
       // The fill's loader reads `kept` and carries the error; this only keeps it from being unhandled.
     });
     if (!this.#keeping) this.#keep(undefined);
-    if (source instanceof Readable) this.#flow(source);
-    else void this.#pump();
+    this.#stop = readSource(source, {
+      cancelled: () => this.#cancelled,
+      keeping: () => this.#keeping,
+      finished: () => this.#ended || this.#failed,
+      push: (chunk) => this.#push(chunk),
+      end: () => this.#end(),
+      fail: (error) => this.#failWith(error),
+      awaitDemand: (resume) => {
+        this.#demand = resume;
+        this.#askUpstream();
+      },
+    });
   }
 
   /**
@@ -207,38 +194,6 @@ export class SharedBody {
     go();
   }
 
-  /**
-   * Reads a stream (undici's response body) by its events, which cost less than its async
-   * iterator: at its own pace while the body may be stored, else one chunk at a time as the
-   * readers ask (`#demand` resumes it), as `#pump` reads an iterator.
-   */
-  #flow(stream: Readable): void {
-    const wait = (): void => {
-      stream.pause();
-      this.#demand = () => stream.resume();
-      this.#askUpstream();
-    };
-    stream.on('data', (chunk: Buffer) => {
-      // Cancelled meanwhile: what comes is for nobody.
-      if (this.#cancelled) return;
-      this.#push(chunk);
-      if (!this.#keeping && !this.#cancelled) wait();
-    });
-    stream.on('end', () => {
-      if (!this.#cancelled) this.#end();
-    });
-    stream.on('error', (error: unknown) => {
-      if (!this.#cancelled) this.#failWith(error);
-    });
-    // Destroyed by someone else without an error: the body will not end (the iterator would throw so).
-    stream.on('close', () => {
-      if (!this.#cancelled && !this.#ended && !this.#failed)
-        this.#failWith(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-    });
-    if (this.#keeping) stream.resume();
-    else wait();
-  }
-
   #failWith(error: unknown): void {
     this.#onError(error);
     this.#failed = true;
@@ -246,29 +201,6 @@ export class SharedBody {
     this.#fail(error);
     this.#wakeAll();
     this.#drop(this.#chunks.length);
-  }
-
-  async #pump(): Promise<void> {
-    for (;;) {
-      if (!this.#keeping) {
-        await new Promise<void>((resolve) => {
-          this.#demand = resolve;
-          this.#askUpstream();
-        });
-        if (this.#cancelled) return;
-      }
-      let result: IteratorResult<Buffer>;
-      try {
-        result = await this.#source.next();
-      } catch (error) {
-        if (!this.#cancelled) this.#failWith(error);
-        return;
-      }
-      // Cancelled while the read was in progress: what came is for nobody.
-      if (this.#cancelled) return;
-      if (result.done === true) return this.#end();
-      this.#push(result.value);
-    }
   }
 
   #push(chunk: Buffer): void {
@@ -327,10 +259,7 @@ export class SharedBody {
     const go = this.#demand;
     this.#demand = undefined;
     go?.();
-    if (this.#destroy !== undefined) return this.#destroy();
-    this.#source.return?.().catch(() => {
-      // Ending an upstream body nobody reads: its own error says nothing to anyone.
-    });
+    this.#stop();
   }
 
   #wakeAll(): void {

@@ -1,0 +1,96 @@
+/**
+ * How a SharedBody (`body-tee.ts`) reads its upstream body: a stream (undici's response body) by
+ * its events, which cost less than its async iterator, any other async iterable by its iterator.
+ * Either is read at its own pace while the body may be stored, else one chunk at a time as the
+ * readers ask.
+ */
+import { Readable } from 'node:stream';
+
+/** The SharedBody's side of the reading. */
+export interface SourceSink {
+  /** Nobody reads and nothing is kept: what comes is for nobody. */
+  cancelled(): boolean;
+  /** The body may still be stored: it is read at the upstream's pace. */
+  keeping(): boolean;
+  /** The body ended or its read failed. */
+  finished(): boolean;
+  push(chunk: Buffer): void;
+  end(): void;
+  fail(error: unknown): void;
+  /** Calls `resume` once every reader has taken all that was read, or the body is cancelled. */
+  awaitDemand(resume: () => void): void;
+}
+
+/** A stream (undici's response body): destroyed to end the upstream request at once. */
+export interface Destroyable {
+  destroy(): unknown;
+  on(event: 'error', listener: (error: unknown) => void): unknown;
+}
+
+function isDestroyable(source: object): source is Destroyable {
+  return typeof (source as Partial<Destroyable>).destroy === 'function' && typeof (source as Partial<Destroyable>).on === 'function';
+}
+
+/** Starts reading `source` into `sink`; returns what ends the upstream request at once. */
+export function readSource(source: AsyncIterable<Buffer> & Partial<Destroyable>, sink: SourceSink): () => void {
+  let iterator: AsyncIterator<Buffer> | undefined;
+  if (source instanceof Readable) flow(source, sink);
+  else void pump((iterator = source[Symbol.asyncIterator]()), sink);
+  // A stream is destroyed: an iterator's return() would wait behind the read in progress.
+  if (isDestroyable(source))
+    return () => {
+      source.on('error', () => {
+        // The error of a body destroyed because nobody reads it: expected, and nobody's.
+      });
+      source.destroy();
+    };
+  return () =>
+    void iterator?.return?.().catch(() => {
+      // Ending an upstream body nobody reads: its own error says nothing to anyone.
+    });
+}
+
+function flow(stream: Readable, sink: SourceSink): void {
+  const wait = (): void => {
+    stream.pause();
+    sink.awaitDemand(() => stream.resume());
+  };
+  stream.on('data', (chunk: Buffer) => {
+    // Cancelled meanwhile: what comes is for nobody.
+    if (sink.cancelled()) return;
+    sink.push(chunk);
+    if (!sink.keeping() && !sink.cancelled()) wait();
+  });
+  stream.on('end', () => {
+    if (!sink.cancelled()) sink.end();
+  });
+  stream.on('error', (error: unknown) => {
+    if (!sink.cancelled()) sink.fail(error);
+  });
+  // Destroyed by someone else without an error: the body will not end (the iterator would throw so).
+  stream.on('close', () => {
+    if (!sink.cancelled() && !sink.finished()) sink.fail(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  });
+  if (sink.keeping()) stream.resume();
+  else wait();
+}
+
+async function pump(source: AsyncIterator<Buffer>, sink: SourceSink): Promise<void> {
+  for (;;) {
+    if (!sink.keeping()) {
+      await new Promise<void>((resolve) => sink.awaitDemand(resolve));
+      if (sink.cancelled()) return;
+    }
+    let result: IteratorResult<Buffer>;
+    try {
+      result = await source.next();
+    } catch (error) {
+      if (!sink.cancelled()) sink.fail(error);
+      return;
+    }
+    // Cancelled while the read was in progress: what came is for nobody.
+    if (sink.cancelled()) return;
+    if (result.done === true) return sink.end();
+    sink.push(result.value);
+  }
+}
