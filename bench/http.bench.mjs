@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runWrk } from './lib/wrk.mjs';
 
 const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
 const WARM_S = Number(process.env.BENCH_WARM ?? 1);
@@ -127,16 +128,7 @@ async function main() {
     const threads = conns === 1 ? 1 : 2;
     const args = ['-t', String(threads), '-c', String(conns), '-d', `${seconds}s`, '--timeout', '5s', '-s', lua, `http://127.0.0.1:${port}${path}`];
     const [cmd, argv] = pin(LOAD_CPUS, ['wrk', ...args]);
-    const child = spawn(cmd, argv, { env: { ...process.env, BENCH_MODE: mode, BENCH_NONCE: `${process.pid}-${nonce++}` } });
-    let out = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (out += c));
-    await once(child, 'exit');
-    const m = /WRK rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) reqs=(\d+) errors=(\d+) non2xx=(\d+)/.exec(out);
-    if (m === null) throw new Error(`wrk gave no result: ${out}`);
-    const [rps, p50, p99, reqs, errors, non2xx] = m.slice(1).map(Number);
-    if (errors > 0 || non2xx > 0) throw new Error(`${path} on ${port}: ${errors} socket errors, ${non2xx} non-2xx/3xx`);
-    return { rps, p50, p99, reqs };
+    return runWrk(cmd, argv, mode, `${process.pid}-${nonce++}`, `${path} on ${port}`);
   }
 
   /** Every mixed-workload key stored before the measured runs (the 10% unique URLs then miss). */

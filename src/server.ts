@@ -5,19 +5,18 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { Readiness } from './admin/readiness.js';
 import { RecentInvalidations } from './admin/live.js';
-import { summarizeCache } from './admin/cache-summary.js';
-import { listEntries } from './admin/entries.js';
+import { type CacheSummary, summarizeCache } from './admin/cache-summary.js';
+import { type EntryQuery, listEntries } from './admin/entries.js';
 import { createAdminServer } from './admin/server.js';
 import { Store } from './cache/store.js';
 import type { InvalidationTarget } from './cache/types.js';
 import { type Clock, realClock } from './clock.js';
 import type { Config } from './config/schema.js';
-import { parseListen } from './config/fields.js';
 import { Dispatcher } from './invalidation/dispatch.js';
 import { FanOut, type Peers } from './invalidation/fanout.js';
 import { servingMode } from './invalidation/while-down.js';
 import type { BusRunner } from './invalidation/runner.js';
-import { closeGracefully, DescriptorWatch, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from './listen.js';
+import { closeGracefully, DescriptorWatch, httpUrlOf, settleWithin } from './listen.js';
 import { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics/registry.js';
 import { subscribeMetrics } from './metrics/subscribe.js';
@@ -27,6 +26,7 @@ import { describePgKey } from './upstreams/postgres/describe-key.js';
 import { planReload, readForReload } from './reload.js';
 import { HTTP_RESTART_KEYS, HttpListener } from './upstreams/http/listener.js';
 import { POSTGRES_RESTART_KEYS, type PostgresListener } from './upstreams/postgres/listener.js';
+import { listenAdmin } from './server/admin-listen.js';
 import { ServerBuses } from './server/buses.js';
 import { connectionsOf, type ListenerOptions, makeListeners } from './server/listeners.js';
 
@@ -43,7 +43,7 @@ const DESCRIPTOR_CHECK_MS = 1000;
 const ACCEPT_WARN_INTERVAL_MS = 10_000;
 
 /** A store key read back by its protocol (`GET /cache/entries`). */
-export const describeKey = (key: string, reveal: boolean) => describeHttpKey(key, reveal) ?? describePgKey(key, reveal);
+const describeKey = (key: string, reveal: boolean) => describeHttpKey(key, reveal) ?? describePgKey(key, reveal);
 
 export interface ServerOptions extends ListenerOptions {
   clock?: Clock;
@@ -101,12 +101,13 @@ export class SidecacheServer {
   readonly #descriptors: DescriptorWatch;
   #acceptWarnedAt = -Infinity;
   readonly #worker: boolean;
+  readonly #clock: Clock;
 
   constructor(config: Config, options: ServerOptions = {}) {
     this.#config = config;
     this.#configFile = options.configFile;
     this.#log = options.log ?? new Logger();
-    const clock = options.clock ?? realClock;
+    const clock = (this.#clock = options.clock ?? realClock);
     this.store = new Store({ ...config.cache, clock, unsafeWithoutFillGuard: options.unsafeWithoutFillGuard === true });
     // Read when scraped: listeners are built below.
     ({ registry: this.registry, metrics: this.metrics } = createMetrics(this.store, {
@@ -133,8 +134,8 @@ export class SidecacheServer {
           reload: () => this.reloadFromFile(),
           explain: (name, sql, database, user) => this.postgresListeners.find((l) => l.name === name)?.explain(sql, database, user),
           explainHttp: (name, url, method, headers, reveal) => this.httpListeners.find((l) => l.name === name)?.explain(url, method, headers, reveal),
-          summary: () => summarizeCache(this.store, this.metrics),
-          entries: async (query) => ({ total: this.store.size, ...(await listEntries(this.store, clock, describeKey, query)) }),
+          summary: () => this.summary(),
+          entries: (query) => this.entries(query),
           buses: () => this.buses.map((b) => ({ name: b.name, connected: b.reason === undefined, reason: b.reason ?? null })),
         });
     ({ http: this.httpListeners, postgres: this.postgresListeners } = makeListeners(config, options, {
@@ -201,8 +202,18 @@ export class SidecacheServer {
     this.#log.warn('a listener could not accept a connection', { listener: where, err: err.code ?? err.message });
   }
 
+  /** `GET /cache`: this process's store and request counters. */
+  summary(): Promise<CacheSummary> {
+    return summarizeCache(this.store, this.metrics);
+  }
+
+  /** `GET /cache/entries`: this process's entries, read back per protocol. */
+  async entries(query: EntryQuery): Promise<{ total: number } & Awaited<ReturnType<typeof listEntries>>> {
+    return { total: this.store.size, ...(await listEntries(this.store, this.#clock, describeKey, query)) };
+  }
+
   async start(): Promise<void> {
-    if (this.#admin !== undefined) await this.#startAdmin(this.#admin);
+    if (this.#admin !== undefined) this.#adminAddress = await listenAdmin(this.#admin, this.config.admin, this.#log, (err) => this.#acceptError('admin', err));
     this.#descriptors.start();
     // Buses first: a listener must not serve entries no bus would invalidate.
     await Promise.all(this.buses.map((b) => b.start()));
@@ -211,15 +222,6 @@ export class SidecacheServer {
     this.store.startSweeper(SWEEP_INTERVAL_MS);
     this.readiness.setPhase(undefined);
     this.#log.info('ready', { maxBytes: this.store.maxBytes });
-  }
-
-  async #startAdmin(server: http.Server): Promise<void> {
-    const { admin } = this.config;
-    this.#adminAddress = await listen(server, admin.listen, 'admin', (err) => this.#acceptError('admin', err));
-    this.#log.info('admin listening', { address: formatAddress(this.#adminAddress), token: admin.token !== '' });
-    if (admin.token === '' && !isLoopback(parseListen(admin.listen)?.host ?? '')) {
-      this.#log.warnOnce('SC_WARN_ADMIN_OPEN', `admin listens on ${admin.listen} without a token: anyone who reaches it can invalidate the cache`);
-    }
   }
 
   /** Stops accepting, lets work in flight finish until `graceMs`, then closes what is left. */

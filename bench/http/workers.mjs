@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runWrk } from '../lib/wrk.mjs';
 
 const RUNS = Number(process.env.RUNS ?? 3);
 const DURATION_S = Number(process.env.DURATION_S ?? 4);
@@ -108,18 +109,8 @@ async function nginx(workers, originPort) {
 
 let nonce = 0;
 async function wrk(port, path, mode, seconds) {
-  const child = spawn('wrk', ['-t', '2', '-c', String(CONNS), '-d', `${seconds}s`, '--timeout', '5s', '-s', lua, `http://127.0.0.1:${port}${path}`], {
-    env: { ...process.env, BENCH_MODE: mode, BENCH_NONCE: `${process.pid}-${nonce++}` },
-  });
-  let out = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (out += c));
-  await once(child, 'exit');
-  const m = /WRK rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) reqs=(\d+) errors=(\d+) non2xx=(\d+)/.exec(out);
-  if (m === null) throw new Error(`wrk gave no result: ${out}`);
-  const [rps, p50, p99, reqs, errors, non2xx] = m.slice(1).map(Number);
-  if (errors > 0 || non2xx > 0) throw new Error(`${path} on ${port}: ${errors} socket errors, ${non2xx} non-2xx`);
-  return { rps, p50, p99, reqs };
+  const argv = ['-t', '2', '-c', String(CONNS), '-d', `${seconds}s`, '--timeout', '5s', '-s', lua, `http://127.0.0.1:${port}${path}`];
+  return runWrk('wrk', argv, mode, `${process.pid}-${nonce++}`, `${path} on ${port}`);
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

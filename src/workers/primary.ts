@@ -14,16 +14,16 @@ import { createAdminServer } from '../admin/server.js';
 import { Store } from '../cache/store.js';
 import type { Degradation, InvalidationTarget } from '../cache/types.js';
 import { realClock } from '../clock.js';
-import { parseListen } from '../config/fields.js';
 import type { Config } from '../config/schema.js';
 import { FanOut } from '../invalidation/fanout.js';
 import { servingMode } from '../invalidation/while-down.js';
-import { closeGracefully, formatAddress, httpUrlOf, isLoopback, listen, settleWithin } from '../listen.js';
+import { closeGracefully, httpUrlOf, settleWithin } from '../listen.js';
 import type { Logger } from '../log.js';
 import { primeMetrics } from '../metrics/prime.js';
 import { createMetrics, type Metrics } from '../metrics/registry.js';
 import { planReload, readForReload } from '../reload.js';
 import type { ReloadResult, StopResult } from '../server.js';
+import { listenAdmin } from '../server/admin-listen.js';
 import { ServerBuses } from '../server/buses.js';
 import { HTTP_RESTART_KEYS } from '../upstreams/http/listener.js';
 import { POSTGRES_RESTART_KEYS } from '../upstreams/postgres/listener.js';
@@ -175,12 +175,7 @@ export class PrimaryServer {
   }
 
   async start(): Promise<void> {
-    const { admin } = this.#config;
-    this.#adminAddress = await listen(this.#admin, admin.listen, 'admin');
-    this.#log.info('admin listening', { address: formatAddress(this.#adminAddress), token: admin.token !== '' });
-    if (admin.token === '' && !isLoopback(parseListen(admin.listen)?.host ?? '')) {
-      this.#log.warnOnce('SC_WARN_ADMIN_OPEN', `admin listens on ${admin.listen} without a token: anyone who reaches it can invalidate the cache`);
-    }
+    this.#adminAddress = await listenAdmin(this.#admin, this.#config.admin, this.#log);
     // Buses first, as in one process: no worker serves entries no bus would invalidate.
     await Promise.all(this.#buses.runners.map((b) => b.start()));
     // A reload (POST /reload answers already) waits until the first workers serve.

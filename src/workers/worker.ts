@@ -2,13 +2,10 @@
  * One worker of `workers: N`: a SidecacheServer without admin or buses (the primary holds them),
  * fed over IPC with what the buses say, and asking the primary to spread its own invalidations.
  */
-import { listEntries } from '../admin/entries.js';
-import { summarizeCache } from '../admin/cache-summary.js';
-import { realClock } from '../clock.js';
 import { Dispatcher } from '../invalidation/dispatch.js';
 import { BUS_DOWN } from '../invalidation/while-down.js';
 import type { Logger } from '../log.js';
-import { describeKey, SidecacheServer } from '../server.js';
+import { SidecacheServer } from '../server.js';
 import { Calls } from './calls.js';
 import type { FromWorker, Question, ToWorker } from './messages.js';
 import { workerConfig, workerGrace } from './worker-config.js';
@@ -53,9 +50,9 @@ export async function runWorker(log: Logger): Promise<number> {
       case 'metrics':
         return server.registry.getMetricsAsJSON();
       case 'summary':
-        return summarizeCache(server.store, server.metrics);
+        return server.summary();
       case 'entries':
-        return { total: server.store.size, ...(await listEntries(server.store, realClock, describeKey, question.query)) };
+        return server.entries(question.query);
       case 'explain':
         return server.postgresListeners.find((l) => l.name === question.listener)?.explain(question.sql, question.database, question.user) ?? null;
       case 'explainHttp':
