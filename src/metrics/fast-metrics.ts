@@ -164,3 +164,16 @@ export function flushCounts(counter: Counter<string>): void {
     tally.pending = 0;
   }
 }
+
+/**
+ * Counts by one label whose values are few and known only as they come (an upstream's status
+ * class): `labels` plus `name` = the value, one `countLater` child per value, found by the value.
+ */
+export function countByLabel(counter: Counter<string>, labels: Labels, name: string): (value: string) => void {
+  const children = new Map<string, CountChild>();
+  return (value) => {
+    let child = children.get(value);
+    if (child === undefined) children.set(value, (child = countLater(counter, { ...labels, [name]: value })));
+    child.inc();
+  };
+}

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
+import { countByLabel } from '../metrics/fast-metrics.js';
 import { HttpListener, type HttpListenerDeps } from '../upstreams/http/listener.js';
 import { PostgresListener } from '../upstreams/postgres/listener.js';
 
@@ -58,7 +59,7 @@ export function makeListeners(
         onUpstreamError: (reason) => metrics.upstreamErrors.inc({ protocol: 'http', listener: listener.name, reason }),
         onRefused: (reason) => metrics.connectionsRefused.inc({ protocol: 'http', listener: listener.name, reason }),
         onAcceptError: (err) => deps.acceptError(`http ${listener.name}`, err),
-        onUpstreamResponse: (cls) => metrics.upstreamResponses.inc({ protocol: 'http', listener: listener.name, class: cls }),
+        onUpstreamResponse: countByLabel(metrics.upstreamResponses, { protocol: 'http', listener: listener.name }, 'class'),
         ...(accessLog !== undefined && { accessLog }),
       }),
   );
@@ -75,7 +76,7 @@ export function makeListeners(
         onRefused: (reason) => metrics.connectionsRefused.inc({ protocol: 'postgres', listener: listener.name, reason }),
         onLoginTimeout: () => metrics.loginTimeouts.inc({ listener: listener.name }),
         onAcceptError: (err) => deps.acceptError(`postgres ${listener.name}`, err),
-        onUpstreamResponse: (cls) => metrics.upstreamResponses.inc({ protocol: 'postgres', listener: listener.name, class: cls }),
+        onUpstreamResponse: countByLabel(metrics.upstreamResponses, { protocol: 'postgres', listener: listener.name }, 'class'),
         ...(accessLog !== undefined && { accessLog }),
         ...(options.planWaitMs !== undefined && { planWaitMs: options.planWaitMs }),
         ...(options.catalogIdleMs !== undefined && { catalogIdleMs: options.catalogIdleMs }),

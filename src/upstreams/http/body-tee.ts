@@ -39,6 +39,47 @@ interface Cursor {
   wake: (() => void) | undefined;
 }
 
+interface CursorOps {
+  next(body: SharedBody, cursor: Cursor): Promise<IteratorResult<Buffer, undefined>>;
+  poll(body: SharedBody, cursor: Cursor): Buffer | null | undefined;
+  release(body: SharedBody, cursor: Cursor): void;
+}
+
+/** A reader is its own cursor into its body. */
+class Reader implements BodyReader, Cursor {
+  index = 0;
+  pos = 0;
+  wake: (() => void) | undefined = undefined;
+  readonly #body: SharedBody;
+  readonly #ops: CursorOps;
+
+  constructor(body: SharedBody, ops: CursorOps) {
+    this.#body = body;
+    this.#ops = ops;
+  }
+
+  next(): Promise<IteratorResult<Buffer, undefined>> {
+    return this.#ops.next(this.#body, this);
+  }
+
+  poll(): Buffer | null | undefined {
+    return this.#ops.poll(this.#body, this);
+  }
+
+  release(): void {
+    this.#ops.release(this.#body, this);
+  }
+
+  return(): Promise<IteratorResult<Buffer, undefined>> {
+    this.release();
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
 export class SharedBody {
   /** Ends the upstream request at once (`body-source.ts`). */
   readonly #stop: () => void;
@@ -107,22 +148,20 @@ export class SharedBody {
   /** A new reader from the first byte, or undefined when the start is gone (see `shareable`). */
   reader(): BodyReader | undefined {
     if (this.#dropped > 0 || this.#cancelled || this.#failed || (this.#ended && !this.#handedOver)) return undefined;
-    const cursor: Cursor = { index: 0, pos: 0, wake: undefined };
-    this.#readers.add(cursor);
-    const next = (): Promise<IteratorResult<Buffer, undefined>> => this.#next(cursor);
-    const release = (): void => this.#release(cursor);
-    const reader: BodyReader = {
-      next,
-      release,
-      poll: () => this.#poll(cursor),
-      return: () => {
-        release();
-        return Promise.resolve(DONE);
-      },
-      [Symbol.asyncIterator]: () => reader,
-    };
+    const reader = new Reader(this, SharedBody.#cursors);
+    this.#readers.add(reader);
     return reader;
   }
+
+  /**
+   * What a reader asks of its body: one object for every reader of every body (not closures per
+   * reader, on every miss), reaching the private methods from within the class.
+   */
+  static readonly #cursors: CursorOps = {
+    next: (body, cursor) => body.#next(cursor),
+    poll: (body, cursor) => body.#poll(cursor),
+    release: (body, cursor) => body.#release(cursor),
+  };
 
   /**
    * Ends the upstream read when nobody reads any more, even while the body could still be stored

@@ -21,6 +21,8 @@ const PRAGMA_NO_CACHE: Directives = new Map([['no-cache', true]]);
 export function parseCacheControl(value: string | readonly string[] | undefined): Directives {
   if (value === undefined) return NONE;
   const text = typeof value === 'string' ? value : value.join(',');
+  // An origin mostly sends the same field on every response: the last reading is kept (directives are read-only).
+  if (text === last.text) return last.directives;
   const out = new Map<string, string | true>();
   let i = 0;
   while (i < text.length) {
@@ -37,8 +39,12 @@ export function parseCacheControl(value: string | readonly string[] | undefined)
     if (name !== '') out.set(name, argument);
     i++;
   }
+  last = { text, directives: out };
   return out;
 }
+
+/** The last field `parseCacheControl` read, and its directives. */
+let last: { text: string; directives: Directives } = { text: '', directives: NONE };
 
 /** Reads a token or quoted-string argument from `start`; `end` is the index of the comma after it (or the length). */
 function readArgument(text: string, start: number): { argument: string; end: number } {

@@ -180,11 +180,11 @@ function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.Res
   const clientHeaders = withoutOwnTargeted(ctx, response.headers);
   // The fields kept (no Set-Cookie) only when the response is stored; the requester's are the same
   // list unless there are cookies to answer (in their place).
-  const storedFields = store ? clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: true }) : undefined;
+  const storedFields = store ? clientResponseHeaders(clientHeaders, headerOptions.stored) : undefined;
   const fields =
     storedFields !== undefined && clientHeaders['set-cookie'] === undefined
       ? storedFields.slice()
-      : clientResponseHeaders(clientHeaders, { ...headerOptions, dropSetCookie: false });
+      : clientResponseHeaders(clientHeaders, headerOptions.answered);
   const upstreamAge = single(response.headers.age);
   if (upstreamAge !== undefined) fields.push('age', upstreamAge);
   const ttlSeconds = decision.store ? Math.round(decision.lifetimes.freshMs / 1000) : undefined;
@@ -233,7 +233,7 @@ function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notM
   const merged = withoutOwnTargeted(ctx, matches ? freshenHeaders(meta.responseHeaders, fromUpstream) : fromUpstream);
   const decision = modified ? undefined : decide(ctx, fr, meta.status, merged, upstreamStart);
   const body = bodyOf(stale);
-  const fields = clientResponseHeaders(merged, { ...responseHeaderOptions(ctx), dropSetCookie: true });
+  const fields = clientResponseHeaders(merged, responseHeaderOptions(ctx).stored);
   const answer = { kind: 'refreshed', status: meta.status, upstreamStart, body } as const;
   if (decision === undefined || !decision.store) {
     // The 304 does not fit the stored response, or forbids storing it now: answer it once, keep nothing.
@@ -259,9 +259,23 @@ function withoutSetCookie(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   return copy;
 }
 
-function responseHeaderOptions(ctx: ListenerContext): Omit<ResponseHeaderOptions, 'dropSetCookie'> {
-  return { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders };
+/** How the upstream's fields become the stored ones (no Set-Cookie) and the requester's. */
+interface HeaderOptions {
+  readonly stored: ResponseHeaderOptions;
+  readonly answered: ResponseHeaderOptions;
 }
+
+/** The listener's `HeaderOptions`, built once per listener configuration rather than per response. */
+function responseHeaderOptions(ctx: ListenerContext): HeaderOptions {
+  const known = headerOptionsByConfig.get(ctx.config);
+  if (known !== undefined && known.stored.tagHeader === ctx.tagHeader) return known;
+  const base = { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders };
+  const options = { stored: { ...base, dropSetCookie: true }, answered: { ...base, dropSetCookie: false } };
+  headerOptionsByConfig.set(ctx.config, options);
+  return options;
+}
+
+const headerOptionsByConfig = new WeakMap<object, HeaderOptions>();
 
 function buildInput(
   ctx: ListenerContext,

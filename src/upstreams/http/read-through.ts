@@ -87,10 +87,10 @@ export function allowsStored(entry: HttpEntry, directives: RequestDirectives | u
 
 /** With `ignoreRequestCacheControl`, the client's directives do not reach the policy either. */
 export function policyHeaders(headers: IncomingHttpHeaders, route: HttpRoute): IncomingHttpHeaders {
-  if (!route.ignoreRequestCacheControl) return headers;
-  const copy = { ...headers };
-  delete copy['cache-control'];
-  delete copy.pragma;
+  if (!route.ignoreRequestCacheControl || (headers['cache-control'] === undefined && headers.pragma === undefined)) return headers;
+  // A copy without the two (not a spread and `delete`, which leaves V8 a slower dictionary object).
+  const copy: IncomingHttpHeaders = {};
+  for (const name in headers) if (name !== 'cache-control' && name !== 'pragma') copy[name] = headers[name];
   return copy;
 }
 

@@ -1,6 +1,6 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { BucketHistogram, countLater, flushCounts } from '../../../src/metrics/fast-metrics.js';
+import { BucketHistogram, countByLabel, countLater, flushCounts } from '../../../src/metrics/fast-metrics.js';
 
 // Issue 14: request metrics are fed without prom-client's per-call label hashing. What a scrape
 // reads must not change: the same text and the same values as prom-client's own metrics.
@@ -65,6 +65,28 @@ describe('counter tallies', () => {
     expect(await actual.metrics()).toBe(await expected.metrics());
     hit.inc();
     reference.inc({ protocol: 'http', result: 'hit' });
+    expect(await actual.metrics()).toBe(await expected.metrics());
+  });
+
+  it('count by one label whose values come as they come, as labelled increments would', async () => {
+    const expected = new Registry();
+    const actual = new Registry();
+    const labelNames = ['listener', 'class'];
+    const reference = new Counter({ name: 'u_total', help: 'h', labelNames, registers: [expected] });
+    const counter: Counter<string> = new Counter({
+      name: 'u_total',
+      help: 'h',
+      labelNames,
+      registers: [actual],
+      collect() {
+        flushCounts(this);
+      },
+    });
+    const count = countByLabel(counter, { listener: 'api' }, 'class');
+    for (const cls of ['2xx', '2xx', '5xx', '3xx', '2xx']) {
+      count(cls);
+      reference.inc({ listener: 'api', class: cls });
+    }
     expect(await actual.metrics()).toBe(await expected.metrics());
   });
 });

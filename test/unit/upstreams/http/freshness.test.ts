@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { parseCacheControl } from '../../../../src/upstreams/http/cache-control.js';
 import { formatDirectives, initialAgeSeconds, parseAge, parseHttpDate, responseView } from '../../../../src/upstreams/http/freshness.js';
@@ -57,6 +58,40 @@ describe("the library's view of a response", () => {
   it('turns an invalid Expires into a past date and drops Age and an invalid Date', () => {
     const view = responseView({ expires: '2099-01-01', age: '5', date: 'now' }, new Map(), false, NOW);
     expect(view).toEqual({ expires: 'Thu, 01 Jan 1970 00:00:00 GMT' });
+  });
+
+  it('keeps every other field, takes repeated validators once and one Vary list, from a null-prototype object as undici gives', () => {
+    // undici reads repeated fields as arrays, single ones (ETag) included; IncomingHttpHeaders types them as strings.
+    const headers = Object.assign(
+      Object.create(null) as IncomingHttpHeaders,
+      {
+        'content-type': 'text/plain',
+        pragma: 'no-cache',
+        etag: ['"a"', '"b"'],
+        'last-modified': ['Mon, 01 Jan 2024 00:00:00 GMT', 'Tue, 02 Jan 2024 00:00:00 GMT'],
+        vary: ['Accept', 'Accept-Language'],
+        'x-custom': ['1', '2'],
+      } as Record<string, string | string[]>,
+    );
+    const view = responseView(headers, parseCacheControl('public, max-age=60'), false, NOW);
+    expect(view).toEqual({
+      'content-type': 'text/plain',
+      etag: '"a"',
+      'last-modified': 'Mon, 01 Jan 2024 00:00:00 GMT',
+      vary: 'Accept, Accept-Language',
+      'x-custom': ['1', '2'],
+      'cache-control': 'public, max-age=60',
+    });
+    expect(responseView({ vary: 'Accept' }, new Map(), false, NOW)).toEqual({ vary: 'Accept' });
+    expect(responseView({ expires: 'Thu, 01 Jan 2099 00:00:00 GMT' }, new Map(), true, NOW)).toEqual({});
+  });
+
+  it('reads and writes each Cache-Control text anew when they alternate (the last one is remembered, never another)', () => {
+    const texts = ['public, max-age=60', 'no-store', 'public, max-age=60', 'private, Max-Age=5', 'no-store'];
+    const formatted = texts.map((t) => formatDirectives(parseCacheControl(t)));
+    expect(formatted).toEqual(['public, max-age=60', 'no-store', 'public, max-age=60', 'private, max-age=5', 'no-store']);
+    expect(parseCacheControl(['no-store'])).toBe(parseCacheControl('no-store'));
+    expect([...parseCacheControl('max-age=1')]).toEqual([['max-age', '1']]);
   });
 });
 
