@@ -9,8 +9,7 @@
  */
 
 import { type Destroyable, readSource } from './body-source.js';
-
-const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
+import { type BodyReader, type Cursor, type CursorOps, DONE, Reader } from './body-reader.js';
 
 /** Bytes held by every SharedBody in the process (a bounded counter, for tests and the curious). */
 let held = 0;
@@ -18,66 +17,6 @@ let held = 0;
 /** Bytes of upstream bodies held by fills right now (the stored body counts once). */
 export function heldBodyBytes(): number {
   return held;
-}
-
-/** One client's cursor into a SharedBody: an async iterator of its chunks. */
-export interface BodyReader extends AsyncIterableIterator<Buffer, undefined> {
-  /** Stops reading (a `for await` that breaks or throws calls this); safe to call more than once. */
-  release(): void;
-  /**
-   * What `next()` would give now, without waiting: the next chunk, null at the end (or once
-   * released), undefined when the next chunk has not come yet; throws the read's failure.
-   */
-  poll(): Buffer | null | undefined;
-}
-
-interface Cursor {
-  /** Absolute index of the next chunk. */
-  index: number;
-  /** Absolute offset of the next byte. */
-  pos: number;
-  wake: (() => void) | undefined;
-}
-
-interface CursorOps {
-  next(body: SharedBody, cursor: Cursor): Promise<IteratorResult<Buffer, undefined>>;
-  poll(body: SharedBody, cursor: Cursor): Buffer | null | undefined;
-  release(body: SharedBody, cursor: Cursor): void;
-}
-
-/** A reader is its own cursor into its body. */
-class Reader implements BodyReader, Cursor {
-  index = 0;
-  pos = 0;
-  wake: (() => void) | undefined = undefined;
-  readonly #body: SharedBody;
-  readonly #ops: CursorOps;
-
-  constructor(body: SharedBody, ops: CursorOps) {
-    this.#body = body;
-    this.#ops = ops;
-  }
-
-  next(): Promise<IteratorResult<Buffer, undefined>> {
-    return this.#ops.next(this.#body, this);
-  }
-
-  poll(): Buffer | null | undefined {
-    return this.#ops.poll(this.#body, this);
-  }
-
-  release(): void {
-    this.#ops.release(this.#body, this);
-  }
-
-  return(): Promise<IteratorResult<Buffer, undefined>> {
-    this.release();
-    return Promise.resolve(DONE);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
 }
 
 export class SharedBody {

@@ -12,11 +12,13 @@ import type { FillRequest, ListenerContext } from './context.js';
 import type { InterimResponse } from './forward.js';
 import type { AbortSwitch } from './request-abort.js';
 import { ageOf, bodyOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
-import { type BodyReader, SharedBody } from './body-tee.js';
-import { clientResponseHeaders, forwardRequestHeaders, readTags, type ResponseHeaderOptions } from './headers.js';
+import type { BodyReader } from './body-reader.js';
+import { SharedBody } from './body-tee.js';
+import { clientResponseHeaders, forwardRequestHeaders, readTags } from './headers.js';
+import { decide, responseHeaderOptions, targetedFields, withoutOwnTargeted } from './fill-settings.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
-import { cacheDirectivesOf, decideStorage, freshenHeaders, type StorageDecision, type StoreDecision, storedPolicy, varyNames } from './policy.js';
+import { cacheDirectivesOf, freshenHeaders, type StoreDecision, storedPolicy, varyNames } from './policy.js';
 import { requestView, responseView } from './freshness.js';
 
 /**
@@ -131,43 +133,6 @@ export function storeOnly(fetched: Fetched): Promise<EntryInput<HttpMeta> | null
   return fetched.input;
 }
 
-/** The targeted Cache-Control fields this listener obeys, first one first (RFC 9213 §2.2). */
-function targetedFields(ctx: ListenerContext): readonly string[] {
-  let fields = targetedByConfig.get(ctx.config);
-  if (fields === undefined) {
-    fields = [ctx.config.targetedCacheControl.toLowerCase(), 'cdn-cache-control'];
-    targetedByConfig.set(ctx.config, fields);
-  }
-  return fields;
-}
-
-/** `targetedFields` per listener configuration (frozen; a reload brings a new one), built once rather than per response. */
-const targetedByConfig = new WeakMap<object, readonly string[]>();
-
-function decide(ctx: ListenerContext, fr: FillRequest, status: number, responseHeaders: IncomingHttpHeaders, requestTime: Millis): StorageDecision {
-  return decideStorage({
-    Policy: ctx.Policy,
-    method: 'GET',
-    url: fr.url,
-    requestHeaders: fr.policyHeaders,
-    status,
-    responseHeaders,
-    route: fr.route,
-    defaults: ctx.defaults,
-    targeted: targetedFields(ctx),
-    requestTime,
-  });
-}
-
-/** The upstream's fields without the targeted field meant for this cache alone (RFC 9213 §3: it need not go on). */
-function withoutOwnTargeted(ctx: ListenerContext, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const own = targetedFields(ctx)[0]!;
-  if (headers[own] === undefined) return headers;
-  const copy = { ...headers };
-  delete copy[own];
-  return copy;
-}
-
 function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.ResponseData, upstreamStart: Millis): Relayed {
   const decision = decide(ctx, fr, response.statusCode, response.headers, upstreamStart);
   const declared = Number(response.headers['content-length']);
@@ -258,24 +223,6 @@ function withoutSetCookie(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   delete copy['set-cookie'];
   return copy;
 }
-
-/** How the upstream's fields become the stored ones (no Set-Cookie) and the requester's. */
-interface HeaderOptions {
-  readonly stored: ResponseHeaderOptions;
-  readonly answered: ResponseHeaderOptions;
-}
-
-/** The listener's `HeaderOptions`, built once per listener configuration rather than per response. */
-function responseHeaderOptions(ctx: ListenerContext): HeaderOptions {
-  const known = headerOptionsByConfig.get(ctx.config);
-  if (known !== undefined && known.stored.tagHeader === ctx.tagHeader) return known;
-  const base = { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders };
-  const options = { stored: { ...base, dropSetCookie: true }, answered: { ...base, dropSetCookie: false } };
-  headerOptionsByConfig.set(ctx.config, options);
-  return options;
-}
-
-const headerOptionsByConfig = new WeakMap<object, HeaderOptions>();
 
 function buildInput(
   ctx: ListenerContext,

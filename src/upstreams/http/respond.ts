@@ -10,7 +10,7 @@ import type { Millis } from '../../units.js';
 import { type CacheStatus, type ForwardReason, formatCacheStatus, hitStatus } from './cache-status.js';
 import type { Exchange, ListenerContext } from './context.js';
 import { ageOf, bodyOf, type HttpEntry, ttlOf } from './entry.js';
-import type { BodyReader } from './body-tee.js';
+import type { BodyReader } from './body-reader.js';
 import { type Fetched, type Share, UpstreamStatusError } from './fill.js';
 import { classifyUpstreamError, errorText, type GatewayFailure, pathOnly, writeGatewayError } from './gateway-error.js';
 import type { InterimResponse } from './forward.js';

@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { type BodyReader, heldBodyBytes, SharedBody } from '../../../../src/upstreams/http/body-tee.js';
+import type { BodyReader } from '../../../../src/upstreams/http/body-reader.js';
+import { heldBodyBytes, SharedBody } from '../../../../src/upstreams/http/body-tee.js';
 import { gate } from '../../../helpers/wait.js';
 
 /** A body that yields `parts` one by one, each once `open` lets it, and counts how many it was asked for. */

@@ -1,0 +1,66 @@
+/**
+ * What a listener's configuration gives every fill, built once per configuration (frozen; a reload
+ * brings a new one) rather than per response: the targeted Cache-Control fields it obeys, how the
+ * upstream's fields become the stored and the answered lists, and the storage decision's inputs.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Millis } from '../../units.js';
+import type { FillRequest, ListenerContext } from './context.js';
+import type { ResponseHeaderOptions } from './headers.js';
+import { decideStorage, type StorageDecision } from './policy.js';
+
+/** The targeted Cache-Control fields this listener obeys, first one first (RFC 9213 §2.2). */
+export function targetedFields(ctx: ListenerContext): readonly string[] {
+  let fields = targetedByConfig.get(ctx.config);
+  if (fields === undefined) {
+    fields = [ctx.config.targetedCacheControl.toLowerCase(), 'cdn-cache-control'];
+    targetedByConfig.set(ctx.config, fields);
+  }
+  return fields;
+}
+
+/** `targetedFields` per listener configuration (frozen; a reload brings a new one), built once rather than per response. */
+const targetedByConfig = new WeakMap<object, readonly string[]>();
+
+/** The storage decision for a fill's response (`policy.ts`), with this listener's settings. */
+export function decide(ctx: ListenerContext, fr: FillRequest, status: number, responseHeaders: IncomingHttpHeaders, requestTime: Millis): StorageDecision {
+  return decideStorage({
+    Policy: ctx.Policy,
+    method: 'GET',
+    url: fr.url,
+    requestHeaders: fr.policyHeaders,
+    status,
+    responseHeaders,
+    route: fr.route,
+    defaults: ctx.defaults,
+    targeted: targetedFields(ctx),
+    requestTime,
+  });
+}
+
+/** The upstream's fields without the targeted field meant for this cache alone (RFC 9213 §3: it need not go on). */
+export function withoutOwnTargeted(ctx: ListenerContext, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const own = targetedFields(ctx)[0]!;
+  if (headers[own] === undefined) return headers;
+  const copy = { ...headers };
+  delete copy[own];
+  return copy;
+}
+
+/** How the upstream's fields become the stored ones (no Set-Cookie) and the requester's. */
+export interface HeaderOptions {
+  readonly stored: ResponseHeaderOptions;
+  readonly answered: ResponseHeaderOptions;
+}
+
+/** The listener's `HeaderOptions`, built once per listener configuration rather than per response. */
+export function responseHeaderOptions(ctx: ListenerContext): HeaderOptions {
+  const known = headerOptionsByConfig.get(ctx.config);
+  if (known !== undefined && known.stored.tagHeader === ctx.tagHeader) return known;
+  const base = { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders };
+  const options = { stored: { ...base, dropSetCookie: true }, answered: { ...base, dropSetCookie: false } };
+  headerOptionsByConfig.set(ctx.config, options);
+  return options;
+}
+
+const headerOptionsByConfig = new WeakMap<object, HeaderOptions>();
