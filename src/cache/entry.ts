@@ -32,11 +32,25 @@ export function buildEntry<M>(fillKey: CacheKey, input: EntryInput<M>, declared:
   };
 }
 
-function uniqueTags(declared: readonly Tag[], added: readonly Tag[] | undefined, path: string | undefined): Tag[] {
+/** Arrays up to this long are checked for duplicates pair by pair; longer ones through a Set. */
+const SHARED_TAGS_MAX = 8;
+
+function uniqueTags(declared: readonly Tag[], added: readonly Tag[] | undefined, path: string | undefined): readonly Tag[] {
+  // The caller's own array when it is frozen and already the answer: entries filled with one
+  // array (every miss of one PostgreSQL statement) then share it, rather than each keeping a copy
+  // for the garbage collector to walk.
+  if (path === undefined && Object.isFrozen(declared) && isSharable(declared, added)) return declared;
   const all = new Set<Tag>(declared);
   if (added !== undefined) for (const tag of added) all.add(tag);
   if (path !== undefined) for (const tag of pathTags(path)) all.add(tag);
   return [...all];
+}
+
+/** Whether `declared` holds no tag twice and every tag of `added`, for short arrays. */
+function isSharable(declared: readonly Tag[], added: readonly Tag[] | undefined): boolean {
+  if (declared.length > SHARED_TAGS_MAX || (added !== undefined && added.length > SHARED_TAGS_MAX)) return false;
+  for (let i = 0; i < declared.length; i++) if (declared.indexOf(declared[i]!, i + 1) !== -1) return false;
+  return added === undefined || added.every((tag) => declared.includes(tag));
 }
 
 function entryBytes(key: CacheKey, tags: readonly Tag[], metaBytes: Bytes, body: Body, path: string | undefined): Bytes {

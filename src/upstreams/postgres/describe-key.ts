@@ -3,6 +3,7 @@
  * statement `key.ts` wrote, with literals and bind values hidden unless the caller may see them.
  */
 import { scanSync } from 'libpg-query';
+import { sessionFacts } from './session-digest.js';
 
 /** What one Postgres key holds, readable. */
 export interface PgKeyDescription {
@@ -10,8 +11,13 @@ export interface PgKeyDescription {
   listener: string;
   database: string;
   user: string;
-  /** Startup parameters, reported parameters (ParameterStatus) and confirmed settings, by name. */
+  /**
+   * Startup parameters, reported parameters (ParameterStatus) and confirmed settings, by name; empty
+   * once the process no longer remembers the settings of `sessionDigest` (session-digest.ts).
+   */
   session: Record<string, string>;
+  /** The digest of the session's settings, as the key holds it: entries of sessions alike share it. */
+  sessionDigest: string;
   /** `simple` (a Query) or `extended` (Parse/Bind/Execute). */
   kind: 'simple' | 'extended';
   /** The SQL text; without `reveal`, constants are `?` and comments are gone (`redactSql`). */
@@ -79,21 +85,32 @@ function constantText(constant: Record<string, Record<string, unknown> | undefin
   throw new Error('not a constant');
 }
 
+/**
+ * The settings behind a session digest (session.ts: the epoch, then startup parameters, reported
+ * parameters and confirmed settings as pairs), by name; empty when they are no longer remembered.
+ */
+function readSession(digest: string, reveal: boolean): Record<string, string> {
+  const text = sessionFacts(digest);
+  const session: Record<string, string> = {};
+  if (text === undefined) return session;
+  let at = readField(text, 0)?.next;
+  for (let i = 0; i < 3 && at !== undefined; i++) at = readPairs(text, at, session, reveal);
+  return session;
+}
+
 /** The description of a Postgres key, or undefined when `key` is not one. */
 export function describePgKey(key: string, reveal: boolean): PgKeyDescription | undefined {
   if (!key.startsWith('pg')) return undefined;
   const head = readFields(key, 2, 4);
   if (head === undefined) return undefined;
-  const [listener, database, user] = head.values as [string, string, string];
-  const session: Record<string, string> = {};
-  let at: number | undefined = head.next;
-  for (let i = 0; i < 3 && at !== undefined; i++) at = readPairs(key, at, session, reveal);
-  if (at === undefined) return undefined;
+  const [listener, database, user, sessionDigest] = head.values as [string, string, string, string];
+  const session = readSession(sessionDigest, reveal);
+  const at = head.next;
   const kind = key[at];
   if (kind === 'Q') {
     const sql = readField(key, at + 1);
     if (sql === undefined) return undefined;
-    return { protocol: 'postgres', listener, database, user, session, kind: 'simple', sql: reveal ? sql.value : redactSql(sql.value) };
+    return { protocol: 'postgres', listener, database, user, session, sessionDigest, kind: 'simple', sql: reveal ? sql.value : redactSql(sql.value) };
   }
   if (kind !== 'X') return undefined;
   const parts = readFields(key, at + 1, 5);
@@ -106,6 +123,7 @@ export function describePgKey(key: string, reveal: boolean): PgKeyDescription | 
     database,
     user,
     session,
+    sessionDigest,
     kind: 'extended',
     sql: reveal ? sql : redactSql(sql),
     parameters: reveal ? values : values.length,

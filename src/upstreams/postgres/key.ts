@@ -1,6 +1,7 @@
 /**
  * Store keys of Postgres entries. Every key starts with the session's fingerprint (listener,
- * database, user, startup parameters, reported and confirmed settings, see session.ts); then comes
+ * database, user, and the digest of the startup parameters, reported and confirmed settings, see
+ * session.ts and session-digest.ts); then comes
  * what the client sent that shapes the response bytes: a simple Query's SQL text, or an extended
  * batch's shape, SQL text, Parse parameter types, the statement's row description when the batch
  * does not Parse, and the Bind tail (parameter formats, values and result formats; a long one as

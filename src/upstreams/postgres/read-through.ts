@@ -191,7 +191,7 @@ export class ReadThrough {
         request.forward(slot);
       });
     };
-    const tags = [...request.plan.tags, databaseTag(this.#session.database)];
+    const tags = fillTags(request.plan, this.#session.database);
     const context = { protocol: 'postgres', listener: this.#ctx.name };
     if (alone) {
       store.fill(request.key, tags, loader, { context, space: PG_SPACE }).catch(() => undefined);
@@ -216,6 +216,17 @@ export class ReadThrough {
         },
       );
   }
+}
+
+/** The tags of a plan's fills, with its database's: one frozen array per plan, which its entries share (cache/entry.ts). */
+const FILL_TAGS = new WeakMap<CachePlan, { database: string; tags: readonly string[] }>();
+
+function fillTags(plan: CachePlan, database: string): readonly string[] {
+  const known = FILL_TAGS.get(plan);
+  if (known?.database === database) return known.tags;
+  const tags = Object.freeze([...plan.tags, databaseTag(database)]);
+  FILL_TAGS.set(plan, { database, tags });
+  return tags;
 }
 
 function entryInput(bytes: Buffer, plan: CachePlan): EntryInput<undefined> {

@@ -3,13 +3,15 @@
  * the server confirmed, its transaction status, whether it is tainted, and the statements it has
  * prepared (pgbouncer's varcache and prepared-statement tracking).
  *
- * The fingerprint (the start of every key of the session) holds the listener, database, user,
- * every startup parameter, every ParameterStatus the server reported, the epoch of role and
- * database defaults, and the confirmed session-level settings, each field length-prefixed.
+ * The fingerprint (the start of every key of the session) holds the listener, database and user,
+ * then the digest (session-digest.ts) of the epoch of role and database defaults, every startup
+ * parameter, every ParameterStatus the server reported and the confirmed session-level settings,
+ * each field length-prefixed.
  */
 import { TxStatus } from './codes.js';
 import type { Effect } from './session-effects.js';
 import { field } from './key.js';
+import { sessionDigest } from './session-digest.js';
 
 /** A statement the client prepared with Parse. */
 export interface PreparedStatement {
@@ -44,7 +46,10 @@ export class Session {
   readonly statements = new Map<string, PreparedStatement>();
   /** Portal name → the statement it was bound from. */
   readonly portals = new Map<string, PreparedStatement>();
-  readonly #prefix: string;
+  /** `pg`, listener, database and user: the readable head of the fingerprint. */
+  readonly #head: string;
+  /** The epoch and the startup parameters: the start of the digested settings text. */
+  readonly #startup: string;
   readonly #server = new Map<string, string>();
   /** Lower-cased names of the settings the server reports (every one is reported at startup). */
   readonly #reported = new Set<string>();
@@ -69,7 +74,8 @@ export class Session {
     this.database = params.get('database') ?? this.user;
     this.replication = params.has('replication') && !['false', 'off', 'no', '0'].includes(params.get('replication')!.toLowerCase());
     // Every startup parameter belongs to the fingerprint (docs/architecture.md "Postgres session facts").
-    this.#prefix = `pg${field(listener)}${field(this.database)}${field(this.user)}${field(String(epoch))}${pairs(params)}`;
+    this.#head = `pg${field(listener)}${field(this.database)}${field(this.user)}`;
+    this.#startup = `${field(String(epoch))}${pairs(params)}`;
   }
 
   get idle(): boolean {
@@ -242,9 +248,12 @@ export class Session {
     else this.#settings.delete(name);
   }
 
-  /** Every key of this session starts with this: listener, database, user and settings. */
+  /**
+   * Every key of this session starts with this: listener, database, user and the digest of the
+   * settings, computed again only after a setting changed.
+   */
   get fingerprint(): string {
-    this.#fingerprint ??= `${this.#prefix}${pairs(this.#server)}${pairs(this.#settings)}`;
+    this.#fingerprint ??= `${this.#head}${field(sessionDigest(`${this.#startup}${pairs(this.#server)}${pairs(this.#settings)}`))}`;
     return this.#fingerprint;
   }
 }

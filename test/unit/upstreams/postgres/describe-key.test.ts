@@ -5,6 +5,7 @@ import { describePgKey, redactSql } from '../../../../src/upstreams/postgres/des
 import { batchKey, queryKey } from '../../../../src/upstreams/postgres/key.js';
 import { TxStatus } from '../../../../src/upstreams/postgres/codes.js';
 import { Session } from '../../../../src/upstreams/postgres/session.js';
+import { FACTS_KEPT, sessionDigest } from '../../../../src/upstreams/postgres/session-digest.js';
 
 beforeAll(() => loadParser());
 
@@ -63,6 +64,7 @@ describe('describePgKey', () => {
       database: 'app',
       user: 'alice',
       session: expect.objectContaining({ application_name: 'psql', TimeZone: 'UTC', search_path: 'app, public', 'app.tenant': '(hidden)' }) as unknown,
+      sessionDigest: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/) as unknown,
       kind: 'simple',
       sql: 'SELECT * FROM t WHERE name = ?',
     });
@@ -76,6 +78,37 @@ describe('describePgKey', () => {
     const key = batchKey(session.fingerprint, { shape: 'PBDES', sql: 'SELECT $1, $2, $3', types: '', description: '', bindTail: tail });
     expect(describePgKey(key, false)).toMatchObject({ kind: 'extended', sql: 'SELECT $1 , $2 , $3', parameters: 3 });
     expect(describePgKey(key, true)).toMatchObject({ parameters: ['secret', '\\x0102', null] });
+  });
+
+  it('shows the settings behind the digest while they are remembered, then only the digest (15)', () => {
+    const key = queryKey(session.fingerprint, 'SELECT 1');
+    const digest = describePgKey(key, false)!.sessionDigest;
+    expect(key).toContain(digest);
+    expect(key).not.toContain('search_path');
+    for (let i = 0; i < FACTS_KEPT; i++) sessionDigest(`other ${i}`);
+    expect(describePgKey(key, false)).toMatchObject({ user: 'alice', sessionDigest: digest, sql: 'SELECT ?' });
+    expect(describePgKey(key, false)!.session).toEqual({});
+    // A session that takes the key again (same settings) makes the settings known again.
+    const again = new Session(
+      'main',
+      new Map([
+        ['user', 'alice'],
+        ['database', 'app'],
+        ['application_name', 'psql'],
+      ]),
+    );
+    again.serverParameter('TimeZone', 'UTC');
+    again.endRequest(
+      [
+        { kind: 'set', name: 'search_path', value: 'app, public' },
+        { kind: 'set', name: 'app.tenant', value: 'secret-tenant' },
+      ],
+      false,
+      TxStatus.Idle,
+      TxStatus.Idle,
+    );
+    expect(again.fingerprint).toBe(session.fingerprint);
+    expect(describePgKey(key, false)!.session).toMatchObject({ search_path: 'app, public' });
   });
 
   it('is undefined for what is not a Postgres key, or a damaged one', () => {

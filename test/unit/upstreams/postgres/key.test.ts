@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BIND_DIGEST_FROM, batchKey, bindDigest, field, queryKey } from '../../../../src/upstreams/postgres/key.js';
+import { TxStatus } from '../../../../src/upstreams/postgres/codes.js';
 import { Session } from '../../../../src/upstreams/postgres/session.js';
 
 const fingerprint = new Session(
@@ -67,6 +68,55 @@ describe('Postgres store keys', () => {
     );
     expect(new Set([key(a), key(b), key(c)]).size).toBe(3);
     expect(batchKey(fingerprint, { ...parts, sql: 'a', types: 'b' })).not.toBe(batchKey(fingerprint, { ...parts, sql: 'a1:b', types: '' }));
+  });
+});
+
+describe('Postgres store keys: the session part (15)', () => {
+  /** A session as a server leaves it at startup, with `sets` confirmed, and `reported` ParameterStatus values. */
+  const session = (sets: Record<string, string> = {}, reported: Record<string, string> = {}, user = 'alice') => {
+    const s = new Session(
+      'main',
+      new Map([
+        ['user', user],
+        ['database', 'test'],
+        ['application_name', 'psql'],
+      ]),
+    );
+    const status = { TimeZone: 'UTC', DateStyle: 'ISO, MDY', client_encoding: 'UTF8', standard_conforming_strings: 'on', ...reported };
+    for (const [name, value] of Object.entries(status)) s.serverParameter(name, value);
+    const effects = Object.entries(sets).map(([name, value]) => ({ kind: 'set' as const, name, value }));
+    s.endRequest(effects, false, TxStatus.Idle, TxStatus.Idle);
+    return s;
+  };
+
+  it('is listener, database and user as text, then a 192-bit digest of the settings', () => {
+    const s = session({ search_path: 'app, public', 'app.tenant': 'x'.repeat(1000) });
+    expect(s.fingerprint).toMatch(/^pg4:main4:test5:alice32:[A-Za-z0-9_-]{32}$/);
+    expect(queryKey(s.fingerprint, 'SELECT 1').length).toBeLessThan(80);
+  });
+
+  it('is the same for sessions with the same settings, and differs when any one setting does', () => {
+    const base = { search_path: 'public', work_mem: '4MB', 'app.tenant': 'a' };
+    expect(session(base).fingerprint).toBe(session({ ...base }).fingerprint);
+    const fingerprints = [
+      session(base),
+      session({ ...base, search_path: 'app, public' }),
+      session({ ...base, work_mem: '8MB' }),
+      session({ ...base, 'app.tenant': 'b' }),
+      session({ ...base, role: 'reader' }),
+      session(base, { TimeZone: 'Europe/Paris' }),
+      session(base, {}, 'bob'),
+    ].map((s) => s.fingerprint);
+    expect(new Set(fingerprints).size).toBe(fingerprints.length);
+  });
+
+  it('is computed again once a setting changes', () => {
+    const s = session();
+    const before = s.fingerprint;
+    s.endRequest([{ kind: 'set', name: 'search_path', value: 'app' }], false, TxStatus.Idle, TxStatus.Idle);
+    expect(s.fingerprint).not.toBe(before);
+    s.endRequest([{ kind: 'set', name: 'search_path', value: undefined }], false, TxStatus.Idle, TxStatus.Idle);
+    expect(s.fingerprint).toBe(before);
   });
 });
 
