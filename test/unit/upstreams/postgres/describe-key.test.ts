@@ -24,19 +24,8 @@ function bindTail(formats: number[], values: (Buffer | null)[]): string {
   return Buffer.concat(parts).toString('latin1');
 }
 
-describe('redactSql', () => {
-  it.each([
-    ["SELECT * FROM t WHERE a = 'secret' AND b = 42 AND c = 1.5e3", 'SELECT * FROM t WHERE a = ? AND b = ? AND c = ?'],
-    ["SELECT $$secret$$, $tag$x$tag$, E'\\x41', x'ff', b'101', U&'d\\0061t'", 'SELECT ? , ? , ? , ? , ? , ?'],
-    ['SELECT a /* secret */ FROM t -- secret\nWHERE id = $1', 'SELECT a FROM t WHERE id = $1'],
-    ['SELECT data->>\'secret\' FROM "Tab"', 'SELECT data ->> ? FROM "Tab"'],
-    ["SELECT 'unterminated", '(hidden: the text does not scan)'],
-  ])('%s', (sql, shown) => {
-    expect(redactSql(sql)).toBe(shown);
-  });
-});
-
-describe('describePgKey', () => {
+/** alice's session on `app` with a reported TimeZone and two confirmed settings (one of them secret). */
+function aliceSession(): Session {
   const session = new Session(
     'main',
     new Map([
@@ -55,6 +44,23 @@ describe('describePgKey', () => {
     TxStatus.Idle,
     TxStatus.Idle,
   );
+  return session;
+}
+
+describe('redactSql', () => {
+  it.each([
+    ["SELECT * FROM t WHERE a = 'secret' AND b = 42 AND c = 1.5e3", 'SELECT * FROM t WHERE a = ? AND b = ? AND c = ?'],
+    ["SELECT $$secret$$, $tag$x$tag$, E'\\x41', x'ff', b'101', U&'d\\0061t'", 'SELECT ? , ? , ? , ? , ? , ?'],
+    ['SELECT a /* secret */ FROM t -- secret\nWHERE id = $1', 'SELECT a FROM t WHERE id = $1'],
+    ['SELECT data->>\'secret\' FROM "Tab"', 'SELECT data ->> ? FROM "Tab"'],
+    ["SELECT 'unterminated", '(hidden: the text does not scan)'],
+  ])('%s', (sql, shown) => {
+    expect(redactSql(sql)).toBe(shown);
+  });
+});
+
+describe('describePgKey', () => {
+  const session = aliceSession();
 
   it('reads a simple Query key: listener, database, user, session facts, and the SQL redacted unless revealed', () => {
     const key = queryKey(session.fingerprint, "SELECT * FROM t WHERE name = 'secret'");
@@ -89,24 +95,7 @@ describe('describePgKey', () => {
     expect(describePgKey(key, false)).toMatchObject({ user: 'alice', sessionDigest: digest, sql: 'SELECT ?' });
     expect(describePgKey(key, false)!.session).toEqual({});
     // A session that takes the key again (same settings) makes the settings known again.
-    const again = new Session(
-      'main',
-      new Map([
-        ['user', 'alice'],
-        ['database', 'app'],
-        ['application_name', 'psql'],
-      ]),
-    );
-    again.serverParameter('TimeZone', 'UTC');
-    again.endRequest(
-      [
-        { kind: 'set', name: 'search_path', value: 'app, public' },
-        { kind: 'set', name: 'app.tenant', value: 'secret-tenant' },
-      ],
-      false,
-      TxStatus.Idle,
-      TxStatus.Idle,
-    );
+    const again = aliceSession();
     expect(again.fingerprint).toBe(session.fingerprint);
     expect(describePgKey(key, false)!.session).toMatchObject({ search_path: 'app, public' });
   });
