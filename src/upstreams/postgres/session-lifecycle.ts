@@ -12,7 +12,7 @@ import type { ResponseQueue, UpstreamSlot } from './response-queue.js';
 import { unsupportedServer } from './server-versions.js';
 import { Session } from './session.js';
 import { SessionChannel, type SessionChannelOptions } from './session-channel.js';
-import { applySessionEffects, defaultsEpoch } from './session-effects.js';
+import { applySessionEffects, defaultsEpoch } from './session-apply.js';
 import type { WriteEffects } from './write-effects.js';
 
 /** A StartupMessage came with `params`: the session, what its messages go to, and its catalog channel. */

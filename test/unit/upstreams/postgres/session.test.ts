@@ -2,7 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TxStatus } from '../../../../src/upstreams/postgres/codes.js';
 import { loadParser } from '../../../../src/upstreams/postgres/classify.js';
 import { Session } from '../../../../src/upstreams/postgres/session.js';
-import { applySessionEffects, defaultsEpoch, sessionEffects } from '../../../../src/upstreams/postgres/session-effects.js';
+import { applySessionEffects, defaultsEpoch } from '../../../../src/upstreams/postgres/session-apply.js';
+import { sessionEffects } from '../../../../src/upstreams/postgres/session-effects.js';
 
 const I = TxStatus.Idle;
 const T = TxStatus.InBlock;
