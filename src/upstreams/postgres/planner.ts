@@ -6,7 +6,6 @@
  * parses: it only reads these memos.
  */
 import { LRUCache } from 'lru-cache';
-import type { Millis } from '../../units.js';
 import type { PostgresListenerConfig } from '../../config/schema.js';
 import { parsePgUrl } from '../../config/pg-url.js';
 import { clusterTag, databaseTag, tableTag } from '../../cache/tags.js';
@@ -17,29 +16,10 @@ import { type Classification, classify, type RelationRef } from './classify.js';
 import { CATALOG_RETRY_MS, MEMO_SIZE, PLAN_TTL_MS, unreachable, MEMO_TTL_RESOLUTION_MS } from './plan-memo.js';
 import { sqlShape } from './sql-shape.js';
 import { WriteReaches } from './write-reach.js';
-
-export interface CachePlan {
-  cacheable: boolean;
-  reason: string | undefined;
-  /** `table:<name>` for every relation read, views and partitions resolved, and the server's cluster tag. */
-  tags: string[];
-  ttlMs: Millis;
-}
+import { type CachePlan, decidePlan, isSharedByShape, no } from './cache-plan.js';
 
 /** How many further catalog questions a statement's views may need (relations their definitions name that pg_depend did not list). */
 const MAX_VIEW_ROUNDS = 8;
-
-/**
- * Whether texts of one shape may share `c`: a cacheable SELECT, or a plain write (DML, or DDL that
- * names its tables). What else a statement does may depend on its constants (a SET's value, a
- * function's body, a DO block), and such statements are parsed on their own.
- */
-function isSharedByShape(c: Classification): boolean {
-  if (c.cacheable) return true;
-  return c.writes.length > 0 && c.session === 'none' && !c.transaction && !c.commits && !c.invalidatesAll && c.dropsDatabase === undefined;
-}
-
-const no = (reason: string): CachePlan => ({ cacheable: false, reason, tags: [], ttlMs: 0 });
 
 export class Planner {
   /** Classifications by SQL text, of texts whose shape does not stand for them. */
@@ -128,7 +108,7 @@ export class Planner {
       void this.plan(database, user, sql);
       return undefined;
     }
-    const now = calls?.problem === undefined ? this.#decide(c, []) : no(calls.problem);
+    const now = calls?.problem === undefined ? decidePlan(this.#config, this.clusterTag, c, []) : no(calls.problem);
     this.#plans.set(key, now);
     return now;
   }
@@ -277,7 +257,7 @@ export class Planner {
       const problem = await this.#calls.problem(database, user, check.c, columns);
       if (problem !== undefined) return no(check.prefix + problem);
     }
-    return this.#decide(c, [...names]);
+    return decidePlan(this.#config, this.clusterTag, c, [...names]);
   }
 
   /**
@@ -302,14 +282,5 @@ export class Planner {
       facts = asked;
     }
     return facts;
-  }
-
-  /** Applies the listener's rules (first match by table, names compared as tags are: without schema or case) to a statement that may be cached. */
-  #decide(c: Classification, names: string[]): CachePlan {
-    if (!c.cacheable) return no(c.reason ?? 'not cacheable');
-    const tags = names.map(tableTag);
-    const rule = this.#config.rules.find((r) => r.tables.some((t) => tags.includes(tableTag(t))));
-    if (rule !== undefined && !rule.cache) return no(`rule for ${rule.tables.join(', ')} says cache: false`);
-    return { cacheable: true, reason: undefined, tags: [...tags, this.clusterTag], ttlMs: rule?.ttl ?? this.#config.defaultTtl };
   }
 }

@@ -12,7 +12,7 @@ import type { PgContext } from './context.js';
 import type { Frame } from './framing.js';
 import { batchKey, queryKey } from './key.js';
 import { decodeQuery } from './messages.js';
-import type { CachePlan } from './planner.js';
+import type { CachePlan } from './cache-plan.js';
 import type { ResponseQueue, UpstreamSlot } from './response-queue.js';
 import type { Session } from './session.js';
 
