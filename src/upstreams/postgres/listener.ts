@@ -19,12 +19,12 @@ import { askedWithoutSession, InBandCatalog } from './catalog-in-band.js';
 import { CATALOG_FIX, type CatalogErrorReason, catalogErrorReason } from './catalog-errors.js';
 import { loadParser } from './classify.js';
 import { type ConnectionHooks, PgConnection } from './connection.js';
-import { encodeError } from './messages.js';
 import type { PgContext } from './context.js';
 import { busReach } from './bus-reach.js';
 import type { CachePlan } from './cache-plan.js';
 import { Planner } from './planner.js';
 import { admission } from './admission.js';
+import { refuseConnection } from './refuse-connection.js';
 import { upstreamTarget } from './upstream-socket.js';
 import { type PgUrl, parsePgUrl } from '../../config/pg-url.js';
 import { isSidecacheError } from '../../errors.js';
@@ -73,9 +73,6 @@ const WARN_INTERVAL_MS = 10_000;
 
 /** How long an in-band catalog question waits for a session of its database to be idle outside a transaction. */
 const CATALOG_WAIT_MS = 5_000;
-
-/** How long a refused client may take to close after its 53300. */
-const REFUSED_LINGER_MS = 1000;
 
 /** A catalog answer normally takes milliseconds; past this the statement goes upstream uncached. */
 const DEFAULT_PLAN_WAIT_MS = 100;
@@ -296,17 +293,4 @@ export class PostgresListener {
   async explain(sql: string, database?: string, user?: string): Promise<Explanation> {
     return this.#ctx.planner.explain(database ?? this.#explainAs.database, user ?? this.#explainAs.user, sql);
   }
-}
-
-/**
- * What PostgreSQL answers past max_connections: FATAL 53300, then the connection closes. Sent
- * before the client's startup packet is read, as the server does for a full backend table.
- */
-function refuseConnection(socket: net.Socket, limit: number): void {
-  socket.on('error', () => undefined);
-  // Read what the client sends (its startup packet) so closing does not reset the connection
-  // before the error is read, and do not wait on a client that never closes its side.
-  socket.resume();
-  socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
-  socket.end(encodeError('FATAL', '53300', `sorry, too many clients already (sidecache maxClientConnections is ${limit})`));
 }
