@@ -9,18 +9,40 @@ import type { FillRequest, ListenerContext } from './context.js';
 import type { ResponseHeaderOptions } from './headers.js';
 import { decideStorage, type StorageDecision } from './policy.js';
 
-/** The targeted Cache-Control fields this listener obeys, first one first (RFC 9213 §2.2). */
-export function targetedFields(ctx: ListenerContext): readonly string[] {
-  let fields = targetedByConfig.get(ctx.config);
-  if (fields === undefined) {
-    fields = [ctx.config.targetedCacheControl.toLowerCase(), 'cdn-cache-control'];
-    targetedByConfig.set(ctx.config, fields);
-  }
-  return fields;
+/** What a listener's configuration gives every fill, built once per configuration. */
+interface FillSettings {
+  /** The targeted Cache-Control fields this listener obeys, first one first (RFC 9213 §2.2). */
+  readonly targeted: readonly string[];
+  /** How the upstream's fields become the stored ones (no Set-Cookie) and the requester's. */
+  readonly stored: ResponseHeaderOptions;
+  readonly answered: ResponseHeaderOptions;
 }
 
-/** `targetedFields` per listener configuration (frozen; a reload brings a new one), built once rather than per response. */
-const targetedByConfig = new WeakMap<object, readonly string[]>();
+/** Per listener configuration (frozen; a reload brings a new one, with the tag header it may change). */
+const settingsByConfig = new WeakMap<object, FillSettings>();
+
+function settingsOf(ctx: ListenerContext): FillSettings {
+  const known = settingsByConfig.get(ctx.config);
+  if (known !== undefined && known.stored.tagHeader === ctx.tagHeader) return known;
+  const base = { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders };
+  const settings = {
+    targeted: [ctx.config.targetedCacheControl.toLowerCase(), 'cdn-cache-control'],
+    stored: { ...base, dropSetCookie: true },
+    answered: { ...base, dropSetCookie: false },
+  };
+  settingsByConfig.set(ctx.config, settings);
+  return settings;
+}
+
+/** The targeted Cache-Control fields this listener obeys, first one first (RFC 9213 §2.2). */
+export function targetedFields(ctx: ListenerContext): readonly string[] {
+  return settingsOf(ctx).targeted;
+}
+
+/** The field-list options of the stored fields and of the requester's. */
+export function responseHeaderOptions(ctx: ListenerContext): Pick<FillSettings, 'stored' | 'answered'> {
+  return settingsOf(ctx);
+}
 
 /** The storage decision for a fill's response (`policy.ts`), with this listener's settings. */
 export function decide(ctx: ListenerContext, fr: FillRequest, status: number, responseHeaders: IncomingHttpHeaders, requestTime: Millis): StorageDecision {
@@ -46,21 +68,3 @@ export function withoutOwnTargeted(ctx: ListenerContext, headers: IncomingHttpHe
   delete copy[own];
   return copy;
 }
-
-/** How the upstream's fields become the stored ones (no Set-Cookie) and the requester's. */
-export interface HeaderOptions {
-  readonly stored: ResponseHeaderOptions;
-  readonly answered: ResponseHeaderOptions;
-}
-
-/** The listener's `HeaderOptions`, built once per listener configuration rather than per response. */
-export function responseHeaderOptions(ctx: ListenerContext): HeaderOptions {
-  const known = headerOptionsByConfig.get(ctx.config);
-  if (known !== undefined && known.stored.tagHeader === ctx.tagHeader) return known;
-  const base = { tagHeader: ctx.tagHeader, exposeTags: ctx.config.exposeTags, mode: ctx.config.forwardedHeaders };
-  const options = { stored: { ...base, dropSetCookie: true }, answered: { ...base, dropSetCookie: false } };
-  headerOptionsByConfig.set(ctx.config, options);
-  return options;
-}
-
-const headerOptionsByConfig = new WeakMap<object, HeaderOptions>();

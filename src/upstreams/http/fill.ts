@@ -18,7 +18,7 @@ import { clientResponseHeaders, forwardRequestHeaders, readTags } from './header
 import { decide, responseHeaderOptions, targetedFields, withoutOwnTargeted } from './fill-settings.js';
 import { urlTag } from '../../cache/tags.js';
 import { variantKey } from './key.js';
-import { cacheDirectivesOf, freshenHeaders, type StoreDecision, storedPolicy, varyNames } from './policy.js';
+import { cacheDirectivesOf, freshenHeaders, type StoreDecision, storedPolicy, varyNames, withoutSetCookie } from './policy.js';
 import { requestView, responseView } from './freshness.js';
 
 /**
@@ -193,7 +193,7 @@ function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notM
   // The 304's cookies are for this requester (RFC 9111 §4.3.4 updates the stored fields with
   // them, §3.1 and our rule keep Set-Cookie out of the store): answered, never kept.
   const cookies: string | string[] | undefined = notModified['set-cookie'];
-  const fromUpstream = cookies === undefined ? notModified : withoutSetCookie(notModified);
+  const fromUpstream = withoutSetCookie(notModified);
   // A 304 that does not fit the stored response stands on its own fields, as in the library.
   const merged = withoutOwnTargeted(ctx, matches ? freshenHeaders(meta.responseHeaders, fromUpstream) : fromUpstream);
   const decision = modified ? undefined : decide(ctx, fr, meta.status, merged, upstreamStart);
@@ -216,12 +216,6 @@ function refreshed(ctx: ListenerContext, fr: FillRequest, stale: HttpEntry, notM
 function withCookies(fields: readonly string[], cookies: string | string[] | undefined): string[] {
   if (cookies === undefined) return [...fields];
   return [...fields, ...(Array.isArray(cookies) ? cookies : [cookies]).flatMap((c) => ['set-cookie', c])];
-}
-
-function withoutSetCookie(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const copy = { ...headers };
-  delete copy['set-cookie'];
-  return copy;
 }
 
 function buildInput(

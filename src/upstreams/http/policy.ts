@@ -232,7 +232,8 @@ function hasValidator(headers: IncomingHttpHeaders): boolean {
   return headers.etag !== undefined || headers['last-modified'] !== undefined;
 }
 
-function withoutSetCookie(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+/** The fields without Set-Cookie (the same object when there is none). */
+export function withoutSetCookie(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   if (headers['set-cookie'] === undefined) return headers;
   const copy = { ...headers };
   delete copy['set-cookie'];
