@@ -1,7 +1,8 @@
 /**
- * How a SharedBody (`body-tee.ts`) reads its upstream body: a stream (undici's response body) by
- * its events, which cost less than its async iterator, any other async iterable by its iterator.
- * Either is read at its own pace while the body may be stored, else one chunk at a time as the
+ * How a SharedBody (`body-tee.ts`) reads its upstream body: chunks pushed by undici's dispatch
+ * handler (a fill's), a stream by its events, which cost less than its async iterator, any other
+ * async iterable by its iterator.
+ * Each is read at its own pace while the body may be stored, else one chunk at a time as the
  * readers ask.
  */
 import { Readable } from 'node:stream';
@@ -21,6 +22,15 @@ export interface SourceSink {
   awaitDemand(resume: () => void): void;
 }
 
+/** A body that pushes its chunks to the sink it is attached to (`dispatched-body.ts`). */
+export interface PushSource {
+  /** Starts delivering to `sink`; returns what ends the upstream request at once. */
+  attach(sink: SourceSink): () => void;
+}
+
+/** What a SharedBody reads: pushed chunks, a stream, or any async iterable. */
+export type BodySource = PushSource | (AsyncIterable<Buffer> & Partial<Destroyable>);
+
 /** A stream (undici's response body): destroyed to end the upstream request at once. */
 export interface Destroyable {
   destroy(): unknown;
@@ -32,7 +42,8 @@ function isDestroyable(source: object): source is Destroyable {
 }
 
 /** Starts reading `source` into `sink`; returns what ends the upstream request at once. */
-export function readSource(source: AsyncIterable<Buffer> & Partial<Destroyable>, sink: SourceSink): () => void {
+export function readSource(source: BodySource, sink: SourceSink): () => void {
+  if ('attach' in source) return source.attach(sink);
   let iterator: AsyncIterator<Buffer> | undefined;
   if (source instanceof Readable) flow(source, sink);
   else void pump((iterator = source[Symbol.asyncIterator]()), sink);

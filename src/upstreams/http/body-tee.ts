@@ -8,7 +8,7 @@
  * reader has taken all that was read (backpressure), and what all have taken is dropped.
  */
 
-import { type Destroyable, readSource } from './body-source.js';
+import { type BodySource, readSource } from './body-source.js';
 import { type BodyReader, type Cursor, type CursorOps, DONE, Reader } from './body-reader.js';
 
 /** Bytes held by every SharedBody in the process (a bounded counter, for tests and the curious). */
@@ -45,7 +45,7 @@ export class SharedBody {
 
   /** `limit` 0 keeps nothing: the body only passes through to its readers. */
   /** `onError` hears of a read that failed (not one sidecache cancelled): the upstream's failure. */
-  constructor(source: AsyncIterable<Buffer> & Partial<Destroyable>, limit: number, onError: (error: unknown) => void = () => undefined) {
+  constructor(source: BodySource, limit: number, onError: (error: unknown) => void = () => undefined) {
     this.#limit = limit;
     this.#onError = onError;
     this.#keeping = limit > 0;

@@ -4,12 +4,12 @@
  * the body is in. It never writes to a client.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Dispatcher } from 'undici';
 import type { EntryInput } from '../../cache/types.js';
 import type { Millis } from '../../units.js';
 import type { CacheStatus } from './cache-status.js';
 import type { FillRequest, ListenerContext } from './context.js';
 import type { InterimResponse } from './forward.js';
+import type { DispatchedResponse } from './dispatched-body.js';
 import type { AbortSwitch } from './request-abort.js';
 import { ageOf, bodyOf, type HttpEntry, type HttpMeta, prepareHeaders } from './entry.js';
 import type { BodyReader } from './body-reader.js';
@@ -115,7 +115,7 @@ export async function fetchForStore(
   if (stale?.meta.etag !== undefined) headers.push('if-none-match', stale.meta.etag);
   if (stale?.meta.lastModified !== undefined) headers.push('if-modified-since', stale.meta.lastModified);
   const upstreamStart = ctx.clock.now();
-  const response = await ctx.upstream.request({ method: 'GET', url: fr.url, headers, body: null, abort, onInfo });
+  const response = await ctx.upstream.fetch({ method: 'GET', url: fr.url, headers, abort, onInfo });
   if (response.statusCode === 304 && stale !== undefined) {
     await response.body.dump();
     return refreshed(ctx, fr, stale, response.headers, upstreamStart);
@@ -133,7 +133,7 @@ export function storeOnly(fetched: Fetched): Promise<EntryInput<HttpMeta> | null
   return fetched.input;
 }
 
-function relayed(ctx: ListenerContext, fr: FillRequest, response: Dispatcher.ResponseData, upstreamStart: Millis): Relayed {
+function relayed(ctx: ListenerContext, fr: FillRequest, response: DispatchedResponse, upstreamStart: Millis): Relayed {
   const decision = decide(ctx, fr, response.statusCode, response.headers, upstreamStart);
   const declared = Number(response.headers['content-length']);
   const tooLarge = Number.isFinite(declared) && declared > ctx.store.maxEntryBytes;

@@ -9,6 +9,7 @@ import type { HttpServiceConfig } from '../../config/schema.js';
 import { readPem } from '../read-pem.js';
 import { UpstreamDeadlineError, UpstreamQueueFullError } from './gateway-error.js';
 import { withForwardedHost } from './headers.js';
+import { type AbortSignalLike, type DispatchedResponse, DispatchedRequest } from './dispatched-body.js';
 import { type AbortSwitch, RequestAbort } from './request-abort.js';
 
 export interface UpstreamRequest {
@@ -115,21 +116,49 @@ export class Upstream {
    * here, and a full queue is refused at once (503 with Retry-After, `gateway-error.ts`).
    */
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    return this.#send(req, (signal, done) => {
+      this.#pool
+        .request({
+          method: req.method as Dispatcher.HttpMethod,
+          path: this.pathFor(req.url),
+          headers: withForwardedHost(req.headers, this.#publicHost),
+          body: req.body,
+          ...(signal !== undefined && { signal: signal as AbortSignal | RequestAbort }),
+          ...(req.onInfo !== undefined && { onInfo: req.onInfo }),
+        })
+        .then((response) => done(undefined, response), done);
+    });
+  }
+
+  /**
+   * A fill's request (no request body), as `request` sends it, answered by undici's dispatch
+   * handler: the body is pushed to its reader, not wrapped in a stream (`dispatched-body.ts`).
+   */
+  fetch(req: Omit<UpstreamRequest, 'body'>): Promise<DispatchedResponse> {
+    return this.#send(req, (signal, done) => {
+      const handler = new DispatchedRequest(done, req.onInfo, signal);
+      this.#pool.dispatch(
+        { method: req.method as Dispatcher.HttpMethod, path: this.pathFor(req.url), headers: withForwardedHost(req.headers, this.#publicHost) },
+        handler,
+      );
+    });
+  }
+
+  /**
+   * Sends a request with `start`, which reports its head or its failure to `done` once. The queue
+   * limit, the headers deadline and the counts of responses and failures apply here for both kinds.
+   */
+  #send<T extends { statusCode: number; body: { destroy(): unknown } }>(
+    req: Pick<UpstreamRequest, 'abort'>,
+    start: (signal: AbortSignalLike | undefined, done: (err: unknown, response?: T) => void) => void,
+  ): Promise<T> {
     if (this.#queueFull()) return this.#failed(req, new UpstreamQueueFullError(this.maxQueued));
     const deadlineMs = this.#headersDeadlineMs;
     const controller = req.abort ?? (deadlineMs === 0 ? undefined : new RequestAbort());
-    // The client's abort ends the request (and its body, once the response has begun).
-    const sent = this.#pool.request({
-      method: req.method as Dispatcher.HttpMethod,
-      path: this.pathFor(req.url),
-      headers: withForwardedHost(req.headers, this.#publicHost),
-      body: req.body,
-      ...(controller !== undefined && { signal: controller.signal as AbortSignal | RequestAbort }),
-      ...(req.onInfo !== undefined && { onInfo: req.onInfo }),
-    });
     this.#unsettled++;
-    return new Promise<Dispatcher.ResponseData>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       let settled = false;
+      let answered = false;
       const fail = (err: unknown): void => {
         if (settled) return;
         settled = true;
@@ -146,21 +175,18 @@ export class Upstream {
               fail(err);
               controller!.abort(err);
             }, deadlineMs);
-      sent.then(
-        (response) => {
-          this.#unsettled--;
-          clearTimeout(timer);
-          this.#onResponse(response.statusCode);
-          if (settled) return void response.body.destroy();
-          settled = true;
-          resolve(response);
-        },
-        (err: unknown) => {
-          this.#unsettled--;
-          clearTimeout(timer);
-          fail(err);
-        },
-      );
+      // The client's abort ends the request (and its body, once the response has begun).
+      start(controller?.signal as AbortSignalLike | undefined, (err, response) => {
+        if (answered) return;
+        answered = true;
+        this.#unsettled--;
+        clearTimeout(timer);
+        if (response === undefined) return fail(err);
+        this.#onResponse(response.statusCode);
+        if (settled) return void response.body.destroy();
+        settled = true;
+        resolve(response);
+      });
     });
   }
 
@@ -171,7 +197,7 @@ export class Upstream {
   }
 
   /** Reports a request that got no response, unless its client abandoned it; the request fails with `err`. */
-  #failed(req: UpstreamRequest, err: unknown): Promise<never> {
+  #failed(req: Pick<UpstreamRequest, 'abort'>, err: unknown): Promise<never> {
     if (req.abort?.signal.aborted !== true) this.#onFailure(err);
     return Promise.reject(err);
   }
