@@ -22,6 +22,48 @@ export interface SourceSink {
   awaitDemand(resume: () => void): void;
 }
 
+/** The SharedBody side of a sink, as functions of the body, shared by every body. */
+export type SinkOps<B> = { [K in keyof SourceSink]: (body: B, ...args: Parameters<SourceSink[K]>) => ReturnType<SourceSink[K]> };
+
+/** A SourceSink of one body: the body and the shared functions, rather than seven closures per body. */
+export class Sink<B> implements SourceSink {
+  readonly #body: B;
+  readonly #ops: SinkOps<B>;
+
+  constructor(body: B, ops: SinkOps<B>) {
+    this.#body = body;
+    this.#ops = ops;
+  }
+
+  cancelled(): boolean {
+    return this.#ops.cancelled(this.#body);
+  }
+
+  keeping(): boolean {
+    return this.#ops.keeping(this.#body);
+  }
+
+  finished(): boolean {
+    return this.#ops.finished(this.#body);
+  }
+
+  push(chunk: Buffer): void {
+    this.#ops.push(this.#body, chunk);
+  }
+
+  end(): void {
+    this.#ops.end(this.#body);
+  }
+
+  fail(error: unknown): void {
+    this.#ops.fail(this.#body, error);
+  }
+
+  awaitDemand(resume: () => void): void {
+    this.#ops.awaitDemand(this.#body, resume);
+  }
+}
+
 /** A body that pushes its chunks to the sink it is attached to (`dispatched-body.ts`). */
 export interface PushSource {
   /** Starts delivering to `sink`; returns what ends the upstream request at once. */

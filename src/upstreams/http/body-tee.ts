@@ -8,7 +8,7 @@
  * reader has taken all that was read (backpressure), and what all have taken is dropped.
  */
 
-import { type BodySource, readSource } from './body-source.js';
+import { type BodySource, readSource, Sink, type SinkOps } from './body-source.js';
 import { type BodyReader, type Cursor, type CursorOps, DONE, Reader } from './body-reader.js';
 
 /** Bytes held by every SharedBody in the process (a bounded counter, for tests and the curious). */
@@ -53,23 +53,23 @@ export class SharedBody {
       this.#keep = resolve;
       this.#fail = reject;
     });
-    this.#kept.catch(() => {
-      // The fill's loader reads `kept` and carries the error; this only keeps it from being unhandled.
-    });
     if (!this.#keeping) this.#keep(undefined);
-    this.#stop = readSource(source, {
-      cancelled: () => this.#cancelled,
-      keeping: () => this.#keeping,
-      finished: () => this.#ended || this.#failed,
-      push: (chunk) => this.#push(chunk),
-      end: () => this.#end(),
-      fail: (error) => this.#failWith(error),
-      awaitDemand: (resume) => {
-        this.#demand = resume;
-        this.#askUpstream();
-      },
-    });
+    this.#stop = readSource(source, new Sink(this, SharedBody.#sinkOps));
   }
+
+  /** What the source reading this body calls (`body-source.ts`): one object for every body, as `#cursors`. */
+  static readonly #sinkOps: SinkOps<SharedBody> = {
+    cancelled: (body) => body.#cancelled,
+    keeping: (body) => body.#keeping,
+    finished: (body) => body.#ended || body.#failed,
+    push: (body, chunk) => body.#push(chunk),
+    end: (body) => body.#end(),
+    fail: (body, error) => body.#failWith(error),
+    awaitDemand: (body, resume) => {
+      body.#demand = resume;
+      body.#askUpstream();
+    },
+  };
 
   /**
    * The whole body once it has been read (the very buffer readers then read from), or undefined
@@ -176,6 +176,9 @@ export class SharedBody {
     this.#onError(error);
     this.#failed = true;
     this.#error = error;
+    // The fill's loader reads `kept` and carries the error; this only keeps it from being unhandled
+    // (attached here, not on every body: a promise fewer per miss).
+    this.#kept.catch(() => {});
     this.#fail(error);
     this.#wakeAll();
     this.#drop(this.#chunks.length);

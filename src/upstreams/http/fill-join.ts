@@ -74,16 +74,30 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
     const watch = new ClientWatch(ctx, ex);
     const fetched = fetchForStore(ctx, ex, stale, watch.abort, interimTo(ex.res, ctx));
     lead(fetched);
-    const input = fetched.then((f) => {
-      if (f.kind === 'relayed') watch.relaying(f.body, f.reader);
-      return f.input;
-    });
-    if (alone) return input;
+    if (alone) {
+      return fetched.then((f) => {
+        if (f.kind === 'relayed') watch.relaying(f.body, f.reader);
+        return f.input;
+      });
+    }
     shares.set(ex.key, fetched);
     const forget = (): void => {
       if (shares.get(ex.key) === fetched) shares.delete(ex.key);
     };
-    return input.finally(forget);
+    // Forgotten once the body is in (or the fill failed), before the store takes the entry: a
+    // reaction on the input, registered before the loader's own, rather than a `finally` (whose
+    // wrapping costs two promises more on every miss).
+    return fetched.then(
+      (f) => {
+        if (f.kind === 'relayed') watch.relaying(f.body, f.reader);
+        f.input.then(forget, forget);
+        return f.input;
+      },
+      (err: unknown) => {
+        forget();
+        throw err;
+      },
+    );
   };
   // The fill timeout bounds a waiter's wait for another's head. A leader is bounded by its own
   // upstream timeouts instead: its fill settles only once the body is in, and a body that keeps
