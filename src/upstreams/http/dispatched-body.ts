@@ -37,9 +37,12 @@ export class DispatchedBody implements PushSource {
   #ended = false;
   #error: Error | undefined;
   #dumped: { bytes: number; done: () => void } | undefined;
+  /** The declared Content-Length, NaN when there is none. */
+  readonly #declared: number;
 
-  constructor(controller: Dispatcher.DispatchController) {
+  constructor(controller: Dispatcher.DispatchController, declared = NaN) {
     this.#controller = controller;
+    this.#declared = declared;
   }
 
   /**
@@ -58,11 +61,21 @@ export class DispatchedBody implements PushSource {
     return () => this.destroy();
   }
 
-  /** Reads the body to its end for nobody, or ends the request past `DUMP_LIMIT`; settles either way. */
+  /**
+   * Reads the body to its end for nobody, or ends the request once it declares or brings more than
+   * `DUMP_LIMIT` (as undici's `dump()`): settles either way, and never waits for a large body to
+   * come (a stale copy standing in for a 5xx answers at once).
+   */
   dump(): Promise<void> {
     if (this.#ended || this.#error !== undefined) return Promise.resolve();
+    let bytes = 0;
+    for (const chunk of this.#early ?? []) bytes += chunk.length;
     this.#early = [];
-    return new Promise((done) => (this.#dumped = { bytes: 0, done }));
+    if (this.#declared > DUMP_LIMIT || bytes > DUMP_LIMIT) {
+      this.destroy();
+      return Promise.resolve();
+    }
+    return new Promise((done) => (this.#dumped = { bytes, done }));
   }
 
   /** Ends the request at once; what comes after is for nobody. */
@@ -146,7 +159,7 @@ export class DispatchedRequest implements Dispatcher.DispatchHandler {
       this.#onInfo?.({ statusCode, headers: headers as Record<string, string | string[]> });
       return;
     }
-    this.#body = new DispatchedBody(controller);
+    this.#body = new DispatchedBody(controller, Number(headers['content-length'] ?? NaN));
     this.#settle(undefined, { statusCode, headers, body: this.#body });
   }
 

@@ -71,6 +71,26 @@ describe('http read-through: stale serving', () => {
     expect(onDown.headers.get('cache-status')).toContain('detail=STALE-IF-ERROR');
   });
 
+  it('stale-if-error answers at once when the 5xx declares a large body that has not come (its body is not waited for)', async () => {
+    const body = gate();
+    const { base, clock } = await setup((_req, res, n) => {
+      if (n === 1) {
+        res.writeHead(200, { 'cache-control': 'max-age=1, stale-if-error=60' });
+        return res.end('good');
+      }
+      // 1 MiB declared; the head goes now, the body only once the test lets it.
+      res.writeHead(500, { 'content-length': String(1 << 20) });
+      res.flushHeaders();
+      void body.promise.then(() => res.end(Buffer.alloc(1 << 20)));
+    });
+    await fetch(`${base}/big-error`);
+    clock.advance(1100);
+    const stale = await fetch(`${base}/big-error`);
+    expect([stale.status, await stale.text(), body.released]).toEqual([200, 'good', false]);
+    expect(stale.headers.get('cache-status')).toMatch(/fwd-status=500; .*detail=STALE-IF-ERROR$/);
+    body.release();
+  });
+
   it('without stale-if-error a 5xx passes through unchanged and must-revalidate forbids stale', async () => {
     let fail = false;
     const { base, clock } = await setup((req, res, n) => {

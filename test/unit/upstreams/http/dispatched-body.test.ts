@@ -128,6 +128,24 @@ describe('DispatchedBody', () => {
     large.fail(controller.reason!);
     await settled;
   });
+
+  it('dump ends the request at once when the body declares more than 128 KiB, or more than that came before it', async () => {
+    const declared = new Controller();
+    await new DispatchedBody(declared, 1 << 20).dump();
+    expect(declared.aborted).toBe(true);
+    const early = new Controller();
+    const body = new DispatchedBody(early);
+    body.data(Buffer.alloc(100 * 1024));
+    body.data(Buffer.alloc(100 * 1024));
+    await body.dump();
+    expect(early.aborted).toBe(true);
+    const small = new Controller();
+    const within = new DispatchedBody(small, 1024);
+    const dumped = within.dump();
+    within.end();
+    await dumped;
+    expect(small.aborted).toBe(false);
+  });
 });
 
 describe('DispatchedRequest', () => {
