@@ -74,23 +74,17 @@ export async function join(ctx: ListenerContext, ex: Exchange, stale: HttpEntry 
     const watch = new ClientWatch(ctx, ex);
     const fetched = fetchForStore(ctx, ex, stale, watch.abort, interimTo(ex.res, ctx));
     lead(fetched);
-    if (alone) {
-      return fetched.then((f) => {
-        if (f.kind === 'relayed') watch.relaying(f.body, f.reader);
-        return f.input;
-      });
-    }
-    shares.set(ex.key, fetched);
+    if (!alone) shares.set(ex.key, fetched);
     const forget = (): void => {
       if (shares.get(ex.key) === fetched) shares.delete(ex.key);
     };
-    // Forgotten once the body is in (or the fill failed), before the store takes the entry: a
+    // A shared fill is forgotten once the body is in (or the fill failed), before the store takes the entry: a
     // reaction on the input, registered before the loader's own, rather than a `finally` (whose
     // wrapping costs two promises more on every miss).
     return fetched.then(
       (f) => {
         if (f.kind === 'relayed') watch.relaying(f.body, f.reader);
-        f.input.then(forget, forget);
+        if (!alone) f.input.then(forget, forget);
         return f.input;
       },
       (err: unknown) => {

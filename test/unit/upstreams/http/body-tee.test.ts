@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { BodyReader } from '../../../../src/upstreams/http/body-reader.js';
 import { heldBodyBytes, SharedBody } from '../../../../src/upstreams/http/body-tee.js';
+import { readAll } from '../../../helpers/body-reader.js';
 import { gate } from '../../../helpers/wait.js';
 
 /** A body that yields `parts` one by one, each once `open` lets it, and counts how many it was asked for. */
@@ -22,12 +22,6 @@ function source(parts: string[], options: { failAt?: number; open?: Promise<void
     }),
   };
   return { iterable, state };
-}
-
-async function readAll(reader: BodyReader): Promise<string> {
-  let out = '';
-  for await (const part of reader) out += part.toString();
-  return out;
 }
 
 describe('SharedBody', () => {

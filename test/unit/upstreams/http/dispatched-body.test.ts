@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import type { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { SharedBody } from '../../../../src/upstreams/http/body-tee.js';
-import type { BodyReader } from '../../../../src/upstreams/http/body-reader.js';
 import { DispatchedBody, DispatchedRequest, type DispatchedResponse } from '../../../../src/upstreams/http/dispatched-body.js';
 import type { InterimResponse } from '../../../../src/upstreams/http/forward.js';
+import { readAll } from '../../../helpers/body-reader.js';
 
 /** undici's side of a request as its handler sees it: what was paused, resumed and aborted. */
 class Controller implements Dispatcher.DispatchController {
@@ -26,12 +26,6 @@ class Controller implements Dispatcher.DispatchController {
     this.paused = false;
     this.resumes += 1;
   }
-}
-
-async function readAll(reader: BodyReader): Promise<string> {
-  let out = '';
-  for await (const part of reader) out += part.toString();
-  return out;
 }
 
 describe('DispatchedBody', () => {
