@@ -80,7 +80,10 @@ describe.skipIf(unreachable !== undefined)('a write through the listener (issue 
       // but every write's Query is one write of its own bytes, and at most one question rides along.
       const questions = toUpstream.filter(isCatalogQuestion);
       expect(toUpstream.filter((w) => !isCatalogQuestion(w))).toEqual(sent);
-      expect(questions.length, `catalog questions during the writes: ${questions.map((q) => JSON.stringify(q.toString('latin1').slice(0, 400))).join('\n')}`).toBeLessThanOrEqual(1);
+      expect(
+        questions.length,
+        `catalog questions during the writes: ${questions.map((q) => JSON.stringify(q.toString('latin1').slice(0, 400))).join('\n')}`,
+      ).toBeLessThanOrEqual(1);
       expect(toClient).toHaveLength(rounds);
       expect((await f.direct.query(`SELECT sum(n)::int AS n FROM ${f.table}`)).rows[0].n).toBe(rounds + 1);
     } finally {
