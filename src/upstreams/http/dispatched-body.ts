@@ -159,7 +159,7 @@ export class DispatchedRequest implements Dispatcher.DispatchHandler {
       this.#onInfo?.({ statusCode, headers: headers as Record<string, string | string[]> });
       return;
     }
-    this.#body = new DispatchedBody(controller, Number(headers['content-length'] ?? NaN));
+    this.#body = new DispatchedBody(controller, Number(headers['content-length']));
     this.#settle(undefined, { statusCode, headers, body: this.#body });
   }
 
